@@ -1,0 +1,46 @@
+//! Storage backends: where the repository's objects live.
+//!
+//! The engine sees a flat namespace of write-once objects (`data/ab/<id>`,
+//! `index/<id>`, …). [`open`] turns a repository URL into a backend.
+
+mod store;
+mod url;
+
+use std::ops::Range;
+
+use bytes::Bytes;
+
+use crate::error::Result;
+
+pub use self::store::ObjectStoreBackend;
+pub use self::url::{RepoUrl, open};
+
+/// How a write treats an existing object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Fail with `AlreadyExists` if the object exists (S3 `If-None-Match: *`).
+    Create,
+    /// Replace any existing object (locks only).
+    Overwrite,
+}
+
+/// One listed object: its name relative to the listed directory, and its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub name: String,
+    pub size: u64,
+}
+
+/// A blocking object store. Implementations may run async IO internally.
+pub trait Backend: Send + Sync {
+    /// The repository URL, for messages.
+    fn location(&self) -> &str;
+    fn get(&self, path: &str) -> Result<Bytes>;
+    fn get_range(&self, path: &str, range: Range<u64>) -> Result<Bytes>;
+    fn put(&self, path: &str, data: Bytes, mode: WriteMode) -> Result<()>;
+    /// Lists every object below `dir` (recursively), names relative to `dir`.
+    fn list(&self, dir: &str) -> Result<Vec<Entry>>;
+    fn delete(&self, path: &str) -> Result<()>;
+    /// Size of an object, or `None` when it does not exist.
+    fn size(&self, path: &str) -> Result<Option<u64>>;
+}

@@ -1,0 +1,178 @@
+//! A [`Backend`] over the `object_store` crate (local disk, S3, GCS, Azure).
+//!
+//! The engine is synchronous (its work is CPU-bound hashing, compression and
+//! encryption); object IO runs on a private tokio runtime.
+
+use std::future::Future;
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+
+use super::{Backend, Entry, WriteMode};
+use crate::error::{Error, Result};
+
+pub struct ObjectStoreBackend {
+    location: String,
+    store: Arc<dyn ObjectStore>,
+    prefix: String,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl ObjectStoreBackend {
+    pub fn new(location: &str, store: Arc<dyn ObjectStore>, prefix: &str) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("arca-io")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("tokio runtime", e))?;
+        Ok(ObjectStoreBackend { location: location.to_string(), store, prefix: prefix.to_string(), runtime })
+    }
+
+    fn path(&self, rel: &str) -> Path {
+        if self.prefix.is_empty() { Path::from(rel) } else { Path::from(format!("{}/{rel}", self.prefix)) }
+    }
+
+    /// Runs a future to completion, also when called from inside another
+    /// tokio runtime (the Kubernetes layers are async).
+    fn block_on<F>(&self, fut: F) -> F::Output
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| self.runtime.block_on(fut))
+            }
+            Ok(_) => std::thread::scope(|s| s.spawn(|| self.runtime.block_on(fut)).join())
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => self.runtime.block_on(fut),
+        }
+    }
+
+    fn map_err(&self, path: &str, err: object_store::Error) -> Error {
+        match err {
+            object_store::Error::NotFound { .. } => Error::NotFound { path: path.to_string() },
+            object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
+                Error::AlreadyExists { path: path.to_string() }
+            }
+            other => {
+                let detail = other.to_string();
+                if detail.contains("NoSuchBucket") || detail.contains("bucket does not exist") {
+                    Error::BucketNotFound { repo: self.location.clone(), detail: first_line(&detail) }
+                } else {
+                    Error::Backend { path: path.to_string(), detail: first_line(&detail) }
+                }
+            }
+        }
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().chars().take(400).collect()
+}
+
+impl Backend for ObjectStoreBackend {
+    fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn get(&self, path: &str) -> Result<Bytes> {
+        let p = self.path(path);
+        self.block_on(async { self.store.get(&p).await?.bytes().await }).map_err(|e| self.map_err(path, e))
+    }
+
+    fn get_range(&self, path: &str, range: Range<u64>) -> Result<Bytes> {
+        let p = self.path(path);
+        let want = range.end - range.start;
+        let data = self.block_on(self.store.get_range(&p, range)).map_err(|e| self.map_err(path, e))?;
+        if data.len() as u64 != want {
+            return Err(Error::corrupt(path, format!("short read: wanted {want} bytes, got {}", data.len())));
+        }
+        Ok(data)
+    }
+
+    fn put(&self, path: &str, data: Bytes, mode: WriteMode) -> Result<()> {
+        let p = self.path(path);
+        let opts = PutOptions {
+            mode: match mode {
+                WriteMode::Create => PutMode::Create,
+                WriteMode::Overwrite => PutMode::Overwrite,
+            },
+            ..Default::default()
+        };
+        self.block_on(self.store.put_opts(&p, PutPayload::from_bytes(data), opts))
+            .map(|_| ())
+            .map_err(|e| self.map_err(path, e))
+    }
+
+    fn list(&self, dir: &str) -> Result<Vec<Entry>> {
+        let p = self.path(dir);
+        let base = format!("{}/", p.as_ref());
+        let metas: Vec<_> = self
+            .block_on(self.store.list(Some(&p)).try_collect::<Vec<_>>())
+            .map_err(|e| self.map_err(dir, e))?;
+        Ok(metas
+            .into_iter()
+            .filter_map(|m| {
+                let full = m.location.as_ref();
+                let name = full.strip_prefix(&base)?.to_string();
+                Some(Entry { name, size: m.size })
+            })
+            .collect())
+    }
+
+    fn delete(&self, path: &str) -> Result<()> {
+        let p = self.path(path);
+        match self.block_on(self.store.delete(&p)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.map_err(path, e)),
+        }
+    }
+
+    fn size(&self, path: &str) -> Result<Option<u64>> {
+        let p = self.path(path);
+        match self.block_on(self.store.head(&p)) {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.map_err(path, e)),
+        }
+    }
+}
+
+/// Access keys from the shared credentials file (`~/.aws/credentials`,
+/// profile `AWS_PROFILE` or `default`) when none are in the environment.
+pub(super) fn profile_credentials() -> Option<(String, String)> {
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+        return None;
+    }
+    let file = std::env::var_os("AWS_SHARED_CREDENTIALS_FILE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".aws/credentials")))?;
+    let text = std::fs::read_to_string(file).ok()?;
+    let profile = std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".into());
+    parse_profile(&text, &profile)
+}
+
+fn parse_profile(text: &str, profile: &str) -> Option<(String, String)> {
+    let ini = ini::Ini::load_from_str(text).ok()?;
+    let section = ini.section(Some(profile))?;
+    Some((section.get("aws_access_key_id")?.to_string(), section.get("aws_secret_access_key")?.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_named_profile() {
+        let text = "[default]\naws_access_key_id = A\naws_secret_access_key = B\n[other]\naws_access_key_id=C\naws_secret_access_key=D\n";
+        assert_eq!(parse_profile(text, "other"), Some(("C".into(), "D".into())));
+        assert_eq!(parse_profile(text, "default"), Some(("A".into(), "B".into())));
+        assert_eq!(parse_profile(text, "none"), None);
+    }
+}

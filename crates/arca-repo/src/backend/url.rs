@@ -1,0 +1,125 @@
+//! Repository URLs: `file:///dir` (or a plain path), `s3://bucket/prefix`,
+//! `gs://bucket/prefix`, `az://container/prefix`.
+
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::local::LocalFileSystem;
+
+use super::ObjectStoreBackend;
+use crate::error::{Error, Result};
+
+/// A parsed repository address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepoUrl {
+    Local { path: std::path::PathBuf },
+    S3 { bucket: String, prefix: String, options: Vec<(String, String)> },
+    Gcs { bucket: String, prefix: String },
+    Azure { container: String, prefix: String },
+}
+
+impl RepoUrl {
+    pub fn parse(input: &str) -> Result<Self> {
+        let bad = |reason: &str| Error::BadUrl { url: input.to_string(), reason: reason.to_string() };
+        let Some((scheme, rest)) = input.split_once("://") else {
+            if input.is_empty() {
+                return Err(bad("empty; pass --repo or set ARCA_REPO"));
+            }
+            return Ok(RepoUrl::Local { path: input.into() });
+        };
+        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let prefix = prefix.trim_matches('/').to_string();
+        let bucket = bucket.to_string();
+        match scheme {
+            "file" => {
+                if !rest.starts_with('/') {
+                    return Err(bad("file URLs need an absolute path: file:///path/to/repo"));
+                }
+                Ok(RepoUrl::Local { path: rest.into() })
+            }
+            "s3" | "gs" | "az" | "azure" if bucket.is_empty() => Err(bad("missing bucket name")),
+            "s3" => {
+                let options = url::form_urlencoded::parse(query.as_bytes())
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                Ok(RepoUrl::S3 { bucket, prefix, options })
+            }
+            "gs" => Ok(RepoUrl::Gcs { bucket, prefix }),
+            "az" | "azure" => Ok(RepoUrl::Azure { container: bucket, prefix }),
+            other => Err(bad(&format!(
+                "unknown scheme {other:?}; use file:///path, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix"
+            ))),
+        }
+    }
+}
+
+/// Opens the backend for a repository URL. Local directories are created on
+/// demand when `create` is set (for `init`).
+pub fn open(input: &str, create: bool) -> Result<Arc<ObjectStoreBackend>> {
+    let url = RepoUrl::parse(input)?;
+    let backend_err = |e: object_store::Error| Error::BadUrl { url: input.to_string(), reason: e.to_string() };
+    let (store, prefix): (Arc<dyn ObjectStore>, String) = match url {
+        RepoUrl::Local { path } => {
+            if create {
+                std::fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+            } else if !path.is_dir() {
+                return Err(Error::NotInitialized { repo: input.to_string() });
+            }
+            let store = LocalFileSystem::new_with_prefix(&path).map_err(backend_err)?;
+            (Arc::new(store), String::new())
+        }
+        RepoUrl::S3 { bucket, prefix, options } => {
+            let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            if let Some(endpoint) = std::env::var("AWS_ENDPOINT_URL_S3").ok().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()) {
+                builder = builder.with_endpoint(endpoint.clone());
+                if endpoint.starts_with("http://") {
+                    builder = builder.with_allow_http(true);
+                }
+            }
+            if let Some(creds) = super::store::profile_credentials() {
+                builder = builder.with_access_key_id(creds.0).with_secret_access_key(creds.1);
+            }
+            for (key, value) in options {
+                let key = key.parse().map_err(|e: object_store::Error| Error::BadUrl {
+                    url: input.to_string(),
+                    reason: format!("option {key:?}: {e}"),
+                })?;
+                builder = builder.with_config(key, value);
+            }
+            (Arc::new(builder.build().map_err(backend_err)?), prefix)
+        }
+        RepoUrl::Gcs { bucket, prefix } => {
+            let builder = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
+            (Arc::new(builder.build().map_err(backend_err)?), prefix)
+        }
+        RepoUrl::Azure { container, prefix } => {
+            let builder = MicrosoftAzureBuilder::from_env().with_container_name(container);
+            (Arc::new(builder.build().map_err(backend_err)?), prefix)
+        }
+    };
+    ObjectStoreBackend::new(input, store, &prefix).map(Arc::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_schemes() {
+        assert_eq!(RepoUrl::parse("/tmp/r").unwrap(), RepoUrl::Local { path: "/tmp/r".into() });
+        assert_eq!(RepoUrl::parse("file:///tmp/r").unwrap(), RepoUrl::Local { path: "/tmp/r".into() });
+        assert_eq!(
+            RepoUrl::parse("s3://b/p/q/?region=eu-west-1").unwrap(),
+            RepoUrl::S3 { bucket: "b".into(), prefix: "p/q".into(), options: vec![("region".into(), "eu-west-1".into())] }
+        );
+        assert_eq!(RepoUrl::parse("gs://b").unwrap(), RepoUrl::Gcs { bucket: "b".into(), prefix: "".into() });
+        let err = RepoUrl::parse("ftp://x/y").unwrap_err().to_string();
+        assert!(err.contains("unknown scheme \"ftp\""), "{err}");
+        assert!(RepoUrl::parse("s3:///x").is_err());
+        assert!(RepoUrl::parse("file://relative").is_err());
+    }
+}
