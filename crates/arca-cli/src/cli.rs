@@ -1,0 +1,216 @@
+//! Command-line grammar. Global options follow kubectl/velero habits.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "arca", version, about = "Kubernetes-native backup and disaster recovery", propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GlobalOpts {
+    /// Repository URL: /path, file:///path, s3://bucket/prefix, gs://bucket/prefix, az://container/prefix
+    #[arg(long, short = 'r', env = "ARCA_REPO", global = true)]
+    pub repo: Option<String>,
+    /// Read the repository password from this file (else ARCA_PASSWORD, else a prompt)
+    #[arg(long, env = "ARCA_PASSWORD_FILE", global = true)]
+    pub password_file: Option<PathBuf>,
+    /// Output format
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Table, global = true)]
+    pub output: OutputFormat,
+    /// More log output (-v info, -vv debug)
+    #[arg(long, short = 'v', action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// No progress bars
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create, inspect and maintain a repository
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// List snapshots
+    Snapshots(SnapshotsArgs),
+    /// Back up and restore directory trees (the volume data mover)
+    #[command(subcommand)]
+    Fs(FsCommand),
+    /// Back up a byte stream from stdin, restore it to stdout (database dumps)
+    #[command(subcommand)]
+    Stream(StreamCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RepoCommand {
+    /// Create a new repository
+    Init(InitArgs),
+    /// Show repository configuration and statistics
+    Info,
+    /// Verify the repository's structure (and with --read-data, every byte)
+    Check(CheckArgs),
+    /// Remove unreferenced data and repack partly used packs
+    Prune(PruneArgs),
+    /// Remove snapshots by id or by a retention policy
+    Forget(ForgetArgs),
+    /// Remove stale locks (or all locks with --all)
+    Unlock(UnlockArgs),
+    /// Manage the passwords (key files) that open the repository
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// zstd level for new data (0 = no compression)
+    #[arg(long, default_value_t = 3)]
+    pub compression: i32,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Download, decrypt and verify every blob
+    #[arg(long)]
+    pub read_data: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Show what would be removed without removing anything
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Repack packs whose unused share exceeds this percentage
+    #[arg(long, default_value_t = 5.0)]
+    pub max_unused: f64,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct ForgetArgs {
+    /// Snapshot ids (or unique prefixes) to forget
+    pub snapshots: Vec<String>,
+    #[arg(long)]
+    pub keep_last: Option<u32>,
+    #[arg(long)]
+    pub keep_hourly: Option<u32>,
+    #[arg(long)]
+    pub keep_daily: Option<u32>,
+    #[arg(long)]
+    pub keep_weekly: Option<u32>,
+    #[arg(long)]
+    pub keep_monthly: Option<u32>,
+    #[arg(long)]
+    pub keep_yearly: Option<u32>,
+    /// Keep snapshots newer than this duration (e.g. 7d, 12h)
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub keep_within: Option<std::time::Duration>,
+    /// Keep snapshots with this tag
+    #[arg(long)]
+    pub keep_tag: Vec<String>,
+    /// Show what would be forgotten
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run prune afterwards
+    #[arg(long)]
+    pub prune: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct UnlockArgs {
+    /// Remove every lock, not only stale ones
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Add a password (new key file)
+    Add(NewPasswordArgs),
+    /// List key files
+    List,
+    /// Remove a key file (never the last one)
+    Remove {
+        /// Key id (or unique prefix)
+        id: String,
+    },
+    /// Change the password of the key in use
+    Passwd(NewPasswordArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct NewPasswordArgs {
+    /// Read the new password from this file (else ARCA_NEW_PASSWORD, else a prompt)
+    #[arg(long, env = "ARCA_NEW_PASSWORD_FILE")]
+    pub new_password_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct SnapshotsArgs {
+    /// Only snapshots of this kind (files, stream, …)
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only snapshots with this tag
+    #[arg(long)]
+    pub tag: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FsCommand {
+    /// Back up one or more paths
+    Backup(FsBackupArgs),
+    /// Restore a snapshot into a directory
+    Restore(FsRestoreArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FsBackupArgs {
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[arg(long)]
+    pub tag: Vec<String>,
+    /// Parent snapshot for change detection (default: latest of the same paths and host)
+    #[arg(long)]
+    pub parent: Option<String>,
+    /// Glob of paths to leave out (repeatable)
+    #[arg(long)]
+    pub exclude: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct FsRestoreArgs {
+    /// Snapshot id, unique prefix, or `latest`
+    pub snapshot: String,
+    #[arg(long)]
+    pub target: PathBuf,
+    /// Only restore paths matching this glob (repeatable)
+    #[arg(long)]
+    pub include: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StreamCommand {
+    /// Read stdin into a snapshot
+    Backup {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        tag: Vec<String>,
+    },
+    /// Write a stream snapshot to stdout
+    Restore {
+        /// Snapshot id, unique prefix, or `latest`
+        snapshot: String,
+    },
+}

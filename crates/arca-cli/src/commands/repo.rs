@@ -1,0 +1,127 @@
+//! `arca repo …`: init, info, check, prune, forget, unlock, key.
+
+use anyhow::Result;
+use arca_repo::{Config, InitOptions, KdfParams, Repository};
+use serde::Serialize;
+
+use crate::cli::{InitArgs, RepoCommand, UnlockArgs};
+use crate::context::Context;
+use crate::exit;
+use crate::output::{Render, bytes, emit};
+
+pub fn run(ctx: &Context, cmd: RepoCommand) -> Result<i32> {
+    match cmd {
+        RepoCommand::Init(args) => init(ctx, &args),
+        RepoCommand::Info => info(ctx),
+        RepoCommand::Unlock(args) => unlock(ctx, &args),
+        RepoCommand::Key(cmd) => super::key::run(ctx, cmd),
+        RepoCommand::Check(_) | RepoCommand::Prune(_) | RepoCommand::Forget(_) => anyhow::bail!("not built yet"),
+    }
+}
+
+#[derive(Serialize)]
+struct InitResult {
+    repository: String,
+    id: String,
+    key: String,
+}
+
+impl Render for InitResult {
+    fn human(&self) -> String {
+        format!("created repository {} at {}\nkeep the password safe: without it the data cannot be read", &self.id[..8], self.repository)
+    }
+}
+
+fn init(ctx: &Context, args: &InitArgs) -> Result<i32> {
+    let url = ctx.repo_url()?;
+    if !(0..=22).contains(&args.compression) {
+        anyhow::bail!("--compression must be between 0 (off) and 22, got {}", args.compression);
+    }
+    let password = crate::password::init_password(ctx.global.password_file.as_deref())?;
+    let backend = arca_repo::open_backend(url, true)?;
+    let config = Config { compression: args.compression, ..Config::new() };
+    let repo = Repository::init(backend, &password, InitOptions { kdf: KdfParams::default(), config })?;
+    emit(
+        ctx.output(),
+        &InitResult { repository: url.to_string(), id: repo.config().id.to_hex(), key: repo.key_id().to_hex() },
+    )?;
+    Ok(exit::OK)
+}
+
+#[derive(Serialize)]
+struct InfoResult {
+    repository: String,
+    id: String,
+    format_version: u32,
+    compression: i32,
+    pack_size: u64,
+    chunker: arca_repo::ChunkerParams,
+    keys: usize,
+    snapshots: usize,
+    index_files: usize,
+    packs: usize,
+    blobs: usize,
+    stored_bytes: u64,
+}
+
+impl Render for InfoResult {
+    fn human(&self) -> String {
+        format!(
+            "repository:  {}\nid:          {}\nformat:      v{}\ncompression: zstd level {}\nkeys:        {}\nsnapshots:   {}\npacks:       {} ({} blobs, {} stored)\nindex files: {}",
+            self.repository,
+            self.id,
+            self.format_version,
+            self.compression,
+            self.keys,
+            self.snapshots,
+            self.packs,
+            self.blobs,
+            bytes(self.stored_bytes),
+            self.index_files
+        )
+    }
+}
+
+fn info(ctx: &Context) -> Result<i32> {
+    let repo = ctx.open_repo()?;
+    let index_files = repo.load_index()?.len();
+    let stored_bytes = repo.backend().list("data")?.iter().map(|e| e.size).sum();
+    let (snapshots, _) = repo.list_ids("snapshots")?;
+    let index = repo.index();
+    let config = repo.config();
+    let result = InfoResult {
+        repository: repo.location().to_string(),
+        id: config.id.to_hex(),
+        format_version: config.version,
+        compression: config.compression,
+        pack_size: config.pack_size,
+        chunker: config.chunker,
+        keys: repo.list_keys()?.len(),
+        snapshots: snapshots.len(),
+        index_files,
+        packs: index.pack_count(),
+        blobs: index.blob_count(),
+        stored_bytes,
+    };
+    drop(index);
+    emit(ctx.output(), &result)?;
+    Ok(exit::OK)
+}
+
+#[derive(Serialize)]
+struct UnlockResult {
+    removed: usize,
+}
+
+impl Render for UnlockResult {
+    fn human(&self) -> String {
+        format!("removed {} lock(s)", self.removed)
+    }
+}
+
+fn unlock(ctx: &Context, args: &UnlockArgs) -> Result<i32> {
+    let repo = ctx.open_repo()?;
+    let removed = repo.unlock(args.all)?;
+    emit(ctx.output(), &UnlockResult { removed })?;
+    Ok(exit::OK)
+}

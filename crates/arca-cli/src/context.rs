@@ -1,0 +1,49 @@
+//! What every command needs: the global options, and a way to open the
+//! repository they name.
+
+use anyhow::{Context as _, Result, anyhow};
+use arca_repo::Repository;
+
+use crate::cli::{GlobalOpts, OutputFormat};
+
+pub struct Context {
+    pub global: GlobalOpts,
+}
+
+impl Context {
+    pub fn repo_url(&self) -> Result<&str> {
+        self.global
+            .repo
+            .as_deref()
+            .ok_or_else(|| anyhow!("no repository given: pass --repo URL or set ARCA_REPO"))
+    }
+
+    pub fn output(&self) -> OutputFormat {
+        self.global.output
+    }
+
+    /// Progress bars only for people at a terminal.
+    pub fn show_progress(&self) -> bool {
+        use std::io::IsTerminal;
+        !self.global.quiet && self.global.output == OutputFormat::Table && std::io::stderr().is_terminal()
+    }
+
+    pub fn password(&self) -> Result<Vec<u8>> {
+        crate::password::repository_password(self.global.password_file.as_deref())
+    }
+
+    /// Opens the repository without loading its index.
+    pub fn open_repo(&self) -> Result<Repository> {
+        let url = self.repo_url()?;
+        let backend = arca_repo::open_backend(url, false)?;
+        let password = self.password()?;
+        Ok(Repository::open(backend, &password)?)
+    }
+
+    /// Opens the repository and loads its index (for reading or writing blobs).
+    pub fn open_repo_with_index(&self) -> Result<Repository> {
+        let repo = self.open_repo()?;
+        repo.load_index().with_context(|| format!("loading the index of {}", repo.location()))?;
+        Ok(repo)
+    }
+}
