@@ -1,0 +1,33 @@
+//! The shared state of one running cluster.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::faults::Faults;
+use crate::state::State;
+
+/// Name of the single simulated node.
+pub const NODE_NAME: &str = "arca-node";
+
+/// Shared by the HTTP server and the controllers.
+pub struct Cluster {
+    state: Mutex<State>,
+    pub faults: Faults,
+    pub data_dir: PathBuf,
+}
+
+impl Cluster {
+    pub fn new(data_dir: PathBuf) -> Self {
+        Cluster {
+            state: Mutex::new(State::default()),
+            faults: Faults::default(),
+            data_dir,
+        }
+    }
+
+    /// Locks the object state. A panic while holding the lock does not poison it
+    /// for other requests.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

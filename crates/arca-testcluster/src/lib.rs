@@ -1,0 +1,196 @@
+//! An emulation of the Kubernetes API server for tests, reached over real HTTP by a
+//! `kube::Client` built from the kubeconfig file it writes, with simulated
+//! controllers (namespaces, garbage collection, volume provisioning, snapshots,
+//! Jobs) and a simulated kubelet that runs pod commands as local processes.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let cluster = arca_testcluster::TestCluster::start().await?;
+//! let client = cluster.client().await?;
+//! # let _ = client; Ok(()) }
+//! ```
+
+mod cluster;
+mod controllers;
+pub mod error;
+mod exec;
+pub mod faults;
+mod handlers;
+mod kubeconfig;
+mod managed;
+mod meta;
+mod patch;
+pub mod registry;
+mod seed;
+pub mod selectors;
+mod server;
+pub mod snapshot_crds;
+mod state;
+mod store;
+mod types;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+pub use error::ApiError;
+pub use faults::{Fault, FaultRule, Faults, RuleId};
+pub use seed::{TEST_PROVISIONER, TEST_SNAPSHOT_CLASS, TEST_STORAGE_CLASS};
+
+/// Errors of the library API (not of API requests, which answer `Status` objects).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("kubeconfig: {0}")]
+    Kubeconfig(String),
+    #[error("client: {0}")]
+    Client(String),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+/// Options for starting a cluster.
+#[derive(Debug, Default, Clone)]
+pub struct Builder {
+    kubeconfig: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    snapshot_crds: bool,
+}
+
+impl Builder {
+    /// Write the kubeconfig to this path (default: `kubeconfig` in the data dir).
+    pub fn kubeconfig(mut self, path: impl Into<PathBuf>) -> Self {
+        self.kubeconfig = Some(path.into());
+        self
+    }
+
+    /// Keep volumes, snapshots and pod files here (default: a temporary directory
+    /// removed on drop).
+    pub fn data_dir(mut self, path: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(path.into());
+        self
+    }
+
+    /// Install the CSI snapshot CRDs and the test VolumeSnapshotClass at start.
+    pub fn snapshot_crds(mut self, yes: bool) -> Self {
+        self.snapshot_crds = yes;
+        self
+    }
+
+    /// Starts the cluster on a random free port of 127.0.0.1.
+    pub async fn start(self) -> Result<TestCluster, Error> {
+        let temp = match &self.data_dir {
+            Some(_) => None,
+            None => Some(
+                tempfile::Builder::new()
+                    .prefix("arca-testcluster-")
+                    .tempdir()?,
+            ),
+        };
+        let data_dir = match (&self.data_dir, &temp) {
+            (Some(d), _) => d.clone(),
+            (None, Some(t)) => t.path().to_path_buf(),
+            (None, None) => std::env::temp_dir(),
+        };
+        std::fs::create_dir_all(&data_dir)?;
+        let data_dir = data_dir.canonicalize()?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let port = listener.local_addr()?.port();
+        let cluster = Arc::new(cluster::Cluster::new(data_dir.clone()));
+        seed::defaults(&cluster)?;
+        if self.snapshot_crds {
+            seed::snapshot_support(&cluster)?;
+        }
+        let url = format!("http://127.0.0.1:{port}");
+        let kubeconfig_path = self
+            .kubeconfig
+            .clone()
+            .unwrap_or_else(|| data_dir.join("kubeconfig"));
+        kubeconfig::write(&kubeconfig_path, &url)?;
+        let server = server::spawn(listener, cluster.clone());
+        let controllers = controllers::spawn(cluster.clone())?;
+        Ok(TestCluster {
+            cluster,
+            url,
+            kubeconfig_path,
+            server,
+            controllers: Some(controllers),
+            _temp: temp,
+        })
+    }
+}
+
+/// A running test cluster; shuts down (server, controllers, pod processes, data
+/// directory) on drop.
+pub struct TestCluster {
+    cluster: Arc<cluster::Cluster>,
+    url: String,
+    kubeconfig_path: PathBuf,
+    server: tokio::task::JoinHandle<()>,
+    controllers: Option<controllers::Handle>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl TestCluster {
+    /// Starts a cluster with default options.
+    pub async fn start() -> anyhow::Result<TestCluster> {
+        Ok(Builder::default().start().await?)
+    }
+
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig_path
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// A client built from the kubeconfig file, as for a real cluster.
+    pub async fn client(&self) -> anyhow::Result<kube::Client> {
+        Ok(kubeconfig::client(&self.kubeconfig_path).await?)
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.cluster.faults
+    }
+
+    /// Where volume, snapshot and pod directories live.
+    pub fn data_dir(&self) -> &Path {
+        &self.cluster.data_dir
+    }
+
+    /// Installs the CSI snapshot CRDs (snapshot.storage.k8s.io/v1) and the test
+    /// VolumeSnapshotClass, if not installed yet.
+    pub fn install_snapshot_crds(&self) -> anyhow::Result<()> {
+        Ok(seed::snapshot_support(&self.cluster)?)
+    }
+
+    /// Compacts the event history as etcd does: watches from an older
+    /// resourceVersion and older continue tokens then answer `410 Gone`.
+    pub fn compact(&self) {
+        self.cluster.lock().store.compact();
+    }
+
+    /// Reads an object directly from storage (served at its preferred version).
+    pub fn object(&self, group: &str, plural: &str, namespace: &str, name: &str) -> Option<Value> {
+        let state = self.cluster.lock();
+        let rt = state.resource_any(group, plural)?;
+        state.get(&rt, namespace, name).ok()
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        self.server.abort();
+        if let Some(c) = self.controllers.take() {
+            c.stop();
+        }
+    }
+}
