@@ -30,6 +30,8 @@ pub struct GlobalOpts {
     /// No progress bars
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub kube: crate::kube_opts::KubeOpts,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +54,16 @@ pub enum Command {
     /// Back up a byte stream from stdin, restore it to stdout (database dumps)
     #[command(subcommand)]
     Stream(StreamCommand),
+    /// Back up Kubernetes objects: create, list, describe, delete, logs
+    #[command(subcommand)]
+    Backup(crate::commands::backup::BackupCommand),
+    /// Restore Kubernetes objects from a backup: create, list, describe, logs
+    #[command(subcommand)]
+    Restore(crate::commands::restore::RestoreCommand),
+    /// Write a backup's objects as clean YAML files (to seed a Git repository)
+    Export(crate::commands::export::ExportArgs),
+    /// Compare two of: a backup, the live cluster (`live`), a directory of manifests
+    Diff(crate::commands::diff::DiffArgs),
 }
 
 #[derive(Subcommand, Debug)]

@@ -5,8 +5,10 @@ mod cli;
 mod commands;
 mod context;
 mod exit;
+mod kube_opts;
 mod output;
 mod password;
+mod progress;
 
 use clap::Parser;
 

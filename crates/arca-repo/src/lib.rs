@@ -4,28 +4,34 @@
 //! See `docs/FORMAT.md` for the on-storage format.
 
 pub mod backend;
+pub mod check;
 mod chunker;
 pub mod config;
 mod crypto;
 pub mod error;
+pub mod forget;
 mod host;
 pub mod id;
 pub mod index;
 pub mod keys;
 pub mod lock;
 pub mod pack;
+pub mod prune;
 mod repository;
 pub mod snapshot;
 pub mod tree;
 mod writer;
 
 pub use backend::{Backend, open as open_backend};
+pub use check::{CheckOptions, CheckReport, check};
 pub use chunker::{SavedStream, is_zero};
 pub use config::{ChunkerParams, Config};
 pub use error::{Error, Result};
+pub use forget::{ForgetReport, RetentionPolicy, apply_policy, forget, forget_snapshots};
 pub use id::Id;
 pub use keys::KdfParams;
 pub use pack::BlobType;
+pub use prune::{PruneOptions, PruneReport, prune};
 pub use repository::{InitOptions, Repository};
 pub use snapshot::{Snapshot, SnapshotEntry};
 pub use tree::{Node, NodeKind, Tree, Xattr};

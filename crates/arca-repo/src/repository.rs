@@ -36,16 +36,10 @@ pub struct Repository {
 }
 
 /// Options of `init`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct InitOptions {
     pub kdf: KdfParams,
     pub config: Config,
-}
-
-impl Default for InitOptions {
-    fn default() -> Self {
-        InitOptions { kdf: KdfParams::default(), config: Config::new() }
-    }
 }
 
 impl Repository {

@@ -1,8 +1,15 @@
 //! One module per command group.
 
+pub mod backup;
+pub mod diff;
+pub mod export;
+mod fs;
 mod key;
+mod maintenance;
 mod repo;
+pub mod restore;
 mod snapshots;
+mod stream;
 
 use anyhow::Result;
 
@@ -14,6 +21,11 @@ pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Repo(cmd) => repo::run(&ctx, cmd),
         Command::Snapshots(args) => snapshots::run(&ctx, &args),
-        Command::Fs(_) | Command::Stream(_) => anyhow::bail!("not built yet"),
+        Command::Fs(cmd) => fs::run(&ctx, cmd),
+        Command::Stream(cmd) => stream::run(&ctx, cmd),
+        Command::Backup(cmd) => backup::run(&ctx, &ctx.global.kube, cmd),
+        Command::Restore(cmd) => restore::run(&ctx, &ctx.global.kube, cmd),
+        Command::Export(args) => export::run(&ctx, &args),
+        Command::Diff(args) => diff::run(&ctx, &ctx.global.kube, &args),
     }
 }

@@ -15,7 +15,9 @@ pub fn run(ctx: &Context, cmd: RepoCommand) -> Result<i32> {
         RepoCommand::Info => info(ctx),
         RepoCommand::Unlock(args) => unlock(ctx, &args),
         RepoCommand::Key(cmd) => super::key::run(ctx, cmd),
-        RepoCommand::Check(_) | RepoCommand::Prune(_) | RepoCommand::Forget(_) => anyhow::bail!("not built yet"),
+        RepoCommand::Check(args) => super::maintenance::check(ctx, &args),
+        RepoCommand::Prune(args) => super::maintenance::prune(ctx, &args),
+        RepoCommand::Forget(args) => super::maintenance::forget(ctx, &args),
     }
 }
 

@@ -112,7 +112,8 @@ impl Backend for ObjectStoreBackend {
 
     fn list(&self, dir: &str) -> Result<Vec<Entry>> {
         let p = self.path(dir);
-        let base = format!("{}/", p.as_ref());
+        // The root has no trailing delimiter to strip (listing it finds foreign objects).
+        let base = if p.as_ref().is_empty() { String::new() } else { format!("{}/", p.as_ref()) };
         let metas: Vec<_> = self
             .block_on(self.store.list(Some(&p)).try_collect::<Vec<_>>())
             .map_err(|e| self.map_err(dir, e))?;

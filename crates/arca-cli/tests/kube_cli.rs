@@ -1,0 +1,201 @@
+//! The `arca` binary against test clusters over HTTP: backup, restore
+//! (whole, namespace-mapped clone, single item, update policy, dry run, a
+//! second cluster), reports, export and diff, and exit codes.
+
+#[path = "../../arca-kube/tests/common/app.rs"]
+mod app;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use arca_kube::api::Kube;
+use arca_repo::{InitOptions, KdfParams, Repository};
+use arca_testcluster::{Fault, FaultRule, TestCluster};
+use serde_json::{Value, json};
+
+struct Env {
+    repo: PathBuf,
+}
+
+impl Env {
+    fn new(dir: &Path) -> anyhow::Result<Env> {
+        let repo = dir.join("repo");
+        let backend = arca_repo::open_backend(&repo.display().to_string(), true)?;
+        Repository::init(backend, b"pw", InitOptions { kdf: KdfParams::insecure_fast(), ..Default::default() })?;
+        Ok(Env { repo })
+    }
+
+    /// Runs `arca` against `cluster` (off the async workers: it blocks).
+    async fn arca(&self, cluster: &TestCluster, args: &[&str]) -> anyhow::Result<Output> {
+        let (repo, kubeconfig) = (self.repo.clone(), cluster.kubeconfig_path().to_path_buf());
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        Ok(tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
+                .args(&args)
+                .arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .env("ARCA_REPO", &repo)
+                .env("ARCA_PASSWORD", "pw")
+                .env_remove("ARCA_PASSWORD_FILE")
+                .output()
+        })
+        .await??)
+    }
+
+    /// Runs and expects exit code `code`; returns stdout.
+    async fn expect(&self, cluster: &TestCluster, code: i32, args: &[&str]) -> anyhow::Result<String> {
+        let out = self.arca(cluster, args).await?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "arca {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+        Ok(stdout)
+    }
+
+    async fn json(&self, cluster: &TestCluster, code: i32, args: &[&str]) -> anyhow::Result<Value> {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        let out = self.expect(cluster, code, &all).await?;
+        Ok(serde_json::from_str(&out)?)
+    }
+}
+
+async fn kube(cluster: &TestCluster) -> anyhow::Result<Kube> {
+    Ok(Kube::new(cluster.client().await?, 16))
+}
+
+async fn assert_restored(kube: &Kube, before: &[(String, Value)], from_ns: &str, to_ns: &str) -> anyhow::Result<()> {
+    for (path, original) in before {
+        let path = path.replace(&format!("/namespaces/{from_ns}/"), &format!("/namespaces/{to_ns}/"));
+        let now = kube.get(&path, "check").await?;
+        let mut want = app::comparable(original);
+        if from_ns != to_ns {
+            // Bindings follow the namespace mapping.
+            if let Some(subjects) = want.get_mut("subjects").and_then(Value::as_array_mut) {
+                for s in subjects {
+                    s["namespace"] = json!(to_ns);
+                }
+            }
+        }
+        assert_eq!(app::comparable(&now), want, "{path} differs after restore");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_backup_restore_round_trip_through_the_binary() -> anyhow::Result<()> {
+    let a = TestCluster::start().await?;
+    let ka = kube(&a).await?;
+    app::install(&ka).await?;
+    let before = app::snapshot(&ka, app::NS).await?;
+    let dir = tempfile::tempdir()?;
+    let env = Env::new(dir.path())?;
+
+    let created = env.json(&a, 0, &["backup", "create", "shop-1", "--include-namespaces", "shop", "--wait"]).await?;
+    assert_eq!(created["phase"], "Completed");
+    assert_eq!(created["counts"]["widgets.example.com"], 2);
+    let list = env.json(&a, 0, &["backup", "list"]).await?;
+    assert_eq!(list[0]["name"], "shop-1");
+    let details = env.expect(&a, 0, &["backup", "describe", "shop-1", "--details"]).await?;
+    assert!(details.contains("namespaces/shop/core/secrets/db-credentials.json"), "{details}");
+    assert!(details.contains("binds included serviceaccount/shop/web"), "{details}");
+    assert!(!details.contains("czNjcjN0"), "no secret value in describe output");
+    let logs = env.expect(&a, 0, &["backup", "logs", "shop-1"]).await?;
+    assert!(logs.contains("widgets.example.com: 2 object(s)"), "{logs}");
+    env.expect(&a, 1, &["backup", "create", "shop-1"]).await?; // names are unique
+
+    // Full restore after deleting the namespace and the CRD.
+    app::delete_app(&ka).await?;
+    let r1 = env.json(&a, 0, &["restore", "create", "r1", "--from-backup", "shop-1"]).await?;
+    assert_eq!(r1["phase"], "Completed", "{r1}");
+    assert_restored(&ka, &before, "shop", "shop").await?;
+
+    // Dry run: a plan, nothing written, no secret values shown.
+    let dry = env.expect(&a, 0, &["restore", "create", "dry", "--from-backup", "shop-1", "--dry-run", "-o", "json"]).await?;
+    assert!(!dry.contains("czNjcjN0") && dry.contains("\"dry_run\": true"), "{dry}");
+
+    // A namespace-mapped clone next to the original.
+    let clone = env.json(&a, 0, &["restore", "create", "qa", "--from-backup", "shop-1", "--include-namespaces", "shop", "--namespace-mappings", "shop:shop-qa"]).await?;
+    assert_eq!(clone["phase"], "Completed", "{clone}");
+    assert_restored(&ka, &before, "shop", "shop-qa").await?;
+    assert_restored(&ka, &before, "shop", "shop").await?;
+
+    // A single Secret.
+    ka.delete("/api/v1/namespaces/shop/secrets/db-credentials", "delete").await?;
+    let one = env.json(&a, 0, &["restore", "create", "one", "--from-backup", "shop-1", "--item", "secret/shop/db-credentials"]).await?;
+    assert_eq!(one["counts"]["created"], 1, "{one}");
+    let secret = ka.get("/api/v1/namespaces/shop/secrets/db-credentials", "secret").await?;
+    assert_eq!(secret["data"]["password"], "czNjcjN0LXBhc3N3b3Jk");
+
+    // Drift cleaned up by update, twice: the second run changes nothing.
+    ka.merge_patch("/api/v1/namespaces/shop/configmaps/web-config", &json!({"data": {"LOG_LEVEL": "debug"}}), "drift").await?;
+    let none = env.json(&a, 0, &["restore", "create", "keep", "--from-backup", "shop-1", "--include-namespaces", "shop"]).await?;
+    assert!(none["items"].as_array().is_some_and(|i| i.iter().any(|x| x["object"] == "configmap/shop/web-config" && x["outcome"] == "skipped")));
+    let up1 = env.json(&a, 0, &["restore", "create", "up1", "--from-backup", "shop-1", "--include-namespaces", "shop", "--existing-resource-policy", "update"]).await?;
+    assert_eq!(up1["counts"]["updated"], 1, "{}", up1["counts"]);
+    let cm = ka.get("/api/v1/namespaces/shop/configmaps/web-config", "cm").await?;
+    assert_eq!(cm["data"]["LOG_LEVEL"], "info");
+    let up2 = env.json(&a, 0, &["restore", "create", "up2", "--from-backup", "shop-1", "--include-namespaces", "shop", "--existing-resource-policy", "update"]).await?;
+    assert!(up2["counts"].get("updated").is_none() && up2["counts"].get("created").is_none(), "{}", up2["counts"]);
+
+    // Reports are kept in the repository.
+    let restores = env.json(&a, 0, &["restore", "list"]).await?;
+    let names: Vec<&str> = restores.as_array().map(|l| l.iter().filter_map(|r| r["name"].as_str()).collect()).unwrap_or_default();
+    for n in ["r1", "qa", "one", "keep", "up1", "up2"] {
+        assert!(names.contains(&n), "{n} not in {names:?}");
+    }
+    assert!(!names.contains(&"dry"), "dry runs are not stored");
+    let described = env.expect(&a, 0, &["restore", "describe", "r1", "--details"]).await?;
+    assert!(described.contains("secret/shop/db-credentials") && described.contains("created"), "{described}");
+
+    // Into a second, empty cluster with only the repository.
+    let b = TestCluster::start().await?;
+    let kb = kube(&b).await?;
+    let rb = env.json(&b, 0, &["restore", "create", "to-b", "--from-backup", "shop-1"]).await?;
+    assert_eq!(rb["phase"], "Completed", "{rb}");
+    assert_restored(&kb, &before, "shop", "shop").await?;
+
+    // Export and diff.
+    let out = dir.path().join("export");
+    env.expect(&a, 0, &["export", "shop-1", "--to", &out.display().to_string()]).await?;
+    let deploy = std::fs::read_to_string(out.join("shop/deployment/web.yaml"))?;
+    assert!(deploy.contains("replicas: 2") && !deploy.contains("uid:"), "{deploy}");
+    let exported_secret = std::fs::read_to_string(out.join("shop/secret/db-credentials.yaml"))?;
+    assert!(!exported_secret.contains("czNjcjN0") && exported_secret.contains("redacted"));
+    let same = env.expect(&a, 0, &["diff", "shop-1", "shop-1"]).await?;
+    assert!(same.contains("no differences"));
+    env.expect(&a, 0, &["backup", "create", "shop-2", "--include-namespaces", "shop"]).await?;
+    let drift = env.expect(&a, 3, &["diff", "shop-1", "shop-2", "--exit-code"]).await?;
+    assert!(drift.contains("~ core/ConfigMap/shop/web-config") || drift.contains("shop"), "{drift}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_faults_give_partially_failed_and_exit_code_3() -> anyhow::Result<()> {
+    let cluster = TestCluster::start().await?;
+    let k = kube(&cluster).await?;
+    k.create("/api/v1/namespaces", &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "p"}}), "ns").await?;
+    for name in ["a", "b"] {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "p"}, "data": {"x": name}});
+        k.create("/api/v1/namespaces/p/configmaps", &cm, "cm").await?;
+    }
+    let dir = tempfile::tempdir()?;
+    let env = Env::new(dir.path())?;
+    let faults = cluster.faults();
+    faults.add(FaultRule::new(Fault::InternalError).method("GET").path("^/api/v1/namespaces/p/configmaps$")?.times(2));
+    faults.add(FaultRule::new(Fault::TooManyRequests { retry_after_secs: 1 }).method("GET").path("^/api/v1/namespaces/p/serviceaccounts$")?.times(1));
+    let ok = env.json(&cluster, 0, &["backup", "create", "p-1", "--include-namespaces", "p"]).await?;
+    assert_eq!(ok["counts"]["configmaps"], 3);
+    faults.clear();
+
+    k.delete("/api/v1/namespaces/p", "delete").await?;
+    app::wait_gone(&k, "/api/v1/namespaces/p").await?;
+    faults.add(FaultRule::new(Fault::Status(403)).method("POST").path("^/api/v1/namespaces/p/configmaps$")?.times(1));
+    let out = env.expect(&cluster, 3, &["restore", "create", "p-r", "--from-backup", "p-1"]).await?;
+    assert!(out.contains("PartiallyFailed") && out.contains("failed"), "{out}");
+    let report = env.json(&cluster, 0, &["restore", "describe", "p-r"]).await?;
+    let failed: Vec<&Value> = report["items"].as_array().map(|i| i.iter().filter(|x| x["outcome"] == "failed").collect()).unwrap_or_default();
+    assert_eq!(failed.len(), 1, "{report}");
+    assert!(failed[0]["object"].as_str().is_some_and(|o| o.starts_with("configmap/p/")));
+    assert!(failed[0]["reason"].as_str().is_some_and(|r| r.contains("403")));
+    Ok(())
+}

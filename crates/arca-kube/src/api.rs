@@ -1,0 +1,202 @@
+//! The IO edge towards the API server: raw JSON requests with retries and
+//! backoff on throttling and server errors, and a client-side bound on
+//! requests in flight. Everything else in the crate works on `Value`s.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use crate::error::{ApiFailure, Error, Result};
+
+/// How often and how patiently to retry.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { attempts: 6, base: Duration::from_millis(100), max: Duration::from_secs(5) }
+    }
+}
+
+/// Status codes worth another try: throttling and transient server trouble.
+pub const RETRY_CODES: &[u16] = &[429, 500, 502, 503, 504];
+
+impl RetryPolicy {
+    /// The wait before attempt `attempt` (1-based retry count), honouring a
+    /// server's `retryAfterSeconds` when it sent one. `None`: give up.
+    pub fn delay(&self, err: &Error, attempt: u32, retry_after: Option<u32>) -> Option<Duration> {
+        if attempt >= self.attempts {
+            return None;
+        }
+        let retryable = match err {
+            Error::Api { failure, .. } => RETRY_CODES.contains(&failure.code),
+            Error::Transport { .. } => true,
+            _ => false,
+        };
+        if !retryable {
+            return None;
+        }
+        let backoff = self.base.saturating_mul(1 << attempt.min(16)).min(self.max);
+        Some(match retry_after {
+            Some(s) if s > 0 => Duration::from_secs(u64::from(s)).min(self.max * 6),
+            _ => backoff,
+        })
+    }
+}
+
+/// A handle on the API server. Cheap to clone.
+#[derive(Clone)]
+pub struct Kube {
+    client: kube::Client,
+    retry: RetryPolicy,
+    in_flight: Arc<Semaphore>,
+}
+
+impl Kube {
+    /// `max_in_flight` bounds concurrent requests (client-side rate limit).
+    pub fn new(client: kube::Client, max_in_flight: usize) -> Self {
+        Kube { client, retry: RetryPolicy::default(), in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))) }
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn client(&self) -> &kube::Client {
+        &self.client
+    }
+
+    pub async fn get(&self, path: &str, what: &str) -> Result<Value> {
+        self.send(http::Method::GET, path.to_string(), None, "application/json", what).await
+    }
+
+    /// Like `get`, `None` on 404.
+    pub async fn get_opt(&self, path: &str, what: &str) -> Result<Option<Value>> {
+        match self.get(path, what).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.api_code() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One page of a list. A `410 Gone` on an expired `continue` is returned
+    /// as an error for the caller to restart the list.
+    pub async fn list_page(&self, path: &str, limit: u32, cont: Option<&str>, what: &str) -> Result<Value> {
+        let mut uri = format!("{path}?limit={limit}");
+        if let Some(c) = cont {
+            uri.push_str("&continue=");
+            uri.push_str(&encode_query(c));
+        }
+        self.send(http::Method::GET, uri, None, "application/json", what).await
+    }
+
+    pub async fn create(&self, collection: &str, body: &Value, what: &str) -> Result<Value> {
+        self.send(http::Method::POST, collection.to_string(), Some(body), "application/json", what).await
+    }
+
+    /// Server-side apply as field manager `arca`, forcing conflicts.
+    pub async fn apply(&self, path: &str, body: &Value, what: &str) -> Result<Value> {
+        let uri = format!("{path}?fieldManager={}&force=true", crate::FIELD_MANAGER);
+        self.send(http::Method::PATCH, uri, Some(body), "application/apply-patch+yaml", what).await
+    }
+
+    pub async fn merge_patch(&self, path: &str, body: &Value, what: &str) -> Result<Value> {
+        self.send(http::Method::PATCH, path.to_string(), Some(body), "application/merge-patch+json", what).await
+    }
+
+    pub async fn delete(&self, path: &str, what: &str) -> Result<()> {
+        self.send(http::Method::DELETE, path.to_string(), None, "application/json", what).await.map(|_| ())
+    }
+
+    async fn send(&self, method: http::Method, uri: String, body: Option<&Value>, content_type: &str, what: &str) -> Result<Value> {
+        let bytes = match body {
+            Some(b) => serde_json::to_vec(b).map_err(|e| Error::Decode { what: what.to_string(), source: e })?,
+            None => Vec::new(),
+        };
+        let mut attempt = 0;
+        loop {
+            let request = http::Request::builder()
+                .method(method.clone())
+                .uri(&uri)
+                .header(http::header::CONTENT_TYPE, content_type)
+                .header(http::header::ACCEPT, "application/json")
+                .body(bytes.clone())
+                .map_err(|e| Error::invalid(format!("request for {what}"), e.to_string()))?;
+            let result = {
+                let _permit = self.in_flight.acquire().await.map_err(|e| Error::Task(e.to_string()))?;
+                self.client.request_text(request).await
+            };
+            let (err, retry_after) = match result {
+                Ok(text) if text.trim().is_empty() => return Ok(Value::Null),
+                Ok(text) => return serde_json::from_str(&text).map_err(|e| Error::Decode { what: what.to_string(), source: e }),
+                Err(e) => convert(e, what),
+            };
+            attempt += 1;
+            match self.retry.delay(&err, attempt, retry_after) {
+                Some(wait) => {
+                    tracing::info!("{what}: {} (retry {attempt} in {wait:?})", err.reason());
+                    tokio::time::sleep(wait).await;
+                }
+                None => return Err(err),
+            }
+        }
+    }
+}
+
+fn convert(e: kube::Error, what: &str) -> (Error, Option<u32>) {
+    match e {
+        kube::Error::Api(status) => {
+            let retry_after = status.details.as_ref().map(|d| d.retry_after_seconds);
+            let failure = ApiFailure { code: status.code, reason: status.reason.clone(), message: status.message.clone() };
+            (Error::Api { what: what.to_string(), failure }, retry_after)
+        }
+        other => (Error::Transport { what: what.to_string(), message: other.to_string() }, None),
+    }
+}
+
+/// Percent-encodes a query value (continue tokens are base64 with `=`/`+`/`/`).
+pub fn encode_query(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(code: u16) -> Error {
+        Error::Api { what: "x".into(), failure: ApiFailure { code, reason: String::new(), message: String::new() } }
+    }
+
+    #[test]
+    fn retries_throttling_and_server_errors_only() {
+        let p = RetryPolicy::default();
+        assert!(p.delay(&api(429), 1, None).is_some());
+        assert!(p.delay(&api(503), 1, None).is_some());
+        assert!(p.delay(&api(404), 1, None).is_none());
+        assert!(p.delay(&api(409), 1, None).is_none());
+        assert!(p.delay(&api(500), p.attempts, None).is_none());
+        assert_eq!(p.delay(&api(429), 1, Some(2)), Some(Duration::from_secs(2)));
+        assert_eq!(p.delay(&api(500), 10, None), None);
+        assert!(p.delay(&api(500), 5, None).is_some_and(|d| d <= p.max));
+    }
+
+    #[test]
+    fn encodes_continue_tokens() {
+        assert_eq!(encode_query("a+b/c="), "a%2Bb%2Fc%3D");
+    }
+}

@@ -1,0 +1,41 @@
+//! Finding the cluster like kubectl does: `--kubeconfig`, else `KUBECONFIG`
+//! or `~/.kube/config`, else the in-cluster service account; `--context`
+//! picks a context.
+
+use std::path::Path;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use crate::error::{Error, Result};
+
+/// Where to find the cluster.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOptions {
+    pub kubeconfig: Option<std::path::PathBuf>,
+    pub context: Option<String>,
+}
+
+/// A connected client and the server address it talks to.
+pub struct Connection {
+    pub client: kube::Client,
+    pub server: String,
+}
+
+pub async fn connect(opts: &ClusterOptions) -> Result<Connection> {
+    let config = load_config(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
+    let server = config.cluster_url.to_string();
+    let client = kube::Client::try_from(config).map_err(|e| Error::Config(e.to_string()))?;
+    Ok(Connection { client, server })
+}
+
+async fn load_config(path: Option<&Path>, context: Option<&str>) -> Result<kube::Config> {
+    let options = KubeConfigOptions { context: context.map(String::from), ..Default::default() };
+    match (path, context) {
+        (Some(p), _) => {
+            let kc = Kubeconfig::read_from(p).map_err(|e| Error::Config(format!("{}: {e}", p.display())))?;
+            kube::Config::from_custom_kubeconfig(kc, &options).await.map_err(|e| Error::Config(e.to_string()))
+        }
+        (None, Some(_)) => kube::Config::from_kubeconfig(&options).await.map_err(|e| Error::Config(e.to_string())),
+        (None, None) => kube::Config::infer().await.map_err(|e| Error::Config(e.to_string())),
+    }
+}

@@ -1,0 +1,378 @@
+//! The apply step: sends a plan to the cluster, group by group (owner depth,
+//! then priority), with bounded concurrency inside a group. CRDs are waited
+//! for until Established and discovery is refreshed before anything that
+//! needs them; namespaces that would be missing are created; a namespace
+//! still terminating (a restore right after a delete) is waited out.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use crate::api::Kube;
+use crate::catalog::{Catalog, CatalogEntry};
+use crate::diff;
+use crate::discover::{self, Discovery};
+use crate::error::{Error, Result};
+use crate::objects::{self, ResourceType};
+use crate::restore::plan::{Plan, PlanItem, TransformContext, transform};
+use crate::restore::report::{ItemResult, Outcome};
+use crate::restore::{ExistingPolicy, RestoreOptions};
+
+/// What the apply step produced.
+pub struct Outcomes {
+    pub items: Vec<ItemResult>,
+    pub warnings: Vec<String>,
+    pub log: Vec<String>,
+}
+
+struct Applier<'a> {
+    kube: &'a Kube,
+    catalog: Arc<Catalog>,
+    opts: &'a RestoreOptions,
+    disco: RwLock<Discovery>,
+    uids: Mutex<BTreeMap<String, String>>,
+    restored_pvs: BTreeSet<String>,
+    log: Mutex<Vec<String>>,
+    warnings: Mutex<Vec<String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const CRDS: &str = "customresourcedefinitions.apiextensions.k8s.io";
+
+fn result(item: &PlanItem, outcome: Outcome, reason: Option<String>) -> ItemResult {
+    ItemResult { object: item.display(), outcome, reason, transform: Vec::new() }
+}
+
+/// Applies the plan. Never fails as a whole: each object's failure is in its result.
+pub async fn execute(kube: &Kube, plan: &Plan, catalog: Arc<Catalog>, opts: &RestoreOptions) -> Outcomes {
+    let app = Applier {
+        kube,
+        catalog,
+        opts,
+        disco: RwLock::new(Discovery::default()),
+        uids: Mutex::new(BTreeMap::new()),
+        restored_pvs: plan.restored_pvs(),
+        log: Mutex::new(Vec::new()),
+        warnings: Mutex::new(Vec::new()),
+    };
+    if let Err(e) = app.refresh_discovery().await {
+        let reason = format!("discovery failed: {}", e.reason());
+        let items = plan.items.iter().map(|i| result(i, Outcome::Failed, Some(reason.clone()))).collect();
+        return Outcomes { items, warnings: vec![reason], log: app.log.into_inner().unwrap_or_default() };
+    }
+    let ns_rank = plan.items.iter().find(|i| i.group.is_empty() && i.resource == "namespaces").map(|i| i.rank);
+    let mut results: Vec<(usize, ItemResult)> = Vec::with_capacity(plan.items.len());
+    let mut namespaces_ready = false;
+    let mut start = 0;
+    while start < plan.items.len() {
+        let key = (plan.items[start].depth, plan.items[start].rank);
+        let end = plan.items[start..].iter().position(|i| (i.depth, i.rank) != key).map_or(plan.items.len(), |p| start + p);
+        let after_namespaces = key.0 > 0 || ns_rank.is_none_or(|r| key.1 > r);
+        if !namespaces_ready && after_namespaces {
+            app.ensure_namespaces(&plan.target_namespaces()).await;
+            namespaces_ready = true;
+        }
+        let group: Vec<(usize, &PlanItem)> = (start..end).map(|n| (n, &plan.items[n])).collect();
+        let done: Vec<(usize, ItemResult)> = futures::stream::iter(group)
+            .map(|(n, item)| {
+                let app = &app;
+                async move { (n, app.restore_one(item).await) }
+            })
+            .buffer_unordered(opts.concurrency.max(1))
+            .collect()
+            .await;
+        let crds: Vec<String> = done
+            .iter()
+            .filter(|(n, r)| plan.items[*n].group_resource() == CRDS && matches!(r.outcome, Outcome::Created | Outcome::Updated | Outcome::Unchanged))
+            .map(|(n, _)| plan.items[*n].name.clone())
+            .collect();
+        results.extend(done);
+        if !crds.is_empty() && !opts.dry_run {
+            app.wait_established(&crds).await;
+            if let Err(e) = app.refresh_discovery().await {
+                app.warn(format!("refreshing discovery after restoring CRDs: {}", e.reason()));
+            }
+        }
+        start = end;
+    }
+    if !namespaces_ready {
+        app.ensure_namespaces(&plan.target_namespaces()).await;
+    }
+    results.sort_by_key(|(n, _)| *n);
+    Outcomes {
+        items: results.into_iter().map(|(_, r)| r).collect(),
+        warnings: app.warnings.into_inner().unwrap_or_default(),
+        log: app.log.into_inner().unwrap_or_default(),
+    }
+}
+
+impl Applier<'_> {
+    fn note(&self, line: String) {
+        tracing::info!("{line}");
+        lock(&self.log).push(format!("{} {line}", Utc::now().format("%H:%M:%S%.3f")));
+    }
+
+    fn warn(&self, line: String) {
+        self.note(format!("warning: {line}"));
+        lock(&self.warnings).push(line);
+    }
+
+    async fn refresh_discovery(&self) -> Result<()> {
+        let d = discover::discover(self.kube).await?;
+        *self.disco.write().unwrap_or_else(|e| e.into_inner()) = d;
+        Ok(())
+    }
+
+    fn resolve(&self, item: &PlanItem) -> Option<ResourceType> {
+        let d = self.disco.read().unwrap_or_else(|e| e.into_inner());
+        d.find_kind(&item.group, &item.version, &item.kind).cloned()
+    }
+
+    async fn restore_one(&self, item: &PlanItem) -> ItemResult {
+        if let Some(why) = &item.skip {
+            return result(item, Outcome::Skipped, Some(why.clone()));
+        }
+        match self.try_restore(item).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.note(format!("{}: failed: {}", item.display(), e.reason()));
+                result(item, Outcome::Failed, Some(e.reason()))
+            }
+        }
+    }
+
+    async fn load(&self, item: &PlanItem) -> Result<Value> {
+        let catalog = Arc::clone(&self.catalog);
+        let entry = CatalogEntry { path: item.source.clone(), content: item.content.clone(), size: 0 };
+        tokio::task::spawn_blocking(move || catalog.load(&entry)).await?
+    }
+
+    async fn try_restore(&self, item: &PlanItem) -> Result<ItemResult> {
+        let original = self.load(item).await?;
+        let mut desired = {
+            let uids = lock(&self.uids);
+            let ctx = TransformContext { opts: &self.opts.plan, modifiers: &self.opts.modifiers, restored_pvs: &self.restored_pvs, uids: &uids };
+            transform(item, original.clone(), &ctx)?
+        };
+        let rt = match self.resolve(item) {
+            Some(rt) => rt,
+            None if self.opts.dry_run && item.group_resource() != CRDS => {
+                let mut r = result(item, Outcome::Created, Some(format!("dry run: would create once the {} definition is restored", item.kind)));
+                r.transform = transform_paths(&original, &desired);
+                return Ok(r);
+            }
+            None => {
+                return Err(Error::UnknownResource(format!(
+                    "{} ({}); restore or install its CustomResourceDefinition first",
+                    item.kind,
+                    objects::api_version(&item.group, &item.version)
+                )));
+            }
+        };
+        if rt.version != item.version {
+            desired["apiVersion"] = json!(rt.api_version());
+        }
+        let ns = item.namespace.as_deref();
+        let path = rt.object_path(ns, &item.name);
+        let what = item.display();
+        if self.opts.dry_run {
+            return self.dry_run(item, &original, &desired, &path).await;
+        }
+        let live = match self.kube.create(&rt.collection_path(ns), &desired, &format!("creating {what}")).await {
+            Ok(live) => {
+                self.remember_uid(item, &live);
+                self.restore_status(&rt, &path, &desired, &what).await;
+                self.note(format!("{what}: created"));
+                return Ok(result(item, Outcome::Created, None));
+            }
+            Err(e) if e.api_code() == Some(409) => self.kube.get(&path, &format!("reading existing {what}")).await?,
+            Err(e) => return Err(e),
+        };
+        if live.pointer("/metadata/deletionTimestamp").is_some() {
+            // Being deleted (e.g. a namespace still terminating): wait, then create.
+            self.wait_gone(&path, &what).await?;
+            let created = self.kube.create(&rt.collection_path(ns), &desired, &format!("creating {what}")).await?;
+            self.remember_uid(item, &created);
+            self.restore_status(&rt, &path, &desired, &what).await;
+            self.note(format!("{what}: created after the old one was deleted"));
+            return Ok(result(item, Outcome::Created, None));
+        }
+        self.remember_uid(item, &live);
+        if same(&desired, &live) {
+            return Ok(result(item, Outcome::Unchanged, None));
+        }
+        match self.opts.policy {
+            ExistingPolicy::None => Ok(result(
+                item,
+                Outcome::Skipped,
+                Some("already exists and differs from the backup; --existing-resource-policy update replaces it".into()),
+            )),
+            ExistingPolicy::Update => {
+                let mut body = desired.clone();
+                objects::remove_at(&mut body, "/status");
+                let after = self.kube.apply(&path, &body, &format!("updating {what}")).await?;
+                self.restore_status(&rt, &path, &desired, &what).await;
+                let changed = objects::str_at(&after, "/metadata/resourceVersion") != objects::str_at(&live, "/metadata/resourceVersion");
+                self.note(format!("{what}: {}", if changed { "updated" } else { "unchanged" }));
+                Ok(result(item, if changed { Outcome::Updated } else { Outcome::Unchanged }, None))
+            }
+        }
+    }
+
+    async fn dry_run(&self, item: &PlanItem, original: &Value, desired: &Value, path: &str) -> Result<ItemResult> {
+        let existing = self.kube.get_opt(path, &format!("reading {}", item.display())).await?;
+        let (outcome, reason) = match existing {
+            None => (Outcome::Created, "dry run: would create".to_string()),
+            Some(live) if same(desired, &live) => (Outcome::Unchanged, "dry run: exists and equals the backup".to_string()),
+            Some(_) if self.opts.policy == ExistingPolicy::Update => (Outcome::Updated, "dry run: exists and differs; would update".to_string()),
+            Some(_) => (Outcome::Skipped, "dry run: exists and differs (conflict); would leave it".to_string()),
+        };
+        let mut r = result(item, outcome, Some(reason));
+        r.transform = transform_paths(original, desired);
+        Ok(r)
+    }
+
+    fn remember_uid(&self, item: &PlanItem, live: &Value) {
+        if let (Some(old), Some(new)) = (&item.backup_uid, objects::uid(live)) {
+            lock(&self.uids).insert(old.clone(), new.to_string());
+        }
+    }
+
+    async fn restore_status(&self, rt: &ResourceType, path: &str, desired: &Value, what: &str) {
+        if !self.opts.plan.restore_status || !rt.has_status {
+            return;
+        }
+        let Some(status) = desired.get("status") else { return };
+        let body = json!({ "status": status });
+        if let Err(e) = self.kube.merge_patch(&format!("{path}/status"), &body, &format!("restoring the status of {what}")).await {
+            self.warn(format!("{what}: status not restored: {}", e.reason()));
+        }
+    }
+
+    async fn wait_gone(&self, path: &str, what: &str) -> Result<()> {
+        let deadline = Instant::now() + self.opts.namespace_timeout;
+        while Instant::now() < deadline {
+            if self.kube.get_opt(path, &format!("waiting for {what} to be deleted")).await?.is_none() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        Err(Error::invalid(what.to_string(), format!("still being deleted after {:?}; retry the restore later", self.opts.namespace_timeout)))
+    }
+
+    /// Creates namespaces objects will go to when the plan has no Namespace
+    /// object for them (a single-item restore, a mapped clone), and waits out
+    /// ones still terminating.
+    async fn ensure_namespaces(&self, namespaces: &BTreeSet<String>) {
+        if self.opts.dry_run {
+            return;
+        }
+        for ns in namespaces {
+            let path = format!("/api/v1/namespaces/{ns}");
+            let what = format!("namespace/{ns}");
+            let existing = match self.kube.get_opt(&path, &format!("reading {what}")).await {
+                Ok(e) => e,
+                Err(e) => {
+                    self.warn(format!("{what}: {}", e.reason()));
+                    continue;
+                }
+            };
+            if existing.as_ref().is_some_and(|n| n.pointer("/metadata/deletionTimestamp").is_none()) {
+                continue;
+            }
+            if existing.is_some() {
+                if let Err(e) = self.wait_gone(&path, &what).await {
+                    self.warn(e.reason());
+                    continue;
+                }
+            }
+            let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+            match self.kube.create("/api/v1/namespaces", &body, &format!("creating {what}")).await {
+                Ok(_) => self.note(format!("{what}: created (not in the plan, needed by its objects)")),
+                Err(e) if e.api_code() == Some(409) => {}
+                Err(e) => self.warn(format!("{what}: {}", e.reason())),
+            }
+        }
+    }
+
+    async fn wait_established(&self, crds: &[String]) {
+        let deadline = Instant::now() + self.opts.crd_timeout;
+        for name in crds {
+            let path = format!("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}");
+            loop {
+                let established = match self.kube.get_opt(&path, &format!("reading CRD {name}")).await {
+                    Ok(Some(crd)) => is_established(&crd),
+                    Ok(None) => false,
+                    Err(e) => {
+                        self.warn(format!("CRD {name}: {}", e.reason()));
+                        break;
+                    }
+                };
+                if established {
+                    self.note(format!("customresourcedefinition/{name}: Established"));
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    self.warn(format!("CRD {name} not Established after {:?}; its resources may fail", self.opts.crd_timeout));
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// A CRD's `Established` condition is `True`.
+pub fn is_established(crd: &Value) -> bool {
+    crd.pointer("/status/conditions").and_then(Value::as_array).is_some_and(|cs| {
+        cs.iter().any(|c| objects::str_at(c, "/type") == Some("Established") && objects::str_at(c, "/status") == Some("True"))
+    })
+}
+
+/// Whether the live object already holds everything the backup sets
+/// (labels, annotations, and every other field but status).
+pub fn same(desired: &Value, live: &Value) -> bool {
+    let mut want = desired.clone();
+    for p in ["/status", "/apiVersion", "/kind", "/metadata"] {
+        objects::remove_at(&mut want, p);
+    }
+    let meta_ok = ["labels", "annotations"].iter().all(|k| match desired.pointer(&format!("/metadata/{k}")) {
+        Some(w) => live.pointer(&format!("/metadata/{k}")).is_some_and(|h| diff::is_subset(w, h)),
+        None => true,
+    });
+    meta_ok && diff::is_subset(&want, live)
+}
+
+fn transform_paths(original: &Value, desired: &Value) -> Vec<String> {
+    diff::diff(original, desired).iter().map(|c| c.path().to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equality_ignores_server_additions() {
+        let desired = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "b"}}, "data": {"k": "v"}});
+        let live = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "uid": "x", "labels": {"a": "b", "extra": "1"}}, "data": {"k": "v"}});
+        assert!(same(&desired, &live));
+        let changed = json!({"metadata": {"name": "c", "labels": {"a": "b"}}, "data": {"k": "w"}});
+        assert!(!same(&desired, &changed));
+        let relabelled = json!({"metadata": {"name": "c", "labels": {"a": "c"}}, "data": {"k": "v"}});
+        assert!(!same(&desired, &relabelled));
+    }
+
+    #[test]
+    fn established_condition() {
+        assert!(is_established(&json!({"status": {"conditions": [{"type": "Established", "status": "True"}]}})));
+        assert!(!is_established(&json!({"status": {"conditions": [{"type": "Established", "status": "False"}]}})));
+        assert!(!is_established(&json!({})));
+    }
+}

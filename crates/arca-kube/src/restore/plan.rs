@@ -1,0 +1,470 @@
+//! Restore planning, pure: which backed-up objects to restore, which to skip
+//! and why, in which order, and how each is transformed (sanitizers,
+//! mappings, modifiers, owner references). No IO: objects are handed in.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use arca_repo::Id;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::catalog::{CatalogEntry, CatalogPath};
+use crate::closure::Closure;
+use crate::error::{Error, Result};
+use crate::filter::{ClusterMode, Filter, FilterSpec, names_type};
+use crate::objects::{self, ResourceType, group_resource, split_api_version};
+use crate::restore::mapping::Mappings;
+use crate::restore::modifiers::Modifiers;
+use crate::restore::priority::{self, DEFAULT_PRIORITIES};
+use crate::restore::sanitize::{self, SanitizeOptions};
+
+/// A `--item TYPE/NAMESPACE/NAME` (or `TYPE/NAME` for cluster-scoped).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemRef {
+    pub resource: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl std::str::FromStr for ItemRef {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let parts: Vec<&str> = s.split('/').collect();
+        match parts.as_slice() {
+            [r, ns, n] if !r.is_empty() && !ns.is_empty() && !n.is_empty() => {
+                Ok(ItemRef { resource: r.to_string(), namespace: Some(ns.to_string()), name: n.to_string() })
+            }
+            [r, n] if !r.is_empty() && !n.is_empty() => Ok(ItemRef { resource: r.to_string(), namespace: None, name: n.to_string() }),
+            _ => Err(Error::invalid("--item", format!("{s:?} is not TYPE/NAMESPACE/NAME or TYPE/NAME (e.g. secret/shop/db)"))),
+        }
+    }
+}
+
+/// What the planner needs to know.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PlanOptions {
+    pub filter: FilterSpec,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<ItemRef>,
+    #[serde(default)]
+    pub mappings: Mappings,
+    /// Replaces the head of the priority table when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priorities: Option<Vec<String>>,
+    #[serde(default)]
+    pub restore_status: bool,
+    #[serde(default)]
+    pub preserve_node_ports: bool,
+}
+
+/// One object of the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanItem {
+    #[serde(skip)]
+    pub source: CatalogPath,
+    #[serde(skip)]
+    pub content: Vec<Id>,
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub resource: String,
+    pub namespaced: bool,
+    /// Namespace in the backup.
+    pub source_namespace: Option<String>,
+    /// Namespace it is restored into (after mapping).
+    pub namespace: Option<String>,
+    pub name: String,
+    #[serde(skip)]
+    pub backup_uid: Option<String>,
+    /// Uids (in the backup) of owners that are restored too.
+    #[serde(skip)]
+    pub owners: Vec<String>,
+    pub rank: usize,
+    pub depth: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skip: Option<String>,
+    /// Why the closure pulled this cluster-scoped object in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub included_because: Option<String>,
+}
+
+impl PlanItem {
+    pub fn group_resource(&self) -> String {
+        group_resource(&self.group, &self.resource)
+    }
+
+    /// `kind/namespace/name` as restored.
+    pub fn display(&self) -> String {
+        objects::describe(&self.kind, self.namespace.as_deref(), &self.name)
+    }
+
+    pub fn resource_type(&self) -> ResourceType {
+        ResourceType {
+            group: self.group.clone(),
+            version: self.version.clone(),
+            resource: self.resource.clone(),
+            kind: self.kind.clone(),
+            namespaced: self.namespaced,
+            verbs: vec![],
+            short_names: vec![],
+            singular: String::new(),
+            has_status: false,
+        }
+    }
+}
+
+/// The ordered plan.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Plan {
+    pub items: Vec<PlanItem>,
+}
+
+impl Plan {
+    /// PV names restored by this plan.
+    pub fn restored_pvs(&self) -> BTreeSet<String> {
+        self.items
+            .iter()
+            .filter(|i| i.skip.is_none() && i.group.is_empty() && i.resource == "persistentvolumes")
+            .map(|i| i.name.clone())
+            .collect()
+    }
+
+    /// Target namespaces of restored namespaced objects.
+    pub fn target_namespaces(&self) -> BTreeSet<String> {
+        self.items.iter().filter(|i| i.skip.is_none()).filter_map(|i| i.namespace.clone()).collect()
+    }
+}
+
+/// Builds a plan from catalog entries: feed namespaced objects first (the
+/// closure of cluster-scoped objects depends on them), then cluster-scoped.
+pub struct Planner {
+    opts: PlanOptions,
+    filter: Filter,
+    types: HashMap<String, ResourceType>,
+    custom: BTreeSet<String>,
+    table: Vec<String>,
+    closure: Closure,
+    items: Vec<PlanItem>,
+}
+
+impl Planner {
+    pub fn new(opts: PlanOptions, types: Vec<ResourceType>) -> Result<Planner> {
+        let filter = Filter::new(opts.filter.clone())?;
+        let table = opts.priorities.clone().unwrap_or_else(|| DEFAULT_PRIORITIES.iter().map(|s| s.to_string()).collect());
+        let types = types.into_iter().map(|t| (t.group_resource(), t)).collect();
+        Ok(Planner { opts, filter, types, custom: BTreeSet::new(), table, closure: Closure::default(), items: Vec::new() })
+    }
+
+    /// Declares the CRDs present in the backup (`resource.group` names), so
+    /// their resources rank as custom even in `k8s.io` groups.
+    pub fn set_custom(&mut self, crd_names: impl IntoIterator<Item = String>) {
+        self.custom.extend(crd_names);
+    }
+
+    /// Whether entries of this namespace can matter (to read less).
+    pub fn wants_namespace(&self, ns: &str) -> bool {
+        if !self.opts.items.is_empty() {
+            return self.opts.items.iter().any(|i| i.namespace.as_deref() == Some(ns));
+        }
+        self.filter.namespace_included(ns)
+    }
+
+    fn resource_type(&self, entry: &CatalogEntry, obj: &Value) -> ResourceType {
+        let gr = group_resource(&entry.path.group, &entry.path.resource);
+        let (_, version) = split_api_version(objects::str_at(obj, "/apiVersion").unwrap_or_default());
+        let mut rt = self.types.get(&gr).cloned().unwrap_or_else(|| ResourceType {
+            group: entry.path.group.clone(),
+            version: version.to_string(),
+            resource: entry.path.resource.clone(),
+            kind: objects::kind(obj).to_string(),
+            namespaced: entry.path.namespace.is_some(),
+            verbs: vec![],
+            short_names: vec![],
+            singular: String::new(),
+            has_status: false,
+        });
+        if !version.is_empty() {
+            rt.version = version.to_string();
+        }
+        rt
+    }
+
+    fn selected(&self, rt: &ResourceType, obj: &Value) -> Option<Option<String>> {
+        let ns = objects::namespace(obj);
+        let name = objects::name(obj);
+        if !self.opts.items.is_empty() {
+            let named = self.opts.items.iter().any(|i| names_type(&i.resource, rt) && i.name == name && i.namespace.as_deref() == ns.filter(|_| rt.namespaced));
+            if named {
+                return Some(None);
+            }
+            let is_ns = rt.group.is_empty() && rt.resource == "namespaces";
+            return if is_ns { self.closure.reason_for(rt, obj).map(Some) } else { None };
+        }
+        if rt.namespaced {
+            let ok = ns.is_some_and(|n| self.filter.namespace_included(n)) && self.filter.type_included(rt) && self.filter.object_selected(obj);
+            return ok.then_some(None);
+        }
+        if rt.group.is_empty() && rt.resource == "namespaces" {
+            if !self.filter.namespace_included(name) {
+                return None;
+            }
+            if !self.filter.has_selector() {
+                return Some(None);
+            }
+            return self.closure.reason_for(rt, obj).map(Some);
+        }
+        if !self.filter.type_included(rt) {
+            return None;
+        }
+        match self.filter.cluster_mode() {
+            ClusterMode::Everything => self.filter.object_selected(obj).then_some(None),
+            ClusterMode::Nothing => None,
+            ClusterMode::ClosureOnly => self.closure.reason_for(rt, obj).map(Some),
+        }
+    }
+
+    /// Considers one backed-up object.
+    pub fn add(&mut self, entry: &CatalogEntry, obj: &Value) {
+        let rt = self.resource_type(entry, obj);
+        let Some(because) = self.selected(&rt, obj) else { return };
+        self.closure.observe(&rt, obj);
+        let gr = rt.group_resource();
+        let custom = |g: &str| self.custom.contains(g);
+        let rank = priority::rank(&self.table, &rt.group, &gr, &custom);
+        let source_namespace = objects::namespace(obj).filter(|_| rt.namespaced).map(String::from);
+        let is_ns = rt.group.is_empty() && rt.resource == "namespaces";
+        let name = if is_ns { self.opts.mappings.namespace(objects::name(obj)).to_string() } else { objects::name(obj).to_string() };
+        let owners = obj
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .map(|refs| refs.iter().filter_map(|r| objects::str_at(r, "/uid").map(String::from)).collect())
+            .unwrap_or_default();
+        self.items.push(PlanItem {
+            source: entry.path.clone(),
+            content: entry.content.clone(),
+            group: rt.group.clone(),
+            version: rt.version.clone(),
+            kind: rt.kind.clone(),
+            resource: rt.resource.clone(),
+            namespaced: rt.namespaced,
+            namespace: source_namespace.as_deref().map(|n| self.opts.mappings.namespace(n).to_string()),
+            source_namespace,
+            name,
+            backup_uid: objects::uid(obj).map(String::from),
+            owners,
+            rank,
+            depth: 0,
+            skip: sanitize::skip_reason(&rt.group, &rt.kind, obj).or_else(|| self.mapped_volume(&rt, obj)),
+            included_because: because,
+        });
+    }
+
+    /// A volume bound to a claim that is restored into another namespace is
+    /// left alone: in the same cluster it still serves the original claim,
+    /// and the clone's claim gets a volume of its own.
+    fn mapped_volume(&self, rt: &ResourceType, obj: &Value) -> Option<String> {
+        if !(rt.group.is_empty() && rt.resource == "persistentvolumes") {
+            return None;
+        }
+        let ns = objects::str_at(obj, "/spec/claimRef/namespace")?;
+        self.opts
+            .mappings
+            .namespaces
+            .get(ns)
+            .map(|to| format!("its claim is restored into namespace {to}, which gets a new volume"))
+    }
+
+    /// Orders the plan: by owner depth (owners before what they own), then
+    /// by the priority table, then by namespace and name.
+    pub fn finish(mut self) -> Plan {
+        let restored: HashMap<String, usize> = self
+            .items
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.skip.is_none())
+            .filter_map(|(n, i)| Some((i.backup_uid.clone()?, n)))
+            .collect();
+        for item in &mut self.items {
+            item.owners.retain(|u| restored.contains_key(u));
+        }
+        // Depth by relaxation; bounded so an ownership cycle cannot loop.
+        for _ in 0..16 {
+            let mut changed = false;
+            for n in 0..self.items.len() {
+                let d = self.items[n].owners.iter().filter_map(|u| restored.get(u)).map(|&o| self.items[o].depth + 1).max().unwrap_or(0);
+                if d > self.items[n].depth && d < 16 {
+                    self.items[n].depth = d;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        self.items.sort_by(|a, b| {
+            (a.depth, a.rank, &a.namespace, &a.group, &a.resource, &a.name).cmp(&(b.depth, b.rank, &b.namespace, &b.group, &b.resource, &b.name))
+        });
+        Plan { items: self.items }
+    }
+}
+
+/// Everything a transform reads besides the object.
+pub struct TransformContext<'a> {
+    pub opts: &'a PlanOptions,
+    pub modifiers: &'a Modifiers,
+    pub restored_pvs: &'a BTreeSet<String>,
+    /// Backup uid → uid of the object now in the cluster.
+    pub uids: &'a BTreeMap<String, String>,
+}
+
+/// Turns a backed-up object into what is sent to the cluster.
+pub fn transform(item: &PlanItem, mut obj: Value, ctx: &TransformContext) -> Result<Value> {
+    remap_owners(&mut obj, &item.owners, ctx.uids);
+    let pv_restored = |n: &str| ctx.restored_pvs.contains(n);
+    let sctx = sanitize::Context {
+        opts: SanitizeOptions { restore_status: ctx.opts.restore_status, preserve_node_ports: ctx.opts.preserve_node_ports },
+        mappings: &ctx.opts.mappings,
+        pv_restored: &pv_restored,
+    };
+    sanitize::sanitize(&item.group, &item.kind, &mut obj, &sctx);
+    ctx.modifiers.apply(&item.group_resource(), item.source_namespace.as_deref(), &mut obj)?;
+    Ok(obj)
+}
+
+/// Keeps owner references to restored owners, with their new uids.
+fn remap_owners(obj: &mut Value, owners: &[String], uids: &BTreeMap<String, String>) {
+    let Some(refs) = obj.pointer_mut("/metadata/ownerReferences").and_then(Value::as_array_mut) else { return };
+    refs.retain_mut(|r| {
+        let Some(old) = objects::str_at(r, "/uid").map(String::from) else { return false };
+        match (owners.contains(&old), uids.get(&old)) {
+            (true, Some(new)) => {
+                r["uid"] = Value::String(new.clone());
+                true
+            }
+            _ => false,
+        }
+    });
+    if refs.is_empty() {
+        objects::remove_at(obj, "/metadata/ownerReferences");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(ns: Option<&str>, group: &str, resource: &str, name: &str) -> CatalogEntry {
+        CatalogEntry {
+            path: CatalogPath { namespace: ns.map(String::from), group: group.into(), resource: resource.into(), name: name.into() },
+            content: vec![],
+            size: 0,
+        }
+    }
+
+    fn obj(api: &str, kind: &str, ns: Option<&str>, name: &str, uid: &str) -> Value {
+        let mut o = json!({"apiVersion": api, "kind": kind, "metadata": {"name": name, "uid": uid}});
+        if let Some(ns) = ns {
+            o["metadata"]["namespace"] = json!(ns);
+        }
+        o
+    }
+
+    fn plan(opts: PlanOptions, objs: &[(CatalogEntry, Value)]) -> Result<Plan> {
+        let mut p = Planner::new(opts, vec![])?;
+        p.set_custom(["widgets.example.com".to_string()]);
+        for (e, o) in objs.iter().filter(|(e, _)| e.path.namespace.is_some()) {
+            p.add(e, o);
+        }
+        for (e, o) in objs.iter().filter(|(e, _)| e.path.namespace.is_none()) {
+            p.add(e, o);
+        }
+        Ok(p.finish())
+    }
+
+    fn sample() -> Vec<(CatalogEntry, Value)> {
+        let mut owned = obj("v1", "ConfigMap", Some("a"), "owned", "u-cm");
+        owned["metadata"]["ownerReferences"] = json!([{"apiVersion": "example.com/v1", "kind": "Widget", "name": "w", "uid": "u-w"}]);
+        let mut pod = obj("v1", "Pod", Some("a"), "web-x", "u-pod");
+        pod["metadata"]["ownerReferences"] = json!([{"kind": "ReplicaSet", "name": "web", "uid": "u-rs", "controller": true}]);
+        vec![
+            (entry(Some("a"), "example.com", "widgets", "w"), obj("example.com/v1", "Widget", Some("a"), "w", "u-w")),
+            (entry(Some("a"), "", "configmaps", "owned"), owned),
+            (entry(Some("a"), "apps", "deployments", "web"), obj("apps/v1", "Deployment", Some("a"), "web", "u-d")),
+            (entry(Some("a"), "", "secrets", "db"), obj("v1", "Secret", Some("a"), "db", "u-s")),
+            (entry(Some("a"), "", "pods", "web-x"), pod),
+            (entry(Some("b"), "", "configmaps", "other"), obj("v1", "ConfigMap", Some("b"), "other", "u-o")),
+            (entry(None, "", "namespaces", "a"), obj("v1", "Namespace", None, "a", "u-na")),
+            (entry(None, "", "namespaces", "b"), obj("v1", "Namespace", None, "b", "u-nb")),
+            (entry(None, "apiextensions.k8s.io", "customresourcedefinitions", "widgets.example.com"),
+             obj("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, "widgets.example.com", "u-crd")),
+        ]
+    }
+
+    #[test]
+    fn orders_by_priority_and_owners_and_skips_controlled_pods() -> Result<()> {
+        let p = plan(PlanOptions::default(), &sample())?;
+        let order: Vec<String> = p.items.iter().map(PlanItem::display).collect();
+        let pos = |s: &str| order.iter().position(|x| x == s).unwrap_or(usize::MAX);
+        assert!(pos("customresourcedefinition/widgets.example.com") < pos("namespace/a"));
+        assert!(pos("namespace/a") < pos("secret/a/db"));
+        assert!(pos("secret/a/db") < pos("deployment/a/web"));
+        assert!(pos("deployment/a/web") < pos("widget/a/w"));
+        assert!(pos("widget/a/w") < pos("configmap/a/owned"), "owned objects follow their owner: {order:?}");
+        let pod = p.items.iter().find(|i| i.kind == "Pod").map(|i| i.skip.clone());
+        assert!(matches!(pod, Some(Some(r)) if r.contains("replicaset/web")));
+        Ok(())
+    }
+
+    #[test]
+    fn namespace_filter_takes_closure_of_cluster_objects() -> Result<()> {
+        let opts = PlanOptions { filter: FilterSpec { include_namespaces: vec!["a".into()], ..Default::default() }, ..Default::default() };
+        let p = plan(opts, &sample())?;
+        let names: Vec<String> = p.items.iter().map(PlanItem::display).collect();
+        assert!(names.contains(&"customresourcedefinition/widgets.example.com".to_string()));
+        assert!(names.contains(&"namespace/a".to_string()));
+        assert!(!names.iter().any(|n| n.contains("/b")), "{names:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn single_item_with_namespace_mapping() -> Result<()> {
+        let opts = PlanOptions {
+            items: vec!["secret/a/db".parse()?],
+            mappings: Mappings { namespaces: [("a".to_string(), "a2".to_string())].into(), ..Default::default() },
+            ..Default::default()
+        };
+        let p = plan(opts, &sample())?;
+        let names: Vec<String> = p.items.iter().map(PlanItem::display).collect();
+        assert_eq!(names, ["namespace/a2", "secret/a2/db"]);
+        Ok(())
+    }
+
+    #[test]
+    fn transform_remaps_owner_uids_and_drops_unrestored_owners() -> Result<()> {
+        let p = plan(PlanOptions::default(), &sample())?;
+        let item = p.items.iter().find(|i| i.name == "owned").cloned().ok_or_else(|| Error::invalid("test", "missing"))?;
+        let objs = sample();
+        let original = objs.iter().find(|(e, _)| e.path.name == "owned").map(|(_, o)| o.clone()).unwrap_or_default();
+        let opts = PlanOptions::default();
+        let modifiers = Modifiers::default();
+        let pvs = BTreeSet::new();
+        let uids: BTreeMap<String, String> = [("u-w".to_string(), "new-w".to_string())].into();
+        let ctx = TransformContext { opts: &opts, modifiers: &modifiers, restored_pvs: &pvs, uids: &uids };
+        let out = transform(&item, original.clone(), &ctx)?;
+        assert_eq!(out["metadata"]["ownerReferences"][0]["uid"], "new-w");
+        assert!(out["metadata"].get("uid").is_none());
+        let empty = BTreeMap::new();
+        let ctx2 = TransformContext { uids: &empty, ..ctx };
+        let out2 = transform(&item, original, &ctx2)?;
+        assert!(out2["metadata"].get("ownerReferences").is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn parses_item_refs() {
+        assert!("secret/ns/name".parse::<ItemRef>().is_ok());
+        assert_eq!("clusterrole/view".parse::<ItemRef>().ok().and_then(|i| i.namespace), None);
+        assert!("nonsense".parse::<ItemRef>().is_err());
+    }
+}

@@ -1,0 +1,129 @@
+//! The library against the test cluster over HTTP: a backup and restore of a
+//! realistic app, and faults during both.
+
+mod common;
+
+use std::sync::Arc;
+
+use arca_kube::Phase;
+use arca_kube::api::Kube;
+use arca_kube::backup::{self, BackupOptions};
+use arca_kube::filter::FilterSpec;
+use arca_kube::restore::report::Outcome;
+use arca_kube::restore::{self, RestoreOptions};
+use arca_repo::{InitOptions, KdfParams, Repository};
+use arca_testcluster::{Fault, FaultRule, TestCluster};
+use common::app::{self, NS};
+use serde_json::json;
+
+fn new_repo(dir: &std::path::Path) -> anyhow::Result<Repository> {
+    let backend = arca_repo::open_backend(&dir.display().to_string(), true)?;
+    let repo = Repository::init(backend, b"pw", InitOptions { kdf: KdfParams::insecure_fast(), ..Default::default() })?;
+    repo.load_index()?;
+    Ok(repo)
+}
+
+async fn connect(cluster: &TestCluster) -> anyhow::Result<Kube> {
+    Ok(Kube::new(cluster.client().await?, 16))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_round_trip_through_the_library() -> anyhow::Result<()> {
+    let cluster = TestCluster::start().await?;
+    let kube = connect(&cluster).await?;
+    app::install(&kube).await?;
+    let before = app::snapshot(&kube, NS).await?;
+    let dir = tempfile::tempdir()?;
+    let repo = new_repo(dir.path())?;
+
+    let mut opts = BackupOptions::new("shop-1");
+    opts.filter = FilterSpec { include_namespaces: vec![NS.into()], ..Default::default() };
+    let (report, _) = backup::run(&kube, &cluster.url(), &repo, &opts, &backup::Quiet).await?;
+    assert_eq!(report.phase, Phase::Completed, "{:?}", report.errors);
+    assert_eq!(report.counts.get("widgets.example.com"), Some(&2));
+    assert!(report.cluster.uid.is_some());
+    let closure: Vec<&str> = report.included_by_closure.iter().map(|i| i.object.as_str()).collect();
+    for want in ["customresourcedefinition/widgets.example.com", "clusterrolebinding/shop-web-viewer", "clusterrole/shop-viewer",
+        "ingressclass/nginx", "storageclass/arca-test"] {
+        assert!(closure.contains(&want), "{want} missing from closure {closure:?}");
+    }
+    assert!(closure.iter().any(|c| c.starts_with("persistentvolume/pvc-")), "{closure:?}");
+    assert!(!report.counts.contains_key("events"), "events are skipped by default");
+
+    app::delete_app(&kube).await?;
+    let ropts = RestoreOptions::new("shop-1-restore", "shop-1");
+    let result = restore::run(&kube, &cluster.url(), &repo, &ropts).await?;
+    let failures: Vec<_> = result.failures().collect();
+    assert_eq!(result.phase, Phase::Completed, "{failures:?}");
+
+    for (path, original) in &before {
+        let now = kube.get(path, "check").await?;
+        assert_eq!(app::comparable(&now), app::comparable(original), "{path} differs after restore");
+    }
+    let w1 = kube.get(&format!("/apis/example.com/v1/namespaces/{NS}/widgets/w1"), "w1").await?;
+    let owned = kube.get(&format!("/api/v1/namespaces/{NS}/configmaps/w1-generated"), "owned").await?;
+    assert_eq!(owned["metadata"]["ownerReferences"][0]["uid"], w1["metadata"]["uid"], "owner uid remapped");
+
+    // A second restore changes nothing.
+    let again = restore::run(&kube, &cluster.url(), &repo, &RestoreOptions::new("again", "shop-1")).await?;
+    assert_eq!(again.phase, Phase::Completed);
+    assert_eq!(again.counts.get("created"), None, "{:?}", again.counts);
+
+    // An unchanged cluster adds almost nothing to the repository.
+    let (second, _) = backup::run(&kube, &cluster.url(), &repo, &BackupOptions { name: "shop-2".into(), ..opts.clone() }, &backup::Quiet).await?;
+    assert!(second.stored_bytes < report.stored_bytes, "{} vs {}", second.stored_bytes, report.stored_bytes);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_are_retried_and_permanent_failures_are_named() -> anyhow::Result<()> {
+    let cluster = TestCluster::start().await?;
+    let kube = connect(&cluster).await?;
+    kube.create("/api/v1/namespaces", &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "f"}}), "ns").await?;
+    for i in 0..30 {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("cm-{i:02}"), "namespace": "f"}, "data": {"i": i.to_string()}});
+        kube.create("/api/v1/namespaces/f/configmaps", &cm, "cm").await?;
+    }
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "only", "namespace": "f"}, "data": {"k": "dg=="}});
+    kube.create("/api/v1/namespaces/f/secrets", &secret, "secret").await?;
+    let dir = tempfile::tempdir()?;
+    let repo = new_repo(dir.path())?;
+    let faults = cluster.faults();
+    let throttle = faults.add(FaultRule::new(Fault::TooManyRequests { retry_after_secs: 1 }).method("GET").path("^/api/v1/namespaces/f/configmaps$")?.times(2));
+    let broken = faults.add(FaultRule::new(Fault::InternalError).method("GET").path("^/api/v1/namespaces/f/secrets$")?.times(2));
+    faults.expire_continue_tokens(1);
+
+    let mut opts = BackupOptions::new("f-1");
+    opts.filter = FilterSpec { include_namespaces: vec!["f".into()], ..Default::default() };
+    opts.page_size = 7;
+    let (report, _) = backup::run(&kube, &cluster.url(), &repo, &opts, &backup::Quiet).await?;
+    assert_eq!(report.phase, Phase::Completed, "{:?}", report.errors);
+    assert!(faults.fired(throttle) >= 1 && faults.fired(broken) == 2);
+    // 30 of ours + kube-root-ca.crt, none twice despite the 410 restart.
+    assert_eq!(report.counts.get("configmaps"), Some(&31));
+    assert_eq!(report.counts.get("secrets"), Some(&1));
+
+    // A permanent failure while listing one type: PartiallyFailed, naming it.
+    faults.clear();
+    faults.add(FaultRule::new(Fault::Status(500)).method("GET").path("^/api/v1/namespaces/f/secrets$")?);
+    let fast = Kube::new(cluster.client().await?, 8).with_retry(arca_kube::api::RetryPolicy { attempts: 3, ..Default::default() });
+    let (partial, _) = backup::run(&fast, &cluster.url(), &repo, &BackupOptions { name: "f-2".into(), ..opts.clone() }, &backup::Quiet).await?;
+    assert_eq!(partial.phase, Phase::PartiallyFailed);
+    assert!(partial.errors.iter().any(|e| e.object.contains("secrets")), "{:?}", partial.errors);
+    faults.clear();
+
+    // Restore with throttling (retried) and one object refused for good.
+    kube.delete("/api/v1/namespaces/f", "delete").await?;
+    app::wait_gone(&kube, "/api/v1/namespaces/f").await?;
+    faults.add(FaultRule::new(Fault::TooManyRequests { retry_after_secs: 1 }).method("POST").path("^/api/v1/namespaces/f/configmaps$")?.times(3));
+    faults.add(FaultRule::new(Fault::Status(422)).method("POST").path("^/api/v1/namespaces/f/secrets$")?);
+    let r = restore::run(&kube, &cluster.url(), &repo, &RestoreOptions::new("f-r", "f-1")).await?;
+    assert_eq!(r.phase, Phase::PartiallyFailed);
+    let failed: Vec<_> = r.failures().map(|i| i.object.clone()).collect();
+    assert_eq!(failed, ["secret/f/only"]);
+    assert!(kube.get_opt("/api/v1/namespaces/f/configmaps/cm-29", "cm").await?.is_some());
+    let stored = Arc::new(restore::report::list(&repo)?);
+    assert!(stored.iter().any(|s| s.snapshot.paths == ["f-r"]), "the report is kept in the repository");
+    assert!(r.items.iter().any(|i| i.outcome == Outcome::Created));
+    Ok(())
+}

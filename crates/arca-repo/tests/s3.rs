@@ -1,0 +1,63 @@
+//! The maintenance scenarios against a real S3-compatible server.
+//!
+//! Runs when `ARCA_TEST_S3_BUCKET` names a bucket (endpoint and credentials
+//! come from the usual `AWS_*` variables); skipped otherwise, except under
+//! `CI=true`, where a missing bucket fails the test so that CI can't pass
+//! without exercising S3.
+
+mod common;
+
+use common::scenarios;
+
+/// A repository URL under a fresh prefix of the test bucket.
+fn s3_url(test: &str) -> Option<String> {
+    match std::env::var("ARCA_TEST_S3_BUCKET") {
+        Ok(bucket) if !bucket.is_empty() => {
+            let unique = format!(
+                "{}-{}",
+                chrono::Utc::now().format("%Y%m%dT%H%M%S"),
+                arca_repo::Id::random().short()
+            );
+            Some(format!("s3://{bucket}/arca-repo-tests/{test}-{unique}"))
+        }
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!(
+                "CI=true but ARCA_TEST_S3_BUCKET is not set: the S3 tests must not be skipped in CI"
+            )
+        }
+        _ => {
+            eprintln!(
+                "skipping {test}: set ARCA_TEST_S3_BUCKET (and AWS_ENDPOINT_URL, credentials) to run it"
+            );
+            None
+        }
+    }
+}
+
+#[test]
+fn s3_healthy_repository_passes() {
+    if let Some(url) = s3_url("healthy") {
+        scenarios::healthy_repository_passes(&url);
+    }
+}
+
+#[test]
+fn s3_bit_flip_is_found_by_read_data_only() {
+    if let Some(url) = s3_url("bitflip") {
+        scenarios::bit_flip_is_found_by_read_data_only(&url);
+    }
+}
+
+#[test]
+fn s3_deleted_pack_is_missing() {
+    if let Some(url) = s3_url("deleted") {
+        scenarios::deleted_pack_is_missing(&url);
+    }
+}
+
+#[test]
+fn s3_forget_and_prune_reclaim_space() {
+    if let Some(url) = s3_url("prune") {
+        scenarios::forget_and_prune_reclaim_space(&url);
+    }
+}
