@@ -238,9 +238,8 @@ pub struct ForgetReport {
 }
 
 /// Applies `policy` to every snapshot and deletes the snapshot files of those
-/// it does not keep. Takes an exclusive lock: a prune must not run while
-/// snapshots disappear, and listing then deleting must not race a backup's
-/// notion of its parent.
+/// it does not keep. Takes an exclusive lock, as restic does: forgetting
+/// changes which data is used, so it must not overlap a prune deciding that.
 pub fn forget(repo: &Repository, policy: &RetentionPolicy, dry_run: bool) -> Result<ForgetReport> {
     let _lock = repo.lock(true, "forget")?;
     let snapshots = repo.list_snapshots()?;

@@ -135,7 +135,10 @@ impl Writer {
         }
         drop(self.sender.lock().take());
         for handle in self.threads.lock().drain(..) {
-            let _ = handle.join();
+            // A panicked uploader lost its pack: flush must not report success.
+            if handle.join().is_err() {
+                self.state.error.lock().get_or_insert(Error::Invalid("a pack upload thread panicked".into()));
+            }
         }
         self.check_error()?;
         let rest = std::mem::take(&mut *self.state.unindexed.lock());
