@@ -23,9 +23,7 @@ pub enum Error {
     /// A tree holds a name that would escape the restore target or is not a
     /// file name at all. Trees written by Arca never do; the snapshot is
     /// damaged or was crafted.
-    #[error(
-        "refusing to restore {name:?} in {parent}: not a plain file name (the snapshot's tree is corrupt)"
-    )]
+    #[error("refusing to restore {name:?} in {parent}: not a plain file name (the snapshot's tree is corrupt)")]
     UnsafeName { parent: PathBuf, name: String },
 
     #[error("snapshot tree is damaged at {path}: {detail}")]
@@ -42,18 +40,10 @@ pub enum Error {
     #[error(
         "backup paths {first} and {second} would both be stored as {name:?} at the snapshot root; back them up separately or pass their common parent"
     )]
-    NameClash {
-        first: PathBuf,
-        second: PathBuf,
-        name: String,
-    },
+    NameClash { first: PathBuf, second: PathBuf, name: String },
 
     #[error("snapshot {id} is of kind {found:?}, but this needs a {expected:?} snapshot")]
-    WrongKind {
-        id: String,
-        found: String,
-        expected: &'static str,
-    },
+    WrongKind { id: String, found: String, expected: &'static str },
 
     #[error("{0}")]
     Invalid(String),
@@ -61,10 +51,6 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            op,
-            path: path.into(),
-            source,
-        }
+        Error::Io { op, path: path.into(), source }
     }
 }

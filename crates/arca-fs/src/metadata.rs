@@ -67,11 +67,7 @@ pub(crate) fn node_from(name: &OsStr, kind: NodeKind, md: &Metadata, owners: &Ow
         mtime_ns: to_ns(md.mtime(), md.mtime_nsec()),
         // Listing a directory updates its atime, so a recorded one would make
         // every directory differ from its parent snapshot; restore uses mtime.
-        atime_ns: if is_dir {
-            0
-        } else {
-            to_ns(md.atime(), md.atime_nsec())
-        },
+        atime_ns: if is_dir { 0 } else { to_ns(md.atime(), md.atime_nsec()) },
         ctime_ns: to_ns(md.ctime(), md.ctime_nsec()),
         size: if kind == NodeKind::File { md.size() } else { 0 },
         inode: md.ino(),
@@ -95,12 +91,7 @@ impl OwnerNames {
         self.users
             .lock()
             .entry(uid)
-            .or_insert_with(|| {
-                User::from_uid(Uid::from_raw(uid))
-                    .ok()
-                    .flatten()
-                    .map(|u| u.name)
-            })
+            .or_insert_with(|| User::from_uid(Uid::from_raw(uid)).ok().flatten().map(|u| u.name))
             .clone()
     }
 
@@ -108,12 +99,7 @@ impl OwnerNames {
         self.groups
             .lock()
             .entry(gid)
-            .or_insert_with(|| {
-                Group::from_gid(Gid::from_raw(gid))
-                    .ok()
-                    .flatten()
-                    .map(|g| g.name)
-            })
+            .or_insert_with(|| Group::from_gid(Gid::from_raw(gid)).ok().flatten().map(|g| g.name))
             .clone()
     }
 }

@@ -35,9 +35,7 @@ pub fn backup_stream<R: Read>(
 ) -> Result<(Id, StreamSummary)> {
     let started = Instant::now();
     if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-        return Err(Error::Invalid(format!(
-            "stream name {name:?} must be a plain name (no `/`), e.g. `pg-dump`"
-        )));
+        return Err(Error::Invalid(format!("stream name {name:?} must be a plain name (no `/`), e.g. `pg-dump`")));
     }
     let _lock = repo.lock(false, "stream backup")?;
     repo.load_index()?;
@@ -82,11 +80,7 @@ pub fn restore_stream<W: Write>(repo: &Repository, snapshot_id: &Id, mut writer:
     repo.load_index()?;
     let snapshot: Snapshot = repo.load_json("snapshots", snapshot_id)?;
     if snapshot.kind != KIND_STREAM {
-        return Err(Error::WrongKind {
-            id: snapshot_id.short(),
-            found: snapshot.kind,
-            expected: KIND_STREAM,
-        });
+        return Err(Error::WrongKind { id: snapshot_id.short(), found: snapshot.kind, expected: KIND_STREAM });
     }
     let tree = repo.load_tree(&snapshot.tree)?;
     let node = match tree.nodes.as_slice() {
@@ -101,14 +95,10 @@ pub fn restore_stream<W: Write>(repo: &Repository, snapshot_id: &Id, mut writer:
     let mut written = 0u64;
     for id in &node.content {
         let data = repo.load_blob(id)?;
-        writer
-            .write_all(&data)
-            .map_err(|e| Error::io("write stream to", "output", e))?;
+        writer.write_all(&data).map_err(|e| Error::io("write stream to", "output", e))?;
         written += data.len() as u64;
     }
-    writer
-        .flush()
-        .map_err(|e| Error::io("write stream to", "output", e))?;
+    writer.flush().map_err(|e| Error::io("write stream to", "output", e))?;
     if written != node.size {
         return Err(Error::CorruptTree {
             path: node.name.clone().into(),

@@ -30,10 +30,7 @@ pub(crate) fn read(path: &Path) -> std::io::Result<(Vec<Xattr>, Vec<String>)> {
         };
         // An attribute removed between list and get is simply gone.
         if let Some(value) = xattr::get(path, &name)? {
-            out.push(Xattr {
-                name: text.to_string(),
-                value: STANDARD.encode(value),
-            });
+            out.push(Xattr { name: text.to_string(), value: STANDARD.encode(value) });
         }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -42,11 +39,8 @@ pub(crate) fn read(path: &Path) -> std::io::Result<(Vec<Xattr>, Vec<String>)> {
 
 /// Sets one stored xattr on `path` (not following symlinks).
 pub(crate) fn write(path: &Path, attr: &Xattr) -> std::io::Result<()> {
-    let value = STANDARD.decode(&attr.value).map_err(|e| {
-        std::io::Error::new(
-            ErrorKind::InvalidData,
-            format!("xattr {}: bad base64: {e}", attr.name),
-        )
-    })?;
+    let value = STANDARD
+        .decode(&attr.value)
+        .map_err(|e| std::io::Error::new(ErrorKind::InvalidData, format!("xattr {}: bad base64: {e}", attr.name)))?;
     xattr::set(path, &attr.name, &value)
 }

@@ -44,36 +44,18 @@ fn hooks_add_up_for_backup_and_restore() {
         fs::write(src.join(format!("d/f{i}")), random_bytes(i * 10_000)).unwrap();
     }
     let repo = new_repo(&tmp.path().join("repo"));
-    let opts = BackupOptions {
-        paths: vec![src.clone()],
-        ..Default::default()
-    };
+    let opts = BackupOptions { paths: vec![src.clone()], ..Default::default() };
     for round in 0..2 {
         let rec = Recorder::default();
         let s = backup(&repo, &opts, &rec).unwrap().summary;
-        assert_eq!(
-            *rec.totals.lock(),
-            Some((20, s.total_bytes)),
-            "round {round}"
-        );
-        assert_eq!(
-            rec.bytes.load(Relaxed),
-            s.total_bytes,
-            "unchanged files count as processed"
-        );
+        assert_eq!(*rec.totals.lock(), Some((20, s.total_bytes)), "round {round}");
+        assert_eq!(rec.bytes.load(Relaxed), s.total_bytes, "unchanged files count as processed");
         assert_eq!(rec.files.load(Relaxed), 20);
     }
 
     let rec = Recorder::default();
     let snap = repo.find_snapshot("latest").unwrap().id;
-    let s = restore(
-        &repo,
-        &snap,
-        &tmp.path().join("dst"),
-        &RestoreOptions::default(),
-        &rec,
-    )
-    .unwrap();
+    let s = restore(&repo, &snap, &tmp.path().join("dst"), &RestoreOptions::default(), &rec).unwrap();
     let total: u64 = (0..20).map(|i| i * 10_000).sum();
     assert_eq!(*rec.totals.lock(), Some((20, total)));
     assert_eq!(rec.bytes.load(Relaxed), total);

@@ -12,76 +12,42 @@ use common::*;
 #[test]
 fn full_tree_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
-    let (src, repo_dir, dst) = (
-        tmp.path().join("src"),
-        tmp.path().join("repo"),
-        tmp.path().join("dst"),
-    );
+    let (src, repo_dir, dst) = (tmp.path().join("src"), tmp.path().join("repo"), tmp.path().join("dst"));
     fs::create_dir(&src).unwrap();
     build_fixture(&src);
     let repo = new_repo(&repo_dir);
 
-    let opts = BackupOptions {
-        paths: vec![src.clone()],
-        tags: vec!["test".into()],
-        ..Default::default()
-    };
+    let opts = BackupOptions { paths: vec![src.clone()], tags: vec!["test".into()], ..Default::default() };
     let result = backup(&repo, &opts, &NoProgress).unwrap();
     let s = &result.summary;
     assert_eq!(result.parent, None);
-    assert_eq!(
-        result.paths,
-        vec![src.canonicalize().unwrap().to_string_lossy().into_owned()]
-    );
+    assert_eq!(result.paths, vec![src.canonicalize().unwrap().to_string_lossy().into_owned()]);
     assert_eq!(s.files_unchanged, 0);
     assert!(s.files_new >= 10, "{s:?}");
     assert_eq!(s.warnings, 0, "{:?}", s.warning_samples);
     assert!(s.bytes_read >= SPARSE_LEN, "holes are read as zeros: {s:?}");
-    assert!(
-        s.bytes_stored < s.bytes_read / 4,
-        "the sparse file's zeros compress/dedup away: {s:?}"
-    );
+    assert!(s.bytes_stored < s.bytes_read / 4, "the sparse file's zeros compress/dedup away: {s:?}");
 
     let entry = repo.find_snapshot(&result.snapshot_id.to_hex()).unwrap();
     assert_eq!(entry.snapshot.tags, vec!["test".to_string()]);
-    assert_eq!(
-        entry.snapshot.summary["bytes_read"],
-        serde_json::json!(s.bytes_read)
-    );
+    assert_eq!(entry.snapshot.summary["bytes_read"], serde_json::json!(s.bytes_read));
 
-    let restored = restore(
-        &repo,
-        &result.snapshot_id,
-        &dst,
-        &RestoreOptions::default(),
-        &NoProgress,
-    )
-    .unwrap();
+    let restored = restore(&repo, &result.snapshot_id, &dst, &RestoreOptions::default(), &NoProgress).unwrap();
     assert_eq!(restored.warnings, 0, "{:?}", restored.warning_samples);
     assert_eq!(restored.hardlinks, 1);
     assert_eq!(restored.symlinks, 2);
     assert_eq!(restored.special, 1);
-    assert!(
-        restored.bytes_sparse >= SPARSE_LEN - 1024 * 1024,
-        "{restored:?}"
-    );
+    assert!(restored.bytes_sparse >= SPARSE_LEN - 1024 * 1024, "{restored:?}");
 
     assert_same_tree(&src, &dst);
 
     // Hard links are one inode again.
-    let (h1, h2) = (
-        fs::metadata(dst.join("hl1")).unwrap(),
-        fs::metadata(dst.join("a/hl2")).unwrap(),
-    );
+    let (h1, h2) = (fs::metadata(dst.join("hl1")).unwrap(), fs::metadata(dst.join("a/hl2")).unwrap());
     assert_eq!((h1.ino(), h1.nlink()), (h2.ino(), 2));
     // Holes are holes: far fewer blocks than the length.
     let sparse = fs::metadata(dst.join("sparse.img")).unwrap();
     assert_eq!(sparse.len(), SPARSE_LEN + 4 * 1024 * 1024);
-    assert!(
-        sparse.blocks() * 512 < 4 * 1024 * 1024,
-        "restored sparse file uses {} blocks",
-        sparse.blocks()
-    );
+    assert!(sparse.blocks() * 512 < 4 * 1024 * 1024, "restored sparse file uses {} blocks", sparse.blocks());
     if is_root() {
         assert_eq!(fs::metadata(dst.join("owned")).unwrap().uid(), 1234);
     }
@@ -98,30 +64,12 @@ fn several_paths_become_one_node_each() {
     fs::write(tmp.path().join("lone.txt"), b"3").unwrap();
     let repo = new_repo(&tmp.path().join("repo"));
     let paths = vec![two.clone(), one.clone(), tmp.path().join("lone.txt")];
-    let result = backup(
-        &repo,
-        &BackupOptions {
-            paths,
-            ..Default::default()
-        },
-        &NoProgress,
-    )
-    .unwrap();
+    let result = backup(&repo, &BackupOptions { paths, ..Default::default() }, &NoProgress).unwrap();
     assert_eq!(result.paths.len(), 3);
-    assert!(
-        result.paths.windows(2).all(|w| w[0] < w[1]),
-        "paths are sorted"
-    );
+    assert!(result.paths.windows(2).all(|w| w[0] < w[1]), "paths are sorted");
 
     let dst = tmp.path().join("dst");
-    restore(
-        &repo,
-        &result.snapshot_id,
-        &dst,
-        &RestoreOptions::default(),
-        &NoProgress,
-    )
-    .unwrap();
+    restore(&repo, &result.snapshot_id, &dst, &RestoreOptions::default(), &NoProgress).unwrap();
     assert_eq!(fs::read(dst.join("one/sub/f")).unwrap(), b"1");
     assert_eq!(fs::read(dst.join("two/g")).unwrap(), b"2");
     assert_eq!(fs::read(dst.join("lone.txt")).unwrap(), b"3");
@@ -135,15 +83,7 @@ fn same_last_component_is_refused() {
     fs::create_dir_all(tmp.path().join("b/data")).unwrap();
     let repo = new_repo(&tmp.path().join("repo"));
     let paths = vec![tmp.path().join("a/data"), tmp.path().join("b/data")];
-    let err = backup(
-        &repo,
-        &BackupOptions {
-            paths,
-            ..Default::default()
-        },
-        &NoProgress,
-    )
-    .unwrap_err();
+    let err = backup(&repo, &BackupOptions { paths, ..Default::default() }, &NoProgress).unwrap_err();
     assert!(matches!(err, Error::NameClash { .. }), "{err}");
     assert!(err.to_string().contains("data"), "{err}");
 }
@@ -160,22 +100,12 @@ fn excludes_leave_out_matching_entries() {
     let repo = new_repo(&tmp.path().join("repo"));
     let opts = BackupOptions {
         paths: vec![src.clone()],
-        excludes: vec![
-            "*.tmp".into(),
-            format!("{}/cache", src.canonicalize().unwrap().display()),
-        ],
+        excludes: vec!["*.tmp".into(), format!("{}/cache", src.canonicalize().unwrap().display())],
         ..Default::default()
     };
     let result = backup(&repo, &opts, &NoProgress).unwrap();
     let dst = tmp.path().join("dst");
-    restore(
-        &repo,
-        &result.snapshot_id,
-        &dst,
-        &RestoreOptions::default(),
-        &NoProgress,
-    )
-    .unwrap();
+    restore(&repo, &result.snapshot_id, &dst, &RestoreOptions::default(), &NoProgress).unwrap();
     assert!(dst.join("keep/a.txt").exists());
     assert!(!dst.join("keep/b.tmp").exists());
     assert!(!dst.join("cache").exists());
@@ -197,19 +127,8 @@ fn unreadable_files_are_skipped_with_a_warning() {
     fs::write(locked.join("x"), b"x").unwrap();
     std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
     let repo = new_repo(&tmp.path().join("repo"));
-    let result = backup(
-        &repo,
-        &BackupOptions {
-            paths: vec![src.clone()],
-            ..Default::default()
-        },
-        &NoProgress,
-    );
+    let result = backup(&repo, &BackupOptions { paths: vec![src.clone()], ..Default::default() }, &NoProgress);
     std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let result = result.unwrap();
-    assert_eq!(
-        result.summary.warnings, 1,
-        "{:?}",
-        result.summary.warning_samples
-    );
+    assert_eq!(result.summary.warnings, 1, "{:?}", result.summary.warning_samples);
 }

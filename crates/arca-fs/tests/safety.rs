@@ -15,27 +15,16 @@ fn crafted(names: &[Node]) -> (tempfile::TempDir, arca_repo::Repository, arca_re
     let content = vec![repo.save_blob(arca_repo::BlobType::Data, b"evil").unwrap()];
     let nodes = names
         .iter()
-        .map(|n| Node {
-            kind: NodeKind::File,
-            mode: 0o644,
-            size: 4,
-            content: content.clone(),
-            ..n.clone()
-        })
+        .map(|n| Node { kind: NodeKind::File, mode: 0o644, size: 4, content: content.clone(), ..n.clone() })
         .collect();
     let tree = repo.save_tree(&Tree { nodes }).unwrap();
     repo.flush().unwrap();
-    let id = repo
-        .save_snapshot(&Snapshot::new(KIND_FILES, vec!["/x".into()], tree))
-        .unwrap();
+    let id = repo.save_snapshot(&Snapshot::new(KIND_FILES, vec!["/x".into()], tree)).unwrap();
     (tmp, repo, id)
 }
 
 fn named(name: &str) -> Node {
-    Node {
-        name: name.into(),
-        ..Node::default()
-    }
+    Node { name: name.into(), ..Node::default() }
 }
 
 #[test]
@@ -46,10 +35,7 @@ fn names_that_escape_the_target_are_refused() {
         named("sub/../../escape"),
         named(".."),
         named(""),
-        Node {
-            name_b64: Some(b64),
-            ..named("harmless")
-        },
+        Node { name_b64: Some(b64), ..named("harmless") },
     ];
     for node in cases {
         let shown = format!("{node:?}");
@@ -59,23 +45,13 @@ fn names_that_escape_the_target_are_refused() {
         assert!(matches!(err, Error::UnsafeName { .. }), "{shown}: {err}");
         assert!(err.to_string().contains("not a plain file name"), "{err}");
         assert!(!tmp.path().join("a/escape").exists() && !tmp.path().join("escape").exists());
-        assert!(
-            !dst.exists(),
-            "nothing is written before the plan is checked"
-        );
+        assert!(!dst.exists(), "nothing is written before the plan is checked");
     }
 }
 
 #[test]
 fn duplicate_names_are_refused() {
     let (tmp, repo, id) = crafted(&[named("same"), named("same")]);
-    let err = restore(
-        &repo,
-        &id,
-        &tmp.path().join("dst"),
-        &RestoreOptions::default(),
-        &NoProgress,
-    )
-    .unwrap_err();
+    let err = restore(&repo, &id, &tmp.path().join("dst"), &RestoreOptions::default(), &NoProgress).unwrap_err();
     assert!(matches!(err, Error::CorruptTree { .. }), "{err}");
 }

@@ -32,15 +32,8 @@ impl Excludes {
                 by_name.add(glob);
             }
         }
-        let build = |b: GlobSetBuilder| {
-            b.build()
-                .map_err(|source| glob_err(&patterns.join(" "), source))
-        };
-        Ok(Excludes {
-            by_name: build(by_name)?,
-            by_path: build(by_path)?,
-            empty: patterns.is_empty(),
-        })
+        let build = |b: GlobSetBuilder| b.build().map_err(|source| glob_err(&patterns.join(" "), source));
+        Ok(Excludes { by_name: build(by_name)?, by_path: build(by_path)?, empty: patterns.is_empty() })
     }
 
     pub(crate) fn is_excluded(&self, path: &Path, name: &OsStr) -> bool {
@@ -49,11 +42,7 @@ impl Excludes {
 }
 
 fn glob_err(pattern: &str, source: globset::Error) -> Error {
-    Error::Glob {
-        what: "exclude",
-        pattern: pattern.to_string(),
-        source,
-    }
+    Error::Glob { what: "exclude", pattern: pattern.to_string(), source }
 }
 
 #[cfg(test)]

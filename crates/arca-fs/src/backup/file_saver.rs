@@ -44,24 +44,14 @@ pub(crate) fn unchanged(node: &Node, parent: &Node) -> bool {
 impl FileSaver<'_> {
     /// Fills `node.content` and `node.size` for the file at `path`. Problems
     /// with the file itself are `Error::Io`; anything else is the repository.
-    pub(crate) fn save(
-        &self,
-        path: &Path,
-        node: &mut Node,
-        parent: Option<&Node>,
-    ) -> Result<FileStatus> {
+    pub(crate) fn save(&self, path: &Path, node: &mut Node, parent: Option<&Node>) -> Result<FileStatus> {
         if let Some(p) = parent.filter(|p| unchanged(node, p)) {
             node.content = p.content.clone();
             self.progress.bytes_processed(node.size);
             return Ok(FileStatus::Unchanged);
         }
         let file = open_source(path)?;
-        let mut reader = CountingReader {
-            inner: file,
-            counters: self.counters,
-            progress: self.progress,
-            error: None,
-        };
+        let mut reader = CountingReader { inner: file, counters: self.counters, progress: self.progress, error: None };
         let saved = self.repo.save_stream(&mut reader, &path.to_string_lossy());
         if let Some(e) = reader.error.take() {
             return Err(Error::io("read", path, e));
@@ -70,19 +60,12 @@ impl FileSaver<'_> {
         if saved.size != node.size {
             self.counters.warn(
                 path,
-                &format!(
-                    "file changed while being read ({} bytes at stat, {} read)",
-                    node.size, saved.size
-                ),
+                &format!("file changed while being read ({} bytes at stat, {} read)", node.size, saved.size),
             );
         }
         node.size = saved.size;
         node.content = saved.content;
-        Ok(if parent.is_some_and(|p| p.kind == NodeKind::File) {
-            FileStatus::Changed
-        } else {
-            FileStatus::New
-        })
+        Ok(if parent.is_some_and(|p| p.kind == NodeKind::File) { FileStatus::Changed } else { FileStatus::New })
     }
 }
 
@@ -91,10 +74,7 @@ impl FileSaver<'_> {
 /// its access time where the kernel allows.
 fn open_source(path: &Path) -> Result<File> {
     let open = |flags: libc::c_int| {
-        std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | flags)
-            .open(path)
+        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | flags).open(path)
     };
     // O_NOATIME needs ownership or CAP_FOWNER; fall back without it.
     let file = match open(libc::O_NOATIME) {

@@ -81,22 +81,13 @@ pub struct BackupResult {
 ///
 /// Takes a shared repository lock and loads the index itself (after the
 /// lock, so a concurrent prune cannot remove what the index promises).
-pub fn backup(
-    repo: &Repository,
-    opts: &BackupOptions,
-    progress: &dyn Progress,
-) -> Result<BackupResult> {
+pub fn backup(repo: &Repository, opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupResult> {
     let started = Instant::now();
     if opts.paths.is_empty() {
-        return Err(Error::Invalid(
-            "nothing to back up: give at least one path".into(),
-        ));
+        return Err(Error::Invalid("nothing to back up: give at least one path".into()));
     }
     let sources = absolute_sources(&opts.paths)?;
-    let paths: Vec<String> = sources
-        .iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
+    let paths: Vec<String> = sources.iter().map(|p| p.to_string_lossy().into_owned()).collect();
     let excludes = Excludes::new(&opts.excludes)?;
 
     let _lock = repo.lock(false, "backup")?;
@@ -109,13 +100,7 @@ pub fn backup(
 
     let counters = Counters::new(progress);
     let owners = OwnerNames::default();
-    let saver = TreeSaver {
-        repo,
-        excludes: &excludes,
-        owners: &owners,
-        counters: &counters,
-        progress,
-    };
+    let saver = TreeSaver { repo, excludes: &excludes, owners: &owners, counters: &counters, progress };
     let pool = rayon::ThreadPoolBuilder::new()
         .stack_size(WORKER_STACK)
         .thread_name(|i| format!("arca-backup-{i}"))
@@ -124,11 +109,7 @@ pub fn backup(
     let stop = AtomicBool::new(false);
     let (tree, root) = std::thread::scope(|scope| {
         if progress.wants_totals() {
-            let scanner = Scanner {
-                excludes: &excludes,
-                progress,
-                stop: &stop,
-            };
+            let scanner = Scanner { excludes: &excludes, progress, stop: &stop };
             let sources = &sources;
             scope.spawn(move || scanner.run(sources));
         }
@@ -147,12 +128,7 @@ pub fn backup(
         snapshot.meta.insert(META_ROOT.into(), to_value(&root));
     }
     let snapshot_id = repo.save_snapshot(&snapshot)?;
-    Ok(BackupResult {
-        snapshot_id,
-        parent: parent_id,
-        paths,
-        summary,
-    })
+    Ok(BackupResult { snapshot_id, parent: parent_id, paths, summary })
 }
 
 /// Absolute, symlink-free source paths, sorted and without duplicates so the
@@ -199,12 +175,9 @@ fn save_root(
     let mut nodes = Vec::with_capacity(sources.len());
     let mut seen: BTreeMap<std::ffi::OsString, &PathBuf> = BTreeMap::new();
     for src in sources {
-        let name = src.file_name().ok_or_else(|| {
-            Error::Invalid(format!(
-                "cannot back up {} together with other paths",
-                src.display()
-            ))
-        })?;
+        let name = src
+            .file_name()
+            .ok_or_else(|| Error::Invalid(format!("cannot back up {} together with other paths", src.display())))?;
         if let Some(first) = seen.insert(name.to_os_string(), src) {
             return Err(Error::NameClash {
                 first: first.clone(),

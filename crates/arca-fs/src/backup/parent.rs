@@ -21,11 +21,7 @@ pub(crate) fn find_latest(repo: &Repository, paths: &[String]) -> Result<Option<
     let found = repo
         .list_snapshots()?
         .into_iter()
-        .rfind(|s| {
-            s.snapshot.kind == KIND_FILES
-                && s.snapshot.hostname == hostname
-                && s.snapshot.paths == paths
-        })
+        .rfind(|s| s.snapshot.kind == KIND_FILES && s.snapshot.hostname == hostname && s.snapshot.paths == paths)
         .map(|s| s.id);
     Ok(found)
 }
@@ -38,29 +34,18 @@ pub(crate) struct ParentTree {
 
 impl ParentTree {
     pub(crate) fn from_tree(tree: Tree, dir: &Path) -> Self {
-        let by_name = tree
-            .nodes
-            .into_iter()
-            .filter_map(|n| names::node_name(&n, dir).ok().map(|name| (name, n)))
-            .collect();
+        let by_name =
+            tree.nodes.into_iter().filter_map(|n| names::node_name(&n, dir).ok().map(|name| (name, n))).collect();
         ParentTree { by_name }
     }
 
     /// Loads a parent directory. The parent is only a shortcut: if its tree
     /// cannot be read, the directory is backed up as if it were new.
-    pub(crate) fn load(
-        repo: &Repository,
-        id: &Id,
-        dir: &Path,
-        counters: &Counters<'_>,
-    ) -> Option<Self> {
+    pub(crate) fn load(repo: &Repository, id: &Id, dir: &Path, counters: &Counters<'_>) -> Option<Self> {
         match repo.load_tree(id) {
             Ok(tree) => Some(Self::from_tree(tree, dir)),
             Err(e) => {
-                counters.warn(
-                    dir,
-                    &format!("parent snapshot's tree unreadable, reading all files: {e}"),
-                );
+                counters.warn(dir, &format!("parent snapshot's tree unreadable, reading all files: {e}"));
                 None
             }
         }

@@ -79,9 +79,7 @@ impl<'a> Counters<'a> {
             dirs_changed: get(&self.dirs_changed),
             dirs_unchanged: get(&self.dirs_unchanged),
             other_nodes: get(&self.other_nodes),
-            total_files: get(&self.files_new)
-                + get(&self.files_changed)
-                + get(&self.files_unchanged),
+            total_files: get(&self.files_new) + get(&self.files_changed) + get(&self.files_unchanged),
             total_bytes: get(&self.total_bytes),
             bytes_read: get(&self.bytes_read),
             blobs_added: stats.blobs_added,

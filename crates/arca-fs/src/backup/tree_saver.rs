@@ -44,18 +44,11 @@ impl TreeSaver<'_> {
 
     /// Like [`Self::save_entry`], but an entry that cannot be read is warned
     /// about and left out (`None`) instead of failing the backup.
-    fn save_child(
-        &self,
-        path: &Path,
-        name: &OsStr,
-        md: &Metadata,
-        parent: Option<&Node>,
-    ) -> Result<Option<Node>> {
+    fn save_child(&self, path: &Path, name: &OsStr, md: &Metadata, parent: Option<&Node>) -> Result<Option<Node>> {
         match self.save_entry(path, name, md, parent) {
             Ok(node) => Ok(Some(node)),
             Err(Error::Io { op, path, source }) => {
-                self.counters
-                    .warn(&path, &format!("skipped: cannot {op}: {source}"));
+                self.counters.warn(&path, &format!("skipped: cannot {op}: {source}"));
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -64,16 +57,8 @@ impl TreeSaver<'_> {
 
     /// One file system entry as a node. `Error::Io` means the entry itself
     /// could not be read; any other error is fatal.
-    pub(crate) fn save_entry(
-        &self,
-        path: &Path,
-        name: &OsStr,
-        md: &Metadata,
-        parent: Option<&Node>,
-    ) -> Result<Node> {
-        let kind = kind_of(md).ok_or_else(|| {
-            Error::io("back up", path, std::io::Error::other("unknown file type"))
-        })?;
+    pub(crate) fn save_entry(&self, path: &Path, name: &OsStr, md: &Metadata, parent: Option<&Node>) -> Result<Node> {
+        let kind = kind_of(md).ok_or_else(|| Error::io("back up", path, std::io::Error::other("unknown file type")))?;
         let mut node = node_from(name, kind, md, self.owners);
         self.read_xattrs(path, &mut node);
         match kind {
@@ -93,8 +78,7 @@ impl TreeSaver<'_> {
                 node.subtree = Some(id);
             }
             NodeKind::Symlink => {
-                let target =
-                    std::fs::read_link(path).map_err(|e| Error::io("read symlink", path, e))?;
+                let target = std::fs::read_link(path).map_err(|e| Error::io("read symlink", path, e))?;
                 let (text, b64) = names::encode(target.as_os_str());
                 node.link_target = Some(text);
                 node.link_target_b64 = b64;
@@ -108,11 +92,7 @@ impl TreeSaver<'_> {
     }
 
     fn save_file(&self, path: &Path, node: &mut Node, parent: Option<&Node>) -> Result<()> {
-        let saver = FileSaver {
-            repo: self.repo,
-            counters: self.counters,
-            progress: self.progress,
-        };
+        let saver = FileSaver { repo: self.repo, counters: self.counters, progress: self.progress };
         let status = saver.save(path, node, parent)?;
         let counter = match status {
             FileStatus::New => &self.counters.files_new,
@@ -131,10 +111,7 @@ impl TreeSaver<'_> {
             Ok((attrs, skipped)) => {
                 node.xattrs = attrs;
                 for name in skipped {
-                    self.counters.warn(
-                        path,
-                        &format!("xattr {name:?} not saved: name is not UTF-8"),
-                    );
+                    self.counters.warn(path, &format!("xattr {name:?} not saved: name is not UTF-8"));
                 }
             }
             Err(e) => self.counters.warn(path, &format!("xattrs not saved: {e}")),

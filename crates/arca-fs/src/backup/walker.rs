@@ -17,11 +17,7 @@ pub(crate) struct DirEntry {
 }
 
 /// The entries of `dir`, in no particular order (the tree saver sorts).
-pub(crate) fn list(
-    dir: &Path,
-    excludes: &Excludes,
-    counters: &Counters<'_>,
-) -> Result<Vec<DirEntry>> {
+pub(crate) fn list(dir: &Path, excludes: &Excludes, counters: &Counters<'_>) -> Result<Vec<DirEntry>> {
     let reader = std::fs::read_dir(dir).map_err(|e| Error::io("list directory", dir, e))?;
     let mut out = Vec::new();
     for entry in reader {

@@ -21,10 +21,7 @@ pub(crate) struct Applier<'a> {
 
 impl Applier<'_> {
     pub(crate) fn new<'a>(counters: &'a Counters<'a>) -> Applier<'a> {
-        Applier {
-            counters,
-            is_root: geteuid().is_root(),
-        }
+        Applier { counters, is_root: geteuid().is_root() }
     }
 
     pub(crate) fn apply(&self, path: &Path, node: &Node) -> Result<()> {
@@ -32,8 +29,7 @@ impl Applier<'_> {
         self.set_owner(path, node)?;
         for attr in &node.xattrs {
             if let Err(e) = xattrs::write(path, attr) {
-                self.counters
-                    .warn(path, &format!("xattr {} not restored: {e}", attr.name));
+                self.counters.warn(path, &format!("xattr {} not restored: {e}", attr.name));
             }
         }
         // Symlinks have no permission bits of their own on Linux.
@@ -42,17 +38,11 @@ impl Applier<'_> {
                 .map_err(|e| Error::io("set permissions of", path, e))?;
         }
         // Directories have no recorded atime (see `metadata::node_from`).
-        let atime_ns = if node.atime_ns == 0 {
-            node.mtime_ns
-        } else {
-            node.atime_ns
-        };
+        let atime_ns = if node.atime_ns == 0 { node.mtime_ns } else { node.atime_ns };
         let (atime, mtime) = (to_filetime(atime_ns), to_filetime(node.mtime_ns));
-        let set = if symlink {
-            filetime::set_symlink_file_times(path, atime, mtime)
-        } else {
-            filetime::set_file_times(path, atime, mtime)
-        };
+        // utimensat without following links: never opens the entry (opening
+        // a fifo would block) and sets a symlink's own times.
+        let set = filetime::set_symlink_file_times(path, atime, mtime);
         set.map_err(|e| Error::io("set times of", path, e))
     }
 

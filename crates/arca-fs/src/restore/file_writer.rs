@@ -1,8 +1,10 @@
 //! Writes one file's content. Blobs are fetched a batch at a time in
 //! parallel (a large file on object storage would otherwise wait on one
-//! request at a time) and written at their offsets; chunks made only of
-//! zeros are not written at all, so holes stay holes, and the length is set
-//! at the end so a trailing hole exists too.
+//! request at a time) and written at their offsets. Zeros are not written:
+//! all-zero chunks are skipped whole, and inside other chunks every
+//! block-aligned run of zeros is skipped, so holes stay holes even where a
+//! chunk straddles data and hole. The file is new, so what is skipped reads
+//! as zeros; the length is set at the end so a trailing hole exists too.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -46,10 +48,7 @@ impl FileWriter<'_> {
         let mut offset = 0u64;
         let batch = rayon::current_num_threads().max(1) * 2;
         for ids in node.content.chunks(batch) {
-            let blobs = ids
-                .par_iter()
-                .map(|id| self.fetch(id))
-                .collect::<Result<Vec<Blob>>>()?;
+            let blobs = ids.par_iter().map(|id| self.fetch(id)).collect::<Result<Vec<Blob>>>()?;
             for blob in blobs {
                 let len = match blob {
                     Blob::Zero(len) => {
@@ -57,8 +56,9 @@ impl FileWriter<'_> {
                         len
                     }
                     Blob::Data(data) => {
-                        write_at(&file, &data, offset, path)?;
-                        written.data += data.len() as u64;
+                        let w = write_sparse(&file, &data, offset, path)?;
+                        written.data += w.data;
+                        written.holes += w.holes;
                         data.len() as u64
                     }
                 };
@@ -72,8 +72,7 @@ impl FileWriter<'_> {
                 detail: format!("content holds {offset} bytes, node says {}", node.size),
             });
         }
-        file.set_len(offset)
-            .map_err(|e| Error::io("set length of", path, e))?;
+        file.set_len(offset).map_err(|e| Error::io("set length of", path, e))?;
         Ok(written)
     }
 
@@ -96,7 +95,56 @@ enum Blob {
     Data(Vec<u8>),
 }
 
-fn write_at(file: &File, data: &[u8], offset: u64, path: &Path) -> Result<()> {
-    file.write_all_at(data, offset)
-        .map_err(|e| Error::io("write", path, e))
+/// Granularity of holes inside a chunk: the usual file system block size.
+const BLOCK: u64 = 4096;
+
+/// Writes `data` at `offset`, leaving out every block-aligned run of zeros.
+fn write_sparse(file: &File, data: &[u8], offset: u64, path: &Path) -> Result<Written> {
+    let mut out = Written::default();
+    let mut run: Option<usize> = None;
+    let flush = |start: usize, end: usize, out: &mut Written| {
+        out.data += (end - start) as u64;
+        file.write_all_at(&data[start..end], offset + start as u64).map_err(|e| Error::io("write", path, e))
+    };
+    let mut i = 0;
+    while i < data.len() {
+        let to_boundary = (BLOCK - (offset + i as u64) % BLOCK) as usize;
+        let end = data.len().min(i + to_boundary);
+        if is_zero(&data[i..end]) {
+            if let Some(start) = run.take() {
+                flush(start, i, &mut out)?;
+            }
+            out.holes += (end - i) as u64;
+        } else if run.is_none() {
+            run = Some(i);
+        }
+        i = end;
+    }
+    if let Some(start) = run {
+        flush(start, data.len(), &mut out)?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn zero_runs_inside_a_chunk_become_holes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let file = File::create(&path).unwrap();
+        let mut data = vec![0u8; 4 * 1024 * 1024];
+        data[10] = 1;
+        data[3 * 1024 * 1024 + 5] = 2;
+        let w = write_sparse(&file, &data, 100, &path).unwrap();
+        file.set_len(100 + data.len() as u64).unwrap();
+        assert_eq!(w.data + w.holes, data.len() as u64);
+        assert!(w.data <= 3 * BLOCK, "{w:?}");
+        let back = std::fs::read(&path).unwrap();
+        assert_eq!(&back[100..], &data[..]);
+        assert!(std::fs::metadata(&path).unwrap().blocks() * 512 <= 64 * 1024);
+    }
 }

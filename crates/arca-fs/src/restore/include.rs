@@ -31,9 +31,7 @@ impl Include {
                 .map_err(|source| glob_err(pattern, source))?;
             builder.add(glob);
         }
-        let set = builder
-            .build()
-            .map_err(|source| glob_err(&patterns.join(" "), source))?;
+        let set = builder.build().map_err(|source| glob_err(&patterns.join(" "), source))?;
         Ok(Include { set: Some(set) })
     }
 
@@ -74,11 +72,7 @@ impl Include {
 }
 
 fn glob_err(pattern: &str, source: globset::Error) -> Error {
-    Error::Glob {
-        what: "include",
-        pattern: pattern.to_string(),
-        source,
-    }
+    Error::Glob { what: "include", pattern: pattern.to_string(), source }
 }
 
 #[cfg(test)]
@@ -87,22 +81,12 @@ mod tests {
     use arca_repo::Node;
 
     fn e(rel: &str, kind: NodeKind) -> Entry {
-        Entry {
-            rel: rel.into(),
-            node: Node {
-                kind,
-                ..Node::default()
-            },
-        }
+        Entry { rel: rel.into(), node: Node { kind, ..Node::default() } }
     }
 
     fn rels(inc: &[&str], entries: &[Entry]) -> Vec<String> {
         let include = Include::new(&inc.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-        include
-            .select(entries.to_vec())
-            .into_iter()
-            .map(|e| e.rel.to_string_lossy().into_owned())
-            .collect()
+        include.select(entries.to_vec()).into_iter().map(|e| e.rel.to_string_lossy().into_owned()).collect()
     }
 
     #[test]
@@ -118,10 +102,7 @@ mod tests {
         ];
         assert_eq!(rels(&["a/b/*.txt"], &all), ["a", "a/b", "a/b/c.txt"]);
         assert_eq!(rels(&["z"], &all), ["z", "z/y"]);
-        assert_eq!(
-            rels(&["**/*.txt"], &all),
-            ["a", "a/b", "a/x.txt", "a/b/c.txt"]
-        );
+        assert_eq!(rels(&["**/*.txt"], &all), ["a", "a/b", "a/x.txt", "a/b/c.txt"]);
         assert_eq!(rels(&["*.txt"], &all), Vec::<String>::new());
         assert_eq!(rels(&[], &all).len(), all.len());
     }

@@ -64,10 +64,8 @@ pub fn restore(
 
     let entries = include.select(plan::walk(repo, &snapshot.tree)?);
     let planned = plan::plan(entries);
-    let (files, bytes) = planned
-        .iter()
-        .filter(|p| p.action == Action::File)
-        .fold((0, 0), |(n, b), p| (n + 1, b + p.entry.node.size));
+    let (files, bytes) =
+        planned.iter().filter(|p| p.action == Action::File).fold((0, 0), |(n, b), p| (n + 1, b + p.entry.node.size));
     progress.totals(files, bytes, true);
 
     let target_created = prepare_target(target)?;
@@ -75,21 +73,14 @@ pub fn restore(
     let restorer = Restorer {
         target,
         counters: &counters,
-        writer: FileWriter {
-            repo,
-            progress,
-            zeros: Mutex::new(HashMap::new()),
-        },
+        writer: FileWriter { repo, progress, zeros: Mutex::new(HashMap::new()) },
         applier: Applier::new(&counters),
         progress,
     };
     restorer.run(&planned)?;
 
     // The source directory's own metadata, when the target is all ours.
-    let root = snapshot
-        .meta
-        .get(META_ROOT)
-        .filter(|_| target_created && include.is_all());
+    let root = snapshot.meta.get(META_ROOT).filter(|_| target_created && include.is_all());
     if let Some(root) = root {
         match serde_json::from_value::<Node>(root.clone()) {
             Ok(node) => restorer.applier.apply(target, &node)?,
@@ -109,8 +100,7 @@ fn prepare_target(target: &Path) -> Result<bool> {
             std::io::Error::new(ErrorKind::AlreadyExists, "exists and is not a directory"),
         )),
         Err(e) if e.kind() == ErrorKind::NotFound => {
-            std::fs::create_dir_all(target)
-                .map_err(|e| Error::io("create directory", target, e))?;
+            std::fs::create_dir_all(target).map_err(|e| Error::io("create directory", target, e))?;
             Ok(true)
         }
         Err(e) => Err(Error::io("stat", target, e)),
@@ -148,8 +138,7 @@ impl Restorer<'_> {
             if let Action::HardLink(first) = &p.action {
                 let to = path(p);
                 remove_existing(&to)?;
-                std::fs::hard_link(self.target.join(first), &to)
-                    .map_err(|e| Error::io("hard link", &to, e))?;
+                std::fs::hard_link(self.target.join(first), &to).map_err(|e| Error::io("hard link", &to, e))?;
                 Counters::add(&self.counters.hardlinks, 1);
             }
         }
@@ -157,9 +146,7 @@ impl Restorer<'_> {
         planned
             .par_iter()
             .zip(created)
-            .filter(|(p, made)| {
-                *made && matches!(p.action, Action::File | Action::Symlink | Action::Special)
-            })
+            .filter(|(p, made)| *made && matches!(p.action, Action::File | Action::Symlink | Action::Special))
             .try_for_each(|(p, _)| self.applier.apply(&path(p), &p.entry.node))?;
         for p in planned.iter().rev().filter(|p| p.action == Action::Dir) {
             self.applier.apply(&path(p), &p.entry.node)?;
@@ -180,8 +167,7 @@ impl Restorer<'_> {
     fn symlink(&self, path: &Path, node: &Node) -> Result<()> {
         let target = names::link_target(node, path)?;
         remove_existing(path)?;
-        std::os::unix::fs::symlink(&target, path)
-            .map_err(|e| Error::io("create symlink", path, e))?;
+        std::os::unix::fs::symlink(&target, path).map_err(|e| Error::io("create symlink", path, e))?;
         Counters::add(&self.counters.symlinks, 1);
         Ok(())
     }
@@ -198,20 +184,12 @@ impl Restorer<'_> {
         let device = kind == SFlag::S_IFCHR || kind == SFlag::S_IFBLK;
         if device && !self.applier.is_root {
             Counters::add(&self.counters.skipped, 1);
-            self.counters.warn(
-                path,
-                "device node not restored: creating devices needs root",
-            );
+            self.counters.warn(path, "device node not restored: creating devices needs root");
             return Ok(false);
         }
         remove_existing(path)?;
-        mknod(
-            path,
-            kind,
-            Mode::from_bits_truncate(0o600),
-            node.rdev as nix::libc::dev_t,
-        )
-        .map_err(|e| Error::io("create special file", path, e.into()))?;
+        mknod(path, kind, Mode::from_bits_truncate(0o600), node.rdev as nix::libc::dev_t)
+            .map_err(|e| Error::io("create special file", path, e.into()))?;
         Counters::add(&self.counters.special, 1);
         Ok(true)
     }
@@ -233,11 +211,9 @@ fn ensure_dir(path: &Path) -> Result<()> {
 /// it, or follow a symlink. A directory in the way is an error.
 fn remove_existing(path: &Path) -> Result<()> {
     match std::fs::symlink_metadata(path) {
-        Ok(md) if md.is_dir() => Err(Error::io(
-            "replace",
-            path,
-            std::io::Error::new(ErrorKind::AlreadyExists, "a directory is in the way"),
-        )),
+        Ok(md) if md.is_dir() => {
+            Err(Error::io("replace", path, std::io::Error::new(ErrorKind::AlreadyExists, "a directory is in the way")))
+        }
         Ok(_) => std::fs::remove_file(path).map_err(|e| Error::io("remove", path, e)),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io("stat", path, e)),

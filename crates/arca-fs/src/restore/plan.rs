@@ -58,9 +58,7 @@ pub(crate) fn walk(repo: &Repository, root: &Id) -> Result<Vec<Entry>> {
                     return Err(corrupt(&rel, "name appears twice in its directory"));
                 }
                 if node.kind == NodeKind::Dir {
-                    let subtree = node
-                        .subtree
-                        .ok_or_else(|| corrupt(&rel, "directory without a subtree"))?;
+                    let subtree = node.subtree.ok_or_else(|| corrupt(&rel, "directory without a subtree"))?;
                     frontier.push((subtree, rel.clone()));
                 }
                 out.push(Entry { rel, node });
@@ -92,9 +90,7 @@ pub(crate) fn plan(entries: Vec<Entry>) -> Vec<Planned> {
                     }
                 }
                 NodeKind::File => Action::File,
-                NodeKind::Fifo | NodeKind::Socket | NodeKind::Chardev | NodeKind::Blockdev => {
-                    Action::Special
-                }
+                NodeKind::Fifo | NodeKind::Socket | NodeKind::Chardev | NodeKind::Blockdev => Action::Special,
             };
             Planned { entry, action }
         })
@@ -102,10 +98,7 @@ pub(crate) fn plan(entries: Vec<Entry>) -> Vec<Planned> {
 }
 
 fn corrupt(path: &Path, detail: &str) -> Error {
-    Error::CorruptTree {
-        path: path.to_path_buf(),
-        detail: detail.into(),
-    }
+    Error::CorruptTree { path: path.to_path_buf(), detail: detail.into() }
 }
 
 #[cfg(test)]
@@ -113,25 +106,13 @@ mod tests {
     use super::*;
 
     fn file(rel: &str, inode: u64, links: u64) -> Entry {
-        Entry {
-            rel: rel.into(),
-            node: Node {
-                kind: NodeKind::File,
-                inode,
-                device: 1,
-                links,
-                ..Node::default()
-            },
-        }
+        Entry { rel: rel.into(), node: Node { kind: NodeKind::File, inode, device: 1, links, ..Node::default() } }
     }
 
     #[test]
     fn hard_links_point_at_the_first_name() {
         let planned = plan(vec![file("a", 7, 2), file("b", 8, 1), file("c", 7, 2)]);
         let actions: Vec<_> = planned.into_iter().map(|p| p.action).collect();
-        assert_eq!(
-            actions,
-            vec![Action::File, Action::File, Action::HardLink("a".into())]
-        );
+        assert_eq!(actions, vec![Action::File, Action::File, Action::HardLink("a".into())]);
     }
 }

@@ -24,20 +24,13 @@ pub fn new_repo(dir: &Path) -> Repository {
 /// A repository with small chunks, so deduplication is visible on small files.
 pub fn new_small_chunk_repo(dir: &Path) -> Repository {
     let mut config = Config::new();
-    config.chunker = ChunkerParams {
-        min: 16 * 1024,
-        avg: 64 * 1024,
-        max: 256 * 1024,
-    };
+    config.chunker = ChunkerParams { min: 16 * 1024, avg: 64 * 1024, max: 256 * 1024 };
     new_repo_with(dir, config)
 }
 
 fn new_repo_with(dir: &Path, config: Config) -> Repository {
     let backend = arca_repo::open_backend(&format!("file://{}", dir.display()), true).unwrap();
-    let opts = InitOptions {
-        kdf: KdfParams::insecure_fast(),
-        config,
-    };
+    let opts = InitOptions { kdf: KdfParams::insecure_fast(), config };
     Repository::init(backend, b"test password", opts).unwrap()
 }
 
@@ -78,15 +71,9 @@ pub fn build_fixture(root: &Path) {
     d("sticky");
     write(&root.join("small.txt"), b"hello, arca\nsecond line\n");
     write(&root.join("a/zero-length"), b"");
-    write(
-        &root.join("a/b/random.bin"),
-        &random_bytes(3 * 1024 * 1024 + 123),
-    );
+    write(&root.join("a/b/random.bin"), &random_bytes(3 * 1024 * 1024 + 123));
     write(&root.join("a/b/c/medium.bin"), &random_bytes(200 * 1024));
-    write(
-        &root.join("a/b/text.log"),
-        "line of text\n".repeat(20_000).as_bytes(),
-    );
+    write(&root.join("a/b/text.log"), "line of text\n".repeat(20_000).as_bytes());
     symlink("small.txt", root.join("link")).unwrap();
     symlink("does/not/exist", root.join("dangling")).unwrap();
     write(&root.join("hl1"), b"shared by two names");
@@ -100,15 +87,8 @@ pub fn build_fixture(root: &Path) {
     sparse.write_all(&random_bytes(64 * 1024)).unwrap();
     drop(sparse);
 
-    nix::unistd::mkfifo(
-        &root.join("fifo"),
-        nix::sys::stat::Mode::from_bits_truncate(0o640),
-    )
-    .unwrap();
-    write(
-        &root.join(OsStr::from_bytes(b"caf\xe9-latin1.txt")),
-        b"not utf-8 name",
-    );
+    nix::unistd::mkfifo(&root.join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o640)).unwrap();
+    write(&root.join(OsStr::from_bytes(b"caf\xe9-latin1.txt")), b"not utf-8 name");
     write(&root.join("suid"), b"#!/bin/sh\n");
     mode(&root.join("suid"), 0o4755);
     write(&root.join("secret"), b"private");
@@ -120,12 +100,7 @@ pub fn build_fixture(root: &Path) {
         std::os::unix::fs::lchown(root.join("owned"), Some(1234), Some(2345)).unwrap();
     }
     if xattrs_supported(root) {
-        xattr::set(
-            root.join("small.txt"),
-            "user.arca.test",
-            b"value \x00\xff binary",
-        )
-        .unwrap();
+        xattr::set(root.join("small.txt"), "user.arca.test", b"value \x00\xff binary").unwrap();
         xattr::set(root.join("a"), "user.dir", b"on a dir").unwrap();
     } else {
         eprintln!("skipping xattrs: the temp file system does not support user xattrs");
@@ -140,8 +115,7 @@ pub fn set_times(root: &Path) {
     collect(root, root, &mut all);
     all.sort_by_key(|(rel, _)| std::cmp::Reverse(rel.components().count()));
     for (i, (_, path)) in all.iter().enumerate() {
-        let mtime =
-            FileTime::from_unix_time(1_600_000_000 + i as i64 * 1000, 123_456_789 + i as u32);
+        let mtime = FileTime::from_unix_time(1_600_000_000 + i as i64 * 1000, 123_456_789 + i as u32);
         let atime = FileTime::from_unix_time(1_650_000_000 + i as i64, 987_654_321);
         filetime::set_symlink_file_times(path, atime, mtime).unwrap();
     }
@@ -198,9 +172,7 @@ pub fn state(root: &Path) -> BTreeMap<PathBuf, Entry> {
             } else {
                 "other"
             };
-            let content = ft
-                .is_file()
-                .then(|| *blake3_like(&fs::read(&path).unwrap()));
+            let content = ft.is_file().then(|| *blake3_like(&fs::read(&path).unwrap()));
             let xattrs = xattr::list(&path)
                 .map(|names| {
                     names
