@@ -12,10 +12,7 @@ pub struct Context {
 
 impl Context {
     pub fn repo_url(&self) -> Result<&str> {
-        self.global
-            .repo
-            .as_deref()
-            .ok_or_else(|| anyhow!("no repository given: pass --repo URL or set ARCA_REPO"))
+        self.global.repo.as_deref().ok_or_else(|| anyhow!("no repository given: pass --repo URL or set ARCA_REPO"))
     }
 
     pub fn output(&self) -> OutputFormat {

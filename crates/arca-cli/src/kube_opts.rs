@@ -27,7 +27,11 @@ impl KubeOpts {
 /// A runtime for the commands that talk to a cluster (the repository engine
 /// itself is synchronous and runs on blocking threads).
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().worker_threads(2).build().context("starting the async runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()
+        .context("starting the async runtime")
 }
 
 /// Connects to the cluster; returns the API handle and the server address.

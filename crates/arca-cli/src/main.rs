@@ -14,6 +14,8 @@ use clap::Parser;
 
 fn main() {
     let cli = cli::Cli::parse();
+    // Object storage and Kubernetes clients must agree on one TLS provider.
+    arca_kube::connect::install_crypto();
     init_logging(cli.global.verbose);
     let code = match commands::run(cli) {
         Ok(code) => code,

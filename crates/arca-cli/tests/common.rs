@@ -63,7 +63,8 @@ impl Arca {
         let mut all = args.to_vec();
         all.extend(["-o", "json"]);
         let out = self.ok(&all);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("arca {args:?}: stdout is not one JSON document ({e}):\n{out}"))
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("arca {args:?}: stdout is not one JSON document ({e}):\n{out}"))
     }
 }
 

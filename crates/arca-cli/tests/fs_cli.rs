@@ -104,13 +104,19 @@ fn killed_backups_leave_a_valid_repository() {
     for round in 0..10 {
         // Change part of the data each round so every run has work to do.
         write_file(&src.join(format!("bin/round{round}.bin")), &vec![round as u8 + 1; 2 << 20]);
-        let mut child = arca.cmd().args(["fs", "backup", &src_s]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child =
+            arca.cmd().args(["fs", "backup", &src_s]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         std::thread::sleep(Duration::from_millis(50 + (seed >> 33) % 1500));
         let _ = child.kill();
         let _ = child.wait();
         let check = arca.run(&["repo", "check"]);
-        assert!(check.status.success(), "check after kill #{round} failed: {}\n{}", stderr(&check), String::from_utf8_lossy(&check.stdout));
+        assert!(
+            check.status.success(),
+            "check after kill #{round} failed: {}\n{}",
+            stderr(&check),
+            String::from_utf8_lossy(&check.stdout)
+        );
     }
     arca.ok(&["fs", "backup", &src_s]);
     let target = arca.path("restore");
@@ -142,7 +148,13 @@ fn two_concurrent_backups_both_succeed() {
     make_tree(&a, 11);
     make_tree(&b, 12);
     let spawn = |p: &std::path::Path| {
-        arca.cmd().args(["fs", "backup", "-o", "json"]).arg(p).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+        arca.cmd()
+            .args(["fs", "backup", "-o", "json"])
+            .arg(p)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
     };
     let (first, second) = (spawn(&a), spawn(&b));
     for child in [first, second] {

@@ -20,8 +20,15 @@ struct Env {
 impl Env {
     fn new(dir: &Path) -> anyhow::Result<Env> {
         let repo = dir.join("repo");
-        let backend = arca_repo::open_backend(&repo.display().to_string(), true)?;
-        Repository::init(backend, b"pw", InitOptions { kdf: KdfParams::insecure_fast(), ..Default::default() })?;
+        // The backend owns a runtime: create and drop it off the async workers.
+        let url = repo.display().to_string();
+        std::thread::spawn(move || {
+            let backend = arca_repo::open_backend(&url, true)?;
+            let opts = InitOptions { kdf: KdfParams::insecure_fast(), ..Default::default() };
+            Repository::init(backend, b"pw", opts).map(drop)
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("repository init panicked"))??;
         Ok(Env { repo })
     }
 
@@ -60,6 +67,7 @@ impl Env {
 }
 
 async fn kube(cluster: &TestCluster) -> anyhow::Result<Kube> {
+    arca_kube::connect::install_crypto();
     Ok(Kube::new(cluster.client().await?, 16))
 }
 
@@ -110,36 +118,93 @@ async fn kube_backup_restore_round_trip_through_the_binary() -> anyhow::Result<(
     assert_restored(&ka, &before, "shop", "shop").await?;
 
     // Dry run: a plan, nothing written, no secret values shown.
-    let dry = env.expect(&a, 0, &["restore", "create", "dry", "--from-backup", "shop-1", "--dry-run", "-o", "json"]).await?;
+    let dry =
+        env.expect(&a, 0, &["restore", "create", "dry", "--from-backup", "shop-1", "--dry-run", "-o", "json"]).await?;
     assert!(!dry.contains("czNjcjN0") && dry.contains("\"dry_run\": true"), "{dry}");
 
     // A namespace-mapped clone next to the original.
-    let clone = env.json(&a, 0, &["restore", "create", "qa", "--from-backup", "shop-1", "--include-namespaces", "shop", "--namespace-mappings", "shop:shop-qa"]).await?;
+    let clone = env
+        .json(
+            &a,
+            0,
+            &[
+                "restore",
+                "create",
+                "qa",
+                "--from-backup",
+                "shop-1",
+                "--include-namespaces",
+                "shop",
+                "--namespace-mappings",
+                "shop:shop-qa",
+            ],
+        )
+        .await?;
     assert_eq!(clone["phase"], "Completed", "{clone}");
     assert_restored(&ka, &before, "shop", "shop-qa").await?;
     assert_restored(&ka, &before, "shop", "shop").await?;
 
     // A single Secret.
     ka.delete("/api/v1/namespaces/shop/secrets/db-credentials", "delete").await?;
-    let one = env.json(&a, 0, &["restore", "create", "one", "--from-backup", "shop-1", "--item", "secret/shop/db-credentials"]).await?;
+    let one = env
+        .json(&a, 0, &["restore", "create", "one", "--from-backup", "shop-1", "--item", "secret/shop/db-credentials"])
+        .await?;
     assert_eq!(one["counts"]["created"], 1, "{one}");
     let secret = ka.get("/api/v1/namespaces/shop/secrets/db-credentials", "secret").await?;
     assert_eq!(secret["data"]["password"], "czNjcjN0LXBhc3N3b3Jk");
 
     // Drift cleaned up by update, twice: the second run changes nothing.
-    ka.merge_patch("/api/v1/namespaces/shop/configmaps/web-config", &json!({"data": {"LOG_LEVEL": "debug"}}), "drift").await?;
-    let none = env.json(&a, 0, &["restore", "create", "keep", "--from-backup", "shop-1", "--include-namespaces", "shop"]).await?;
-    assert!(none["items"].as_array().is_some_and(|i| i.iter().any(|x| x["object"] == "configmap/shop/web-config" && x["outcome"] == "skipped")));
-    let up1 = env.json(&a, 0, &["restore", "create", "up1", "--from-backup", "shop-1", "--include-namespaces", "shop", "--existing-resource-policy", "update"]).await?;
+    ka.merge_patch("/api/v1/namespaces/shop/configmaps/web-config", &json!({"data": {"LOG_LEVEL": "debug"}}), "drift")
+        .await?;
+    let none = env
+        .json(&a, 0, &["restore", "create", "keep", "--from-backup", "shop-1", "--include-namespaces", "shop"])
+        .await?;
+    assert!(none["items"].as_array().is_some_and(|i| {
+        i.iter().any(|x| x["object"] == "configmap/shop/web-config" && x["outcome"] == "skipped")
+    }));
+    let up1 = env
+        .json(
+            &a,
+            0,
+            &[
+                "restore",
+                "create",
+                "up1",
+                "--from-backup",
+                "shop-1",
+                "--include-namespaces",
+                "shop",
+                "--existing-resource-policy",
+                "update",
+            ],
+        )
+        .await?;
     assert_eq!(up1["counts"]["updated"], 1, "{}", up1["counts"]);
     let cm = ka.get("/api/v1/namespaces/shop/configmaps/web-config", "cm").await?;
     assert_eq!(cm["data"]["LOG_LEVEL"], "info");
-    let up2 = env.json(&a, 0, &["restore", "create", "up2", "--from-backup", "shop-1", "--include-namespaces", "shop", "--existing-resource-policy", "update"]).await?;
+    let up2 = env
+        .json(
+            &a,
+            0,
+            &[
+                "restore",
+                "create",
+                "up2",
+                "--from-backup",
+                "shop-1",
+                "--include-namespaces",
+                "shop",
+                "--existing-resource-policy",
+                "update",
+            ],
+        )
+        .await?;
     assert!(up2["counts"].get("updated").is_none() && up2["counts"].get("created").is_none(), "{}", up2["counts"]);
 
     // Reports are kept in the repository.
     let restores = env.json(&a, 0, &["restore", "list"]).await?;
-    let names: Vec<&str> = restores.as_array().map(|l| l.iter().filter_map(|r| r["name"].as_str()).collect()).unwrap_or_default();
+    let names: Vec<&str> =
+        restores.as_array().map(|l| l.iter().filter_map(|r| r["name"].as_str()).collect()).unwrap_or_default();
     for n in ["r1", "qa", "one", "keep", "up1", "up2"] {
         assert!(names.contains(&n), "{n} not in {names:?}");
     }
@@ -173,7 +238,8 @@ async fn kube_backup_restore_round_trip_through_the_binary() -> anyhow::Result<(
 async fn kube_faults_give_partially_failed_and_exit_code_3() -> anyhow::Result<()> {
     let cluster = TestCluster::start().await?;
     let k = kube(&cluster).await?;
-    k.create("/api/v1/namespaces", &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "p"}}), "ns").await?;
+    k.create("/api/v1/namespaces", &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "p"}}), "ns")
+        .await?;
     for name in ["a", "b"] {
         let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "p"}, "data": {"x": name}});
         k.create("/api/v1/namespaces/p/configmaps", &cm, "cm").await?;
@@ -182,7 +248,12 @@ async fn kube_faults_give_partially_failed_and_exit_code_3() -> anyhow::Result<(
     let env = Env::new(dir.path())?;
     let faults = cluster.faults();
     faults.add(FaultRule::new(Fault::InternalError).method("GET").path("^/api/v1/namespaces/p/configmaps$")?.times(2));
-    faults.add(FaultRule::new(Fault::TooManyRequests { retry_after_secs: 1 }).method("GET").path("^/api/v1/namespaces/p/serviceaccounts$")?.times(1));
+    faults.add(
+        FaultRule::new(Fault::TooManyRequests { retry_after_secs: 1 })
+            .method("GET")
+            .path("^/api/v1/namespaces/p/serviceaccounts$")?
+            .times(1),
+    );
     let ok = env.json(&cluster, 0, &["backup", "create", "p-1", "--include-namespaces", "p"]).await?;
     assert_eq!(ok["counts"]["configmaps"], 3);
     faults.clear();
@@ -193,7 +264,8 @@ async fn kube_faults_give_partially_failed_and_exit_code_3() -> anyhow::Result<(
     let out = env.expect(&cluster, 3, &["restore", "create", "p-r", "--from-backup", "p-1"]).await?;
     assert!(out.contains("PartiallyFailed") && out.contains("failed"), "{out}");
     let report = env.json(&cluster, 0, &["restore", "describe", "p-r"]).await?;
-    let failed: Vec<&Value> = report["items"].as_array().map(|i| i.iter().filter(|x| x["outcome"] == "failed").collect()).unwrap_or_default();
+    let failed: Vec<&Value> =
+        report["items"].as_array().map(|i| i.iter().filter(|x| x["outcome"] == "failed").collect()).unwrap_or_default();
     assert_eq!(failed.len(), 1, "{report}");
     assert!(failed[0]["object"].as_str().is_some_and(|o| o.starts_with("configmap/p/")));
     assert!(failed[0]["reason"].as_str().is_some_and(|r| r.contains("403")));

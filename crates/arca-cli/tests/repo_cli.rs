@@ -18,7 +18,8 @@ fn init_info_and_keys() {
     assert!(stderr(&again).contains("already initialized"), "{}", stderr(&again));
 
     // A second password opens the same repository; removing a key never loses data.
-    let added = arca.cmd().args(["repo", "key", "add", "-o", "json"]).env("ARCA_NEW_PASSWORD", "second").output().unwrap();
+    let added =
+        arca.cmd().args(["repo", "key", "add", "-o", "json"]).env("ARCA_NEW_PASSWORD", "second").output().unwrap();
     assert!(added.status.success(), "{}", stderr(&added));
     let list = arca.cmd().args(["repo", "key", "list", "-o", "json"]).env("ARCA_PASSWORD", "second").output().unwrap();
     let keys: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
@@ -63,7 +64,8 @@ fn password_file_and_no_tty() {
     let arca = Arca::new_local();
     let file = arca.path("pw");
     std::fs::write(&file, format!("{}\n", arca.password)).unwrap();
-    let out = arca.cmd().args(["snapshots", "--password-file"]).arg(&file).env_remove("ARCA_PASSWORD").output().unwrap();
+    let out =
+        arca.cmd().args(["snapshots", "--password-file"]).arg(&file).env_remove("ARCA_PASSWORD").output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
 
     // Without any password source and no terminal, the error says what to do.

@@ -115,7 +115,14 @@ impl Kube {
         self.send(http::Method::DELETE, path.to_string(), None, "application/json", what).await.map(|_| ())
     }
 
-    async fn send(&self, method: http::Method, uri: String, body: Option<&Value>, content_type: &str, what: &str) -> Result<Value> {
+    async fn send(
+        &self,
+        method: http::Method,
+        uri: String,
+        body: Option<&Value>,
+        content_type: &str,
+        what: &str,
+    ) -> Result<Value> {
         let bytes = match body {
             Some(b) => serde_json::to_vec(b).map_err(|e| Error::Decode { what: what.to_string(), source: e })?,
             None => Vec::new(),
@@ -135,7 +142,10 @@ impl Kube {
             };
             let (err, retry_after) = match result {
                 Ok(text) if text.trim().is_empty() => return Ok(Value::Null),
-                Ok(text) => return serde_json::from_str(&text).map_err(|e| Error::Decode { what: what.to_string(), source: e }),
+                Ok(text) => {
+                    return serde_json::from_str(&text)
+                        .map_err(|e| Error::Decode { what: what.to_string(), source: e });
+                }
                 Err(e) => convert(e, what),
             };
             attempt += 1;
@@ -154,7 +164,8 @@ fn convert(e: kube::Error, what: &str) -> (Error, Option<u32>) {
     match e {
         kube::Error::Api(status) => {
             let retry_after = status.details.as_ref().map(|d| d.retry_after_seconds);
-            let failure = ApiFailure { code: status.code, reason: status.reason.clone(), message: status.message.clone() };
+            let failure =
+                ApiFailure { code: status.code, reason: status.reason.clone(), message: status.message.clone() };
             (Error::Api { what: what.to_string(), failure }, retry_after)
         }
         other => (Error::Transport { what: what.to_string(), message: other.to_string() }, None),

@@ -202,7 +202,9 @@ impl Shared {
                 map.insert("apiVersion".into(), Value::String(rt.api_version()));
                 map.insert("kind".into(), Value::String(rt.kind.clone()));
             }
-            let Some(why) = self.decide(rt, &obj) else { continue };
+            let Some(why) = self.decide(rt, &obj) else {
+                continue;
+            };
             let bytes = serde_json::to_vec(&obj).map_err(|e| Error::Decode { what: rt.group_resource(), source: e })?;
             let id = self.repo.save_blob(BlobType::Data, &bytes)?;
             let path = CatalogPath {
@@ -226,7 +228,14 @@ impl Shared {
 }
 
 /// Lists one type (or one namespace of it) fully. Returns objects saved.
-async fn list_into(kube: &Kube, shared: &Arc<Shared>, rt: &ResourceType, ns: Option<&str>, page: u32, progress: &dyn Progress) -> Result<u64> {
+async fn list_into(
+    kube: &Kube,
+    shared: &Arc<Shared>,
+    rt: &ResourceType,
+    ns: Option<&str>,
+    page: u32,
+    progress: &dyn Progress,
+) -> Result<u64> {
     let path = rt.collection_path(ns);
     let what = format!("listing {}", path);
     let mut cont: Option<String> = None;
@@ -239,7 +248,11 @@ async fn list_into(kube: &Kube, shared: &Arc<Shared>, rt: &ResourceType, ns: Opt
             Err(e) if e.api_code() == Some(410) && cont.is_some() && restarts < 5 => {
                 // The continue token expired: start over, skipping what is stored.
                 restarts += 1;
-                shared.log(format!("{}: continue token expired, restarting the list (skipping {} seen)", rt.group_resource(), seen.len()));
+                shared.log(format!(
+                    "{}: continue token expired, restarting the list (skipping {} seen)",
+                    rt.group_resource(),
+                    seen.len()
+                ));
                 cont = None;
                 continue;
             }
@@ -272,14 +285,25 @@ fn literal_namespaces(spec: &FilterSpec) -> Option<Vec<String>> {
     literal.then(|| lits.clone())
 }
 
-async fn backup_type(kube: &Kube, shared: &Arc<Shared>, rt: &ResourceType, opts: &BackupOptions, progress: &dyn Progress) -> std::result::Result<u64, ItemError> {
+async fn backup_type(
+    kube: &Kube,
+    shared: &Arc<Shared>,
+    rt: &ResourceType,
+    opts: &BackupOptions,
+    progress: &dyn Progress,
+) -> std::result::Result<u64, ItemError> {
     let result = match (rt.namespaced, literal_namespaces(&opts.filter)) {
         (true, Some(namespaces)) => {
             let mut total = 0;
             for ns in namespaces.iter().filter(|ns| shared.filter.namespace_included(ns)) {
                 match list_into(kube, shared, rt, Some(ns), opts.page_size, progress).await {
                     Ok(n) => total += n,
-                    Err(e) => return Err(ItemError { object: format!("{} in namespace {ns}", rt.group_resource()), reason: e.reason() }),
+                    Err(e) => {
+                        return Err(ItemError {
+                            object: format!("{} in namespace {ns}", rt.group_resource()),
+                            reason: e.reason(),
+                        });
+                    }
                 }
             }
             Ok(total)
@@ -313,7 +337,13 @@ pub async fn cluster_identity(kube: &Kube, server: &str) -> Result<ClusterIdenti
 /// Runs a backup to completion. `Err` only when nothing usable could be made
 /// (discovery or the repository failed); per-type failures make the result
 /// `PartiallyFailed`, with each failure named.
-pub async fn run(kube: &Kube, server: &str, repo: &Repository, opts: &BackupOptions, progress: &dyn Progress) -> Result<(BackupReport, arca_repo::Id)> {
+pub async fn run(
+    kube: &Kube,
+    server: &str,
+    repo: &Repository,
+    opts: &BackupOptions,
+    progress: &dyn Progress,
+) -> Result<(BackupReport, arca_repo::Id)> {
     let started = Utc::now();
     let filter = Filter::new(opts.filter.clone())?;
     {
@@ -327,13 +357,17 @@ pub async fn run(kube: &Kube, server: &str, repo: &Repository, opts: &BackupOpti
     let _lock = tokio::task::spawn_blocking(move || repo_for_lock.lock(false, "kubernetes backup")).await??;
     let cluster = cluster_identity(kube, server).await?;
     let disco = discover::discover(kube).await?;
-    let mut warnings: Vec<String> = disco.failed_groups.iter().map(|g| format!("discovery of {g} failed; its types were not backed up")).collect();
+    let mut warnings: Vec<String> =
+        disco.failed_groups.iter().map(|g| format!("discovery of {g} failed; its types were not backed up")).collect();
     let mut types: Vec<ResourceType> = disco
         .backup_types(&opts.skip, &opts.filter.include_resources)
         .into_iter()
-        .filter(|t| filter.type_included(t) || (t.group.is_empty() && t.resource == "namespaces" && !excluded_namespaces_type(&opts.filter, t)))
+        .filter(|t| {
+            filter.type_included(t)
+                || (t.group.is_empty() && t.resource == "namespaces" && !excluded_namespaces_type(&opts.filter, t))
+        })
         .collect();
-    types.sort_by(|a, b| a.group_resource().cmp(&b.group_resource()));
+    types.sort_by_key(ResourceType::group_resource);
     let shared = Arc::new(Shared {
         repo: repo.clone(),
         mode: filter.cluster_mode(),
@@ -345,7 +379,13 @@ pub async fn run(kube: &Kube, server: &str, repo: &Repository, opts: &BackupOpti
         log: Mutex::new(Vec::new()),
         bytes: Default::default(),
     });
-    shared.log(format!("backup {} of {} ({}), {} type(s) to list", opts.name, cluster.server, cluster.version, types.len()));
+    shared.log(format!(
+        "backup {} of {} ({}), {} type(s) to list",
+        opts.name,
+        cluster.server,
+        cluster.version,
+        types.len()
+    ));
     let (namespaced, mut cluster_types): (Vec<_>, Vec<_>) = types.iter().cloned().partition(|t| t.namespaced);
     cluster_types.sort_by_key(closure::cluster_visit_rank);
     let mut errors = Vec::new();
@@ -369,7 +409,10 @@ pub async fn run(kube: &Kube, server: &str, repo: &Repository, opts: &BackupOpti
         warnings.retain(|w| w != &e.reason);
     }
     let finished = Utc::now();
-    shared.log(format!("{objects} object(s) in {:.1}s, phase {phase}", (finished - started).num_milliseconds() as f64 / 1000.0));
+    shared.log(format!(
+        "{objects} object(s) in {:.1}s, phase {phase}",
+        (finished - started).num_milliseconds() as f64 / 1000.0
+    ));
     let report = BackupReport {
         name: opts.name.clone(),
         phase,
@@ -397,10 +440,16 @@ fn excluded_namespaces_type(spec: &FilterSpec, rt: &ResourceType) -> bool {
 }
 
 /// Saves the catalog, flushes, and writes the snapshot. Blocking.
-fn finish(shared: &Shared, types: Vec<ResourceType>, mut report: BackupReport, tags: Vec<String>) -> Result<(BackupReport, arca_repo::Id)> {
+fn finish(
+    shared: &Shared,
+    types: Vec<ResourceType>,
+    mut report: BackupReport,
+    tags: Vec<String>,
+) -> Result<(BackupReport, arca_repo::Id)> {
     let repo = &shared.repo;
     let mut builder = std::mem::take(&mut *lock(&shared.builder));
-    let resources = serde_json::to_vec_pretty(&types).map_err(|e| Error::Decode { what: "resources".into(), source: e })?;
+    let resources =
+        serde_json::to_vec_pretty(&types).map_err(|e| Error::Decode { what: "resources".into(), source: e })?;
     let id = repo.save_blob(BlobType::Data, &resources)?;
     builder.add(&[catalog::RESOURCES_FILE.to_string()], catalog::file_node("", vec![id], resources.len() as u64))?;
     let log = lock(&shared.log).join("\n") + "\n";
@@ -412,7 +461,9 @@ fn finish(shared: &Shared, types: Vec<ResourceType>, mut report: BackupReport, t
     let mut snap = Snapshot::new(KIND_BACKUP, vec![report.name.clone()], root);
     snap.tags = tags;
     snap.time = report.started;
-    if let Value::Object(map) = serde_json::to_value(&report).map_err(|e| Error::Decode { what: "report".into(), source: e })? {
+    if let Value::Object(map) =
+        serde_json::to_value(&report).map_err(|e| Error::Decode { what: "report".into(), source: e })?
+    {
         snap.meta = map.into_iter().collect();
     }
     snap.summary.insert("objects".into(), report.objects.into());

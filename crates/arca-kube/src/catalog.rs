@@ -53,9 +53,16 @@ impl CatalogPath {
             CLUSTER_DIR => (None, components.get(1..)?),
             _ => return None,
         };
-        let [group, resource, file] = rest else { return None };
+        let [group, resource, file] = rest else {
+            return None;
+        };
         let group = if group == CORE_GROUP { String::new() } else { group.clone() };
-        Some(CatalogPath { namespace, group, resource: resource.clone(), name: file.strip_suffix(".json")?.to_string() })
+        Some(CatalogPath {
+            namespace,
+            group,
+            resource: resource.clone(),
+            name: file.strip_suffix(".json")?.to_string(),
+        })
     }
 
     pub fn display(&self) -> String {
@@ -70,7 +77,7 @@ pub fn file_node(name: &str, content: Vec<Id>, size: u64) -> Node {
 
 enum Entry {
     Dir(BTreeMap<String, Entry>),
-    File(Node),
+    File(Box<Node>),
 }
 
 /// Collects file nodes by path, then saves the trees bottom-up. Holds one
@@ -84,7 +91,10 @@ pub struct CatalogBuilder {
 impl CatalogBuilder {
     pub fn add(&mut self, components: &[String], node: Node) -> Result<()> {
         let Some((file, dirs)) = components.split_last() else {
-            return Err(Error::Catalog { what: "empty path".into(), message: "cannot add a file without a name".into() });
+            return Err(Error::Catalog {
+                what: "empty path".into(),
+                message: "cannot add a file without a name".into(),
+            });
         };
         let mut dir = &mut self.root;
         for d in dirs {
@@ -98,7 +108,7 @@ impl CatalogBuilder {
         }
         let mut node = node;
         node.name = file.clone();
-        dir.insert(file.clone(), Entry::File(node));
+        dir.insert(file.clone(), Entry::File(Box::new(node)));
         self.files += 1;
         Ok(())
     }
@@ -113,7 +123,7 @@ fn save_dir(repo: &Repository, dir: BTreeMap<String, Entry>) -> Result<Id> {
     let mut tree = Tree::default();
     for (name, entry) in dir {
         tree.nodes.push(match entry {
-            Entry::File(node) => node,
+            Entry::File(node) => *node,
             Entry::Dir(children) => {
                 let subtree = save_dir(repo, children)?;
                 Node { name, kind: NodeKind::Dir, mode: 0o700, subtree: Some(subtree), ..Default::default() }
@@ -190,17 +200,32 @@ impl Catalog {
 
     /// Namespaces in the backup.
     pub fn namespaces(&self) -> Result<Vec<String>> {
-        Ok(self.subtree(&self.root, NAMESPACES_DIR)?.map(|t| t.nodes.into_iter().map(|n| n.name).collect()).unwrap_or_default())
+        Ok(self
+            .subtree(&self.root, NAMESPACES_DIR)?
+            .map(|t| t.nodes.into_iter().map(|n| n.name).collect())
+            .unwrap_or_default())
     }
 
-    fn collect_groups(&self, tree: &Tree, ns: Option<&str>, scope: &dyn Scope, out: &mut Vec<CatalogEntry>) -> Result<()> {
+    fn collect_groups(
+        &self,
+        tree: &Tree,
+        ns: Option<&str>,
+        scope: &dyn Scope,
+        out: &mut Vec<CatalogEntry>,
+    ) -> Result<()> {
         for g in &tree.nodes {
             let group = if g.name == CORE_GROUP { "" } else { g.name.as_str() };
-            let Some(gt) = self.subtree(tree, &g.name)? else { continue };
+            let Some(gt) = self.subtree(tree, &g.name)? else {
+                continue;
+            };
             for r in gt.nodes.iter().filter(|r| scope.resource(group, &r.name)) {
-                let Some(rt) = self.subtree(&gt, &r.name)? else { continue };
+                let Some(rt) = self.subtree(&gt, &r.name)? else {
+                    continue;
+                };
                 for f in rt.nodes.iter().filter(|f| f.kind == NodeKind::File) {
-                    let Some(name) = f.name.strip_suffix(".json") else { continue };
+                    let Some(name) = f.name.strip_suffix(".json") else {
+                        continue;
+                    };
                     out.push(CatalogEntry {
                         path: CatalogPath {
                             namespace: ns.map(String::from),
@@ -220,7 +245,9 @@ impl Catalog {
     /// Finds one object by path, reading only the trees on its way.
     pub fn find(&self, path: &CatalogPath) -> Result<Option<CatalogEntry>> {
         let comps = path.components();
-        let Some((file, dirs)) = comps.split_last() else { return Ok(None) };
+        let Some((file, dirs)) = comps.split_last() else {
+            return Ok(None);
+        };
         let mut tree = self.root.clone();
         for d in dirs {
             match self.subtree(&tree, d)? {
@@ -248,14 +275,19 @@ impl Catalog {
 
     /// The resource types the backup listed.
     pub fn resources(&self) -> Result<Vec<ResourceType>> {
-        let Some(node) = self.root.find(RESOURCES_FILE) else { return Ok(Vec::new()) };
+        let Some(node) = self.root.find(RESOURCES_FILE) else {
+            return Ok(Vec::new());
+        };
         let bytes = self.read_bytes(&node.content)?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::Catalog { what: RESOURCES_FILE.into(), message: e.to_string() })
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Catalog { what: RESOURCES_FILE.into(), message: e.to_string() })
     }
 
     /// The backup's log text.
     pub fn log(&self) -> Result<String> {
-        let Some(node) = self.root.find(LOG_FILE) else { return Ok(String::new()) };
+        let Some(node) = self.root.find(LOG_FILE) else {
+            return Ok(String::new());
+        };
         Ok(String::from_utf8_lossy(&self.read_bytes(&node.content)?).into_owned())
     }
 }
@@ -266,10 +298,20 @@ mod tests {
 
     #[test]
     fn paths_round_trip() {
-        let p = CatalogPath { namespace: Some("app".into()), group: String::new(), resource: "secrets".into(), name: "db".into() };
+        let p = CatalogPath {
+            namespace: Some("app".into()),
+            group: String::new(),
+            resource: "secrets".into(),
+            name: "db".into(),
+        };
         assert_eq!(p.display(), "namespaces/app/core/secrets/db.json");
         assert_eq!(CatalogPath::parse(&p.components()), Some(p));
-        let c = CatalogPath { namespace: None, group: "rbac.authorization.k8s.io".into(), resource: "clusterroles".into(), name: "system:x".into() };
+        let c = CatalogPath {
+            namespace: None,
+            group: "rbac.authorization.k8s.io".into(),
+            resource: "clusterroles".into(),
+            name: "system:x".into(),
+        };
         assert_eq!(c.display(), "cluster/rbac.authorization.k8s.io/clusterroles/system:x.json");
         assert_eq!(CatalogPath::parse(&c.components()), Some(c));
         assert_eq!(CatalogPath::parse(&["other".to_string()]), None);

@@ -29,18 +29,90 @@ const POD_TEMPLATE_PRIORITY: &[&str] = &["/spec/template/spec/priorityClassName"
 
 /// Every reference rule (roleRef of bindings is handled apart: it names a kind).
 pub const REFERENCES: &[Reference] = &[
-    Reference { group: "", kind: "PersistentVolumeClaim", pointers: &["/spec/volumeName"], target: "persistentvolumes", why: "bound to" },
-    Reference { group: "", kind: "PersistentVolumeClaim", pointers: &["/spec/storageClassName"], target: "storageclasses.storage.k8s.io", why: "storage class of" },
-    Reference { group: "", kind: "PersistentVolume", pointers: &["/spec/storageClassName"], target: "storageclasses.storage.k8s.io", why: "storage class of" },
-    Reference { group: "", kind: "Pod", pointers: &["/spec/priorityClassName"], target: "priorityclasses.scheduling.k8s.io", why: "priority class of" },
-    Reference { group: "apps", kind: "Deployment", pointers: POD_TEMPLATE_PRIORITY, target: "priorityclasses.scheduling.k8s.io", why: "priority class of" },
-    Reference { group: "apps", kind: "StatefulSet", pointers: POD_TEMPLATE_PRIORITY, target: "priorityclasses.scheduling.k8s.io", why: "priority class of" },
-    Reference { group: "apps", kind: "DaemonSet", pointers: POD_TEMPLATE_PRIORITY, target: "priorityclasses.scheduling.k8s.io", why: "priority class of" },
-    Reference { group: "apps", kind: "ReplicaSet", pointers: POD_TEMPLATE_PRIORITY, target: "priorityclasses.scheduling.k8s.io", why: "priority class of" },
-    Reference { group: "batch", kind: "Job", pointers: POD_TEMPLATE_PRIORITY, target: "priorityclasses.scheduling.k8s.io", why: "priority class of" },
-    Reference { group: "batch", kind: "CronJob", pointers: &["/spec/jobTemplate/spec/template/spec/priorityClassName"], target: "priorityclasses.scheduling.k8s.io", why: "priority class of" },
-    Reference { group: "networking.k8s.io", kind: "Ingress", pointers: &["/spec/ingressClassName"], target: "ingressclasses.networking.k8s.io", why: "ingress class of" },
-    Reference { group: "snapshot.storage.k8s.io", kind: "VolumeSnapshot", pointers: &["/spec/volumeSnapshotClassName"], target: "volumesnapshotclasses.snapshot.storage.k8s.io", why: "snapshot class of" },
+    Reference {
+        group: "",
+        kind: "PersistentVolumeClaim",
+        pointers: &["/spec/volumeName"],
+        target: "persistentvolumes",
+        why: "bound to",
+    },
+    Reference {
+        group: "",
+        kind: "PersistentVolumeClaim",
+        pointers: &["/spec/storageClassName"],
+        target: "storageclasses.storage.k8s.io",
+        why: "storage class of",
+    },
+    Reference {
+        group: "",
+        kind: "PersistentVolume",
+        pointers: &["/spec/storageClassName"],
+        target: "storageclasses.storage.k8s.io",
+        why: "storage class of",
+    },
+    Reference {
+        group: "",
+        kind: "Pod",
+        pointers: &["/spec/priorityClassName"],
+        target: "priorityclasses.scheduling.k8s.io",
+        why: "priority class of",
+    },
+    Reference {
+        group: "apps",
+        kind: "Deployment",
+        pointers: POD_TEMPLATE_PRIORITY,
+        target: "priorityclasses.scheduling.k8s.io",
+        why: "priority class of",
+    },
+    Reference {
+        group: "apps",
+        kind: "StatefulSet",
+        pointers: POD_TEMPLATE_PRIORITY,
+        target: "priorityclasses.scheduling.k8s.io",
+        why: "priority class of",
+    },
+    Reference {
+        group: "apps",
+        kind: "DaemonSet",
+        pointers: POD_TEMPLATE_PRIORITY,
+        target: "priorityclasses.scheduling.k8s.io",
+        why: "priority class of",
+    },
+    Reference {
+        group: "apps",
+        kind: "ReplicaSet",
+        pointers: POD_TEMPLATE_PRIORITY,
+        target: "priorityclasses.scheduling.k8s.io",
+        why: "priority class of",
+    },
+    Reference {
+        group: "batch",
+        kind: "Job",
+        pointers: POD_TEMPLATE_PRIORITY,
+        target: "priorityclasses.scheduling.k8s.io",
+        why: "priority class of",
+    },
+    Reference {
+        group: "batch",
+        kind: "CronJob",
+        pointers: &["/spec/jobTemplate/spec/template/spec/priorityClassName"],
+        target: "priorityclasses.scheduling.k8s.io",
+        why: "priority class of",
+    },
+    Reference {
+        group: "networking.k8s.io",
+        kind: "Ingress",
+        pointers: &["/spec/ingressClassName"],
+        target: "ingressclasses.networking.k8s.io",
+        why: "ingress class of",
+    },
+    Reference {
+        group: "snapshot.storage.k8s.io",
+        kind: "VolumeSnapshot",
+        pointers: &["/spec/volumeSnapshotClassName"],
+        target: "volumesnapshotclasses.snapshot.storage.k8s.io",
+        why: "snapshot class of",
+    },
 ];
 
 const CRD: &str = "customresourcedefinitions.apiextensions.k8s.io";
@@ -99,7 +171,8 @@ impl Closure {
                 self.service_accounts.insert((ns.to_string(), objects::name(obj).to_string()));
             }
         }
-        let is_binding = rt.group == "rbac.authorization.k8s.io" && matches!(rt.kind.as_str(), "RoleBinding" | "ClusterRoleBinding");
+        let is_binding =
+            rt.group == "rbac.authorization.k8s.io" && matches!(rt.kind.as_str(), "RoleBinding" | "ClusterRoleBinding");
         if is_binding && objects::str_at(obj, "/roleRef/kind") == Some("ClusterRole") {
             if let Some(role) = objects::str_at(obj, "/roleRef/name") {
                 self.want(CLUSTER_ROLES, role, format!("role of {me}"));
@@ -178,7 +251,10 @@ mod tests {
     fn crds_of_custom_resources_and_bindings_of_service_accounts() {
         let mut c = Closure::default();
         c.observe(&rt("example.com", "widgets", "Widget", true), &json!({"metadata": {"name": "w", "namespace": "a"}}));
-        c.observe(&rt("", "serviceaccounts", "ServiceAccount", true), &json!({"metadata": {"name": "bot", "namespace": "a"}}));
+        c.observe(
+            &rt("", "serviceaccounts", "ServiceAccount", true),
+            &json!({"metadata": {"name": "bot", "namespace": "a"}}),
+        );
         let crd_rt = rt("apiextensions.k8s.io", "customresourcedefinitions", "CustomResourceDefinition", false);
         assert!(c.reason_for(&crd_rt, &json!({"metadata": {"name": "widgets.example.com"}})).is_some());
         let crb_rt = rt("rbac.authorization.k8s.io", "clusterrolebindings", "ClusterRoleBinding", false);
@@ -189,17 +265,34 @@ mod tests {
         assert!(c.reason_for(&crb_rt, &other).is_none());
         c.observe(&crb_rt, &crb);
         let cr_rt = rt("rbac.authorization.k8s.io", "clusterroles", "ClusterRole", false);
-        assert_eq!(c.reason_for(&cr_rt, &json!({"metadata": {"name": "view"}})).as_deref(), Some("role of clusterrolebinding/bot-view"));
+        assert_eq!(
+            c.reason_for(&cr_rt, &json!({"metadata": {"name": "view"}})).as_deref(),
+            Some("role of clusterrolebinding/bot-view")
+        );
     }
 
     #[test]
     fn ingress_class_and_priority_class_from_templates() {
         let mut c = Closure::default();
-        c.observe(&rt("networking.k8s.io", "ingresses", "Ingress", true),
-            &json!({"metadata": {"name": "i", "namespace": "a"}, "spec": {"ingressClassName": "nginx"}}));
+        c.observe(
+            &rt("networking.k8s.io", "ingresses", "Ingress", true),
+            &json!({"metadata": {"name": "i", "namespace": "a"}, "spec": {"ingressClassName": "nginx"}}),
+        );
         c.observe(&rt("batch", "cronjobs", "CronJob", true),
             &json!({"metadata": {"name": "c", "namespace": "a"}, "spec": {"jobTemplate": {"spec": {"template": {"spec": {"priorityClassName": "high"}}}}}}));
-        assert!(c.reason_for(&rt("networking.k8s.io", "ingressclasses", "IngressClass", false), &json!({"metadata": {"name": "nginx"}})).is_some());
-        assert!(c.reason_for(&rt("scheduling.k8s.io", "priorityclasses", "PriorityClass", false), &json!({"metadata": {"name": "high"}})).is_some());
+        assert!(
+            c.reason_for(
+                &rt("networking.k8s.io", "ingressclasses", "IngressClass", false),
+                &json!({"metadata": {"name": "nginx"}})
+            )
+            .is_some()
+        );
+        assert!(
+            c.reason_for(
+                &rt("scheduling.k8s.io", "priorityclasses", "PriorityClass", false),
+                &json!({"metadata": {"name": "high"}})
+            )
+            .is_some()
+        );
     }
 }

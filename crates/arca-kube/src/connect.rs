@@ -21,7 +21,15 @@ pub struct Connection {
     pub server: String,
 }
 
+/// Selects the process's TLS crypto provider. Arca links two (ring through
+/// kube, aws-lc-rs through the object-store clients) and rustls refuses to
+/// guess; call before building any client. Idempotent.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 pub async fn connect(opts: &ClusterOptions) -> Result<Connection> {
+    install_crypto();
     let config = load_config(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
     let server = config.cluster_url.to_string();
     let client = kube::Client::try_from(config).map_err(|e| Error::Config(e.to_string()))?;

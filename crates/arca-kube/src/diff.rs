@@ -78,7 +78,11 @@ fn walk(path: &str, a: &Value, b: &Value, out: &mut Vec<Change>) {
                 walk(&format!("{path}/{i}"), va, vb, out);
             }
         }
-        _ if a != b => out.push(Change::Changed { path: if path.is_empty() { "/".into() } else { path.to_string() }, old: a.clone(), new: b.clone() }),
+        _ if a != b => out.push(Change::Changed {
+            path: if path.is_empty() { "/".into() } else { path.to_string() },
+            old: a.clone(),
+            new: b.clone(),
+        }),
         _ => {}
     }
 }
@@ -104,8 +108,9 @@ mod tests {
         let a = json!({"metadata": {"name": "x", "uid": "1", "resourceVersion": "5"}, "data": {"k": "v", "gone": "1"}, "status": {"a": 1}});
         let b = json!({"metadata": {"name": "x", "uid": "2", "resourceVersion": "9"}, "data": {"k": "w", "new": "2"}});
         let changes = diff(&normalize(&a), &normalize(&b));
-        let paths: Vec<&str> = changes.iter().map(Change::path).collect();
-        assert_eq!(paths, ["/data/k", "/data/gone", "/data/new"]);
+        let mut paths: Vec<&str> = changes.iter().map(Change::path).collect();
+        paths.sort();
+        assert_eq!(paths, ["/data/gone", "/data/k", "/data/new"]);
     }
 
     #[test]

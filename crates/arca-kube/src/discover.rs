@@ -61,11 +61,11 @@ pub struct Discovery {
 
 /// Parses an `APIResourceList` of one group version.
 pub fn parse_resource_list(group: &str, version: &str, doc: &Value) -> Vec<ResourceType> {
-    let Some(items) = doc.get("resources").and_then(Value::as_array) else { return Vec::new() };
-    let status_of: BTreeSet<&str> = items
-        .iter()
-        .filter_map(|r| r.get("name")?.as_str()?.strip_suffix("/status"))
-        .collect();
+    let Some(items) = doc.get("resources").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    let status_of: BTreeSet<&str> =
+        items.iter().filter_map(|r| r.get("name")?.as_str()?.strip_suffix("/status")).collect();
     let strings = |v: Option<&Value>| -> Vec<String> {
         v.and_then(Value::as_array)
             .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
@@ -95,7 +95,9 @@ pub fn parse_resource_list(group: &str, version: &str, doc: &Value) -> Vec<Resou
 
 /// Parses an `APIGroupList`.
 pub fn parse_group_list(doc: &Value) -> Vec<GroupVersions> {
-    let Some(groups) = doc.get("groups").and_then(Value::as_array) else { return Vec::new() };
+    let Some(groups) = doc.get("groups").and_then(Value::as_array) else {
+        return Vec::new();
+    };
     groups
         .iter()
         .filter_map(|g| {
@@ -124,7 +126,9 @@ pub fn merge_group(gv: &GroupVersions, lists: &[(String, Vec<ResourceType>)]) ->
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for version in order {
-        let Some((_, types)) = lists.iter().find(|(v, _)| v == version) else { continue };
+        let Some((_, types)) = lists.iter().find(|(v, _)| v == version) else {
+            continue;
+        };
         for t in types {
             if seen.insert(t.resource.clone()) {
                 out.push(t.clone());
@@ -217,7 +221,8 @@ mod tests {
 
     #[test]
     fn prefers_the_preferred_version_and_keeps_types_only_elsewhere() {
-        let gv = GroupVersions { group: "ex.io".into(), preferred: "v2".into(), versions: vec!["v2".into(), "v1".into()] };
+        let gv =
+            GroupVersions { group: "ex.io".into(), preferred: "v2".into(), versions: vec!["v2".into(), "v1".into()] };
         let t = |v: &str, r: &str| ResourceType {
             group: "ex.io".into(),
             version: v.into(),
@@ -229,9 +234,13 @@ mod tests {
             singular: String::new(),
             has_status: false,
         };
-        let lists = vec![("v1".to_string(), vec![t("v1", "a"), t("v1", "old")]), ("v2".to_string(), vec![t("v2", "a")])];
+        let lists =
+            vec![("v1".to_string(), vec![t("v1", "a"), t("v1", "old")]), ("v2".to_string(), vec![t("v2", "a")])];
         let merged = merge_group(&gv, &lists);
-        assert_eq!(merged.iter().map(|t| (t.version.as_str(), t.resource.as_str())).collect::<Vec<_>>(), [("v2", "a"), ("v1", "old")]);
+        assert_eq!(
+            merged.iter().map(|t| (t.version.as_str(), t.resource.as_str())).collect::<Vec<_>>(),
+            [("v2", "a"), ("v1", "old")]
+        );
     }
 
     #[test]
@@ -248,8 +257,7 @@ mod tests {
 
     #[test]
     fn backup_types_drop_skipped_and_unlistable() {
-        let mut disco = Discovery::default();
-        disco.types = parse_resource_list("apps", "v1", &apps_v1());
+        let mut disco = Discovery { types: parse_resource_list("apps", "v1", &apps_v1()), ..Default::default() };
         disco.types.push(ResourceType {
             group: String::new(),
             version: "v1".into(),
@@ -264,7 +272,8 @@ mod tests {
         let skip = default_skip();
         let names: Vec<String> = disco.backup_types(&skip, &[]).into_iter().map(|t| t.resource).collect();
         assert_eq!(names, ["deployments"]);
-        let forced: Vec<String> = disco.backup_types(&skip, &["events".into()]).into_iter().map(|t| t.resource).collect();
+        let forced: Vec<String> =
+            disco.backup_types(&skip, &["events".into()]).into_iter().map(|t| t.resource).collect();
         assert_eq!(forced, ["deployments", "events"]);
     }
 }

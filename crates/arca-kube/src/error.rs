@@ -20,7 +20,9 @@ impl std::fmt::Display for ApiFailure {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot load the cluster configuration: {0}; pass --kubeconfig FILE (or set KUBECONFIG) and --context NAME")]
+    #[error(
+        "cannot load the cluster configuration: {0}; pass --kubeconfig FILE (or set KUBECONFIG) and --context NAME"
+    )]
     Config(String),
     #[error("{what}: the API server answered {failure}")]
     Api { what: String, failure: ApiFailure },

@@ -61,10 +61,13 @@ pub fn export(repo: &Repository, backup: &str, dir: &Path, include_secret_values
         }
         let path = dir.join(export_path(&clean));
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| Error::Io { what: format!("creating {}", parent.display()), source })?;
+            std::fs::create_dir_all(parent)
+                .map_err(|source| Error::Io { what: format!("creating {}", parent.display()), source })?;
         }
-        let yaml = serde_yaml::to_string(&clean).map_err(|e| Error::invalid(e.to_string(), "YAML"))?;
-        std::fs::write(&path, yaml).map_err(|source| Error::Io { what: format!("writing {}", path.display()), source })?;
+        let yaml = serde_yaml::to_string(&clean)
+            .map_err(|e| Error::invalid(format!("YAML of {}", path.display()), e.to_string()))?;
+        std::fs::write(&path, yaml)
+            .map_err(|source| Error::Io { what: format!("writing {}", path.display()), source })?;
         summary.written += 1;
     }
     Ok(summary)
@@ -77,7 +80,8 @@ mod tests {
 
     #[test]
     fn lays_out_by_namespace_and_kind() {
-        let o = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "a", "uid": "x"}});
+        let o =
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "a", "uid": "x"}});
         assert_eq!(export_path(&o), PathBuf::from("a/configmap/c.yaml"));
         let c = clean(&o).unwrap_or_default();
         assert!(c["metadata"].get("uid").is_none());

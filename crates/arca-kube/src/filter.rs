@@ -27,7 +27,9 @@ impl std::str::FromStr for ClusterResources {
             "auto" => Ok(Self::Auto),
             "true" => Ok(Self::True),
             "false" => Ok(Self::False),
-            other => Err(Error::invalid("--include-cluster-resources", format!("{other:?} is not auto, true or false"))),
+            other => {
+                Err(Error::invalid("--include-cluster-resources", format!("{other:?} is not auto, true or false")))
+            }
         }
     }
 }

@@ -89,7 +89,8 @@ fn split_set<'a>(part: &'a str, op: &str) -> Option<(&'a str, &'a str)> {
 }
 
 fn set_values(set: &str, bad: &dyn Fn(&str) -> Error) -> Result<Vec<String>> {
-    let inner = set.strip_prefix('(').and_then(|s| s.strip_suffix(')')).ok_or_else(|| bad("a set must be in parentheses"))?;
+    let inner =
+        set.strip_prefix('(').and_then(|s| s.strip_suffix(')')).ok_or_else(|| bad("a set must be in parentheses"))?;
     Ok(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
 }
 

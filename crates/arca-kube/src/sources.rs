@@ -50,7 +50,8 @@ pub fn from_dir(dir: &Path) -> Result<ObjectSet> {
     let mut set = ObjectSet::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let rd = std::fs::read_dir(&d).map_err(|source| Error::Io { what: format!("reading {}", d.display()), source })?;
+        let rd =
+            std::fs::read_dir(&d).map_err(|source| Error::Io { what: format!("reading {}", d.display()), source })?;
         for e in rd {
             let p = e.map_err(|source| Error::Io { what: format!("reading {}", d.display()), source })?.path();
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
@@ -64,9 +65,11 @@ pub fn from_dir(dir: &Path) -> Result<ObjectSet> {
             if !(name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json")) {
                 continue;
             }
-            let text = std::fs::read_to_string(&p).map_err(|source| Error::Io { what: format!("reading {}", p.display()), source })?;
+            let text = std::fs::read_to_string(&p)
+                .map_err(|source| Error::Io { what: format!("reading {}", p.display()), source })?;
             for doc in serde_yaml::Deserializer::from_str(&text) {
-                let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| Error::invalid(p.display().to_string(), e.to_string()))?;
+                let v: Value = serde::Deserialize::deserialize(doc)
+                    .map_err(|e| Error::invalid(p.display().to_string(), e.to_string()))?;
                 insert(&mut set, v);
             }
         }
@@ -122,9 +125,17 @@ pub fn compare(a: &ObjectSet, b: &ObjectSet) -> Drift {
                 if crate::redact::is_secret(va) {
                     for c in &mut changes {
                         *c = match c {
-                            Change::Added { path, .. } => Change::Added { path: path.clone(), value: json!("<redacted>") },
-                            Change::Removed { path, .. } => Change::Removed { path: path.clone(), value: json!("<redacted>") },
-                            Change::Changed { path, .. } => Change::Changed { path: path.clone(), old: json!("<redacted>"), new: json!("<redacted>") },
+                            Change::Added { path, .. } => {
+                                Change::Added { path: path.clone(), value: json!("<redacted>") }
+                            }
+                            Change::Removed { path, .. } => {
+                                Change::Removed { path: path.clone(), value: json!("<redacted>") }
+                            }
+                            Change::Changed { path, .. } => Change::Changed {
+                                path: path.clone(),
+                                old: json!("<redacted>"),
+                                new: json!("<redacted>"),
+                            },
                         };
                     }
                 }
@@ -152,7 +163,10 @@ mod tests {
         insert(&mut b, cm("2"));
         insert(&mut a, sec("eA=="));
         insert(&mut b, sec("eQ=="));
-        insert(&mut b, json!({"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "n", "namespace": "a"}}]}));
+        insert(
+            &mut b,
+            json!({"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "n", "namespace": "a"}}]}),
+        );
         let d = compare(&a, &b);
         assert_eq!(d.added, ["core/ConfigMap/a/n"]);
         assert!(d.removed.is_empty());

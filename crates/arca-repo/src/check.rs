@@ -122,11 +122,7 @@ impl CheckReport {
 /// Checks the repository; takes a shared lock for the duration. Damage is
 /// reported in the result; `Err` means the check itself could not run (the
 /// storage is unreachable, or the repository is locked exclusively).
-pub fn check(
-    repo: &Repository,
-    opts: &CheckOptions,
-    progress: Option<ProgressFn<'_>>,
-) -> Result<CheckReport> {
+pub fn check(repo: &Repository, opts: &CheckOptions, progress: Option<ProgressFn<'_>>) -> Result<CheckReport> {
     let _lock = repo.lock(false, "check")?;
     let mut checker = Checker::new(repo, progress);
     checker.run(opts)?;
@@ -227,16 +223,9 @@ impl<'a> Checker<'a> {
     }
 
     fn check_config(&mut self) {
-        let result = self
-            .repo
-            .backend()
-            .get("config")
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| {
-                serde_json::from_slice::<Config>(&bytes)
-                    .map(|_| ())
-                    .map_err(|e| format!("unreadable: {e}"))
-            });
+        let result = self.repo.backend().get("config").map_err(|e| e.to_string()).and_then(|bytes| {
+            serde_json::from_slice::<Config>(&bytes).map(|_| ()).map_err(|e| format!("unreadable: {e}"))
+        });
         if let Err(problem) = result {
             self.problems.add("config".into(), problem);
         }
@@ -264,10 +253,7 @@ impl<'a> Checker<'a> {
             }
         }
         if keys.is_empty() {
-            self.problems.add(
-                "keys/".into(),
-                "no key files: the repository cannot be opened".into(),
-            );
+            self.problems.add("keys/".into(), "no key files: the repository cannot be opened".into());
         }
     }
 
@@ -276,9 +262,7 @@ impl<'a> Checker<'a> {
         if Id::hash_of(&bytes) != *id {
             return Err("content does not match its name".into());
         }
-        serde_json::from_slice::<KeyFile>(&bytes)
-            .map(|_| ())
-            .map_err(|e| format!("unreadable: {e}"))
+        serde_json::from_slice::<KeyFile>(&bytes).map(|_| ()).map_err(|e| format!("unreadable: {e}"))
     }
 
     /// Reads every index file, installs the live ones as the repository's
@@ -297,25 +281,18 @@ impl<'a> Checker<'a> {
             self.report(CheckPhase::Structure, n as u64 + 1, total);
         }
         self.counts.index_files = files.len() as u64;
-        let superseded: HashMap<Id, Id> = files
-            .iter()
-            .flat_map(|(id, f)| f.supersedes.iter().map(move |old| (*old, *id)))
-            .collect();
+        let superseded: HashMap<Id, Id> =
+            files.iter().flat_map(|(id, f)| f.supersedes.iter().map(move |old| (*old, *id))).collect();
         for (id, file) in &files {
             if let Some(by) = superseded.get(id) {
                 self.infos.push(CheckInfo {
                     object: format!("index/{id}"),
-                    message: format!(
-                        "superseded by index/{by} (a leftover of an interrupted prune; prune removes it)"
-                    ),
+                    message: format!("superseded by index/{by} (a leftover of an interrupted prune; prune removes it)"),
                 });
                 continue;
             }
             for pack in &file.packs {
-                self.packs
-                    .entry(pack.id)
-                    .or_default()
-                    .extend_from_slice(&pack.blobs);
+                self.packs.entry(pack.id).or_default().extend_from_slice(&pack.blobs);
             }
         }
         self.check_pack_layouts(&superseded, &files);
@@ -339,18 +316,10 @@ impl<'a> Checker<'a> {
         for pack in bad {
             let file = files
                 .iter()
-                .find(|(id, f)| {
-                    !superseded.contains_key(id) && f.packs.iter().any(|p| p.id == pack)
-                })
+                .find(|(id, f)| !superseded.contains_key(id) && f.packs.iter().any(|p| p.id == pack))
                 .map(|(id, _)| format!("index/{id}"))
                 .unwrap_or_else(|| "index".into());
-            self.problems.add(
-                file,
-                format!(
-                    "lists overlapping or gapped blobs for pack {}",
-                    pack_path(&pack)
-                ),
-            );
+            self.problems.add(file, format!("lists overlapping or gapped blobs for pack {}", pack_path(&pack)));
         }
     }
 
@@ -358,11 +327,7 @@ impl<'a> Checker<'a> {
     /// entries imply; reports packs that are missing or not indexed.
     fn check_pack_sizes(&mut self, stored: &HashMap<Id, u64>) {
         self.report(CheckPhase::Packs, 0, self.packs.len() as u64);
-        let mut packs: Vec<(Id, u64)> = self
-            .packs
-            .iter()
-            .map(|(id, blobs)| (*id, expected_pack_size(blobs)))
-            .collect();
+        let mut packs: Vec<(Id, u64)> = self.packs.iter().map(|(id, blobs)| (*id, expected_pack_size(blobs))).collect();
         packs.sort();
         for (id, expected) in packs {
             match stored.get(&id) {
@@ -374,10 +339,7 @@ impl<'a> Checker<'a> {
                 Some(_) => {}
             }
         }
-        let mut unreferenced: Vec<&Id> = stored
-            .keys()
-            .filter(|id| !self.packs.contains_key(id))
-            .collect();
+        let mut unreferenced: Vec<&Id> = stored.keys().filter(|id| !self.packs.contains_key(id)).collect();
         unreferenced.sort();
         let message = if self.index_damaged {
             "not in any readable index file; an index file is damaged, so do not prune before repairing the index"
@@ -385,10 +347,7 @@ impl<'a> Checker<'a> {
             "unreferenced (a leftover of an interrupted backup; prune removes it)"
         };
         for id in unreferenced {
-            self.infos.push(CheckInfo {
-                object: pack_path(id),
-                message: message.into(),
-            });
+            self.infos.push(CheckInfo { object: pack_path(id), message: message.into() });
         }
     }
 
@@ -399,11 +358,8 @@ impl<'a> Checker<'a> {
 
     /// Downloads and verifies every indexed pack that exists, a few at once.
     fn read_data(&mut self, stored: &HashMap<Id, u64>) -> Result<()> {
-        let mut todo: Vec<(&Id, &Vec<PackedBlob>)> = self
-            .packs
-            .iter()
-            .filter(|(id, _)| stored.contains_key(id))
-            .collect();
+        let mut todo: Vec<(&Id, &Vec<PackedBlob>)> =
+            self.packs.iter().filter(|(id, _)| stored.contains_key(id)).collect();
         todo.sort_by_key(|(id, _)| **id);
         let total = todo.len() as u64;
         let pool = rayon::ThreadPoolBuilder::new()
@@ -443,11 +399,7 @@ impl<'a> Checker<'a> {
         let mut out = Vec::with_capacity(ids.len());
         for (n, id) in ids.iter().enumerate() {
             match self.repo.load_json::<Snapshot>("snapshots", id) {
-                Ok(s) => out.push(SnapshotEntryLite {
-                    id: *id,
-                    time: s.time,
-                    tree: s.tree,
-                }),
+                Ok(s) => out.push(SnapshotEntryLite { id: *id, time: s.time, tree: s.tree }),
                 Err(e) => {
                     self.problems.add(format!("snapshots/{id}"), e.to_string());
                 }
@@ -467,11 +419,7 @@ impl<'a> Checker<'a> {
         let mut affected: HashMap<u32, Vec<Id>> = HashMap::new();
         for snapshot in snapshots {
             self.walk(snapshot.tree, &mut memo);
-            for n in memo
-                .get(&snapshot.tree)
-                .map(|p| p.as_ref())
-                .unwrap_or_default()
-            {
+            for n in memo.get(&snapshot.tree).map(|p| p.as_ref()).unwrap_or_default() {
                 affected.entry(*n).or_default().push(snapshot.id);
             }
         }
@@ -496,11 +444,7 @@ impl<'a> Checker<'a> {
                         continue;
                     }
                     let (own, subtrees) = self.check_tree(&tree);
-                    let pending: Vec<Id> = subtrees
-                        .iter()
-                        .filter(|s| !memo.contains_key(s))
-                        .copied()
-                        .collect();
+                    let pending: Vec<Id> = subtrees.iter().filter(|s| !memo.contains_key(s)).copied().collect();
                     stack.push(Step::Exit(tree, subtrees, own));
                     stack.extend(pending.into_iter().map(Step::Enter));
                     if memo.len() % 1024 == 0 {
@@ -509,8 +453,7 @@ impl<'a> Checker<'a> {
                 }
                 Step::Exit(tree, subtrees, mut problems) => {
                     for s in &subtrees {
-                        problems
-                            .extend_from_slice(memo.get(s).map(|p| p.as_ref()).unwrap_or_default());
+                        problems.extend_from_slice(memo.get(s).map(|p| p.as_ref()).unwrap_or_default());
                     }
                     problems.sort_unstable();
                     problems.dedup();
@@ -552,18 +495,11 @@ impl<'a> Checker<'a> {
     fn check_ref(&mut self, id: &Id, kind: BlobType, own: &mut Vec<u32>) -> bool {
         let location = self.repo.index().get(id);
         let Some(location) = location else {
-            own.push(self.problems.add(
-                format!("blob {id}"),
-                format!("{} blob is not in the index", kind_name(kind)),
-            ));
+            own.push(self.problems.add(format!("blob {id}"), format!("{} blob is not in the index", kind_name(kind))));
             return false;
         };
         if location.kind != kind {
-            let problem = format!(
-                "referenced as {} but indexed as {}",
-                kind_name(kind),
-                kind_name(location.kind)
-            );
+            let problem = format!("referenced as {} but indexed as {}", kind_name(kind), kind_name(location.kind));
             own.push(self.problems.add(format!("blob {id}"), problem));
         }
         if let Some(n) = self.damaged_packs.get(&location.pack) {
@@ -573,13 +509,7 @@ impl<'a> Checker<'a> {
     }
 
     fn into_report(self, read_data: bool) -> CheckReport {
-        let Checker {
-            problems,
-            infos,
-            counts,
-            mut affected,
-            ..
-        } = self;
+        let Checker { problems, infos, counts, mut affected, .. } = self;
         let errors = problems
             .entries
             .into_iter()
@@ -590,12 +520,7 @@ impl<'a> Checker<'a> {
                 affected_snapshots: affected.remove(&(n as u32)).unwrap_or_default(),
             })
             .collect();
-        CheckReport {
-            read_data,
-            errors,
-            infos,
-            counts,
-        }
+        CheckReport { read_data, errors, infos, counts }
     }
 }
 
@@ -615,8 +540,7 @@ fn kind_name(kind: BlobType) -> &'static str {
 
 /// Sorts a listed object into its area, or says why Arca did not write it.
 fn classify(entry: &Entry, listing: &mut Listing) -> std::result::Result<(), &'static str> {
-    const FOREIGN: &str =
-        "foreign object: not written by Arca (unexpected name); move it out of the repository";
+    const FOREIGN: &str = "foreign object: not written by Arca (unexpected name); move it out of the repository";
     let parts: Vec<&str> = entry.name.split('/').collect();
     match parts.as_slice() {
         ["config"] => Ok(()),
@@ -624,9 +548,7 @@ fn classify(entry: &Entry, listing: &mut Listing) -> std::result::Result<(), &'s
             listing.keys.push(name.parse().map_err(|_| FOREIGN)?);
             Ok(())
         }
-        ["index" | "snapshots" | "locks", name] => {
-            name.parse::<Id>().map(|_| ()).map_err(|_| FOREIGN)
-        }
+        ["index" | "snapshots" | "locks", name] => name.parse::<Id>().map(|_| ()).map_err(|_| FOREIGN),
         ["data", dir, name] => {
             let id: Id = name.parse().map_err(|_| FOREIGN)?;
             if !name.starts_with(dir) || dir.len() != 2 {
@@ -675,36 +597,21 @@ fn verify_pack(repo: &Repository, id: &Id, expected: &[PackedBlob]) -> (u64, Vec
         Ok(_) => problems.push("pack header disagrees with the index".into()),
         Err(e) => problems.push(format!("header unreadable: {e}")),
     }
-    let damaged: Vec<String> = expected
-        .iter()
-        .filter(|b| !blob_ok(repo, b, &bytes, &path))
-        .map(|b| b.id.short())
-        .collect();
+    let damaged: Vec<String> =
+        expected.iter().filter(|b| !blob_ok(repo, b, &bytes, &path)).map(|b| b.id.short()).collect();
     if !damaged.is_empty() {
-        let mut named = damaged
-            .iter()
-            .take(NAMED_BLOBS)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ");
+        let mut named = damaged.iter().take(NAMED_BLOBS).cloned().collect::<Vec<_>>().join(", ");
         if damaged.len() > NAMED_BLOBS {
             named.push_str(", …");
         }
-        problems.push(format!(
-            "{} of {} blobs fail verification ({named})",
-            damaged.len(),
-            expected.len()
-        ));
+        problems.push(format!("{} of {} blobs fail verification ({named})", damaged.len(), expected.len()));
     }
     (bytes.len() as u64, problems)
 }
 
 fn blob_ok(repo: &Repository, blob: &PackedBlob, pack: &[u8], path: &str) -> bool {
     let start = blob.offset as usize;
-    let Some(sealed) = start
-        .checked_add(blob.length as usize)
-        .and_then(|end| pack.get(start..end))
-    else {
+    let Some(sealed) = start.checked_add(blob.length as usize).and_then(|end| pack.get(start..end)) else {
         return false;
     };
     repo.decode_blob(&blob.id, blob.kind, sealed, path).is_ok()
@@ -715,10 +622,7 @@ mod tests {
     use super::*;
 
     fn entry(name: &str) -> Entry {
-        Entry {
-            name: name.into(),
-            size: 7,
-        }
+        Entry { name: name.into(), size: 7 }
     }
 
     #[test]

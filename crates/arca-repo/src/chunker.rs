@@ -44,7 +44,9 @@ impl Repository {
         let chunks: Vec<&[u8]> = if data.len() <= p.min as usize {
             if data.is_empty() { Vec::new() } else { vec![data] }
         } else {
-            FastCDC::new(data, p.min as usize, p.avg as usize, p.max as usize).map(|c| &data[c.offset..c.offset + c.length]).collect()
+            FastCDC::new(data, p.min as usize, p.avg as usize, p.max as usize)
+                .map(|c| &data[c.offset..c.offset + c.length])
+                .collect()
         };
         let mut out = SavedStream { size: data.len() as u64, ..SavedStream::default() };
         self.save_chunks(&chunks, &mut out)?;

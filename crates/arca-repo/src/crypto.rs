@@ -88,8 +88,7 @@ impl Cipher {
             return Err(Error::corrupt(what, "too short to be an encrypted object"));
         }
         let (nonce, body) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce)
-            .map_err(|_| Error::corrupt(what, "bad nonce"))?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Error::corrupt(what, "bad nonce"))?;
         let mut buf = body.to_vec();
         let plain = self
             .key
@@ -129,8 +128,8 @@ pub(crate) fn unenvelope(mut plain: Vec<u8>, what: &str) -> Result<Vec<u8>> {
         }
         Some(ENVELOPE_ZSTD) if plain.len() >= 5 => {
             let len = u32::from_le_bytes([plain[1], plain[2], plain[3], plain[4]]) as usize;
-            let out = zstd::bulk::decompress(&plain[5..], len)
-                .map_err(|e| Error::corrupt(what, format!("zstd: {e}")))?;
+            let out =
+                zstd::bulk::decompress(&plain[5..], len).map_err(|e| Error::corrupt(what, format!("zstd: {e}")))?;
             if out.len() != len {
                 return Err(Error::corrupt(what, "decompressed length differs from header"));
             }

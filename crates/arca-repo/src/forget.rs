@@ -36,14 +36,8 @@ pub struct RetentionPolicy {
 impl RetentionPolicy {
     /// True when no rule is set.
     pub fn is_empty(&self) -> bool {
-        let counts = [
-            self.keep_last,
-            self.keep_hourly,
-            self.keep_daily,
-            self.keep_weekly,
-            self.keep_monthly,
-            self.keep_yearly,
-        ];
+        let counts =
+            [self.keep_last, self.keep_hourly, self.keep_daily, self.keep_weekly, self.keep_monthly, self.keep_yearly];
         counts.iter().all(|c| c.unwrap_or(0) == 0)
             && self.keep_within.is_none_or(|d| d.is_zero())
             && self.keep_tags.iter().all(|t| t.trim().is_empty())
@@ -62,11 +56,7 @@ impl SnapshotGroup {
     pub fn of(entry: &SnapshotEntry) -> Self {
         let mut paths = entry.snapshot.paths.clone();
         paths.sort();
-        SnapshotGroup {
-            kind: entry.snapshot.kind.clone(),
-            hostname: entry.snapshot.hostname.clone(),
-            paths,
-        }
+        SnapshotGroup { kind: entry.snapshot.kind.clone(), hostname: entry.snapshot.hostname.clone(), paths }
     }
 }
 
@@ -112,11 +102,7 @@ pub fn apply_policy(snapshots: &[SnapshotEntry], policy: &RetentionPolicy) -> Ve
     out
 }
 
-fn apply_to_group(
-    group: &SnapshotGroup,
-    newest_first: &[&SnapshotEntry],
-    policy: &RetentionPolicy,
-) -> Vec<Decision> {
+fn apply_to_group(group: &SnapshotGroup, newest_first: &[&SnapshotEntry], policy: &RetentionPolicy) -> Vec<Decision> {
     let decide = |s: &SnapshotEntry, reasons: Vec<String>| Decision {
         id: s.id,
         time: s.snapshot.time,
@@ -125,24 +111,13 @@ fn apply_to_group(
         reasons,
     };
     if policy.is_empty() {
-        return newest_first
-            .iter()
-            .map(|s| decide(s, vec!["policy is empty".into()]))
-            .collect();
+        return newest_first.iter().map(|s| decide(s, vec!["policy is empty".into()])).collect();
     }
     let mut buckets = buckets(policy);
     let within = policy.keep_within.filter(|d| !d.is_zero()).map(|d| {
-        let newest = newest_first
-            .first()
-            .map(|s| s.snapshot.time)
-            .unwrap_or_default();
-        let cutoff = chrono::Duration::from_std(d)
-            .ok()
-            .and_then(|d| newest.checked_sub_signed(d));
-        (
-            cutoff.unwrap_or(DateTime::<Utc>::MIN_UTC),
-            humantime::format_duration(d).to_string(),
-        )
+        let newest = newest_first.first().map(|s| s.snapshot.time).unwrap_or_default();
+        let cutoff = chrono::Duration::from_std(d).ok().and_then(|d| newest.checked_sub_signed(d));
+        (cutoff.unwrap_or(DateTime::<Utc>::MIN_UTC), humantime::format_duration(d).to_string())
     });
     newest_first
         .iter()
@@ -159,9 +134,7 @@ fn apply_to_group(
                 let period = (b.period)(s.snapshot.time, nr);
                 if b.last != Some(period) {
                     b.last = Some(period);
-                    b.remaining = b
-                        .remaining
-                        .saturating_sub(u32::from(b.remaining != u32::MAX));
+                    b.remaining = b.remaining.saturating_sub(u32::from(b.remaining != u32::MAX));
                     reasons.push(b.reason.to_string());
                 }
             }
@@ -178,33 +151,20 @@ fn apply_to_group(
 fn buckets(p: &RetentionPolicy) -> Vec<Bucket> {
     let rules: [(Option<u32>, Period, &'static str); 6] = [
         (p.keep_last, |_, nr| nr as i64, "last snapshot"),
-        (
-            p.keep_hourly,
-            |t, _| day(t) * 100 + i64::from(t.hour()),
-            "hourly snapshot",
-        ),
+        (p.keep_hourly, |t, _| day(t) * 100 + i64::from(t.hour()), "hourly snapshot"),
         (p.keep_daily, |t, _| day(t), "daily snapshot"),
         (
             p.keep_weekly,
             |t, _| i64::from(t.iso_week().year()) * 100 + i64::from(t.iso_week().week()),
             "weekly snapshot",
         ),
-        (
-            p.keep_monthly,
-            |t, _| i64::from(t.year()) * 100 + i64::from(t.month()),
-            "monthly snapshot",
-        ),
+        (p.keep_monthly, |t, _| i64::from(t.year()) * 100 + i64::from(t.month()), "monthly snapshot"),
         (p.keep_yearly, |t, _| i64::from(t.year()), "yearly snapshot"),
     ];
     rules
         .into_iter()
         .filter_map(|(count, period, reason)| {
-            count.filter(|c| *c > 0).map(|remaining| Bucket {
-                remaining,
-                period,
-                last: None,
-                reason,
-            })
+            count.filter(|c| *c > 0).map(|remaining| Bucket { remaining, period, last: None, reason })
         })
         .collect()
 }
@@ -216,15 +176,8 @@ fn day(t: DateTime<Utc>) -> i64 {
 /// True when the snapshot has every tag of at least one `a,b,…` entry.
 fn has_tags(s: &SnapshotEntry, keep_tags: &[String]) -> bool {
     keep_tags.iter().any(|entry| {
-        let wanted: Vec<&str> = entry
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .collect();
-        !wanted.is_empty()
-            && wanted
-                .iter()
-                .all(|w| s.snapshot.tags.iter().any(|t| t == w))
+        let wanted: Vec<&str> = entry.split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
+        !wanted.is_empty() && wanted.iter().all(|w| s.snapshot.tags.iter().any(|t| t == w))
     })
 }
 
@@ -252,31 +205,16 @@ pub fn forget(repo: &Repository, policy: &RetentionPolicy, dry_run: bool) -> Res
 pub fn forget_snapshots(repo: &Repository, ids: &[Id], dry_run: bool) -> Result<ForgetReport> {
     let _lock = repo.lock(true, "forget")?;
     let snapshots = repo.list_snapshots()?;
-    if let Some(missing) = ids
-        .iter()
-        .find(|id| !snapshots.iter().any(|s| s.id == **id))
-    {
-        return Err(Error::SnapshotNotFound {
-            query: missing.to_hex(),
-        });
+    if let Some(missing) = ids.iter().find(|id| !snapshots.iter().any(|s| s.id == **id)) {
+        return Err(Error::SnapshotNotFound { query: missing.to_hex() });
     }
     let decisions = snapshots
         .iter()
         .rev()
         .map(|s| {
             let keep = !ids.contains(&s.id);
-            let reasons = if keep {
-                vec!["not named".to_string()]
-            } else {
-                Vec::new()
-            };
-            Decision {
-                id: s.id,
-                time: s.snapshot.time,
-                group: SnapshotGroup::of(s),
-                keep,
-                reasons,
-            }
+            let reasons = if keep { vec!["not named".to_string()] } else { Vec::new() };
+            Decision { id: s.id, time: s.snapshot.time, group: SnapshotGroup::of(s), keep, reasons }
         })
         .collect();
     finish(repo, decisions, dry_run)
@@ -290,12 +228,7 @@ fn finish(repo: &Repository, decisions: Vec<Decision>, dry_run: bool) -> Result<
             repo.delete_file("snapshots", id)?;
         }
     }
-    Ok(ForgetReport {
-        dry_run,
-        decisions,
-        kept,
-        removed,
-    })
+    Ok(ForgetReport { dry_run, decisions, kept, removed })
 }
 
 #[cfg(test)]
@@ -304,24 +237,15 @@ mod tests {
     use crate::snapshot::{KIND_FILES, Snapshot};
 
     fn at(time: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(time)
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap()
+        DateTime::parse_from_rfc3339(time).map(|t| t.with_timezone(&Utc)).unwrap()
     }
 
     fn snap_on(host: &str, paths: &[&str], time: &str, tags: &[&str]) -> SnapshotEntry {
-        let mut s = Snapshot::new(
-            KIND_FILES,
-            paths.iter().map(|p| p.to_string()).collect(),
-            Id::random(),
-        );
+        let mut s = Snapshot::new(KIND_FILES, paths.iter().map(|p| p.to_string()).collect(), Id::random());
         s.time = at(time);
         s.hostname = host.into();
         s.tags = tags.iter().map(|t| t.to_string()).collect();
-        SnapshotEntry {
-            id: Id::random(),
-            snapshot: s,
-        }
+        SnapshotEntry { id: Id::random(), snapshot: s }
     }
 
     fn snap(time: &str) -> SnapshotEntry {
@@ -349,77 +273,32 @@ mod tests {
 
     #[test]
     fn keep_last_keeps_the_newest_n() {
-        let p = RetentionPolicy {
-            keep_last: Some(3),
-            ..Default::default()
-        };
-        assert_eq!(
-            kept(DAYS, &p),
-            ["2025-03-04T12:00", "2025-03-03T23:00", "2025-03-03T08:00"]
-        );
+        let p = RetentionPolicy { keep_last: Some(3), ..Default::default() };
+        assert_eq!(kept(DAYS, &p), ["2025-03-04T12:00", "2025-03-03T23:00", "2025-03-03T08:00"]);
     }
 
     #[test]
     fn keep_daily_keeps_the_newest_of_each_day() {
-        let p = RetentionPolicy {
-            keep_daily: Some(3),
-            ..Default::default()
-        };
-        assert_eq!(
-            kept(DAYS, &p),
-            ["2025-03-04T12:00", "2025-03-03T23:00", "2025-03-02T09:00"]
-        );
-        let all = RetentionPolicy {
-            keep_daily: Some(u32::MAX),
-            ..Default::default()
-        };
-        assert_eq!(
-            kept(DAYS, &all),
-            [
-                "2025-03-04T12:00",
-                "2025-03-03T23:00",
-                "2025-03-02T09:00",
-                "2025-03-01T20:00"
-            ]
-        );
+        let p = RetentionPolicy { keep_daily: Some(3), ..Default::default() };
+        assert_eq!(kept(DAYS, &p), ["2025-03-04T12:00", "2025-03-03T23:00", "2025-03-02T09:00"]);
+        let all = RetentionPolicy { keep_daily: Some(u32::MAX), ..Default::default() };
+        assert_eq!(kept(DAYS, &all), ["2025-03-04T12:00", "2025-03-03T23:00", "2025-03-02T09:00", "2025-03-01T20:00"]);
     }
 
     #[test]
     fn keep_hourly_distinguishes_hours_of_different_days() {
-        let times = [
-            "2025-03-01T10:05:00Z",
-            "2025-03-01T10:55:00Z",
-            "2025-03-01T11:01:00Z",
-            "2025-03-02T10:30:00Z",
-        ];
-        let p = RetentionPolicy {
-            keep_hourly: Some(10),
-            ..Default::default()
-        };
-        assert_eq!(
-            kept(&times, &p),
-            ["2025-03-02T10:30", "2025-03-01T11:01", "2025-03-01T10:55"]
-        );
+        let times = ["2025-03-01T10:05:00Z", "2025-03-01T10:55:00Z", "2025-03-01T11:01:00Z", "2025-03-02T10:30:00Z"];
+        let p = RetentionPolicy { keep_hourly: Some(10), ..Default::default() };
+        assert_eq!(kept(&times, &p), ["2025-03-02T10:30", "2025-03-01T11:01", "2025-03-01T10:55"]);
     }
 
     #[test]
     fn keep_weekly_uses_iso_weeks_across_new_year() {
         // 2024-12-28/29 are in 2024-W52; 2024-12-30 and 2025-01-05 in 2025-W01.
-        let times = [
-            "2024-12-28T12:00:00Z",
-            "2024-12-29T12:00:00Z",
-            "2024-12-30T12:00:00Z",
-            "2025-01-05T12:00:00Z",
-        ];
-        let p = RetentionPolicy {
-            keep_weekly: Some(5),
-            ..Default::default()
-        };
+        let times = ["2024-12-28T12:00:00Z", "2024-12-29T12:00:00Z", "2024-12-30T12:00:00Z", "2025-01-05T12:00:00Z"];
+        let p = RetentionPolicy { keep_weekly: Some(5), ..Default::default() };
         assert_eq!(kept(&times, &p), ["2025-01-05T12:00", "2024-12-29T12:00"]);
-        let one = RetentionPolicy {
-            keep_weekly: Some(1),
-            ..Default::default()
-        };
+        let one = RetentionPolicy { keep_weekly: Some(1), ..Default::default() };
         assert_eq!(kept(&times, &one), ["2025-01-05T12:00"]);
     }
 
@@ -432,32 +311,16 @@ mod tests {
             "2024-01-20T00:00:00Z",
             "2024-02-10T00:00:00Z",
         ];
-        let monthly = RetentionPolicy {
-            keep_monthly: Some(3),
-            ..Default::default()
-        };
-        assert_eq!(
-            kept(&times, &monthly),
-            ["2024-02-10T00:00", "2024-01-20T00:00", "2023-12-31T23:59"]
-        );
-        let yearly = RetentionPolicy {
-            keep_yearly: Some(5),
-            ..Default::default()
-        };
-        assert_eq!(
-            kept(&times, &yearly),
-            ["2024-02-10T00:00", "2023-12-31T23:59"]
-        );
+        let monthly = RetentionPolicy { keep_monthly: Some(3), ..Default::default() };
+        assert_eq!(kept(&times, &monthly), ["2024-02-10T00:00", "2024-01-20T00:00", "2023-12-31T23:59"]);
+        let yearly = RetentionPolicy { keep_yearly: Some(5), ..Default::default() };
+        assert_eq!(kept(&times, &yearly), ["2024-02-10T00:00", "2023-12-31T23:59"]);
     }
 
     #[test]
     fn rules_combine_and_name_their_reasons() {
         let list: Vec<SnapshotEntry> = DAYS.iter().map(|t| snap(t)).collect();
-        let p = RetentionPolicy {
-            keep_last: Some(1),
-            keep_daily: Some(2),
-            ..Default::default()
-        };
+        let p = RetentionPolicy { keep_last: Some(1), keep_daily: Some(2), ..Default::default() };
         let d = apply_policy(&list, &p);
         assert_eq!(d.len(), DAYS.len());
         assert_eq!(d[0].reasons, ["last snapshot", "daily snapshot"]);
@@ -475,14 +338,8 @@ mod tests {
             "2020-01-07T23:00:00Z",
             "2019-12-01T00:00:00Z",
         ];
-        let p = RetentionPolicy {
-            keep_within: Some(Duration::from_secs(2 * 86_400)),
-            ..Default::default()
-        };
-        assert_eq!(
-            kept(&times, &p),
-            ["2020-01-10T00:00", "2020-01-09T00:00", "2020-01-08T01:00"]
-        );
+        let p = RetentionPolicy { keep_within: Some(Duration::from_secs(2 * 86_400)), ..Default::default() };
+        assert_eq!(kept(&times, &p), ["2020-01-10T00:00", "2020-01-09T00:00", "2020-01-08T01:00"]);
         let list: Vec<SnapshotEntry> = times.iter().map(|t| snap(t)).collect();
         assert_eq!(apply_policy(&list, &p)[0].reasons, ["within 2days"]);
     }
@@ -495,10 +352,7 @@ mod tests {
             snap_on("h", &["/d"], "2025-01-03T00:00:00Z", &["b", "c"]),
             snap_on("h", &["/d"], "2025-01-04T00:00:00Z", &[]),
         ];
-        let p = RetentionPolicy {
-            keep_tags: vec!["a".into(), "b,c".into()],
-            ..Default::default()
-        };
+        let p = RetentionPolicy { keep_tags: vec!["a".into(), "b,c".into()], ..Default::default() };
         let d = apply_policy(&list, &p);
         let keep: Vec<bool> = d.iter().map(|d| d.keep).collect();
         // Newest first: 01-04 (none), 01-03 (b,c), 01-02 (b only), 01-01 (a).
@@ -517,27 +371,16 @@ mod tests {
         let mut stream = snap_on("a", &["/z"], "2025-01-03T00:00:00Z", &[]);
         stream.snapshot.kind = crate::snapshot::KIND_STREAM.into();
         let list = [list, vec![stream]].concat();
-        let p = RetentionPolicy {
-            keep_last: Some(1),
-            ..Default::default()
-        };
+        let p = RetentionPolicy { keep_last: Some(1), ..Default::default() };
         let d = apply_policy(&list, &p);
         let removed: Vec<Id> = d.iter().filter(|d| !d.keep).map(|d| d.id).collect();
-        assert_eq!(
-            removed,
-            vec![list[0].id],
-            "only the older of host a's /x,/y snapshots goes"
-        );
+        assert_eq!(removed, vec![list[0].id], "only the older of host a's /x,/y snapshots goes");
         assert_eq!(d.iter().filter(|d| d.keep).count(), 4);
     }
 
     #[test]
     fn empty_policy_keeps_everything() {
-        let p = RetentionPolicy {
-            keep_last: Some(0),
-            keep_tags: vec![" ".into()],
-            ..Default::default()
-        };
+        let p = RetentionPolicy { keep_last: Some(0), keep_tags: vec![" ".into()], ..Default::default() };
         assert!(p.is_empty());
         assert_eq!(kept(DAYS, &p).len(), DAYS.len());
         assert!(apply_policy(&[], &p).is_empty());
@@ -546,10 +389,7 @@ mod tests {
     #[test]
     fn ties_in_time_are_ordered_deterministically() {
         let list = vec![snap("2025-01-01T00:00:00Z"), snap("2025-01-01T00:00:00Z")];
-        let p = RetentionPolicy {
-            keep_last: Some(1),
-            ..Default::default()
-        };
+        let p = RetentionPolicy { keep_last: Some(1), ..Default::default() };
         let a = apply_policy(&list, &p);
         let b = apply_policy(&[list[1].clone(), list[0].clone()], &p);
         assert_eq!(a, b);

@@ -51,8 +51,7 @@ impl FromStr for Id {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         let mut out = [0u8; 32];
-        hex::decode_to_slice(s, &mut out)
-            .map_err(|_| Error::Invalid(format!("{s:?} is not a 64-character hex id")))?;
+        hex::decode_to_slice(s, &mut out).map_err(|_| Error::Invalid(format!("{s:?} is not a 64-character hex id")))?;
         Ok(Id(out))
     }
 }

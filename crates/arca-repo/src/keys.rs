@@ -75,9 +75,9 @@ impl KeyFile {
         let sealed = B64.decode(&self.data).map_err(|e| Error::corrupt(what, format!("data: {e}")))?;
         let kek = derive(password, &salt, self.params)?;
         match Cipher::new(&kek).open(&sealed, KEY_AAD, what) {
-            Ok(plain) => serde_json::from_slice(&plain)
-                .map(Some)
-                .map_err(|e| Error::Json { what: what.into(), source: e }),
+            Ok(plain) => {
+                serde_json::from_slice(&plain).map(Some).map_err(|e| Error::Json { what: what.into(), source: e })
+            }
             Err(_) => Ok(None),
         }
     }
@@ -88,9 +88,7 @@ fn derive(password: &[u8], salt: &[u8], p: KdfParams) -> Result<[u8; 32]> {
         .map_err(|e| Error::Invalid(format!("Argon2 parameters: {e}")))?;
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut out = [0u8; 32];
-    argon
-        .hash_password_into(password, salt, &mut out)
-        .map_err(|e| Error::Invalid(format!("Argon2: {e}")))?;
+    argon.hash_password_into(password, salt, &mut out).map_err(|e| Error::Invalid(format!("Argon2: {e}")))?;
     Ok(out)
 }
 

@@ -36,7 +36,14 @@ pub struct LockInfo {
 
 impl LockInfo {
     fn describe(&self) -> String {
-        format!("{}@{} (pid {}, {}, since {})", self.username, self.hostname, self.pid, self.command, self.time.to_rfc3339())
+        format!(
+            "{}@{} (pid {}, {}, since {})",
+            self.username,
+            self.hostname,
+            self.pid,
+            self.command,
+            self.time.to_rfc3339()
+        )
     }
 
     /// True when the lock no longer protects anything.

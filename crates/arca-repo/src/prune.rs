@@ -46,10 +46,7 @@ pub struct PruneOptions {
 
 impl Default for PruneOptions {
     fn default() -> Self {
-        PruneOptions {
-            dry_run: false,
-            max_unused_percent: 5.0,
-        }
+        PruneOptions { dry_run: false, max_unused_percent: 5.0 }
     }
 }
 
@@ -145,12 +142,7 @@ impl Plan {
         Ok(plan)
     }
 
-    fn classify(
-        &mut self,
-        repo: &Repository,
-        used: &HashSet<Id>,
-        max_unused_percent: f64,
-    ) -> Result<()> {
+    fn classify(&mut self, repo: &Repository, used: &HashSet<Id>, max_unused_percent: f64) -> Result<()> {
         let mut ids: Vec<Id> = self.packs.keys().copied().collect();
         ids.sort();
         let index = repo.index();
@@ -161,11 +153,7 @@ impl Plan {
             let claimed: Vec<PackedBlob> = blobs
                 .iter()
                 .filter(|b| used.contains(&b.id))
-                .filter(|b| {
-                    index
-                        .get(&b.id)
-                        .is_some_and(|l| l.pack == id && l.offset == b.offset)
-                })
+                .filter(|b| index.get(&b.id).is_some_and(|l| l.pack == id && l.offset == b.offset))
                 .copied()
                 .collect();
             if !claimed.is_empty() && !self.stored.contains_key(&id) {
@@ -178,20 +166,14 @@ impl Plan {
             let used_bytes: u64 = claimed.iter().map(|b| u64::from(b.length)).sum();
             if claimed.is_empty() {
                 self.delete.push(id);
-            } else if used_bytes == total || unused_percent(total, used_bytes) <= max_unused_percent
-            {
+            } else if used_bytes == total || unused_percent(total, used_bytes) <= max_unused_percent {
                 self.keep.push(id);
             } else {
                 self.repack.push((id, claimed));
             }
         }
         drop(index);
-        self.unreferenced = self
-            .stored
-            .keys()
-            .filter(|id| !self.packs.contains_key(id))
-            .copied()
-            .collect();
+        self.unreferenced = self.stored.keys().filter(|id| !self.packs.contains_key(id)).copied().collect();
         self.unreferenced.sort();
         Ok(())
     }
@@ -207,11 +189,7 @@ impl Plan {
     }
 
     fn report(&self, dry_run: bool) -> PruneReport {
-        let mut r = PruneReport {
-            dry_run,
-            used_blobs: self.used_blobs,
-            ..PruneReport::default()
-        };
+        let mut r = PruneReport { dry_run, used_blobs: self.used_blobs, ..PruneReport::default() };
         for id in &self.keep {
             r.kept.add(self.packs[id].len(), self.size(id));
         }
@@ -231,8 +209,7 @@ impl Plan {
             r.index_files_written = u64::from(!self.keep.is_empty() || !self.repack.is_empty());
         }
         r.bytes_before = self.stored.values().sum();
-        r.bytes_freed = (r.repacked.bytes + r.deleted.bytes + r.unreferenced.bytes)
-            .saturating_sub(r.written.bytes);
+        r.bytes_freed = (r.repacked.bytes + r.deleted.bytes + r.unreferenced.bytes).saturating_sub(r.written.bytes);
         r.bytes_after = r.bytes_before.saturating_sub(r.bytes_freed);
         r
     }
@@ -245,9 +222,8 @@ impl Plan {
             let bytes = crate::check::expected_pack_size(&pack.blobs);
             report.written.add(pack.blobs.len(), bytes);
         }
-        report.bytes_freed =
-            (report.repacked.bytes + report.deleted.bytes + report.unreferenced.bytes)
-                .saturating_sub(report.written.bytes);
+        report.bytes_freed = (report.repacked.bytes + report.deleted.bytes + report.unreferenced.bytes)
+            .saturating_sub(report.written.bytes);
         report.bytes_after = report.bytes_before.saturating_sub(report.bytes_freed);
         if self.index_changes() {
             self.write_index(repo, written)?;
@@ -274,31 +250,20 @@ impl Plan {
 
     /// Step 2: one index file for everything that stays, superseding all.
     fn write_index(&self, repo: &Repository, written: Vec<IndexPack>) -> Result<()> {
-        let mut packs: Vec<IndexPack> = self
-            .keep
-            .iter()
-            .map(|id| IndexPack {
-                id: *id,
-                blobs: self.packs[id].clone(),
-            })
-            .collect();
+        let mut packs: Vec<IndexPack> =
+            self.keep.iter().map(|id| IndexPack { id: *id, blobs: self.packs[id].clone() }).collect();
         packs.extend(written);
         if packs.is_empty() {
             // Nothing stays: deleting the old index files suffices.
             return Ok(());
         }
-        let file = IndexFile {
-            supersedes: self.old_index_files.clone(),
-            packs,
-        };
+        let file = IndexFile { supersedes: self.old_index_files.clone(), packs };
         repo.save_json("index", &file).map(|_| ())
     }
 
     /// Step 3.
     fn delete_old_index_files(&self, repo: &Repository) -> Result<()> {
-        self.old_index_files
-            .iter()
-            .try_for_each(|id| repo.delete_file("index", id))
+        self.old_index_files.iter().try_for_each(|id| repo.delete_file("index", id))
     }
 
     /// Step 4.
@@ -312,11 +277,7 @@ impl Plan {
 }
 
 fn unused_percent(total: u64, used: u64) -> f64 {
-    if total == 0 {
-        0.0
-    } else {
-        (total - used) as f64 * 100.0 / total as f64
-    }
+    if total == 0 { 0.0 } else { (total - used) as f64 * 100.0 / total as f64 }
 }
 
 /// Every blob id reachable from a snapshot (trees included). Fails when a
@@ -345,26 +306,16 @@ fn used_blobs(repo: &Repository) -> Result<HashSet<Id>> {
 }
 
 fn require_indexed(repo: &Repository, id: &Id) -> Result<()> {
-    if repo.index().contains(id) {
-        Ok(())
-    } else {
-        Err(Error::BlobMissing { id: id.to_hex() })
-    }
+    if repo.index().contains(id) { Ok(()) } else { Err(Error::BlobMissing { id: id.to_hex() }) }
 }
 
 /// Packs of the live (not superseded) index files with all their blobs.
 fn live_packs(files: &[(Id, IndexFile)]) -> HashMap<Id, Vec<PackedBlob>> {
-    let superseded: HashSet<Id> = files
-        .iter()
-        .flat_map(|(_, f)| f.supersedes.iter().copied())
-        .collect();
+    let superseded: HashSet<Id> = files.iter().flat_map(|(_, f)| f.supersedes.iter().copied()).collect();
     let mut packs: HashMap<Id, Vec<PackedBlob>> = HashMap::new();
     for (_, file) in files.iter().filter(|(id, _)| !superseded.contains(id)) {
         for pack in &file.packs {
-            packs
-                .entry(pack.id)
-                .or_default()
-                .extend_from_slice(&pack.blobs);
+            packs.entry(pack.id).or_default().extend_from_slice(&pack.blobs);
         }
     }
     for blobs in packs.values_mut() {
@@ -395,12 +346,7 @@ fn sealed_slice<'b>(pack: &'b [u8], blob: &PackedBlob, path: &str) -> Result<&'b
     start
         .checked_add(blob.length as usize)
         .and_then(|end| pack.get(start..end))
-        .ok_or_else(|| {
-            Error::corrupt(
-                path,
-                format!("blob {} lies beyond the end of the pack", blob.id.short()),
-            )
-        })
+        .ok_or_else(|| Error::corrupt(path, format!("blob {} lies beyond the end of the pack", blob.id.short())))
 }
 
 /// Writes already sealed blobs into new packs, one open pack per blob type,
@@ -413,11 +359,7 @@ struct Repacker<'a> {
 
 impl<'a> Repacker<'a> {
     fn new(repo: &'a Repository) -> Self {
-        Repacker {
-            repo,
-            builders: [PackBuilder::default(), PackBuilder::default()],
-            written: Vec::new(),
-        }
+        Repacker { repo, builders: [PackBuilder::default(), PackBuilder::default()], written: Vec::new() }
     }
 
     fn add(&mut self, blob: &PackedBlob, sealed: &[u8]) -> Result<()> {
@@ -433,11 +375,7 @@ impl<'a> Repacker<'a> {
     fn upload(&mut self, builder: PackBuilder) -> Result<()> {
         let (bytes, blobs) = builder.finish(&self.repo.inner.cipher);
         let id = Id::hash_of(&bytes);
-        match self
-            .repo
-            .backend()
-            .put(&pack_path(&id), Bytes::from(bytes), WriteMode::Create)
-        {
+        match self.repo.backend().put(&pack_path(&id), Bytes::from(bytes), WriteMode::Create) {
             Ok(()) | Err(Error::AlreadyExists { .. }) => {}
             Err(e) => return Err(e),
         }
@@ -477,46 +415,24 @@ mod tests {
     /// Two snapshots whose data share one pack; the first is forgotten, so
     /// a prune must repack that pack and drop a tree pack's unused part.
     fn forgotten_half(url: &str) -> (Id, Vec<u8>) {
-        let config = Config {
-            pack_size: 1 << 20,
-            ..Config::new()
-        };
+        let config = Config { pack_size: 1 << 20, ..Config::new() };
         let backend = crate::backend::open(url, true).unwrap();
-        let repo = Repository::init(
-            backend,
-            PASSWORD,
-            InitOptions {
-                kdf: KdfParams::insecure_fast(),
-                config,
-            },
-        )
-        .unwrap();
-        let data: Vec<Vec<u8>> = (0..2u8)
-            .map(|n| {
-                (0..50_000u32)
-                    .map(|i| (i * 7 + u32::from(n)) as u8)
-                    .collect()
-            })
-            .collect();
+        let repo =
+            Repository::init(backend, PASSWORD, InitOptions { kdf: KdfParams::insecure_fast(), config }).unwrap();
+        let data: Vec<Vec<u8>> =
+            (0..2u8).map(|n| (0..50_000u32).map(|i| (i * 7 + u32::from(n)) as u8).collect()).collect();
         let trees: Vec<Id> = data
             .iter()
             .map(|d| {
                 let blob = repo.save_blob(BlobType::Data, d).unwrap();
-                let node = Node {
-                    name: "f".into(),
-                    content: vec![blob],
-                    ..Node::default()
-                };
+                let node = Node { name: "f".into(), content: vec![blob], ..Node::default() };
                 repo.save_tree(&Tree { nodes: vec![node] }).unwrap()
             })
             .collect();
         repo.flush().unwrap();
         let snapshots: Vec<Id> = trees
             .iter()
-            .map(|tree| {
-                repo.save_snapshot(&Snapshot::new(KIND_FILES, vec!["/x".into()], *tree))
-                    .unwrap()
-            })
+            .map(|tree| repo.save_snapshot(&Snapshot::new(KIND_FILES, vec!["/x".into()], *tree)).unwrap())
             .collect();
         repo.delete_file("snapshots", &snapshots[0]).unwrap();
         (snapshots[1], data[1].clone())
@@ -532,11 +448,7 @@ mod tests {
     /// Runs the first `steps` steps of a prune, as if it were killed then.
     fn interrupted_prune(repo: &Repository, steps: usize) {
         let plan = Plan::make(repo, 5.0).unwrap();
-        assert_eq!(
-            plan.repack.len(),
-            2,
-            "the shared data pack and tree pack are repacked"
-        );
+        assert_eq!(plan.repack.len(), 2, "the shared data pack and tree pack are repacked");
         let written = plan.write_repacked(repo).unwrap();
         if steps >= 2 {
             plan.write_index(repo, written).unwrap();
@@ -558,22 +470,13 @@ mod tests {
             let repo = open(&url);
             let report = check(&repo, &CheckOptions { read_data: true }, None).unwrap();
             assert!(report.is_ok(), "after step {steps}: {report:#?}");
-            assert!(
-                !report.infos.is_empty(),
-                "leftovers are reported: {report:#?}"
-            );
+            assert!(!report.infos.is_empty(), "leftovers are reported: {report:#?}");
             assert_eq!(restore_single(&repo, &kept), data);
 
             let finished = prune(&repo, &PruneOptions::default()).unwrap();
-            assert!(
-                finished.unreferenced.packs > 0 || finished.repacked.packs > 0,
-                "{finished:#?}"
-            );
+            assert!(finished.unreferenced.packs > 0 || finished.repacked.packs > 0, "{finished:#?}");
             let report = check(&repo, &CheckOptions { read_data: true }, None).unwrap();
-            assert!(
-                report.is_ok() && report.infos.is_empty(),
-                "after finishing step {steps}: {report:#?}"
-            );
+            assert!(report.is_ok() && report.infos.is_empty(), "after finishing step {steps}: {report:#?}");
             assert_eq!(restore_single(&open(&url), &kept), data);
         }
     }
@@ -583,10 +486,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = dir.path().to_string_lossy().into_owned();
         forgotten_half(&url);
-        let opts = PruneOptions {
-            max_unused_percent: 120.0,
-            ..Default::default()
-        };
+        let opts = PruneOptions { max_unused_percent: 120.0, ..Default::default() };
         assert!(matches!(prune(&open(&url), &opts), Err(Error::Invalid(_))));
     }
 

@@ -94,11 +94,7 @@ impl Writer {
             let mut packers = self.packers.lock();
             let packer = &mut packers[kind.code() as usize];
             packer.add(id, kind, sealed);
-            if packer.len() as u64 >= inner.config.pack_size {
-                Some(std::mem::take(packer))
-            } else {
-                None
-            }
+            if packer.len() as u64 >= inner.config.pack_size { Some(std::mem::take(packer)) } else { None }
         };
         {
             let mut stats = self.state.stats.lock();

@@ -51,27 +51,13 @@ fn corrupt_index_file_is_named_and_blocks_prune() {
     let victim = format!("index/{}", index_files[0]);
     flip_byte(&repo, &victim);
     let report = run_check(&url, false);
-    let error = report
-        .error_for(&victim)
-        .unwrap_or_else(|| panic!("{victim} not named: {report:#?}"));
-    assert!(
-        error.problem.contains("does not match its name"),
-        "{error:?}"
-    );
+    let error = report.error_for(&victim).unwrap_or_else(|| panic!("{victim} not named: {report:#?}"));
+    assert!(error.problem.contains("does not match its name"), "{error:?}");
     // Its packs are now outside any readable index: that must not read as
     // "safe to prune".
-    assert!(
-        report
-            .infos
-            .iter()
-            .all(|i| i.message.contains("do not prune")),
-        "{report:#?}"
-    );
+    assert!(report.infos.iter().all(|i| i.message.contains("do not prune")), "{report:#?}");
     let before = pack_names(&repo);
-    assert!(
-        prune(&repo, &PruneOptions::default()).is_err(),
-        "prune must refuse with a damaged index"
-    );
+    assert!(prune(&repo, &PruneOptions::default()).is_err(), "prune must refuse with a damaged index");
     assert_eq!(pack_names(&repo), before);
 }
 
@@ -81,13 +67,7 @@ fn foreign_files_are_named() {
     build(&url);
     let repo = reopen(&url);
     let put = |path: &str| {
-        repo.backend()
-            .put(
-                path,
-                bytes::Bytes::from_static(b"hi"),
-                arca_repo::backend::WriteMode::Create,
-            )
-            .expect("put")
+        repo.backend().put(path, bytes::Bytes::from_static(b"hi"), arca_repo::backend::WriteMode::Create).expect("put")
     };
     put("snapshots/README");
     put("notes.txt");
@@ -95,11 +75,7 @@ fn foreign_files_are_named() {
     let report = run_check(&url, false);
     let mut objects: Vec<&str> = report.errors.iter().map(|e| e.object.as_str()).collect();
     objects.sort();
-    assert_eq!(
-        objects,
-        ["data/zz/junk", "notes.txt", "snapshots/README"],
-        "{report:#?}"
-    );
+    assert_eq!(objects, ["data/zz/junk", "notes.txt", "snapshots/README"], "{report:#?}");
     assert!(report.errors.iter().all(|e| e.problem.contains("foreign")));
     // Listing snapshots still works; prune leaves foreign objects alone.
     assert_eq!(repo.list_snapshots().expect("list").len(), 4);
@@ -118,13 +94,7 @@ fn unreferenced_pack_is_information_and_prune_removes_it() {
     let packs_before = pack_names(&repo);
     save_files(&repo, &[("d", &noise(9, 50_000))]);
     repo.flush().expect("flush");
-    for id in repo
-        .list_ids("index")
-        .expect("list")
-        .0
-        .into_iter()
-        .filter(|id| !old_index.contains(id))
-    {
+    for id in repo.list_ids("index").expect("list").0.into_iter().filter(|id| !old_index.contains(id)) {
         repo.delete_file("index", &id).expect("delete index");
     }
     let leftovers = pack_names(&repo).len() - packs_before.len();
@@ -133,12 +103,7 @@ fn unreferenced_pack_is_information_and_prune_removes_it() {
     let report = run_check(&url, true);
     assert!(report.is_ok(), "{report:#?}");
     assert_eq!(report.infos.len(), leftovers, "{report:#?}");
-    assert!(
-        report
-            .infos
-            .iter()
-            .all(|i| i.message.contains("unreferenced") && i.message.contains("prune removes it"))
-    );
+    assert!(report.infos.iter().all(|i| i.message.contains("unreferenced") && i.message.contains("prune removes it")));
 
     let pruned = prune(&reopen(&url), &PruneOptions::default()).expect("prune");
     assert_eq!(pruned.unreferenced.packs, leftovers as u64);
@@ -156,30 +121,14 @@ fn partly_used_pack_is_repacked() {
     let nodes = save_files(&repo, &[("a", &a), ("b", &b)]);
     let s1 = save_snapshot(&repo, vec![nodes[0].clone()], 1);
     let s2 = save_snapshot(&repo, vec![nodes[1].clone()], 2);
-    let shared = repo
-        .index()
-        .get(&nodes[0].content[0])
-        .expect("indexed")
-        .pack;
-    assert_eq!(
-        repo.index()
-            .get(&nodes[1].content[0])
-            .expect("indexed")
-            .pack,
-        shared
-    );
+    let shared = repo.index().get(&nodes[0].content[0]).expect("indexed").pack;
+    assert_eq!(repo.index().get(&nodes[1].content[0]).expect("indexed").pack, shared);
 
     forget_snapshots(&repo, &[s1], false).expect("forget");
     let report = prune(&repo, &PruneOptions::default()).expect("prune");
     assert!(report.repacked.packs >= 1, "{report:#?}");
     assert!(report.written.packs >= 1, "{report:#?}");
-    assert!(
-        repo.backend()
-            .size(&pack_object(&shared))
-            .expect("size")
-            .is_none(),
-        "old pack is gone"
-    );
+    assert!(repo.backend().size(&pack_object(&shared)).expect("size").is_none(), "old pack is gone");
     assert!(report.bytes_freed > 50_000, "{report:#?}");
 
     let check = run_check(&url, true);
@@ -192,14 +141,7 @@ fn partly_used_pack_is_repacked() {
     let nodes = save_files(&repo, &[("c", &noise(3, 60_000)), ("d", &noise(4, 60_000))]);
     let s3 = save_snapshot(&repo, vec![nodes[0].clone()], 3);
     let _ = s3;
-    let lazy = prune(
-        &repo,
-        &PruneOptions {
-            max_unused_percent: 60.0,
-            ..Default::default()
-        },
-    )
-    .expect("prune");
+    let lazy = prune(&repo, &PruneOptions { max_unused_percent: 60.0, ..Default::default() }).expect("prune");
     assert_eq!(lazy.repacked.packs, 0, "{lazy:#?}");
     assert!(run_check(&url, false).is_ok());
 }
@@ -212,17 +154,10 @@ fn check_waits_for_no_one_but_refuses_an_exclusive_lock() {
     let lock = repo.lock(true, "test").expect("lock");
     let err = check(&repo, &CheckOptions::default(), None).expect_err("locked");
     assert!(matches!(err, Error::Locked { .. }), "{err}");
-    assert!(matches!(
-        prune(&repo, &PruneOptions::default()),
-        Err(Error::Locked { .. })
-    ));
+    assert!(matches!(prune(&repo, &PruneOptions::default()), Err(Error::Locked { .. })));
     drop(lock);
     let shared = repo.lock(false, "backup").expect("shared lock");
-    assert!(
-        check(&repo, &CheckOptions::default(), None)
-            .expect("check")
-            .is_ok()
-    );
+    assert!(check(&repo, &CheckOptions::default(), None).expect("check").is_ok());
     drop(shared);
 }
 
@@ -232,12 +167,7 @@ fn progress_is_reported() {
     build(&url);
     let seen = std::sync::Mutex::new(Vec::new());
     let progress = |p: arca_repo::check::CheckProgress| seen.lock().expect("lock").push(p.phase);
-    check(
-        &reopen(&url),
-        &CheckOptions { read_data: true },
-        Some(&progress),
-    )
-    .expect("check");
+    check(&reopen(&url), &CheckOptions { read_data: true }, Some(&progress)).expect("check");
     let seen = seen.into_inner().expect("lock");
     assert!(seen.contains(&arca_repo::check::CheckPhase::ReadData));
     assert!(seen.contains(&arca_repo::check::CheckPhase::Snapshots));
@@ -249,9 +179,5 @@ fn forget_snapshots_rejects_unknown_ids() {
     let f = build(&url);
     let err = forget_snapshots(&f.repo(), &[f.s[0], Id::random()], false).expect_err("unknown id");
     assert!(matches!(err, Error::SnapshotNotFound { .. }));
-    assert_eq!(
-        f.repo().list_ids("snapshots").expect("list").0.len(),
-        4,
-        "nothing deleted"
-    );
+    assert_eq!(f.repo().list_ids("snapshots").expect("list").0.len(), 4, "nothing deleted");
 }

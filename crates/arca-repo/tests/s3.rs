@@ -13,22 +13,14 @@ use common::scenarios;
 fn s3_url(test: &str) -> Option<String> {
     match std::env::var("ARCA_TEST_S3_BUCKET") {
         Ok(bucket) if !bucket.is_empty() => {
-            let unique = format!(
-                "{}-{}",
-                chrono::Utc::now().format("%Y%m%dT%H%M%S"),
-                arca_repo::Id::random().short()
-            );
+            let unique = format!("{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S"), arca_repo::Id::random().short());
             Some(format!("s3://{bucket}/arca-repo-tests/{test}-{unique}"))
         }
         _ if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!(
-                "CI=true but ARCA_TEST_S3_BUCKET is not set: the S3 tests must not be skipped in CI"
-            )
+            panic!("CI=true but ARCA_TEST_S3_BUCKET is not set: the S3 tests must not be skipped in CI")
         }
         _ => {
-            eprintln!(
-                "skipping {test}: set ARCA_TEST_S3_BUCKET (and AWS_ENDPOINT_URL, credentials) to run it"
-            );
+            eprintln!("skipping {test}: set ARCA_TEST_S3_BUCKET (and AWS_ENDPOINT_URL, credentials) to run it");
             None
         }
     }

@@ -37,12 +37,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(code: u16, reason: &str, message: impl Into<String>) -> Self {
-        ApiError {
-            code,
-            reason: reason.to_string(),
-            message: message.into(),
-            details: Box::default(),
-        }
+        ApiError { code, reason: reason.to_string(), message: message.into(), details: Box::default() }
     }
 
     /// Attach `details.{name,group,kind}`.
@@ -86,37 +81,24 @@ impl ApiError {
     /// `404 NotFound` for `resource` (plural, e.g. `configmaps`) named `name`.
     pub fn not_found(group: &str, resource: &str, name: &str) -> Self {
         let qualified = qualified(resource, group);
-        Self::new(404, "NotFound", format!("{qualified} \"{name}\" not found"))
-            .with_details(group, resource, name)
+        Self::new(404, "NotFound", format!("{qualified} \"{name}\" not found")).with_details(group, resource, name)
     }
 
     /// `404` for a path that names no resource at all.
     pub fn no_route(path: &str) -> Self {
-        Self::new(
-            404,
-            "NotFound",
-            format!("the server could not find the requested resource ({path})"),
-        )
+        Self::new(404, "NotFound", format!("the server could not find the requested resource ({path})"))
     }
 
     pub fn already_exists(group: &str, resource: &str, name: &str) -> Self {
         let qualified = qualified(resource, group);
-        Self::new(
-            409,
-            "AlreadyExists",
-            format!("{qualified} \"{name}\" already exists"),
-        )
-        .with_details(group, resource, name)
+        Self::new(409, "AlreadyExists", format!("{qualified} \"{name}\" already exists"))
+            .with_details(group, resource, name)
     }
 
     pub fn conflict(group: &str, resource: &str, name: &str, why: &str) -> Self {
         let qualified = qualified(resource, group);
-        Self::new(
-            409,
-            "Conflict",
-            format!("Operation cannot be fulfilled on {qualified} \"{name}\": {why}"),
-        )
-        .with_details(group, resource, name)
+        Self::new(409, "Conflict", format!("Operation cannot be fulfilled on {qualified} \"{name}\": {why}"))
+            .with_details(group, resource, name)
     }
 
     pub fn stale(group: &str, resource: &str, name: &str) -> Self {
@@ -130,22 +112,11 @@ impl ApiError {
 
     /// `422 Invalid` for `kind` named `name`, with one cause per field error.
     pub fn invalid(group: &str, kind: &str, name: &str, causes: Vec<Cause>) -> Self {
-        let list: Vec<String> = causes
-            .iter()
-            .map(|c| format!("{}: {}", c.field, c.message))
-            .collect();
-        let body = if list.len() == 1 {
-            list[0].clone()
-        } else {
-            format!("[{}]", list.join(", "))
-        };
-        Self::new(
-            422,
-            "Invalid",
-            format!("{kind} \"{name}\" is invalid: {body}"),
-        )
-        .with_details(group, kind, name)
-        .with_causes(causes)
+        let list: Vec<String> = causes.iter().map(|c| format!("{}: {}", c.field, c.message)).collect();
+        let body = if list.len() == 1 { list[0].clone() } else { format!("[{}]", list.join(", ")) };
+        Self::new(422, "Invalid", format!("{kind} \"{name}\" is invalid: {body}"))
+            .with_details(group, kind, name)
+            .with_causes(causes)
     }
 
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
@@ -186,11 +157,8 @@ impl ApiError {
             details.insert("kind".into(), json!(kind));
         }
         if !d.causes.is_empty() {
-            let causes: Vec<Value> = d
-                .causes
-                .iter()
-                .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
-                .collect();
+            let causes: Vec<Value> =
+                d.causes.iter().map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field})).collect();
             details.insert("causes".into(), Value::Array(causes));
         }
         if let Some(secs) = d.retry_after {
@@ -205,17 +173,9 @@ impl ApiError {
 
 /// A field error cause, e.g. `FieldValueInvalid`.
 pub fn cause(reason: &str, field: &str, message: impl Into<String>) -> Cause {
-    Cause {
-        reason: reason.to_string(),
-        message: message.into(),
-        field: field.to_string(),
-    }
+    Cause { reason: reason.to_string(), message: message.into(), field: field.to_string() }
 }
 
 fn qualified(resource: &str, group: &str) -> String {
-    if group.is_empty() {
-        resource.to_string()
-    } else {
-        format!("{resource}.{group}")
-    }
+    if group.is_empty() { resource.to_string() } else { format!("{resource}.{group}") }
 }

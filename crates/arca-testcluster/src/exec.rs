@@ -38,18 +38,12 @@ pub(crate) async fn serve(
     let (pod, env) = {
         let state = cluster.lock();
         let pod = state.get(&t.rt, t.ns(), &name)?;
-        let containers = pod
-            .pointer("/spec/containers")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let containers = pod.pointer("/spec/containers").and_then(Value::as_array).cloned().unwrap_or_default();
         let index = match q.get("container") {
             Some(c) => containers
                 .iter()
                 .position(|x| x.get("name").and_then(Value::as_str) == Some(c))
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!("container {c} is not valid for pod {name}"))
-                })?,
+                .ok_or_else(|| ApiError::bad_request(format!("container {c} is not valid for pod {name}")))?,
             None => 0,
         };
         let env = kubelet::pod_env(&state, &cluster.data_dir, &pod, index)
@@ -66,9 +60,7 @@ pub(crate) async fn serve(
         _ => {
             return Err(ApiError::bad_request(format!(
                 "unable to upgrade connection: container not found (\"{}\")",
-                pod.pointer("/spec/containers/0/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
+                pod.pointer("/spec/containers/0/name").and_then(Value::as_str).unwrap_or_default()
             )));
         }
     }
@@ -77,9 +69,7 @@ pub(crate) async fn serve(
         .await
         .map_err(|e| ApiError::bad_request(format!("unable to upgrade connection: {e}")))?;
     let ws = ws.protocols(PROTOCOLS);
-    let v5 = ws
-        .selected_protocol()
-        .is_some_and(|p| p.as_bytes() == PROTOCOLS[0].as_bytes());
+    let v5 = ws.selected_protocol().is_some_and(|p| p.as_bytes() == PROTOCOLS[0].as_bytes());
     let argv = env.argv(&command);
     let stdin = q.flag("stdin");
     Ok(ws.on_upgrade(move |socket| session(socket, env, argv, stdin, v5)))
@@ -94,10 +84,7 @@ fn frame(channel: u8, data: &[u8]) -> Message {
 
 /// Clients (client-go) treat a close without status code as an error.
 fn normal_close() -> Message {
-    Message::Close(Some(CloseFrame {
-        code: close_code::NORMAL,
-        reason: "".into(),
-    }))
+    Message::Close(Some(CloseFrame { code: close_code::NORMAL, reason: "".into() }))
 }
 
 fn exit_status(code: i32, argv: &[String]) -> Value {
@@ -113,11 +100,7 @@ fn exit_status(code: i32, argv: &[String]) -> Value {
     })
 }
 
-async fn pump(
-    mut reader: impl tokio::io::AsyncRead + Unpin,
-    channel: u8,
-    tx: mpsc::Sender<Message>,
-) {
+async fn pump(mut reader: impl tokio::io::AsyncRead + Unpin, channel: u8, tx: mpsc::Sender<Message>) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         match reader.read(&mut buf).await {
@@ -131,13 +114,7 @@ async fn pump(
     }
 }
 
-async fn session(
-    socket: WebSocket,
-    env: kubelet::PodEnv,
-    argv: Vec<String>,
-    stdin: bool,
-    v5: bool,
-) {
+async fn session(socket: WebSocket, env: kubelet::PodEnv, argv: Vec<String>, stdin: bool, v5: bool) {
     let (mut sink, mut stream) = socket.split();
     let Some((program, args)) = argv.split_first() else {
         let _ = sink.send(normal_close()).await;
@@ -204,9 +181,7 @@ async fn session(
         let _ = p.await;
     }
     if let Ok(mut sink) = writer.await {
-        let _ = sink
-            .send(frame(3, exit_status(status, &argv).to_string().as_bytes()))
-            .await;
+        let _ = sink.send(frame(3, exit_status(status, &argv).to_string().as_bytes())).await;
         let _ = sink.send(normal_close()).await;
     }
 }

@@ -37,13 +37,7 @@ pub struct FaultRule {
 impl FaultRule {
     /// A rule that answers every request with `fault` (narrow it with the setters).
     pub fn new(fault: Fault) -> Self {
-        FaultRule {
-            fault,
-            method: None,
-            path: None,
-            times: None,
-            probability: 1.0,
-        }
+        FaultRule { fault, method: None, path: None, times: None, probability: 1.0 }
     }
 
     /// Only requests with this HTTP method (`GET`, `POST`, ...).
@@ -97,19 +91,13 @@ impl Faults {
             *n += 1;
             RuleId(*n)
         };
-        self.rules
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Entry { id, rule, fired: 0 });
+        self.rules.lock().unwrap_or_else(|e| e.into_inner()).push(Entry { id, rule, fired: 0 });
         id
     }
 
     /// Removes one rule.
     pub fn remove(&self, id: RuleId) {
-        self.rules
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|e| e.id != id);
+        self.rules.lock().unwrap_or_else(|e| e.into_inner()).retain(|e| e.id != id);
     }
 
     /// Removes all rules and pending token expiries.
@@ -120,13 +108,7 @@ impl Faults {
 
     /// How often a rule fired.
     pub fn fired(&self, id: RuleId) -> u32 {
-        self.rules
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .find(|e| e.id == id)
-            .map(|e| e.fired)
-            .unwrap_or(0)
+        self.rules.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|e| e.id == id).map(|e| e.fired).unwrap_or(0)
     }
 
     /// The next `n` list requests that carry a `continue` token answer
@@ -137,9 +119,7 @@ impl Faults {
 
     /// Consumes one pending token expiry.
     pub(crate) fn take_token_expiry(&self) -> bool {
-        self.expire_tokens
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
+        self.expire_tokens.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
     }
 
     /// The fault for a request, if a rule fires.
@@ -174,20 +154,11 @@ mod tests {
     fn rules_match_and_count() -> Result<(), regex::Error> {
         let f = Faults::default();
         let id = f.add(
-            FaultRule::new(Fault::InternalError)
-                .method("get")
-                .path("^/api/v1/namespaces/[^/]+/configmaps")?
-                .times(2),
+            FaultRule::new(Fault::InternalError).method("get").path("^/api/v1/namespaces/[^/]+/configmaps")?.times(2),
         );
         assert_eq!(f.check("POST", "/api/v1/namespaces/a/configmaps"), None);
-        assert_eq!(
-            f.check("GET", "/api/v1/namespaces/a/configmaps"),
-            Some(Fault::InternalError)
-        );
-        assert_eq!(
-            f.check("GET", "/api/v1/namespaces/a/configmaps/x"),
-            Some(Fault::InternalError)
-        );
+        assert_eq!(f.check("GET", "/api/v1/namespaces/a/configmaps"), Some(Fault::InternalError));
+        assert_eq!(f.check("GET", "/api/v1/namespaces/a/configmaps/x"), Some(Fault::InternalError));
         assert_eq!(f.check("GET", "/api/v1/namespaces/a/configmaps"), None);
         assert_eq!(f.fired(id), 2);
         f.expire_continue_tokens(1);

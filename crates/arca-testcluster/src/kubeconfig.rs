@@ -39,11 +39,9 @@ pub fn write(path: &Path, url: &str) -> Result<(), Error> {
 }
 
 pub async fn client(path: &Path) -> Result<kube::Client, Error> {
-    let kc =
-        kube::config::Kubeconfig::read_from(path).map_err(|e| Error::Kubeconfig(e.to_string()))?;
-    let config =
-        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-            .await
-            .map_err(|e| Error::Kubeconfig(e.to_string()))?;
+    let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| Error::Kubeconfig(e.to_string()))?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await
+        .map_err(|e| Error::Kubeconfig(e.to_string()))?;
     kube::Client::try_from(config).map_err(|e| Error::Client(e.to_string()))
 }

@@ -81,13 +81,13 @@ impl Builder {
 
     /// Starts the cluster on a random free port of 127.0.0.1.
     pub async fn start(self) -> Result<TestCluster, Error> {
+        // The workspace links two rustls crypto providers (object_store brings
+        // aws-lc-rs, kube ring); rustls refuses to guess, so pick one for the
+        // process before any client is built.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let temp = match &self.data_dir {
             Some(_) => None,
-            None => Some(
-                tempfile::Builder::new()
-                    .prefix("arca-testcluster-")
-                    .tempdir()?,
-            ),
+            None => Some(tempfile::Builder::new().prefix("arca-testcluster-").tempdir()?),
         };
         let data_dir = match (&self.data_dir, &temp) {
             (Some(d), _) => d.clone(),
@@ -104,21 +104,11 @@ impl Builder {
             seed::snapshot_support(&cluster)?;
         }
         let url = format!("http://127.0.0.1:{port}");
-        let kubeconfig_path = self
-            .kubeconfig
-            .clone()
-            .unwrap_or_else(|| data_dir.join("kubeconfig"));
+        let kubeconfig_path = self.kubeconfig.clone().unwrap_or_else(|| data_dir.join("kubeconfig"));
         kubeconfig::write(&kubeconfig_path, &url)?;
         let server = server::spawn(listener, cluster.clone());
         let controllers = controllers::spawn(cluster.clone())?;
-        Ok(TestCluster {
-            cluster,
-            url,
-            kubeconfig_path,
-            server,
-            controllers: Some(controllers),
-            _temp: temp,
-        })
+        Ok(TestCluster { cluster, url, kubeconfig_path, server, controllers: Some(controllers), _temp: temp })
     }
 }
 

@@ -116,20 +116,12 @@ fn from_fields_v1(v: &Value, prefix: &mut Path, out: &mut FieldSet) {
 }
 
 fn read_entries(obj: &Value) -> Vec<Entry> {
-    let Some(list) = obj
-        .pointer("/metadata/managedFields")
-        .and_then(Value::as_array)
-    else {
+    let Some(list) = obj.pointer("/metadata/managedFields").and_then(Value::as_array) else {
         return vec![];
     };
     list.iter()
         .map(|e| {
-            let s = |k: &str| {
-                e.get(k)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string()
-            };
+            let s = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
             let mut fields = FieldSet::new();
             if let Some(f) = e.get("fieldsV1") {
                 from_fields_v1(f, &mut vec![], &mut fields);
@@ -180,9 +172,7 @@ fn entry_mut<'a>(
     api_version: &str,
     sub: &str,
 ) -> &'a mut Entry {
-    let pos = entries
-        .iter()
-        .position(|e| e.manager == manager && e.operation == operation && e.subresource == sub);
+    let pos = entries.iter().position(|e| e.manager == manager && e.operation == operation && e.subresource == sub);
     let i = match pos {
         Some(i) => i,
         None => {
@@ -202,29 +192,17 @@ fn entry_mut<'a>(
 }
 
 /// Records a non-apply write by `manager`: it takes ownership of every field it changed.
-pub fn record_update(
-    old: Option<&Value>,
-    new: &mut Value,
-    manager: &str,
-    api_version: &str,
-    subresource: &str,
-) {
+pub fn record_update(old: Option<&Value>, new: &mut Value, manager: &str, api_version: &str, subresource: &str) {
     let status = subresource == "status";
     let mut entries = old.map(read_entries).unwrap_or_default();
     let new_fields = fields_of(new, status);
-    let changed: FieldSet = new_fields
-        .iter()
-        .filter(|p| old.is_none_or(|o| value_at(o, p) != value_at(new, p)))
-        .cloned()
-        .collect();
+    let changed: FieldSet =
+        new_fields.iter().filter(|p| old.is_none_or(|o| value_at(o, p) != value_at(new, p))).cloned().collect();
     for e in entries.iter_mut() {
-        e.fields
-            .retain(|p| value_at(new, p).is_some() && !changed.contains(p));
+        e.fields.retain(|p| value_at(new, p).is_some() && !changed.contains(p));
     }
     if !changed.is_empty() {
-        entry_mut(&mut entries, manager, "Update", api_version, subresource)
-            .fields
-            .extend(changed);
+        entry_mut(&mut entries, manager, "Update", api_version, subresource).fields.extend(changed);
     }
     write_entries(new, &entries);
 }
@@ -276,17 +254,14 @@ pub fn apply(
         .collect();
     merge_applied(&mut result, applied);
     for p in previous.difference(&applied_fields) {
-        let owned_by_other = entries
-            .iter()
-            .any(|e| e.manager != manager && e.fields.contains(p));
+        let owned_by_other = entries.iter().any(|e| e.manager != manager && e.fields.contains(p));
         if !owned_by_other {
             remove_at(&mut result, p);
         }
     }
     // Fields changed by this apply leave the other managers' Update entries.
     for e in entries.iter_mut().filter(|e| e.manager != manager) {
-        e.fields
-            .retain(|p| !applied_fields.contains(p) || e.operation == "Apply");
+        e.fields.retain(|p| !applied_fields.contains(p) || e.operation == "Apply");
     }
     entry_mut(&mut entries, manager, "Apply", api_version, subresource).fields = applied_fields;
     write_entries(&mut result, &entries);
@@ -296,29 +271,13 @@ pub fn apply(
 fn conflict_error(conflicts: &[(String, Path)]) -> ApiError {
     let causes: Vec<Cause> = conflicts
         .iter()
-        .map(|(m, p)| {
-            cause(
-                "FieldManagerConflict",
-                &format!(".{}", p.join(".")),
-                format!("conflict with \"{m}\""),
-            )
-        })
+        .map(|(m, p)| cause("FieldManagerConflict", &format!(".{}", p.join(".")), format!("conflict with \"{m}\"")))
         .collect();
-    let detail: Vec<String> = causes
-        .iter()
-        .map(|c| format!("{}: {}", c.message, c.field))
-        .collect();
+    let detail: Vec<String> = causes.iter().map(|c| format!("{}: {}", c.message, c.field)).collect();
     let n = conflicts.len();
     let plural = if n == 1 { "" } else { "s" };
-    ApiError::new(
-        409,
-        "Conflict",
-        format!(
-            "Apply failed with {n} conflict{plural}: {}",
-            detail.join("\n")
-        ),
-    )
-    .with_causes(causes)
+    ApiError::new(409, "Conflict", format!("Apply failed with {n} conflict{plural}: {}", detail.join("\n")))
+        .with_causes(causes)
 }
 
 #[cfg(test)]
@@ -327,7 +286,8 @@ mod tests {
 
     #[test]
     fn apply_conflicts_and_force() {
-        let a = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"k": "1", "o": "a"}});
+        let a =
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"k": "1", "o": "a"}});
         let live = apply(None, &a, "alice", false, "v1", "").expect("create");
         let b = json!({"metadata": {"name": "x"}, "data": {"k": "2"}});
         let err = apply(Some(&live), &b, "bob", false, "v1", "").expect_err("conflict");

@@ -26,24 +26,12 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 }
 
 /// Keys upstream uses to merge lists of objects (`patchMergeKey`), in lookup order.
-const MERGE_KEYS: &[&str] = &[
-    "name",
-    "mountPath",
-    "devicePath",
-    "containerPort",
-    "port",
-    "type",
-    "ip",
-    "topologyKey",
-];
+const MERGE_KEYS: &[&str] = &["name", "mountPath", "devicePath", "containerPort", "port", "type", "ip", "topologyKey"];
 
 fn merge_key(list: &[Value], patch: &[Value]) -> Option<&'static str> {
     MERGE_KEYS.iter().copied().find(|key| {
         !patch.is_empty()
-            && patch
-                .iter()
-                .chain(list.iter())
-                .all(|item| item.get(key).is_some() || item.get("$patch").is_some())
+            && patch.iter().chain(list.iter()).all(|item| item.get(key).is_some() || item.get("$patch").is_some())
     })
 }
 
@@ -130,9 +118,7 @@ fn split_pointer(path: &str) -> ApiResult<Vec<String>> {
     if path.is_empty() {
         return Ok(vec![]);
     }
-    let rest = path
-        .strip_prefix('/')
-        .ok_or_else(|| ApiError::bad_request(format!("invalid JSON pointer {path:?}")))?;
+    let rest = path.strip_prefix('/').ok_or_else(|| ApiError::bad_request(format!("invalid JSON pointer {path:?}")))?;
     Ok(rest.split('/').map(unescape).collect())
 }
 
@@ -153,9 +139,7 @@ fn missing(t: &str) -> ApiError {
     ApiError::new(
         422,
         "Invalid",
-        format!(
-            "the server rejected our request due to an error in our request: doc is missing path: {t}"
-        ),
+        format!("the server rejected our request due to an error in our request: doc is missing path: {t}"),
     )
 }
 
@@ -170,11 +154,7 @@ fn add(doc: &mut Value, path: &str, value: Value) -> ApiResult<()> {
             m.insert(last.clone(), value);
         }
         Value::Array(a) => {
-            let i = if last == "-" {
-                a.len()
-            } else {
-                last.parse::<usize>().map_err(|_| missing(last))?
-            };
+            let i = if last == "-" { a.len() } else { last.parse::<usize>().map_err(|_| missing(last))? };
             if i > a.len() {
                 return Err(missing(last));
             }
@@ -209,9 +189,7 @@ fn get(doc: &Value, path: &str) -> ApiResult<Value> {
 
 /// RFC 6902 JSON patch.
 pub fn json_patch(doc: &mut Value, ops: &Value) -> ApiResult<()> {
-    let ops = ops
-        .as_array()
-        .ok_or_else(|| ApiError::bad_request("json patch must be a JSON array"))?;
+    let ops = ops.as_array().ok_or_else(|| ApiError::bad_request("json patch must be a JSON array"))?;
     for op in ops {
         let kind = op.get("op").and_then(Value::as_str).unwrap_or_default();
         let path = op
@@ -249,9 +227,7 @@ pub fn json_patch(doc: &mut Value, ops: &Value) -> ApiResult<()> {
                 }
             }
             _ => {
-                return Err(ApiError::bad_request(format!(
-                    "invalid json patch operation: {op}"
-                )));
+                return Err(ApiError::bad_request(format!("invalid json patch operation: {op}")));
             }
         }
     }
@@ -295,9 +271,6 @@ mod tests {
             &mut t,
             &json!({"spec": {"$setElementOrder/containers": [{"name": "a"}], "containers": [{"name": "a", "image": "z"}, {"name": "b", "$patch": "delete"}]}}),
         );
-        assert_eq!(
-            t,
-            json!({"spec": {"containers": [{"name": "a", "image": "z"}]}})
-        );
+        assert_eq!(t, json!({"spec": {"containers": [{"name": "a", "image": "z"}]}}));
     }
 }

@@ -3,10 +3,10 @@
 use std::any::TypeId;
 
 use k8s_openapi::api::{
-    admissionregistration::v1 as admission, apps::v1 as apps, autoscaling::v2 as autoscaling,
-    batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
-    discovery::v1 as discovery, events::v1 as events, networking::v1 as networking,
-    policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling, storage::v1 as storage,
+    admissionregistration::v1 as admission, apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch,
+    coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery, events::v1 as events,
+    networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling,
+    storage::v1 as storage,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 
@@ -88,18 +88,13 @@ impl ResourceType {
     }
 
     pub fn has_subresource(&self, name: &str) -> bool {
-        (name == "status" && self.has_status)
-            || self.extra_subresources.iter().any(|s| s.name == name)
+        (name == "status" && self.has_status) || self.extra_subresources.iter().any(|s| s.name == name)
     }
 }
 
 /// `group/version`, or just `version` for the core group.
 pub fn api_version(group: &str, version: &str) -> String {
-    if group.is_empty() {
-        version.to_string()
-    } else {
-        format!("{group}/{version}")
-    }
+    if group.is_empty() { version.to_string() } else { format!("{group}/{version}") }
 }
 
 /// Splits an `apiVersion` into group and version.
@@ -116,16 +111,7 @@ fn verbs(list: &[&str]) -> Vec<String> {
 
 /// Verbs of a main resource.
 pub fn resource_verbs() -> Vec<String> {
-    verbs(&[
-        "create",
-        "delete",
-        "deletecollection",
-        "get",
-        "list",
-        "patch",
-        "update",
-        "watch",
-    ])
+    verbs(&["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"])
 }
 
 /// Kubernetes version priority: GA > beta > alpha, higher numbers first, others last.
@@ -156,9 +142,7 @@ pub fn version_priority(version: &str) -> (u8, i64, i64, String) {
 pub fn sort_versions(versions: &mut [String]) {
     versions.sort_by(|a, b| {
         let (pa, pb) = (version_priority(a), version_priority(b));
-        (pb.0, pb.1, pb.2)
-            .cmp(&(pa.0, pa.1, pa.2))
-            .then_with(|| pa.3.cmp(&pb.3))
+        (pb.0, pb.1, pb.2).cmp(&(pa.0, pa.1, pa.2)).then_with(|| pa.3.cmp(&pb.3))
     });
 }
 
@@ -176,13 +160,9 @@ fn row<K: k8s_openapi::Resource + 'static>(extra: Extra) -> ResourceType
 where
     K::Scope: 'static,
 {
-    let namespaced =
-        TypeId::of::<K::Scope>() == TypeId::of::<k8s_openapi::NamespaceResourceScope>();
-    let extra_subresources = extra
-        .subs
-        .iter()
-        .map(|name| builtin_subresource(K::GROUP, K::VERSION, K::KIND, name))
-        .collect();
+    let namespaced = TypeId::of::<K::Scope>() == TypeId::of::<k8s_openapi::NamespaceResourceScope>();
+    let extra_subresources =
+        extra.subs.iter().map(|name| builtin_subresource(K::GROUP, K::VERSION, K::KIND, name)).collect();
     ResourceType {
         group: K::GROUP.to_string(),
         version: K::VERSION.to_string(),
@@ -221,37 +201,13 @@ pub fn builtin_subresource(group: &str, version: &str, kind: &str, name: &str) -
 fn builtin_rows() -> Vec<ResourceType> {
     let e = Extra::default;
     let s = |short: &'static [&'static str]| Extra { short, ..e() };
-    let st = |short: &'static [&'static str]| Extra {
-        short,
-        status: true,
-        ..e()
-    };
-    let scaled = |short: &'static [&'static str]| Extra {
-        short,
-        status: true,
-        subs: &["scale"],
-        all: true,
-        ..e()
-    };
+    let st = |short: &'static [&'static str]| Extra { short, status: true, ..e() };
+    let scaled = |short: &'static [&'static str]| Extra { short, status: true, subs: &["scale"], all: true, ..e() };
     vec![
         // core/v1
-        row::<core::Namespace>(Extra {
-            short: &["ns"],
-            status: true,
-            subs: &["finalize"],
-            ..e()
-        }),
-        row::<core::Pod>(Extra {
-            short: &["po"],
-            status: true,
-            subs: &["exec", "log"],
-            all: true,
-            ..e()
-        }),
-        row::<core::Service>(Extra {
-            all: true,
-            ..st(&["svc"])
-        }),
+        row::<core::Namespace>(Extra { short: &["ns"], status: true, subs: &["finalize"], ..e() }),
+        row::<core::Pod>(Extra { short: &["po"], status: true, subs: &["exec", "log"], all: true, ..e() }),
+        row::<core::Service>(Extra { all: true, ..st(&["svc"]) }),
         row::<core::Endpoints>(s(&["ep"])),
         row::<core::ConfigMap>(s(&["cm"])),
         row::<core::Secret>(e()),
@@ -267,22 +223,11 @@ fn builtin_rows() -> Vec<ResourceType> {
         row::<apps::Deployment>(scaled(&["deploy"])),
         row::<apps::StatefulSet>(scaled(&["sts"])),
         row::<apps::ReplicaSet>(scaled(&["rs"])),
-        row::<apps::DaemonSet>(Extra {
-            all: true,
-            ..st(&["ds"])
-        }),
+        row::<apps::DaemonSet>(Extra { all: true, ..st(&["ds"]) }),
         row::<apps::ControllerRevision>(e()),
         // batch/v1
-        row::<batch::Job>(Extra {
-            status: true,
-            all: true,
-            orphan: true,
-            ..e()
-        }),
-        row::<batch::CronJob>(Extra {
-            all: true,
-            ..st(&["cj"])
-        }),
+        row::<batch::Job>(Extra { status: true, all: true, orphan: true, ..e() }),
+        row::<batch::CronJob>(Extra { all: true, ..st(&["cj"]) }),
         // rbac.authorization.k8s.io/v1
         row::<rbac::Role>(e()),
         row::<rbac::RoleBinding>(e()),
@@ -301,10 +246,7 @@ fn builtin_rows() -> Vec<ResourceType> {
         // policy/v1
         row::<policy::PodDisruptionBudget>(st(&["pdb"])),
         // autoscaling/v2
-        row::<autoscaling::HorizontalPodAutoscaler>(Extra {
-            all: true,
-            ..st(&["hpa"])
-        }),
+        row::<autoscaling::HorizontalPodAutoscaler>(Extra { all: true, ..st(&["hpa"]) }),
         // coordination.k8s.io/v1
         row::<coordination::Lease>(e()),
         // discovery.k8s.io/v1
@@ -331,9 +273,7 @@ pub struct Registry {
 
 impl Default for Registry {
     fn default() -> Self {
-        Registry {
-            types: builtin_rows(),
-        }
+        Registry { types: builtin_rows() }
     }
 }
 
@@ -344,19 +284,13 @@ impl Registry {
 
     /// The type served at `/{group}/{version}/{plural}`.
     pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceType> {
-        self.types
-            .iter()
-            .find(|t| t.group == group && t.version == version && t.plural == plural)
+        self.types.iter().find(|t| t.group == group && t.version == version && t.plural == plural)
     }
 
     /// Any served version of `group`/`plural`, most preferred first.
     pub fn find_any_version(&self, group: &str, plural: &str) -> Option<&ResourceType> {
-        let mut versions: Vec<String> = self
-            .types
-            .iter()
-            .filter(|t| t.group == group && t.plural == plural)
-            .map(|t| t.version.clone())
-            .collect();
+        let mut versions: Vec<String> =
+            self.types.iter().filter(|t| t.group == group && t.plural == plural).map(|t| t.version.clone()).collect();
         sort_versions(&mut versions);
         let version = versions.first()?;
         self.find(group, version, plural)
@@ -364,9 +298,7 @@ impl Registry {
 
     /// The type of `kind` in `group` (any version).
     pub fn find_kind(&self, group: &str, kind: &str) -> Option<&ResourceType> {
-        self.types
-            .iter()
-            .find(|t| t.group == group && t.kind == kind)
+        self.types.iter().find(|t| t.group == group && t.kind == kind)
     }
 
     /// Groups with their versions, most preferred version first; `""` is the core group.
@@ -390,10 +322,7 @@ impl Registry {
 
     /// Types of one group version.
     pub fn in_group_version(&self, group: &str, version: &str) -> Vec<&ResourceType> {
-        self.types
-            .iter()
-            .filter(|t| t.group == group && t.version == version)
-            .collect()
+        self.types.iter().filter(|t| t.group == group && t.version == version).collect()
     }
 
     /// Replaces the rows of a CRD-defined `group`/`plural` with `rows`.
@@ -403,8 +332,7 @@ impl Registry {
     }
 
     pub fn remove_crd(&mut self, group: &str, plural: &str) {
-        self.types
-            .retain(|t| !(t.from_crd && t.group == group && t.plural == plural));
+        self.types.retain(|t| !(t.from_crd && t.group == group && t.plural == plural));
     }
 }
 
@@ -422,19 +350,13 @@ mod tests {
         let deploy = reg.find("apps", "v1", "deployments").expect("deployments");
         assert_eq!(deploy.kind, "Deployment");
         assert!(deploy.has_subresource("scale"));
-        assert!(
-            reg.find("batch", "v1", "jobs")
-                .expect("jobs")
-                .orphan_by_default
-        );
+        assert!(reg.find("batch", "v1", "jobs").expect("jobs").orphan_by_default);
     }
 
     #[test]
     fn versions_sort_by_kubernetes_priority() {
-        let mut v: Vec<String> = ["v1alpha1", "foo", "v2beta1", "v1", "v2", "v1beta2"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut v: Vec<String> =
+            ["v1alpha1", "foo", "v2beta1", "v1", "v2", "v1beta2"].iter().map(|s| s.to_string()).collect();
         sort_versions(&mut v);
         assert_eq!(v, ["v2", "v1", "v2beta1", "v1beta2", "v1alpha1", "foo"]);
     }

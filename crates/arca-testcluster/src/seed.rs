@@ -17,9 +17,8 @@ pub const TEST_SNAPSHOT_CLASS: &str = "arca-test-snapshots";
 const MANAGER: &str = "kube-apiserver";
 
 fn put(state: &mut State, group: &str, plural: &str, ns: &str, obj: Value) -> Result<(), ApiError> {
-    let rt = state
-        .resource_any(group, plural)
-        .ok_or_else(|| ApiError::internal(format!("no resource {plural}.{group}")))?;
+    let rt =
+        state.resource_any(group, plural).ok_or_else(|| ApiError::internal(format!("no resource {plural}.{group}")))?;
     match state.create(&rt, ns, obj, &WriteOpts::manager(MANAGER)) {
         Ok(_) => Ok(()),
         Err(e) if e.code == 409 => Ok(()),
@@ -30,13 +29,7 @@ fn put(state: &mut State, group: &str, plural: &str, ns: &str, obj: Value) -> Re
 pub fn defaults(cluster: &Cluster) -> Result<(), ApiError> {
     let mut state = cluster.lock();
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        put(
-            &mut state,
-            "",
-            "namespaces",
-            "",
-            json!({"metadata": {"name": ns}}),
-        )?;
+        put(&mut state, "", "namespaces", "", json!({"metadata": {"name": ns}}))?;
     }
     put(
         &mut state,
@@ -48,9 +41,7 @@ pub fn defaults(cluster: &Cluster) -> Result<(), ApiError> {
             "spec": {"podCIDR": "10.244.0.0/24"},
         }),
     )?;
-    let node_rt = state
-        .resource("", "v1", "nodes")
-        .ok_or_else(|| ApiError::internal("no nodes resource"))?;
+    let node_rt = state.resource("", "v1", "nodes").ok_or_else(|| ApiError::internal("no nodes resource"))?;
     state.update(&node_rt, "", NODE_NAME, json!({"status": {
         "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"}],
         "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": NODE_NAME}],
@@ -98,13 +89,7 @@ pub fn defaults(cluster: &Cluster) -> Result<(), ApiError> {
 pub fn snapshot_support(cluster: &Cluster) -> Result<(), ApiError> {
     let mut state = cluster.lock();
     for crd in snapshot_crds::all() {
-        put(
-            &mut state,
-            "apiextensions.k8s.io",
-            "customresourcedefinitions",
-            "",
-            crd,
-        )?;
+        put(&mut state, "apiextensions.k8s.io", "customresourcedefinitions", "", crd)?;
     }
     put(
         &mut state,

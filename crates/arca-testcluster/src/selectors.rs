@@ -44,31 +44,16 @@ fn split_top_level(s: &str) -> Vec<&str> {
 }
 
 fn valid_key(key: &str) -> bool {
-    !key.is_empty()
-        && key.len() <= 317
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+    !key.is_empty() && key.len() <= 317 && key.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
 }
 
 fn valid_value(value: &str) -> bool {
-    value.len() <= 63
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    value.len() <= 63 && value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
 fn parse_set(rest: &str, whole: &str) -> ApiResult<Vec<String>> {
-    let inner = rest
-        .trim()
-        .strip_prefix('(')
-        .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| bad_selector(whole))?;
-    let values: Vec<String> = inner
-        .split(',')
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-        .collect();
+    let inner = rest.trim().strip_prefix('(').and_then(|r| r.strip_suffix(')')).ok_or_else(|| bad_selector(whole))?;
+    let values: Vec<String> = inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
     if values.iter().any(|v| !valid_value(v)) {
         return Err(bad_selector(whole));
     }
@@ -76,18 +61,14 @@ fn parse_set(rest: &str, whole: &str) -> ApiResult<Vec<String>> {
 }
 
 fn bad_selector(s: &str) -> ApiError {
-    ApiError::bad_request(format!(
-        "unable to parse requirement: found '{s}', expected: in, notin, =, ==, !=, gt, lt"
-    ))
+    ApiError::bad_request(format!("unable to parse requirement: found '{s}', expected: in, notin, =, ==, !=, gt, lt"))
 }
 
 fn parse_requirement(raw: &str) -> ApiResult<(String, Op)> {
     let r = raw.trim();
     if let Some(key) = r.strip_prefix('!') {
         let key = key.trim();
-        return valid_key(key)
-            .then(|| (key.to_string(), Op::NotExists))
-            .ok_or_else(|| bad_selector(r));
+        return valid_key(key).then(|| (key.to_string(), Op::NotExists)).ok_or_else(|| bad_selector(r));
     }
     for (sym, len) in [("==", 2usize), ("!=", 2), ("=", 1), (">", 1), ("<", 1)] {
         if let Some(pos) = r.find(sym) {
@@ -149,12 +130,8 @@ impl LabelSelector {
                 Op::NotIn(set) => value.is_none_or(|x| !set.contains(x)),
                 Op::Exists => value.is_some(),
                 Op::NotExists => value.is_none(),
-                Op::Gt(n) => value
-                    .and_then(|x| x.parse::<i64>().ok())
-                    .is_some_and(|x| x > *n),
-                Op::Lt(n) => value
-                    .and_then(|x| x.parse::<i64>().ok())
-                    .is_some_and(|x| x < *n),
+                Op::Gt(n) => value.and_then(|x| x.parse::<i64>().ok()).is_some_and(|x| x > *n),
+                Op::Lt(n) => value.and_then(|x| x.parse::<i64>().ok()).is_some_and(|x| x < *n),
             }
         })
     }
@@ -169,11 +146,7 @@ impl LabelSelector {
 pub fn labels_of(obj: &Value) -> BTreeMap<String, String> {
     obj.pointer("/metadata/labels")
         .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                .collect()
-        })
+        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect())
         .unwrap_or_default()
 }
 
@@ -182,16 +155,7 @@ const COMMON_FIELDS: &[&str] = &["metadata.name", "metadata.namespace"];
 
 /// Extra selectable fields per kind (a subset of the upstream ones).
 const KIND_FIELDS: &[(&str, &[&str])] = &[
-    (
-        "Pod",
-        &[
-            "spec.nodeName",
-            "spec.restartPolicy",
-            "spec.serviceAccountName",
-            "status.phase",
-            "status.podIP",
-        ],
-    ),
+    ("Pod", &["spec.nodeName", "spec.restartPolicy", "spec.serviceAccountName", "status.phase", "status.podIP"]),
     ("Secret", &["type"]),
     ("Namespace", &["status.phase"]),
     ("Node", &["spec.unschedulable"]),
@@ -233,13 +197,9 @@ impl FieldSelector {
             };
             let field = field.trim();
             let supported = COMMON_FIELDS.contains(&field)
-                || KIND_FIELDS
-                    .iter()
-                    .any(|(k, fields)| *k == kind && fields.contains(&field));
+                || KIND_FIELDS.iter().any(|(k, fields)| *k == kind && fields.contains(&field));
             if !supported {
-                return Err(ApiError::bad_request(format!(
-                    "field label not supported: {field}"
-                )));
+                return Err(ApiError::bad_request(format!("field label not supported: {field}")));
             }
             reqs.push((field.to_string(), equal, value.trim().to_string()));
         }
@@ -269,10 +229,7 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]

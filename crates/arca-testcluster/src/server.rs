@@ -17,11 +17,7 @@ use crate::faults::Fault;
 use crate::handlers;
 
 /// The fault answer for a request, or a dropped connection (`Err`).
-async fn faulted(
-    cluster: &Cluster,
-    method: &str,
-    path: &str,
-) -> Result<Option<http::Response<Body>>, std::io::Error> {
+async fn faulted(cluster: &Cluster, method: &str, path: &str) -> Result<Option<http::Response<Body>>, std::io::Error> {
     let Some(fault) = cluster.faults.check(method, path) else {
         return Ok(None);
     };
@@ -31,30 +27,19 @@ async fn faulted(
             return Ok(None);
         }
         Fault::DropConnection => {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::ConnectionAborted,
-                "injected connection drop",
-            ));
+            return Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "injected connection drop"));
         }
-        Fault::TooManyRequests { retry_after_secs } => ApiError::new(
-            429,
-            "TooManyRequests",
-            "Too many requests, please try again later.",
-        )
-        .with_retry_after(retry_after_secs),
-        Fault::InternalError => ApiError::internal(
-            "an error on the server (\"injected fault\") has prevented the request from succeeding",
-        ),
-        Fault::ServiceUnavailable => ApiError::new(
-            503,
-            "ServiceUnavailable",
-            "the server is currently unable to handle the request",
-        ),
-        Fault::Status(code) => ApiError::new(
-            code,
-            reason_for(code),
-            format!("injected fault with status {code}"),
-        ),
+        Fault::TooManyRequests { retry_after_secs } => {
+            ApiError::new(429, "TooManyRequests", "Too many requests, please try again later.")
+                .with_retry_after(retry_after_secs)
+        }
+        Fault::InternalError => {
+            ApiError::internal("an error on the server (\"injected fault\") has prevented the request from succeeding")
+        }
+        Fault::ServiceUnavailable => {
+            ApiError::new(503, "ServiceUnavailable", "the server is currently unable to handle the request")
+        }
+        Fault::Status(code) => ApiError::new(code, reason_for(code), format!("injected fault with status {code}")),
     };
     Ok(Some(handlers::error_response(&err)))
 }
@@ -77,10 +62,7 @@ fn reason_for(code: u16) -> &'static str {
     }
 }
 
-async fn handle(
-    cluster: Arc<Cluster>,
-    req: http::Request<Incoming>,
-) -> Result<http::Response<Body>, std::io::Error> {
+async fn handle(cluster: Arc<Cluster>, req: http::Request<Incoming>) -> Result<http::Response<Body>, std::io::Error> {
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
     if let Some(resp) = faulted(&cluster, &method, &path).await? {
@@ -113,9 +95,7 @@ pub fn spawn(listener: TcpListener, cluster: Arc<Cluster>) -> tokio::task::JoinH
             let cluster = cluster.clone();
             connections.spawn(async move {
                 let service = service_fn(move |req| handle(cluster.clone(), req));
-                let conn = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades();
+                let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades();
                 if let Err(e) = conn.await {
                     tracing::debug!("connection ended: {e}");
                 }

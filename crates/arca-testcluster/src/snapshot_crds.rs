@@ -38,26 +38,8 @@ fn crd(plural: &str, kind: &str, scope: &str, short: &[&str], status: bool) -> V
 /// VolumeSnapshotClass, VolumeSnapshotContent and VolumeSnapshot.
 pub fn all() -> Vec<Value> {
     vec![
-        crd(
-            "volumesnapshotclasses",
-            "VolumeSnapshotClass",
-            "Cluster",
-            &["vsclass", "vsclasses"],
-            false,
-        ),
-        crd(
-            "volumesnapshotcontents",
-            "VolumeSnapshotContent",
-            "Cluster",
-            &["vsc", "vscs"],
-            true,
-        ),
-        crd(
-            "volumesnapshots",
-            "VolumeSnapshot",
-            "Namespaced",
-            &["vs"],
-            true,
-        ),
+        crd("volumesnapshotclasses", "VolumeSnapshotClass", "Cluster", &["vsclass", "vsclasses"], false),
+        crd("volumesnapshotcontents", "VolumeSnapshotContent", "Cluster", &["vsc", "vscs"], true),
+        crd("volumesnapshots", "VolumeSnapshot", "Namespaced", &["vs"], true),
     ]
 }

@@ -17,10 +17,7 @@ pub struct Allocators {
 
 impl Default for Allocators {
     fn default() -> Self {
-        Allocators {
-            next_ip: 10,
-            next_node_port: 30000,
-        }
+        Allocators { next_ip: 10, next_node_port: 30000 }
     }
 }
 
@@ -42,10 +39,7 @@ pub struct WriteOpts {
 
 impl WriteOpts {
     pub fn manager(name: &str) -> Self {
-        WriteOpts {
-            manager: name.to_string(),
-            ..Default::default()
-        }
+        WriteOpts { manager: name.to_string(), ..Default::default() }
     }
 }
 
@@ -113,15 +107,8 @@ fn comparable(obj: &Value) -> Value {
     v
 }
 
-const SYSTEM_META: &[&str] = &[
-    "uid",
-    "creationTimestamp",
-    "name",
-    "namespace",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "generation",
-];
+const SYSTEM_META: &[&str] =
+    &["uid", "creationTimestamp", "name", "namespace", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"];
 
 impl State {
     pub fn resource(&self, group: &str, version: &str, plural: &str) -> Option<ResourceType> {
@@ -146,10 +133,7 @@ impl State {
 
     /// All objects of `rt` (optionally in one namespace), served at `rt`'s version.
     pub fn all(&self, rt: &ResourceType, ns: Option<&str>) -> Vec<Value> {
-        self.store
-            .iter(&key_of(rt), ns)
-            .map(|(_, v)| as_version(rt, v.clone()))
-            .collect()
+        self.store.iter(&key_of(rt), ns).map(|(_, v)| as_version(rt, v.clone())).collect()
     }
 
     fn check_namespace(&self, rt: &ResourceType, ns: &str) -> ApiResult<()> {
@@ -157,9 +141,7 @@ impl State {
             return Ok(());
         }
         if ns.is_empty() {
-            return Err(ApiError::bad_request(
-                "the namespace of the object is required for namespaced resources",
-            ));
+            return Err(ApiError::bad_request("the namespace of the object is required for namespaced resources"));
         }
         let nskey = obj_key("", ns);
         match self.store.get(&res_key("", "namespaces"), &nskey) {
@@ -183,9 +165,7 @@ impl State {
 
     fn check_identity(rt: &ResourceType, ns: &str, obj: &mut Value) -> ApiResult<()> {
         if !obj.is_object() {
-            return Err(ApiError::bad_request(
-                "the body of the request must be a JSON object",
-            ));
+            return Err(ApiError::bad_request("the body of the request must be a JSON object"));
         }
         if let Some(kind) = obj.get("kind").and_then(Value::as_str) {
             if !kind.is_empty() && kind != rt.kind {
@@ -211,13 +191,7 @@ impl State {
     }
 
     /// Creates an object (the API server's POST).
-    pub fn create(
-        &mut self,
-        rt: &ResourceType,
-        ns: &str,
-        mut obj: Value,
-        opts: &WriteOpts,
-    ) -> ApiResult<Value> {
+    pub fn create(&mut self, rt: &ResourceType, ns: &str, mut obj: Value, opts: &WriteOpts) -> ApiResult<Value> {
         self.create_inner(rt, ns, &mut obj, opts, true)
     }
 
@@ -231,9 +205,7 @@ impl State {
     ) -> ApiResult<Value> {
         let ns = ns_of(rt, ns);
         Self::check_identity(rt, ns, obj)?;
-        let generate = meta::str_at(obj, "/metadata/generateName")
-            .unwrap_or_default()
-            .to_string();
+        let generate = meta::str_at(obj, "/metadata/generateName").unwrap_or_default().to_string();
         let mut name = meta::name(obj).to_string();
         if name.is_empty() && !generate.is_empty() {
             name = format!("{generate}{}", meta::random_suffix(5));
@@ -243,11 +215,7 @@ impl State {
                 &rt.group,
                 &rt.kind,
                 "",
-                vec![cause(
-                    "FieldValueRequired",
-                    "metadata.name",
-                    "Required value: name or generateName is required",
-                )],
+                vec![cause("FieldValueRequired", "metadata.name", "Required value: name or generateName is required")],
             ));
         }
         types::validate_name(rt, &name)?;
@@ -261,12 +229,7 @@ impl State {
             m.insert("name".into(), json!(name));
             m.insert("uid".into(), json!(meta::new_uid()));
             m.insert("creationTimestamp".into(), json!(meta::now()));
-            for k in [
-                "deletionTimestamp",
-                "deletionGracePeriodSeconds",
-                "resourceVersion",
-                "selfLink",
-            ] {
+            for k in ["deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "selfLink"] {
                 m.remove(k);
             }
         }
@@ -303,9 +266,7 @@ impl State {
     ) -> ApiResult<Value> {
         let old = self.get(rt, ns, name)?;
         if !new.is_object() {
-            return Err(ApiError::bad_request(
-                "the body of the request must be a JSON object",
-            ));
+            return Err(ApiError::bad_request("the body of the request must be a JSON object"));
         }
         let body_name = meta::name(&new);
         if !body_name.is_empty() && body_name != name {
@@ -313,8 +274,7 @@ impl State {
                 "the name of the object ({body_name}) does not match the name on the URL ({name})"
             )));
         }
-        if let Some(rv) = meta::str_at(&new, "/metadata/resourceVersion").filter(|r| !r.is_empty())
-        {
+        if let Some(rv) = meta::str_at(&new, "/metadata/resourceVersion").filter(|r| !r.is_empty()) {
             if Some(rv) != meta::str_at(&old, "/metadata/resourceVersion") {
                 return Err(ApiError::stale(&rt.group, &rt.plural, name));
             }
@@ -349,14 +309,8 @@ impl State {
                 )));
             }
             meta::metadata_mut(&mut applied).insert("name".into(), json!(name));
-            let mut result = managed::apply(
-                existing.as_ref(),
-                &applied,
-                &opts.manager,
-                opts.force,
-                &rt.api_version(),
-                sub,
-            )?;
+            let mut result =
+                managed::apply(existing.as_ref(), &applied, &opts.manager, opts.force, &rt.api_version(), sub)?;
             return match existing {
                 None if sub.is_empty() => self.create_inner(rt, ns, &mut result, opts, false),
                 None => Err(ApiError::not_found(&rt.group, &rt.plural, name)),
@@ -436,13 +390,7 @@ impl State {
     }
 
     /// Deletes an object, honouring finalizers and the propagation policy.
-    pub fn delete(
-        &mut self,
-        rt: &ResourceType,
-        ns: &str,
-        name: &str,
-        opts: &DeleteOpts,
-    ) -> ApiResult<Deleted> {
+    pub fn delete(&mut self, rt: &ResourceType, ns: &str, name: &str, opts: &DeleteOpts) -> ApiResult<Deleted> {
         let ns = ns_of(rt, ns);
         let old = self.get(rt, ns, name)?;
         if let Some(uid) = &opts.uid {
@@ -465,22 +413,16 @@ impl State {
         }
         let mut cand = old.clone();
         let mut finalizers = meta::finalizers(&cand);
-        let policy = opts.propagation.clone().unwrap_or_else(|| {
-            if rt.orphan_by_default {
-                "Orphan"
-            } else {
-                "Background"
-            }
-            .to_string()
-        });
+        let policy = opts
+            .propagation
+            .clone()
+            .unwrap_or_else(|| if rt.orphan_by_default { "Orphan" } else { "Background" }.to_string());
         let extra = match policy.as_str() {
             "Orphan" => Some("orphan"),
             "Foreground" => Some("foregroundDeletion"),
             "Background" => None,
             other => {
-                return Err(ApiError::bad_request(format!(
-                    "unsupported propagationPolicy {other:?}"
-                )));
+                return Err(ApiError::bad_request(format!("unsupported propagationPolicy {other:?}")));
             }
         };
         if let Some(f) = extra {
@@ -490,10 +432,7 @@ impl State {
         }
         meta::set_finalizers(&mut cand, &finalizers);
         let key = obj_key(ns, name);
-        if !finalizers.is_empty()
-            || !types::ready_to_remove(rt, &cand)
-            || types::deferred_delete(rt)
-        {
+        if !finalizers.is_empty() || !types::ready_to_remove(rt, &cand) || types::deferred_delete(rt) {
             if !meta::is_deleting(&old) {
                 let m = meta::metadata_mut(&mut cand);
                 m.insert("deletionTimestamp".into(), json!(meta::now()));
@@ -537,10 +476,7 @@ fn split_subresource(rt: &ResourceType, old: &Value, new: Value, sub: &str) -> V
         }
         "finalize" => {
             let mut cand = old.clone();
-            let list = new
-                .pointer("/spec/finalizers")
-                .cloned()
-                .unwrap_or(json!([]));
+            let list = new.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
             meta::object_mut(&mut cand, "spec").insert("finalizers".into(), list);
             cand
         }

@@ -62,13 +62,7 @@ pub struct Store {
 impl Default for Store {
     fn default() -> Self {
         let (tx, _) = broadcast::channel(65_536);
-        Store {
-            objects: HashMap::new(),
-            rv: 1,
-            history: VecDeque::new(),
-            floor: 1,
-            tx,
-        }
+        Store { objects: HashMap::new(), rv: 1, history: VecDeque::new(), floor: 1, tx }
     }
 }
 
@@ -111,27 +105,15 @@ impl Store {
 
     /// Resources that hold at least one object.
     pub fn resources(&self) -> Vec<ResKey> {
-        self.objects
-            .iter()
-            .filter(|(_, m)| !m.is_empty())
-            .map(|(k, _)| k.clone())
-            .collect()
+        self.objects.iter().filter(|(_, m)| !m.is_empty()).map(|(k, _)| k.clone()).collect()
     }
 
     /// Stores `obj` under a new resourceVersion and records the event.
     pub fn put(&mut self, res: &ResKey, key: &ObjKey, mut obj: Value) -> Value {
         self.rv += 1;
         set_rv(&mut obj, self.rv);
-        let prev = self
-            .objects
-            .entry(res.clone())
-            .or_default()
-            .insert(key.clone(), obj.clone());
-        let kind = if prev.is_some() {
-            EventType::Modified
-        } else {
-            EventType::Added
-        };
+        let prev = self.objects.entry(res.clone()).or_default().insert(key.clone(), obj.clone());
+        let kind = if prev.is_some() { EventType::Modified } else { EventType::Added };
         self.record(kind, res, key, obj.clone(), prev);
         obj
     }
@@ -146,14 +128,7 @@ impl Store {
         Some(obj)
     }
 
-    fn record(
-        &mut self,
-        kind: EventType,
-        res: &ResKey,
-        key: &ObjKey,
-        obj: Value,
-        prev: Option<Value>,
-    ) {
+    fn record(&mut self, kind: EventType, res: &ResKey, key: &ObjKey, obj: Value, prev: Option<Value>) {
         let event = Arc::new(Event {
             rv: self.rv,
             kind,
@@ -196,21 +171,13 @@ impl Store {
 
     /// The objects of `res` as they were at resourceVersion `at`, for keys after `after`.
     /// `None` when the history does not reach back that far.
-    pub fn snapshot(
-        &self,
-        res: &ResKey,
-        at: u64,
-        after: Option<&ObjKey>,
-    ) -> Option<BTreeMap<ObjKey, Value>> {
+    pub fn snapshot(&self, res: &ResKey, at: u64, after: Option<&ObjKey>) -> Option<BTreeMap<ObjKey, Value>> {
         if at < self.floor {
             return None;
         }
         let in_range = |k: &ObjKey| after.is_none_or(|a| k > a);
-        let mut out: BTreeMap<ObjKey, Value> = self
-            .iter(res, None)
-            .filter(|(k, _)| in_range(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let mut out: BTreeMap<ObjKey, Value> =
+            self.iter(res, None).filter(|(k, _)| in_range(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
         let mut seen = std::collections::HashSet::new();
         for e in self.history.iter().filter(|e| e.rv > at && &e.res == res) {
             if !in_range(&e.key) || !seen.insert(e.key.clone()) {
@@ -238,17 +205,9 @@ mod tests {
     fn snapshot_reads_the_past() {
         let mut s = Store::default();
         let res = res_key("", "configmaps");
-        s.put(
-            &res,
-            &obj_key("a", "1"),
-            json!({"metadata": {"name": "1"}, "v": 1}),
-        );
+        s.put(&res, &obj_key("a", "1"), json!({"metadata": {"name": "1"}, "v": 1}));
         let at = s.rv();
-        s.put(
-            &res,
-            &obj_key("a", "1"),
-            json!({"metadata": {"name": "1"}, "v": 2}),
-        );
+        s.put(&res, &obj_key("a", "1"), json!({"metadata": {"name": "1"}, "v": 2}));
         s.put(&res, &obj_key("a", "2"), json!({"metadata": {"name": "2"}}));
         let snap = s.snapshot(&res, at, None).expect("snapshot");
         assert_eq!(snap.len(), 1);

@@ -20,20 +20,14 @@ async fn binary_prints_ready_and_serves() -> anyhow::Result<()> {
         .spawn()?;
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
-    let first =
-        tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line()).await??;
+    let first = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line()).await??;
     assert_eq!(first.as_deref(), Some("ready"));
     let kc = kube::config::Kubeconfig::read_from(&kubeconfig)?;
     let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
     let client = kube::Client::try_from(config)?;
     let nss: Api<Namespace> = Api::all(client.clone());
-    let names: Vec<String> = nss
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .filter_map(|n| n.metadata.name)
-        .collect();
+    let names: Vec<String> =
+        nss.list(&ListParams::default()).await?.items.into_iter().filter_map(|n| n.metadata.name).collect();
     assert!(names.contains(&"default".to_string()));
     let discovery = kube::discovery::Discovery::new(client).run().await?;
     assert!(discovery.has_group("snapshot.storage.k8s.io"));

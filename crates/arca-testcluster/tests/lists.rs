@@ -42,8 +42,7 @@ async fn paginate_five_thousand_objects() -> anyhow::Result<()> {
         if pages == 1 {
             list_rv = page.metadata.resource_version.clone();
             // Writes during paging do not show up: pages read the first page's snapshot.
-            let extra: ConfigMap =
-                obj(json!({"metadata": {"name": "zz-late", "labels": {"parity": "odd"}}}));
+            let extra: ConfigMap = obj(json!({"metadata": {"name": "zz-late", "labels": {"parity": "odd"}}}));
             api.create(&PostParams::default(), &extra).await?;
         } else {
             assert_eq!(page.metadata.resource_version, list_rv);
@@ -64,13 +63,8 @@ async fn paginate_five_thousand_objects() -> anyhow::Result<()> {
     let first = api.list(&ListParams::default().limit(10)).await?;
     assert_eq!(first.items.len(), 10);
     // 5000 + late one + kube-root-ca.crt, minus this page.
-    assert_eq!(
-        first.metadata.remaining_item_count,
-        Some((total + 2 - 10) as i64)
-    );
-    let even = api
-        .list(&ListParams::default().labels("parity=even"))
-        .await?;
+    assert_eq!(first.metadata.remaining_item_count, Some((total + 2 - 10) as i64));
+    let even = api.list(&ListParams::default().labels("parity=even")).await?;
     assert_eq!(even.items.len(), total / 2);
     Ok(())
 }
@@ -86,15 +80,10 @@ async fn continue_tokens_expire_when_configured() -> anyhow::Result<()> {
     let page = api.list(&ListParams::default().limit(2)).await?;
     let token = page.metadata.continue_.expect("continue");
     c.faults().expire_continue_tokens(1);
-    let st = status_of(
-        api.list(&ListParams::default().limit(2).continue_token(&token))
-            .await,
-    );
+    let st = status_of(api.list(&ListParams::default().limit(2).continue_token(&token)).await);
     assert_eq!((st.code, st.reason.as_str()), (410, "Expired"));
     // The next use works again.
-    let next = api
-        .list(&ListParams::default().limit(2).continue_token(&token))
-        .await?;
+    let next = api.list(&ListParams::default().limit(2).continue_token(&token)).await?;
     assert_eq!(next.items.len(), 2);
     Ok(())
 }
@@ -104,12 +93,7 @@ async fn label_and_field_selectors() -> anyhow::Result<()> {
     let (_c, client) = cluster().await?;
     namespace(&client, "sel").await?;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "sel");
-    for (name, env, tier) in [
-        ("a", "prod", "web"),
-        ("b", "prod", "db"),
-        ("c", "dev", "web"),
-        ("d", "test", ""),
-    ] {
+    for (name, env, tier) in [("a", "prod", "web"), ("b", "prod", "db"), ("c", "dev", "web"), ("d", "test", "")] {
         let mut labels = json!({"env": env});
         if !tier.is_empty() {
             labels["tier"] = json!(tier);
@@ -118,10 +102,7 @@ async fn label_and_field_selectors() -> anyhow::Result<()> {
         api.create(&PostParams::default(), &cm).await?;
     }
     let names = |l: kube::core::ObjectList<ConfigMap>| -> Vec<String> {
-        l.items
-            .into_iter()
-            .filter_map(|c| c.metadata.name)
-            .collect()
+        l.items.into_iter().filter_map(|c| c.metadata.name).collect()
     };
     let q = |s: &str| ListParams::default().labels(s);
     assert_eq!(names(api.list(&q("env=prod")).await?), ["a", "b"]);
@@ -132,9 +113,7 @@ async fn label_and_field_selectors() -> anyhow::Result<()> {
     let f = ListParams::default().fields("metadata.name=b");
     assert_eq!(names(api.list(&f).await?), ["b"]);
     let all: Api<ConfigMap> = Api::all(client.clone());
-    let f = ListParams::default()
-        .fields("metadata.namespace=sel,metadata.name!=a")
-        .labels("env");
+    let f = ListParams::default().fields("metadata.namespace=sel,metadata.name!=a").labels("env");
     assert_eq!(names(all.list(&f).await?), ["b", "c", "d"]);
     let st = status_of(api.list(&ListParams::default().fields("spec.nope=1")).await);
     assert_eq!(st.code, 400);

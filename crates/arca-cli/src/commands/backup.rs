@@ -174,7 +174,10 @@ fn create(ctx: &Context, kube: &KubeOpts, args: &CreateArgs) -> Result<i32> {
     let repo = ctx.open_repo_with_index()?;
     let bar = if ctx.show_progress() {
         let b = ProgressBar::new_spinner();
-        b.set_style(ProgressStyle::with_template("{spinner} {pos} objects  {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        b.set_style(
+            ProgressStyle::with_template("{spinner} {pos} objects  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         b.enable_steady_tick(std::time::Duration::from_millis(120));
         Some(b)
     } else {
@@ -224,7 +227,11 @@ impl Render for BackupList {
                     r.objects.to_string(),
                     r.errors.len().to_string(),
                     r.started.format("%Y-%m-%d %H:%M:%S").to_string(),
-                    r.cluster.uid.clone().map(|u| u.chars().take(8).collect()).unwrap_or_else(|| r.cluster.server.clone()),
+                    r.cluster
+                        .uid
+                        .clone()
+                        .map(|u| u.chars().take(8).collect())
+                        .unwrap_or_else(|| r.cluster.server.clone()),
                     l.snapshot[..8.min(l.snapshot.len())].to_string(),
                 ]
             }),
@@ -258,7 +265,12 @@ impl Render for Described {
     fn human(&self) -> String {
         let r = &self.report;
         let mut s = summary(r);
-        s.push_str(&format!("\n  snapshot {}\n  started {}, finished {}", self.snapshot, r.started.to_rfc3339(), r.finished.to_rfc3339()));
+        s.push_str(&format!(
+            "\n  snapshot {}\n  started {}, finished {}",
+            self.snapshot,
+            r.started.to_rfc3339(),
+            r.finished.to_rfc3339()
+        ));
         let f = serde_json::to_string(&r.filters).unwrap_or_default();
         s.push_str(&format!("\n  filters {f}"));
         if let Some(objects) = &self.objects {
@@ -303,7 +315,11 @@ struct Deleted {
 
 impl Render for Deleted {
     fn human(&self) -> String {
-        format!("deleted backup {} (snapshot {}); run `arca repo prune` to free its unshared data", self.name, &self.snapshot[..8.min(self.snapshot.len())])
+        format!(
+            "deleted backup {} (snapshot {}); run `arca repo prune` to free its unshared data",
+            self.name,
+            &self.snapshot[..8.min(self.snapshot.len())]
+        )
     }
 }
 

@@ -45,9 +45,15 @@ impl Render for Shown {
             s.push_str(&format!("~ {k}\n"));
             for c in changes {
                 let line = match c {
-                    arca_kube::diff::Change::Added { path, value } => format!("    + {path}: {value}"),
-                    arca_kube::diff::Change::Removed { path, value } => format!("    - {path}: {value}"),
-                    arca_kube::diff::Change::Changed { path, old, new } => format!("    ~ {path}: {old} -> {new}"),
+                    arca_kube::diff::Change::Added { path, value } => {
+                        format!("    + {path}: {value}")
+                    }
+                    arca_kube::diff::Change::Removed { path, value } => {
+                        format!("    - {path}: {value}")
+                    }
+                    arca_kube::diff::Change::Changed { path, old, new } => {
+                        format!("    ~ {path}: {old} -> {new}")
+                    }
                 };
                 s.push_str(&line);
                 s.push('\n');

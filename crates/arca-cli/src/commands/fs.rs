@@ -99,7 +99,8 @@ fn restore(ctx: &Context, args: &FsRestoreArgs) -> Result<i32> {
     let bar = Bar::new(ctx.show_progress(), "restore");
     let summary = arca_fs::restore(&repo, &snapshot.id, &args.target, &opts, &bar);
     bar.finish();
-    let summary = summary.with_context(|| format!("restoring snapshot {} to {}", snapshot.id.short(), args.target.display()))?;
+    let summary =
+        summary.with_context(|| format!("restoring snapshot {} to {}", snapshot.id.short(), args.target.display()))?;
     let code = if summary.warnings > 0 { exit::PARTIAL } else { exit::OK };
     emit(
         ctx.output(),

@@ -36,8 +36,11 @@ impl Render for CheckOutput {
         }
         for e in &r.errors {
             let affected: Vec<String> = e.affected_snapshots.iter().map(|s| s.short()).collect();
-            let affected =
-                if affected.is_empty() { String::new() } else { format!(" (affects snapshots {})", affected.join(", ")) };
+            let affected = if affected.is_empty() {
+                String::new()
+            } else {
+                format!(" (affects snapshots {})", affected.join(", "))
+            };
             out.push_str(&format!("error: {}: {}{affected}\n", e.object, e.problem));
         }
         if r.is_ok() {
@@ -158,11 +161,8 @@ pub fn forget(ctx: &Context, args: &ForgetArgs) -> Result<i32> {
         (false, false) => bail!("give snapshot ids or a retention policy (--keep-…), not both"),
         (true, true) => bail!("nothing to forget: give snapshot ids or a retention policy such as --keep-last 7"),
     };
-    let prune = if args.prune && !args.dry_run {
-        Some(arca_repo::prune(&repo, &PruneOptions::default())?)
-    } else {
-        None
-    };
+    let prune =
+        if args.prune && !args.dry_run { Some(arca_repo::prune(&repo, &PruneOptions::default())?) } else { None };
     emit(ctx.output(), &ForgetOutput { forget: report, prune })?;
     Ok(exit::OK)
 }

@@ -30,7 +30,11 @@ struct InitResult {
 
 impl Render for InitResult {
     fn human(&self) -> String {
-        format!("created repository {} at {}\nkeep the password safe: without it the data cannot be read", &self.id[..8], self.repository)
+        format!(
+            "created repository {} at {}\nkeep the password safe: without it the data cannot be read",
+            &self.id[..8],
+            self.repository
+        )
     }
 }
 

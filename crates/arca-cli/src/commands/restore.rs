@@ -18,7 +18,7 @@ use crate::output::{Render, emit, table};
 #[derive(Subcommand, Debug)]
 pub enum RestoreCommand {
     /// Restore a backup (whole, or narrowed) into the cluster
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List stored restore reports
     List,
     /// Show a restore's result (with --details, every object's outcome)
@@ -86,7 +86,10 @@ pub fn run(ctx: &Context, kube: &KubeOpts, cmd: RestoreCommand) -> Result<i32> {
 }
 
 fn options(args: &CreateArgs) -> Result<RestoreOptions> {
-    let name = args.name.clone().unwrap_or_else(|| format!("{}-{}", args.from_backup, chrono::Utc::now().format("%Y%m%d%H%M%S")));
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", args.from_backup, chrono::Utc::now().format("%Y%m%d%H%M%S")));
     let mut opts = RestoreOptions::new(&name, &args.from_backup);
     let items = args.item.iter().map(|i| i.parse::<ItemRef>()).collect::<Result<Vec<_>, _>>()?;
     opts.plan = PlanOptions {
@@ -100,14 +103,20 @@ fn options(args: &CreateArgs) -> Result<RestoreOptions> {
             None
         } else {
             let mut p = args.priorities.clone();
-            p.extend(arca_kube::restore::priority::DEFAULT_PRIORITIES.iter().map(|s| s.to_string()).filter(|s| !args.priorities.contains(s)));
+            p.extend(
+                arca_kube::restore::priority::DEFAULT_PRIORITIES
+                    .iter()
+                    .map(|s| s.to_string())
+                    .filter(|s| !args.priorities.contains(s)),
+            );
             Some(p)
         },
         restore_status: args.restore_status,
         preserve_node_ports: args.preserve_node_ports,
     };
     if let Some(path) = &args.resource_modifiers {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading resource modifiers {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading resource modifiers {}", path.display()))?;
         opts.modifiers = Modifiers::parse(&text, &path.display().to_string())?;
     }
     opts.policy = args.existing_resource_policy.parse::<ExistingPolicy>()?;
@@ -147,9 +156,15 @@ impl Render for Shown<'_> {
         let rows: Vec<Vec<String>> = r
             .items
             .iter()
-            .filter(|i| self.details || r.dry_run || i.outcome == Outcome::Failed || i.reason.as_deref().is_some_and(|x| x.contains("differs")))
+            .filter(|i| {
+                self.details
+                    || r.dry_run
+                    || i.outcome == Outcome::Failed
+                    || i.reason.as_deref().is_some_and(|x| x.contains("differs"))
+            })
             .map(|i| {
-                let mut row = vec![i.object.clone(), i.outcome.as_str().to_string(), i.reason.clone().unwrap_or_default()];
+                let mut row =
+                    vec![i.object.clone(), i.outcome.as_str().to_string(), i.reason.clone().unwrap_or_default()];
                 if r.dry_run {
                     row.push(i.transform.join(" "));
                 }
@@ -157,7 +172,8 @@ impl Render for Shown<'_> {
             })
             .collect();
         if !rows.is_empty() {
-            let header: &[&str] = if r.dry_run { &["object", "result", "reason", "transform"] } else { &["object", "result", "reason"] };
+            let header: &[&str] =
+                if r.dry_run { &["object", "result", "reason", "transform"] } else { &["object", "result", "reason"] };
             s.push_str("\n\n");
             s.push_str(&table(header, rows));
         }

@@ -73,7 +73,8 @@ pub async fn execute(kube: &Kube, plan: &Plan, catalog: Arc<Catalog>, opts: &Res
     let mut start = 0;
     while start < plan.items.len() {
         let key = (plan.items[start].depth, plan.items[start].rank);
-        let end = plan.items[start..].iter().position(|i| (i.depth, i.rank) != key).map_or(plan.items.len(), |p| start + p);
+        let end =
+            plan.items[start..].iter().position(|i| (i.depth, i.rank) != key).map_or(plan.items.len(), |p| start + p);
         let after_namespaces = key.0 > 0 || ns_rank.is_none_or(|r| key.1 > r);
         if !namespaces_ready && after_namespaces {
             app.ensure_namespaces(&plan.target_namespaces()).await;
@@ -90,7 +91,10 @@ pub async fn execute(kube: &Kube, plan: &Plan, catalog: Arc<Catalog>, opts: &Res
             .await;
         let crds: Vec<String> = done
             .iter()
-            .filter(|(n, r)| plan.items[*n].group_resource() == CRDS && matches!(r.outcome, Outcome::Created | Outcome::Updated | Outcome::Unchanged))
+            .filter(|(n, r)| {
+                plan.items[*n].group_resource() == CRDS
+                    && matches!(r.outcome, Outcome::Created | Outcome::Updated | Outcome::Unchanged)
+            })
             .map(|(n, _)| plan.items[*n].name.clone())
             .collect();
         results.extend(done);
@@ -158,13 +162,22 @@ impl Applier<'_> {
         let original = self.load(item).await?;
         let mut desired = {
             let uids = lock(&self.uids);
-            let ctx = TransformContext { opts: &self.opts.plan, modifiers: &self.opts.modifiers, restored_pvs: &self.restored_pvs, uids: &uids };
+            let ctx = TransformContext {
+                opts: &self.opts.plan,
+                modifiers: &self.opts.modifiers,
+                restored_pvs: &self.restored_pvs,
+                uids: &uids,
+            };
             transform(item, original.clone(), &ctx)?
         };
         let rt = match self.resolve(item) {
             Some(rt) => rt,
             None if self.opts.dry_run && item.group_resource() != CRDS => {
-                let mut r = result(item, Outcome::Created, Some(format!("dry run: would create once the {} definition is restored", item.kind)));
+                let mut r = result(
+                    item,
+                    Outcome::Created,
+                    Some(format!("dry run: would create once the {} definition is restored", item.kind)),
+                );
                 r.transform = transform_paths(&original, &desired);
                 return Ok(r);
             }
@@ -212,14 +225,17 @@ impl Applier<'_> {
             ExistingPolicy::None => Ok(result(
                 item,
                 Outcome::Skipped,
-                Some("already exists and differs from the backup; --existing-resource-policy update replaces it".into()),
+                Some(
+                    "already exists and differs from the backup; --existing-resource-policy update replaces it".into(),
+                ),
             )),
             ExistingPolicy::Update => {
                 let mut body = desired.clone();
                 objects::remove_at(&mut body, "/status");
                 let after = self.kube.apply(&path, &body, &format!("updating {what}")).await?;
                 self.restore_status(&rt, &path, &desired, &what).await;
-                let changed = objects::str_at(&after, "/metadata/resourceVersion") != objects::str_at(&live, "/metadata/resourceVersion");
+                let changed = objects::str_at(&after, "/metadata/resourceVersion")
+                    != objects::str_at(&live, "/metadata/resourceVersion");
                 self.note(format!("{what}: {}", if changed { "updated" } else { "unchanged" }));
                 Ok(result(item, if changed { Outcome::Updated } else { Outcome::Unchanged }, None))
             }
@@ -230,8 +246,12 @@ impl Applier<'_> {
         let existing = self.kube.get_opt(path, &format!("reading {}", item.display())).await?;
         let (outcome, reason) = match existing {
             None => (Outcome::Created, "dry run: would create".to_string()),
-            Some(live) if same(desired, &live) => (Outcome::Unchanged, "dry run: exists and equals the backup".to_string()),
-            Some(_) if self.opts.policy == ExistingPolicy::Update => (Outcome::Updated, "dry run: exists and differs; would update".to_string()),
+            Some(live) if same(desired, &live) => {
+                (Outcome::Unchanged, "dry run: exists and equals the backup".to_string())
+            }
+            Some(_) if self.opts.policy == ExistingPolicy::Update => {
+                (Outcome::Updated, "dry run: exists and differs; would update".to_string())
+            }
             Some(_) => (Outcome::Skipped, "dry run: exists and differs (conflict); would leave it".to_string()),
         };
         let mut r = result(item, outcome, Some(reason));
@@ -249,9 +269,13 @@ impl Applier<'_> {
         if !self.opts.plan.restore_status || !rt.has_status {
             return;
         }
-        let Some(status) = desired.get("status") else { return };
+        let Some(status) = desired.get("status") else {
+            return;
+        };
         let body = json!({ "status": status });
-        if let Err(e) = self.kube.merge_patch(&format!("{path}/status"), &body, &format!("restoring the status of {what}")).await {
+        if let Err(e) =
+            self.kube.merge_patch(&format!("{path}/status"), &body, &format!("restoring the status of {what}")).await
+        {
             self.warn(format!("{what}: status not restored: {}", e.reason()));
         }
     }
@@ -264,7 +288,10 @@ impl Applier<'_> {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        Err(Error::invalid(what.to_string(), format!("still being deleted after {:?}; retry the restore later", self.opts.namespace_timeout)))
+        Err(Error::invalid(
+            what.to_string(),
+            format!("still being deleted after {:?}; retry the restore later", self.opts.namespace_timeout),
+        ))
     }
 
     /// Creates namespaces objects will go to when the plan has no Namespace
@@ -320,7 +347,10 @@ impl Applier<'_> {
                     break;
                 }
                 if Instant::now() >= deadline {
-                    self.warn(format!("CRD {name} not Established after {:?}; its resources may fail", self.opts.crd_timeout));
+                    self.warn(format!(
+                        "CRD {name} not Established after {:?}; its resources may fail",
+                        self.opts.crd_timeout
+                    ));
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -332,7 +362,9 @@ impl Applier<'_> {
 /// A CRD's `Established` condition is `True`.
 pub fn is_established(crd: &Value) -> bool {
     crd.pointer("/status/conditions").and_then(Value::as_array).is_some_and(|cs| {
-        cs.iter().any(|c| objects::str_at(c, "/type") == Some("Established") && objects::str_at(c, "/status") == Some("True"))
+        cs.iter().any(|c| {
+            objects::str_at(c, "/type") == Some("Established") && objects::str_at(c, "/status") == Some("True")
+        })
     })
 }
 
@@ -350,8 +382,12 @@ pub fn same(desired: &Value, live: &Value) -> bool {
     meta_ok && diff::is_subset(&want, live)
 }
 
+/// The fields a transform changed, without the server-set ones every
+/// restore drops (those would bury the interesting changes).
 fn transform_paths(original: &Value, desired: &Value) -> Vec<String> {
-    diff::diff(original, desired).iter().map(|c| c.path().to_string()).collect()
+    let noise =
+        |p: &str| p == "/status" || p.starts_with("/status/") || crate::restore::sanitize::SERVER_FIELDS.contains(&p);
+    diff::diff(original, desired).iter().map(|c| c.path().to_string()).filter(|p| !noise(p)).collect()
 }
 
 #[cfg(test)]

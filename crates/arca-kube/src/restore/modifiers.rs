@@ -122,7 +122,13 @@ impl Modifiers {
         let mut rules = Vec::new();
         for (i, r) in file.resource_modifier_rules.into_iter().enumerate() {
             let at = |m: String| bad(format!("rule {}: {m}", i + 1));
-            let name = r.conditions.resource_name_regex.as_deref().map(Regex::new).transpose().map_err(|e| at(e.to_string()))?;
+            let name = r
+                .conditions
+                .resource_name_regex
+                .as_deref()
+                .map(Regex::new)
+                .transpose()
+                .map_err(|e| at(e.to_string()))?;
             let json_patch = if r.patches.is_empty() {
                 None
             } else {
@@ -149,7 +155,10 @@ impl Modifiers {
                 .collect::<Result<Vec<_>>>()?;
             for e in r.conditions.label_selector.iter().flat_map(|s| &s.match_expressions) {
                 if !matches!(e.operator.as_str(), "In" | "NotIn" | "Exists" | "DoesNotExist") {
-                    return Err(at(format!("labelSelector operator {:?} is not In, NotIn, Exists or DoesNotExist", e.operator)));
+                    return Err(at(format!(
+                        "labelSelector operator {:?} is not In, NotIn, Exists or DoesNotExist",
+                        e.operator
+                    )));
                 }
             }
             rules.push(Rule {
@@ -179,7 +188,10 @@ impl Modifiers {
             }
             if let Some(p) = &rule.json_patch {
                 json_patch::patch(obj, p).map_err(|e| {
-                    Error::invalid(format!("resource modifier on {group_resource} {}", objects::name(obj)), e.to_string())
+                    Error::invalid(
+                        format!("resource modifier on {group_resource} {}", objects::name(obj)),
+                        e.to_string(),
+                    )
                 })?;
             }
             for m in &rule.merge_patches {

@@ -34,8 +34,13 @@ impl std::str::FromStr for ItemRef {
             [r, ns, n] if !r.is_empty() && !ns.is_empty() && !n.is_empty() => {
                 Ok(ItemRef { resource: r.to_string(), namespace: Some(ns.to_string()), name: n.to_string() })
             }
-            [r, n] if !r.is_empty() && !n.is_empty() => Ok(ItemRef { resource: r.to_string(), namespace: None, name: n.to_string() }),
-            _ => Err(Error::invalid("--item", format!("{s:?} is not TYPE/NAMESPACE/NAME or TYPE/NAME (e.g. secret/shop/db)"))),
+            [r, n] if !r.is_empty() && !n.is_empty() => {
+                Ok(ItemRef { resource: r.to_string(), namespace: None, name: n.to_string() })
+            }
+            _ => Err(Error::invalid(
+                "--item",
+                format!("{s:?} is not TYPE/NAMESPACE/NAME or TYPE/NAME (e.g. secret/shop/db)"),
+            )),
         }
     }
 }
@@ -150,9 +155,18 @@ pub struct Planner {
 impl Planner {
     pub fn new(opts: PlanOptions, types: Vec<ResourceType>) -> Result<Planner> {
         let filter = Filter::new(opts.filter.clone())?;
-        let table = opts.priorities.clone().unwrap_or_else(|| DEFAULT_PRIORITIES.iter().map(|s| s.to_string()).collect());
+        let table =
+            opts.priorities.clone().unwrap_or_else(|| DEFAULT_PRIORITIES.iter().map(|s| s.to_string()).collect());
         let types = types.into_iter().map(|t| (t.group_resource(), t)).collect();
-        Ok(Planner { opts, filter, types, custom: BTreeSet::new(), table, closure: Closure::default(), items: Vec::new() })
+        Ok(Planner {
+            opts,
+            filter,
+            types,
+            custom: BTreeSet::new(),
+            table,
+            closure: Closure::default(),
+            items: Vec::new(),
+        })
     }
 
     /// Declares the CRDs present in the backup (`resource.group` names), so
@@ -193,7 +207,9 @@ impl Planner {
         let ns = objects::namespace(obj);
         let name = objects::name(obj);
         if !self.opts.items.is_empty() {
-            let named = self.opts.items.iter().any(|i| names_type(&i.resource, rt) && i.name == name && i.namespace.as_deref() == ns.filter(|_| rt.namespaced));
+            let named = self.opts.items.iter().any(|i| {
+                names_type(&i.resource, rt) && i.name == name && i.namespace.as_deref() == ns.filter(|_| rt.namespaced)
+            });
             if named {
                 return Some(None);
             }
@@ -201,7 +217,9 @@ impl Planner {
             return if is_ns { self.closure.reason_for(rt, obj).map(Some) } else { None };
         }
         if rt.namespaced {
-            let ok = ns.is_some_and(|n| self.filter.namespace_included(n)) && self.filter.type_included(rt) && self.filter.object_selected(obj);
+            let ok = ns.is_some_and(|n| self.filter.namespace_included(n))
+                && self.filter.type_included(rt)
+                && self.filter.object_selected(obj);
             return ok.then_some(None);
         }
         if rt.group.is_empty() && rt.resource == "namespaces" {
@@ -226,14 +244,20 @@ impl Planner {
     /// Considers one backed-up object.
     pub fn add(&mut self, entry: &CatalogEntry, obj: &Value) {
         let rt = self.resource_type(entry, obj);
-        let Some(because) = self.selected(&rt, obj) else { return };
+        let Some(because) = self.selected(&rt, obj) else {
+            return;
+        };
         self.closure.observe(&rt, obj);
         let gr = rt.group_resource();
         let custom = |g: &str| self.custom.contains(g);
         let rank = priority::rank(&self.table, &rt.group, &gr, &custom);
         let source_namespace = objects::namespace(obj).filter(|_| rt.namespaced).map(String::from);
         let is_ns = rt.group.is_empty() && rt.resource == "namespaces";
-        let name = if is_ns { self.opts.mappings.namespace(objects::name(obj)).to_string() } else { objects::name(obj).to_string() };
+        let name = if is_ns {
+            self.opts.mappings.namespace(objects::name(obj)).to_string()
+        } else {
+            objects::name(obj).to_string()
+        };
         let owners = obj
             .pointer("/metadata/ownerReferences")
             .and_then(Value::as_array)
@@ -291,7 +315,13 @@ impl Planner {
         for _ in 0..16 {
             let mut changed = false;
             for n in 0..self.items.len() {
-                let d = self.items[n].owners.iter().filter_map(|u| restored.get(u)).map(|&o| self.items[o].depth + 1).max().unwrap_or(0);
+                let d = self.items[n]
+                    .owners
+                    .iter()
+                    .filter_map(|u| restored.get(u))
+                    .map(|&o| self.items[o].depth + 1)
+                    .max()
+                    .unwrap_or(0);
                 if d > self.items[n].depth && d < 16 {
                     self.items[n].depth = d;
                     changed = true;
@@ -302,7 +332,14 @@ impl Planner {
             }
         }
         self.items.sort_by(|a, b| {
-            (a.depth, a.rank, &a.namespace, &a.group, &a.resource, &a.name).cmp(&(b.depth, b.rank, &b.namespace, &b.group, &b.resource, &b.name))
+            (a.depth, a.rank, &a.namespace, &a.group, &a.resource, &a.name).cmp(&(
+                b.depth,
+                b.rank,
+                &b.namespace,
+                &b.group,
+                &b.resource,
+                &b.name,
+            ))
         });
         Plan { items: self.items }
     }
@@ -322,7 +359,10 @@ pub fn transform(item: &PlanItem, mut obj: Value, ctx: &TransformContext) -> Res
     remap_owners(&mut obj, &item.owners, ctx.uids);
     let pv_restored = |n: &str| ctx.restored_pvs.contains(n);
     let sctx = sanitize::Context {
-        opts: SanitizeOptions { restore_status: ctx.opts.restore_status, preserve_node_ports: ctx.opts.preserve_node_ports },
+        opts: SanitizeOptions {
+            restore_status: ctx.opts.restore_status,
+            preserve_node_ports: ctx.opts.preserve_node_ports,
+        },
         mappings: &ctx.opts.mappings,
         pv_restored: &pv_restored,
     };
@@ -333,9 +373,13 @@ pub fn transform(item: &PlanItem, mut obj: Value, ctx: &TransformContext) -> Res
 
 /// Keeps owner references to restored owners, with their new uids.
 fn remap_owners(obj: &mut Value, owners: &[String], uids: &BTreeMap<String, String>) {
-    let Some(refs) = obj.pointer_mut("/metadata/ownerReferences").and_then(Value::as_array_mut) else { return };
+    let Some(refs) = obj.pointer_mut("/metadata/ownerReferences").and_then(Value::as_array_mut) else {
+        return;
+    };
     refs.retain_mut(|r| {
-        let Some(old) = objects::str_at(r, "/uid").map(String::from) else { return false };
+        let Some(old) = objects::str_at(r, "/uid").map(String::from) else {
+            return false;
+        };
         match (owners.contains(&old), uids.get(&old)) {
             (true, Some(new)) => {
                 r["uid"] = Value::String(new.clone());
@@ -356,7 +400,12 @@ mod tests {
 
     fn entry(ns: Option<&str>, group: &str, resource: &str, name: &str) -> CatalogEntry {
         CatalogEntry {
-            path: CatalogPath { namespace: ns.map(String::from), group: group.into(), resource: resource.into(), name: name.into() },
+            path: CatalogPath {
+                namespace: ns.map(String::from),
+                group: group.into(),
+                resource: resource.into(),
+                name: name.into(),
+            },
             content: vec![],
             size: 0,
         }
@@ -384,9 +433,11 @@ mod tests {
 
     fn sample() -> Vec<(CatalogEntry, Value)> {
         let mut owned = obj("v1", "ConfigMap", Some("a"), "owned", "u-cm");
-        owned["metadata"]["ownerReferences"] = json!([{"apiVersion": "example.com/v1", "kind": "Widget", "name": "w", "uid": "u-w"}]);
+        owned["metadata"]["ownerReferences"] =
+            json!([{"apiVersion": "example.com/v1", "kind": "Widget", "name": "w", "uid": "u-w"}]);
         let mut pod = obj("v1", "Pod", Some("a"), "web-x", "u-pod");
-        pod["metadata"]["ownerReferences"] = json!([{"kind": "ReplicaSet", "name": "web", "uid": "u-rs", "controller": true}]);
+        pod["metadata"]["ownerReferences"] =
+            json!([{"kind": "ReplicaSet", "name": "web", "uid": "u-rs", "controller": true}]);
         vec![
             (entry(Some("a"), "example.com", "widgets", "w"), obj("example.com/v1", "Widget", Some("a"), "w", "u-w")),
             (entry(Some("a"), "", "configmaps", "owned"), owned),
@@ -396,8 +447,10 @@ mod tests {
             (entry(Some("b"), "", "configmaps", "other"), obj("v1", "ConfigMap", Some("b"), "other", "u-o")),
             (entry(None, "", "namespaces", "a"), obj("v1", "Namespace", None, "a", "u-na")),
             (entry(None, "", "namespaces", "b"), obj("v1", "Namespace", None, "b", "u-nb")),
-            (entry(None, "apiextensions.k8s.io", "customresourcedefinitions", "widgets.example.com"),
-             obj("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, "widgets.example.com", "u-crd")),
+            (
+                entry(None, "apiextensions.k8s.io", "customresourcedefinitions", "widgets.example.com"),
+                obj("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, "widgets.example.com", "u-crd"),
+            ),
         ]
     }
 
@@ -418,7 +471,10 @@ mod tests {
 
     #[test]
     fn namespace_filter_takes_closure_of_cluster_objects() -> Result<()> {
-        let opts = PlanOptions { filter: FilterSpec { include_namespaces: vec!["a".into()], ..Default::default() }, ..Default::default() };
+        let opts = PlanOptions {
+            filter: FilterSpec { include_namespaces: vec!["a".into()], ..Default::default() },
+            ..Default::default()
+        };
         let p = plan(opts, &sample())?;
         let names: Vec<String> = p.items.iter().map(PlanItem::display).collect();
         assert!(names.contains(&"customresourcedefinition/widgets.example.com".to_string()));
@@ -443,7 +499,8 @@ mod tests {
     #[test]
     fn transform_remaps_owner_uids_and_drops_unrestored_owners() -> Result<()> {
         let p = plan(PlanOptions::default(), &sample())?;
-        let item = p.items.iter().find(|i| i.name == "owned").cloned().ok_or_else(|| Error::invalid("test", "missing"))?;
+        let item =
+            p.items.iter().find(|i| i.name == "owned").cloned().ok_or_else(|| Error::invalid("test", "missing"))?;
         let objs = sample();
         let original = objs.iter().find(|(e, _)| e.path.name == "owned").map(|(_, o)| o.clone()).unwrap_or_default();
         let opts = PlanOptions::default();

@@ -95,8 +95,10 @@ impl RestoreReport {
     /// The summary (without per-object results) from a stored report's snapshot.
     pub fn from_snapshot(entry: &SnapshotEntry) -> Result<RestoreReport> {
         let map: serde_json::Map<String, Value> = entry.snapshot.meta.clone().into_iter().collect();
-        serde_json::from_value(Value::Object(map))
-            .map_err(|e| Error::Catalog { what: format!("restore report {}", entry.id.short()), message: e.to_string() })
+        serde_json::from_value(Value::Object(map)).map_err(|e| Error::Catalog {
+            what: format!("restore report {}", entry.id.short()),
+            message: e.to_string(),
+        })
     }
 }
 
@@ -114,7 +116,9 @@ pub fn save(repo: &Repository, report: &RestoreReport, log: &str) -> Result<arca
     snap.time = report.started;
     let mut summary = report.clone();
     summary.items.clear();
-    if let Value::Object(m) = serde_json::to_value(&summary).map_err(|e| Error::Decode { what: "restore report".into(), source: e })? {
+    if let Value::Object(m) =
+        serde_json::to_value(&summary).map_err(|e| Error::Decode { what: "restore report".into(), source: e })?
+    {
         snap.meta = m.into_iter().collect();
     }
     for (k, v) in &report.counts {
@@ -131,7 +135,10 @@ pub fn find(repo: &Repository, name: &str) -> Result<SnapshotEntry> {
     list(repo)?
         .into_iter()
         .rev()
-        .find(|s| s.snapshot.paths.first().map(String::as_str) == Some(name) || (name.len() >= 6 && s.id.to_hex().starts_with(name)))
+        .find(|s| {
+            s.snapshot.paths.first().map(String::as_str) == Some(name)
+                || (name.len() >= 6 && s.id.to_hex().starts_with(name))
+        })
         .ok_or_else(|| Error::RestoreNotFound(name.to_string()))
 }
 
@@ -139,8 +146,10 @@ pub fn find(repo: &Repository, name: &str) -> Result<SnapshotEntry> {
 pub fn load_full(repo: &Repository, entry: &SnapshotEntry) -> Result<(RestoreReport, String)> {
     let cat = Catalog::open(repo, &entry.snapshot.tree)?;
     let root = repo.load_tree(&entry.snapshot.tree)?;
-    let node = root.find(REPORT_FILE).ok_or_else(|| Error::Catalog { what: REPORT_FILE.into(), message: "missing".into() })?;
+    let node =
+        root.find(REPORT_FILE).ok_or_else(|| Error::Catalog { what: REPORT_FILE.into(), message: "missing".into() })?;
     let bytes = cat.read_bytes(&node.content)?;
-    let report = serde_json::from_slice(&bytes).map_err(|e| Error::Catalog { what: REPORT_FILE.into(), message: e.to_string() })?;
+    let report = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Catalog { what: REPORT_FILE.into(), message: e.to_string() })?;
     Ok((report, cat.log()?))
 }

@@ -42,6 +42,7 @@ pub const SKIPS: &[(&str, &str, SkipRule)] = &[
     ("apps", "ReplicaSet", skip_controlled),
     ("batch", "Job", skip_completed_job),
     ("", "Secret", skip_token_secret),
+    ("", "PersistentVolume", skip_deleted_dynamic_volume),
 ];
 
 /// Kind-specific cleaning, per (group, kind).
@@ -116,7 +117,8 @@ fn skip_completed_job(obj: &Value) -> Option<String> {
     let conds = obj.pointer("/status/conditions")?.as_array()?;
     conds.iter().find_map(|c| {
         let t = objects::str_at(c, "/type")?;
-        (matches!(t, "Complete" | "Failed") && objects::str_at(c, "/status") == Some("True")).then(|| format!("completed job ({t})"))
+        (matches!(t, "Complete" | "Failed") && objects::str_at(c, "/status") == Some("True"))
+            .then(|| format!("completed job ({t})"))
     })
 }
 
@@ -125,13 +127,27 @@ fn skip_token_secret(obj: &Value) -> Option<String> {
         .then(|| "service account token, recreated by the token controller".to_string())
 }
 
+/// A dynamically provisioned volume with reclaim policy `Delete` lost its
+/// storage with its claim: recreating the PV would point at nothing (and the
+/// volume controller deletes it again). Its claim provisions a new volume;
+/// the data comes back through the volume data mover.
+fn skip_deleted_dynamic_volume(obj: &Value) -> Option<String> {
+    let dynamic = objects::str_at(obj, "/metadata/annotations/pv.kubernetes.io~1provisioned-by").is_some();
+    let delete = objects::str_at(obj, "/spec/persistentVolumeReclaimPolicy") == Some("Delete");
+    (dynamic && delete)
+        .then(|| "dynamically provisioned with reclaim policy Delete; its claim provisions a new volume".to_string())
+}
+
 /// Node ports named in kubectl's last-applied configuration were chosen by a
 /// person; the others were allocated by the server.
 fn explicit_node_ports(obj: &Value) -> Vec<i64> {
-    let Some(text) = objects::str_at(obj, "/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration") else {
+    let Some(text) = objects::str_at(obj, "/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration")
+    else {
         return Vec::new();
     };
-    let Ok(applied) = serde_json::from_str::<Value>(text) else { return Vec::new() };
+    let Ok(applied) = serde_json::from_str::<Value>(text) else {
+        return Vec::new();
+    };
     applied
         .pointer("/spec/ports")
         .and_then(Value::as_array)
@@ -291,9 +307,17 @@ mod tests {
         let mut o = json!({"kind": "ConfigMap", "metadata": {"name": "c", "namespace": "a", "uid": "u", "resourceVersion": "1",
             "creationTimestamp": "t", "generation": 2, "managedFields": [], "labels": {"x": "y"}}, "data": {"k": "v"}, "status": {}});
         sanitize("", "ConfigMap", &mut o, &ctx(&m, SanitizeOptions::default(), &no));
-        assert_eq!(o, json!({"kind": "ConfigMap", "metadata": {"name": "c", "namespace": "a", "labels": {"x": "y"}}, "data": {"k": "v"}}));
+        assert_eq!(
+            o,
+            json!({"kind": "ConfigMap", "metadata": {"name": "c", "namespace": "a", "labels": {"x": "y"}}, "data": {"k": "v"}})
+        );
         let mut s = json!({"metadata": {"name": "d"}, "status": {"phase": "x"}});
-        sanitize("apps", "Deployment", &mut s, &ctx(&m, SanitizeOptions { restore_status: true, ..Default::default() }, &no));
+        sanitize(
+            "apps",
+            "Deployment",
+            &mut s,
+            &ctx(&m, SanitizeOptions { restore_status: true, ..Default::default() }, &no),
+        );
         assert!(s.get("status").is_some());
     }
 
@@ -310,7 +334,12 @@ mod tests {
         assert_eq!(a["spec"]["ports"], json!([{"port": 80}, {"port": 81, "nodePort": 30081}]));
         assert!(a["spec"].get("clusterIP").is_none());
         let mut b = svc.clone();
-        sanitize("", "Service", &mut b, &ctx(&m, SanitizeOptions { preserve_node_ports: true, ..Default::default() }, &no));
+        sanitize(
+            "",
+            "Service",
+            &mut b,
+            &ctx(&m, SanitizeOptions { preserve_node_ports: true, ..Default::default() }, &no),
+        );
         assert_eq!(b["spec"]["ports"][0]["nodePort"], 31000);
         let mut headless = json!({"metadata": {"name": "h"}, "spec": {"clusterIP": "None"}});
         sanitize("", "Service", &mut headless, &ctx(&m, SanitizeOptions::default(), &no));
@@ -319,7 +348,8 @@ mod tests {
 
     #[test]
     fn skips_controlled_and_completed_and_tokens() {
-        let owned = json!({"metadata": {"ownerReferences": [{"kind": "ReplicaSet", "name": "web-1", "controller": true}]}});
+        let owned =
+            json!({"metadata": {"ownerReferences": [{"kind": "ReplicaSet", "name": "web-1", "controller": true}]}});
         assert!(skip_reason("", "Pod", &owned).is_some_and(|r| r.contains("replicaset/web-1")));
         assert!(skip_reason("", "Pod", &json!({"status": {"phase": "Succeeded"}})).is_some());
         assert!(skip_reason("", "Pod", &json!({"status": {"phase": "Running"}})).is_none());
@@ -328,6 +358,10 @@ mod tests {
         assert!(skip_reason("", "Secret", &json!({"type": "kubernetes.io/service-account-token"})).is_some());
         assert!(skip_reason("", "Secret", &json!({"type": "Opaque"})).is_none());
         assert!(skip_reason("", "ConfigMap", &owned).is_none());
+        let dynamic = json!({"metadata": {"annotations": {"pv.kubernetes.io/provisioned-by": "csi"}}, "spec": {"persistentVolumeReclaimPolicy": "Delete"}});
+        assert!(skip_reason("", "PersistentVolume", &dynamic).is_some());
+        let retained = json!({"metadata": {"annotations": {"pv.kubernetes.io/provisioned-by": "csi"}}, "spec": {"persistentVolumeReclaimPolicy": "Retain"}});
+        assert!(skip_reason("", "PersistentVolume", &retained).is_none());
     }
 
     #[test]

@@ -17,7 +17,9 @@ pub const CRD_NAME: &str = "widgets.example.com";
 /// (collection path without namespace part, object) in creation order.
 pub fn cluster_objects() -> Vec<(String, Value)> {
     vec![
-        ("/apis/apiextensions.k8s.io/v1/customresourcedefinitions".into(), json!({
+        (
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions".into(),
+            json!({
             "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
             "metadata": {"name": CRD_NAME},
             "spec": {"group": "example.com", "scope": "Namespaced",
@@ -25,19 +27,32 @@ pub fn cluster_objects() -> Vec<(String, Value)> {
                 "versions": [
                     {"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}},
                     {"name": "v2", "served": true, "storage": false, "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}
-                ]}})),
-        ("/apis/rbac.authorization.k8s.io/v1/clusterroles".into(), json!({
+                ]}}),
+        ),
+        (
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles".into(),
+            json!({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "shop-viewer"},
-            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]})),
-        ("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings".into(), json!({
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]}),
+        ),
+        (
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings".into(),
+            json!({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "shop-web-viewer"},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "shop-viewer"},
-            "subjects": [{"kind": "ServiceAccount", "name": "web", "namespace": NS}]})),
-        ("/apis/networking.k8s.io/v1/ingressclasses".into(), json!({
+            "subjects": [{"kind": "ServiceAccount", "name": "web", "namespace": NS}]}),
+        ),
+        (
+            "/apis/networking.k8s.io/v1/ingressclasses".into(),
+            json!({
             "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": "nginx"},
-            "spec": {"controller": "k8s.io/ingress-nginx"}})),
-        ("/api/v1/namespaces".into(), json!({"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": NS, "labels": {"team": "shop"}, "annotations": {"owner": "shop-team"}}})),
+            "spec": {"controller": "k8s.io/ingress-nginx"}}),
+        ),
+        (
+            "/api/v1/namespaces".into(),
+            json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": NS, "labels": {"team": "shop"}, "annotations": {"owner": "shop-team"}}}),
+        ),
     ]
 }
 
@@ -51,49 +66,103 @@ fn pod_template(app: &str) -> Value {
 pub fn namespaced_objects(ns: &str) -> Vec<(String, Value)> {
     let m = |name: &str| json!({"name": name, "namespace": ns, "labels": {"app.kubernetes.io/part-of": "shop"}});
     vec![
-        ("api/v1/configmaps".into(), json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": m("web-config"),
-            "data": {"LOG_LEVEL": "info", "app.properties": "a=1\nb=2\n"}})),
-        ("api/v1/secrets".into(), json!({"apiVersion": "v1", "kind": "Secret", "metadata": m("db-credentials"), "type": "Opaque",
-            "data": {"username": "c2hvcA==", "password": "czNjcjN0LXBhc3N3b3Jk"}})),
-        ("api/v1/secrets".into(), json!({"apiVersion": "v1", "kind": "Secret", "metadata": m("tls"), "type": "kubernetes.io/tls",
-            "data": {"tls.crt": "Y2VydA==", "tls.key": "a2V5"}})),
+        (
+            "api/v1/configmaps".into(),
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": m("web-config"),
+            "data": {"LOG_LEVEL": "info", "app.properties": "a=1\nb=2\n"}}),
+        ),
+        (
+            "api/v1/secrets".into(),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": m("db-credentials"), "type": "Opaque",
+            "data": {"username": "c2hvcA==", "password": "czNjcjN0LXBhc3N3b3Jk"}}),
+        ),
+        (
+            "api/v1/secrets".into(),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": m("tls"), "type": "kubernetes.io/tls",
+            "data": {"tls.crt": "Y2VydA==", "tls.key": "a2V5"}}),
+        ),
         ("api/v1/serviceaccounts".into(), json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": m("web")})),
-        ("apis/rbac.authorization.k8s.io/v1/roles".into(), json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": m("web-reader"),
-            "rules": [{"apiGroups": [""], "resources": ["configmaps", "secrets"], "verbs": ["get"]}]})),
-        ("apis/rbac.authorization.k8s.io/v1/rolebindings".into(), json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": m("web-reader"),
+        (
+            "apis/rbac.authorization.k8s.io/v1/roles".into(),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": m("web-reader"),
+            "rules": [{"apiGroups": [""], "resources": ["configmaps", "secrets"], "verbs": ["get"]}]}),
+        ),
+        (
+            "apis/rbac.authorization.k8s.io/v1/rolebindings".into(),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": m("web-reader"),
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "web-reader"},
-            "subjects": [{"kind": "ServiceAccount", "name": "web", "namespace": ns}]})),
-        ("api/v1/persistentvolumeclaims".into(), json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": m("uploads"),
-            "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "arca-test", "resources": {"requests": {"storage": "1Gi"}}}})),
-        ("apis/apps/v1/deployments".into(), json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": m("web"),
-            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}, "template": pod_template("web")}})),
-        ("apis/apps/v1/statefulsets".into(), json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": m("db"),
+            "subjects": [{"kind": "ServiceAccount", "name": "web", "namespace": ns}]}),
+        ),
+        (
+            "api/v1/persistentvolumeclaims".into(),
+            json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": m("uploads"),
+            "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "arca-test", "resources": {"requests": {"storage": "1Gi"}}}}),
+        ),
+        (
+            "apis/apps/v1/deployments".into(),
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": m("web"),
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}, "template": pod_template("web")}}),
+        ),
+        (
+            "apis/apps/v1/statefulsets".into(),
+            json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": m("db"),
             "spec": {"serviceName": "db", "replicas": 1, "selector": {"matchLabels": {"app": "db"}}, "template": pod_template("db"),
                 "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "arca-test",
-                    "resources": {"requests": {"storage": "2Gi"}}}}]}})),
-        ("api/v1/services".into(), json!({"apiVersion": "v1", "kind": "Service", "metadata": m("web"),
-            "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})),
-        ("api/v1/services".into(), json!({"apiVersion": "v1", "kind": "Service", "metadata": m("web-public"),
-            "spec": {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})),
-        ("api/v1/services".into(), json!({"apiVersion": "v1", "kind": "Service", "metadata": m("db"),
-            "spec": {"clusterIP": "None", "selector": {"app": "db"}, "ports": [{"name": "pg", "port": 5432}]}})),
-        ("apis/networking.k8s.io/v1/ingresses".into(), json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": m("web"),
+                    "resources": {"requests": {"storage": "2Gi"}}}}]}}),
+        ),
+        (
+            "api/v1/services".into(),
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": m("web"),
+            "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}),
+        ),
+        (
+            "api/v1/services".into(),
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": m("web-public"),
+            "spec": {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}),
+        ),
+        (
+            "api/v1/services".into(),
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": m("db"),
+            "spec": {"clusterIP": "None", "selector": {"app": "db"}, "ports": [{"name": "pg", "port": 5432}]}}),
+        ),
+        (
+            "apis/networking.k8s.io/v1/ingresses".into(),
+            json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": m("web"),
             "spec": {"ingressClassName": "nginx", "rules": [{"host": "shop.example.com", "http": {"paths": [{"path": "/", "pathType": "Prefix",
-                "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}})),
-        ("apis/batch/v1/cronjobs".into(), json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": m("nightly-report"),
+                "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}}),
+        ),
+        (
+            "apis/batch/v1/cronjobs".into(),
+            json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": m("nightly-report"),
             "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "OnFailure",
-                "containers": [{"name": "report", "image": "example/report:1.0", "command": ["true"]}]}}}}}})),
-        ("apis/policy/v1/poddisruptionbudgets".into(), json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": m("web"),
-            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}})),
-        ("apis/autoscaling/v2/horizontalpodautoscalers".into(), json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": m("web"),
+                "containers": [{"name": "report", "image": "example/report:1.0", "command": ["true"]}]}}}}}}),
+        ),
+        (
+            "apis/policy/v1/poddisruptionbudgets".into(),
+            json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": m("web"),
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}}),
+        ),
+        (
+            "apis/autoscaling/v2/horizontalpodautoscalers".into(),
+            json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": m("web"),
             "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}, "minReplicas": 2, "maxReplicas": 5,
-                "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]}})),
-        ("apis/networking.k8s.io/v1/networkpolicies".into(), json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": m("default-deny"),
-            "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}})),
-        ("apis/example.com/v1/widgets".into(), json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": m("w1"),
-            "spec": {"size": 3, "color": "blue"}})),
-        ("apis/example.com/v2/widgets".into(), json!({"apiVersion": "example.com/v2", "kind": "Widget", "metadata": m("w2"),
-            "spec": {"size": 5, "color": "green", "shape": "round"}})),
+                "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]}}),
+        ),
+        (
+            "apis/networking.k8s.io/v1/networkpolicies".into(),
+            json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": m("default-deny"),
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}),
+        ),
+        (
+            "apis/example.com/v1/widgets".into(),
+            json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": m("w1"),
+            "spec": {"size": 3, "color": "blue"}}),
+        ),
+        (
+            "apis/example.com/v2/widgets".into(),
+            json!({"apiVersion": "example.com/v2", "kind": "Widget", "metadata": m("w2"),
+            "spec": {"size": 5, "color": "green", "shape": "round"}}),
+        ),
     ]
 }
 
@@ -107,9 +176,11 @@ pub async fn install(kube: &Kube) -> anyhow::Result<()> {
     for (path, obj) in cluster_objects() {
         kube.create(&path, &obj, "fixture").await?;
     }
-    wait_for(kube, &format!("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD_NAME}"), |c| {
-        arca_kube::restore::apply::is_established(c)
-    })
+    wait_for(
+        kube,
+        &format!("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD_NAME}"),
+        arca_kube::restore::apply::is_established,
+    )
     .await?;
     for (rel, obj) in namespaced_objects(NS) {
         kube.create(&ns_path(&rel, NS), &obj, "fixture").await?;
@@ -122,7 +193,10 @@ pub async fn install(kube: &Kube) -> anyhow::Result<()> {
         "data": {"rendered": "size=3"}});
     kube.create(&format!("/api/v1/namespaces/{NS}/configmaps"), &owned, "fixture").await?;
     // The claim binds to a provisioned volume: the backup must carry the PV too.
-    wait_for(kube, &format!("/api/v1/namespaces/{NS}/persistentvolumeclaims/uploads"), |p| p.pointer("/spec/volumeName").is_some()).await?;
+    wait_for(kube, &format!("/api/v1/namespaces/{NS}/persistentvolumeclaims/uploads"), |p| {
+        p.pointer("/spec/volumeName").is_some()
+    })
+    .await?;
     Ok(())
 }
 

@@ -19,7 +19,18 @@ pub struct ObjectStoreBackend {
     location: String,
     store: Arc<dyn ObjectStore>,
     prefix: String,
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until drop; taken there to shut down without blocking.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for ObjectStoreBackend {
+    /// A runtime dropped normally blocks, which panics inside async code (the
+    /// Kubernetes layers); shutting down in the background is safe anywhere.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl ObjectStoreBackend {
@@ -30,7 +41,12 @@ impl ObjectStoreBackend {
             .enable_all()
             .build()
             .map_err(|e| Error::io("tokio runtime", e))?;
-        Ok(ObjectStoreBackend { location: location.to_string(), store, prefix: prefix.to_string(), runtime })
+        Ok(ObjectStoreBackend {
+            location: location.to_string(),
+            store,
+            prefix: prefix.to_string(),
+            runtime: Some(runtime),
+        })
     }
 
     fn path(&self, rel: &str) -> Path {
@@ -44,13 +60,14 @@ impl ObjectStoreBackend {
         F: Future + Send,
         F::Output: Send,
     {
+        let Some(runtime) = self.runtime.as_ref() else { unreachable!("the runtime lives until drop") };
         match tokio::runtime::Handle::try_current() {
             Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(|| self.runtime.block_on(fut))
+                tokio::task::block_in_place(|| runtime.block_on(fut))
             }
-            Ok(_) => std::thread::scope(|s| s.spawn(|| self.runtime.block_on(fut)).join())
+            Ok(_) => std::thread::scope(|s| s.spawn(|| runtime.block_on(fut)).join())
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            Err(_) => self.runtime.block_on(fut),
+            Err(_) => runtime.block_on(fut),
         }
     }
 
@@ -114,9 +131,8 @@ impl Backend for ObjectStoreBackend {
         let p = self.path(dir);
         // The root has no trailing delimiter to strip (listing it finds foreign objects).
         let base = if p.as_ref().is_empty() { String::new() } else { format!("{}/", p.as_ref()) };
-        let metas: Vec<_> = self
-            .block_on(self.store.list(Some(&p)).try_collect::<Vec<_>>())
-            .map_err(|e| self.map_err(dir, e))?;
+        let metas: Vec<_> =
+            self.block_on(self.store.list(Some(&p)).try_collect::<Vec<_>>()).map_err(|e| self.map_err(dir, e))?;
         Ok(metas
             .into_iter()
             .filter_map(|m| {
@@ -168,6 +184,15 @@ fn parse_profile(text: &str, profile: &str) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn usable_and_droppable_inside_async_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = crate::backend::open(&dir.path().to_string_lossy(), true).unwrap();
+        backend.put("x", Bytes::from_static(b"1"), WriteMode::Create).unwrap();
+        assert_eq!(backend.get("x").unwrap(), Bytes::from_static(b"1"));
+        drop(backend);
+    }
 
     #[test]
     fn reads_named_profile() {

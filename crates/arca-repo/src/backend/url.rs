@@ -74,7 +74,9 @@ pub fn open(input: &str, create: bool) -> Result<Arc<ObjectStoreBackend>> {
         }
         RepoUrl::S3 { bucket, prefix, options } => {
             let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-            if let Some(endpoint) = std::env::var("AWS_ENDPOINT_URL_S3").ok().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()) {
+            if let Some(endpoint) =
+                std::env::var("AWS_ENDPOINT_URL_S3").ok().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+            {
                 builder = builder.with_endpoint(endpoint.clone());
                 if endpoint.starts_with("http://") {
                     builder = builder.with_allow_http(true);
@@ -114,7 +116,11 @@ mod tests {
         assert_eq!(RepoUrl::parse("file:///tmp/r").unwrap(), RepoUrl::Local { path: "/tmp/r".into() });
         assert_eq!(
             RepoUrl::parse("s3://b/p/q/?region=eu-west-1").unwrap(),
-            RepoUrl::S3 { bucket: "b".into(), prefix: "p/q".into(), options: vec![("region".into(), "eu-west-1".into())] }
+            RepoUrl::S3 {
+                bucket: "b".into(),
+                prefix: "p/q".into(),
+                options: vec![("region".into(), "eu-west-1".into())]
+            }
         );
         assert_eq!(RepoUrl::parse("gs://b").unwrap(), RepoUrl::Gcs { bucket: "b".into(), prefix: "".into() });
         let err = RepoUrl::parse("ftp://x/y").unwrap_err().to_string();

@@ -7,8 +7,7 @@ use std::collections::BTreeMap;
 use arca_repo::pack::pack_path;
 use arca_repo::snapshot::KIND_FILES;
 use arca_repo::{
-    ChunkerParams, Config, Id, InitOptions, KdfParams, Node, NodeKind, Repository, Snapshot, Tree,
-    open_backend,
+    ChunkerParams, Config, Id, InitOptions, KdfParams, Node, NodeKind, Repository, Snapshot, Tree, open_backend,
 };
 use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
@@ -18,24 +17,8 @@ pub const PASSWORD: &[u8] = b"correct horse";
 /// Small chunks and packs, so a few hundred KiB make many packs.
 pub fn init(url: &str, pack_size: u64) -> Repository {
     let backend = open_backend(url, true).expect("backend");
-    let config = Config {
-        pack_size,
-        chunker: ChunkerParams {
-            min: 1024,
-            avg: 4096,
-            max: 16384,
-        },
-        ..Config::new()
-    };
-    Repository::init(
-        backend,
-        PASSWORD,
-        InitOptions {
-            kdf: KdfParams::insecure_fast(),
-            config,
-        },
-    )
-    .expect("init")
+    let config = Config { pack_size, chunker: ChunkerParams { min: 1024, avg: 4096, max: 16384 }, ..Config::new() };
+    Repository::init(backend, PASSWORD, InitOptions { kdf: KdfParams::insecure_fast(), config }).expect("init")
 }
 
 /// A fresh handle: nothing cached from the session that wrote.
@@ -83,16 +66,8 @@ pub fn save_files(repo: &Repository, files: &[(&str, &[u8])]) -> Vec<Node> {
 pub fn save_snapshot(repo: &Repository, mut nodes: Vec<Node>, day: u32) -> Id {
     nodes.sort_by(|a, b| a.name.cmp(&b.name));
     let sub = repo.save_tree(&Tree { nodes }).expect("subtree");
-    let dir = Node {
-        name: "dir".into(),
-        kind: NodeKind::Dir,
-        mode: 0o755,
-        subtree: Some(sub),
-        ..Node::default()
-    };
-    let root = repo
-        .save_tree(&Tree { nodes: vec![dir] })
-        .expect("root tree");
+    let dir = Node { name: "dir".into(), kind: NodeKind::Dir, mode: 0o755, subtree: Some(sub), ..Node::default() };
+    let root = repo.save_tree(&Tree { nodes: vec![dir] }).expect("root tree");
     repo.flush().expect("flush");
     let mut snapshot = Snapshot::new(KIND_FILES, vec!["/data".into()], root);
     snapshot.time = time(day);
@@ -102,9 +77,7 @@ pub fn save_snapshot(repo: &Repository, mut nodes: Vec<Node>, day: u32) -> Id {
 /// Every file of a snapshot with its restored bytes.
 pub fn restore(repo: &Repository, snapshot: &Id) -> BTreeMap<String, Vec<u8>> {
     repo.load_index().expect("index");
-    let s = repo
-        .find_snapshot(&snapshot.to_hex())
-        .expect("find snapshot");
+    let s = repo.find_snapshot(&snapshot.to_hex()).expect("find snapshot");
     let mut out = BTreeMap::new();
     let mut stack = vec![(String::new(), s.snapshot.tree)];
     while let Some((prefix, tree)) = stack.pop() {
@@ -149,19 +122,8 @@ pub fn build(url: &str) -> Fixture {
     let s2 = save_snapshot(&repo, nb.clone(), 2);
     let s3 = save_snapshot(&repo, [na.clone(), nb].concat(), 3);
     let s4 = save_snapshot(&repo, nc, 4);
-    let pack_of_a = repo
-        .index()
-        .get(&na[0].content[0])
-        .expect("a is indexed")
-        .pack;
-    Fixture {
-        url: url.to_string(),
-        a,
-        b,
-        c,
-        s: [s1, s2, s3, s4],
-        pack_of_a,
-    }
+    let pack_of_a = repo.index().get(&na[0].content[0]).expect("a is indexed").pack;
+    Fixture { url: url.to_string(), a, b, c, s: [s1, s2, s3, s4], pack_of_a }
 }
 
 impl Fixture {
@@ -176,10 +138,7 @@ impl Fixture {
             2 => vec![("a", &self.a), ("b", &self.b)],
             _ => vec![("c", &self.c)],
         };
-        files
-            .into_iter()
-            .map(|(n, d)| (format!("/dir/{n}"), d.clone()))
-            .collect()
+        files.into_iter().map(|(n, d)| (format!("/dir/{n}"), d.clone())).collect()
     }
 }
 
@@ -189,13 +148,7 @@ pub fn rewrite(repo: &Repository, path: &str, change: impl FnOnce(&mut Vec<u8>))
     let mut bytes = repo.backend().get(path).expect("read object").to_vec();
     change(&mut bytes);
     repo.backend().delete(path).expect("delete");
-    repo.backend()
-        .put(
-            path,
-            Bytes::from(bytes),
-            arca_repo::backend::WriteMode::Create,
-        )
-        .expect("write");
+    repo.backend().put(path, Bytes::from(bytes), arca_repo::backend::WriteMode::Create).expect("write");
 }
 
 pub fn flip_byte(repo: &Repository, path: &str) {
@@ -206,24 +159,13 @@ pub fn flip_byte(repo: &Repository, path: &str) {
 }
 
 pub fn pack_names(repo: &Repository) -> Vec<String> {
-    let mut names: Vec<String> = repo
-        .backend()
-        .list("data")
-        .expect("list")
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
+    let mut names: Vec<String> = repo.backend().list("data").expect("list").into_iter().map(|e| e.name).collect();
     names.sort();
     names
 }
 
 pub fn stored_bytes(repo: &Repository) -> u64 {
-    repo.backend()
-        .list("data")
-        .expect("list")
-        .iter()
-        .map(|e| e.size)
-        .sum()
+    repo.backend().list("data").expect("list").iter().map(|e| e.size).sum()
 }
 
 pub fn pack_object(id: &Id) -> String {

@@ -10,18 +10,10 @@ pub fn run_check(url: &str, read_data: bool) -> CheckReport {
 }
 
 fn assert_only_error(report: &CheckReport, object: &str, problem: &str, affected: &[Id]) {
-    assert_eq!(
-        report.errors.len(),
-        1,
-        "expected one error about {object}: {report:#?}"
-    );
+    assert_eq!(report.errors.len(), 1, "expected one error about {object}: {report:#?}");
     let e = &report.errors[0];
     assert_eq!(e.object, object);
-    assert!(
-        e.problem.contains(problem),
-        "problem {:?} should mention {problem:?}",
-        e.problem
-    );
+    assert!(e.problem.contains(problem), "problem {:?} should mention {problem:?}", e.problem);
     assert_eq!(e.affected_snapshots, affected);
 }
 
@@ -49,17 +41,11 @@ pub fn bit_flip_is_found_by_read_data_only(url: &str) {
     let object = pack_object(&f.pack_of_a);
     flip_byte(&f.repo(), &object);
     let plain = run_check(url, false);
-    assert!(
-        plain.is_ok(),
-        "a structural check reads no pack data: {plain:#?}"
-    );
+    assert!(plain.is_ok(), "a structural check reads no pack data: {plain:#?}");
     assert_eq!(plain.counts.packs_read, 0);
     let full = run_check(url, true);
     assert_only_error(&full, &object, "does not match its name", &[f.s[0], f.s[2]]);
-    assert!(
-        full.errors[0].problem.contains("blobs fail verification"),
-        "{full:#?}"
-    );
+    assert!(full.errors[0].problem.contains("blobs fail verification"), "{full:#?}");
 }
 
 pub fn truncated_pack_is_found_without_reading_data(url: &str) {
@@ -86,55 +72,27 @@ pub fn forget_and_prune_reclaim_space(url: &str) {
     let f = build(url);
     let repo = f.repo();
     let before = stored_bytes(&repo);
-    let policy = RetentionPolicy {
-        keep_last: Some(1),
-        ..Default::default()
-    };
+    let policy = RetentionPolicy { keep_last: Some(1), ..Default::default() };
     let dry = forget(&repo, &policy, true).expect("forget --dry-run");
     assert_eq!(dry.kept, vec![f.s[3]]);
-    assert_eq!(
-        repo.list_ids("snapshots").expect("list").0.len(),
-        4,
-        "dry run deletes nothing"
-    );
+    assert_eq!(repo.list_ids("snapshots").expect("list").0.len(), 4, "dry run deletes nothing");
     let forgotten = forget(&repo, &policy, false).expect("forget");
     assert_eq!(forgotten.removed.len(), 3);
 
-    let dry = prune(
-        &repo,
-        &PruneOptions {
-            dry_run: true,
-            ..Default::default()
-        },
-    )
-    .expect("prune --dry-run");
+    let dry = prune(&repo, &PruneOptions { dry_run: true, ..Default::default() }).expect("prune --dry-run");
     assert_eq!(stored_bytes(&repo), before, "dry run deletes nothing");
     let report = prune(&repo, &PruneOptions::default()).expect("prune");
-    assert_eq!(
-        report.bytes_freed, dry.bytes_freed,
-        "dry run predicts the freed bytes"
-    );
+    assert_eq!(report.bytes_freed, dry.bytes_freed, "dry run predicts the freed bytes");
     assert!(report.deleted.packs > 0, "{report:#?}");
     let after = stored_bytes(&repo);
     assert_eq!(after, report.bytes_after);
-    assert!(
-        after < before - 100_000,
-        "files a and b are gone: {before} -> {after}"
-    );
-    assert_eq!(
-        repo.list_ids("index").expect("list").0.len(),
-        1,
-        "one index file remains"
-    );
+    assert!(after < before - 100_000, "files a and b are gone: {before} -> {after}");
+    assert_eq!(repo.list_ids("index").expect("list").0.len(), 1, "one index file remains");
 
     let check = run_check(url, true);
     assert!(check.is_ok() && check.infos.is_empty(), "{check:#?}");
     assert_eq!(restore(&f.repo(), &f.s[3]), f.expected(3));
 
     let again = prune(&repo, &PruneOptions::default()).expect("second prune");
-    assert_eq!(
-        (again.deleted.packs, again.repacked.packs, again.bytes_freed),
-        (0, 0, 0),
-        "{again:#?}"
-    );
+    assert_eq!((again.deleted.packs, again.repacked.packs, again.bytes_freed), (0, 0, 0), "{again:#?}");
 }

@@ -26,9 +26,8 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let mut builder = arca_testcluster::TestCluster::builder()
-        .kubeconfig(&args.kubeconfig)
-        .snapshot_crds(args.snapshot_crds);
+    let mut builder =
+        arca_testcluster::TestCluster::builder().kubeconfig(&args.kubeconfig).snapshot_crds(args.snapshot_crds);
     if let Some(dir) = &args.data_dir {
         builder = builder.data_dir(dir);
     }

@@ -57,10 +57,7 @@ fn plan(state: &State) -> Vec<Action> {
         for (_, obj) in state.store.iter(&res_key(&res.0, &res.1), None) {
             owners.insert(
                 meta::uid(obj).to_string(),
-                Owner {
-                    deleting: meta::is_deleting(obj),
-                    finalizers: meta::finalizers(obj),
-                },
+                Owner { deleting: meta::is_deleting(obj), finalizers: meta::finalizers(obj) },
             );
             if obj.pointer("/metadata/ownerReferences").is_some() || meta::is_deleting(obj) {
                 all.push((rt.clone(), obj.clone()));
@@ -74,28 +71,16 @@ fn plan(state: &State) -> Vec<Action> {
         if refs.is_empty() {
             continue;
         }
-        let (ns, name) = (
-            meta::namespace(obj).to_string(),
-            meta::name(obj).to_string(),
-        );
+        let (ns, name) = (meta::namespace(obj).to_string(), meta::name(obj).to_string());
         let state_of = |uid: &String| owners.get(uid);
         let orphaning: Vec<String> = refs
             .iter()
-            .filter(|u| {
-                state_of(u)
-                    .is_some_and(|o| o.deleting && o.finalizers.iter().any(|f| f == "orphan"))
-            })
+            .filter(|u| state_of(u).is_some_and(|o| o.deleting && o.finalizers.iter().any(|f| f == "orphan")))
             .cloned()
             .collect();
-        let gone: Vec<String> = refs
-            .iter()
-            .filter(|u| state_of(u).is_none())
-            .cloned()
-            .collect();
+        let gone: Vec<String> = refs.iter().filter(|u| state_of(u).is_none()).cloned().collect();
         let foreground = |u: &String| {
-            state_of(u).is_some_and(|o| {
-                o.deleting && o.finalizers.iter().any(|f| f == "foregroundDeletion")
-            })
+            state_of(u).is_some_and(|o| o.deleting && o.finalizers.iter().any(|f| f == "foregroundDeletion"))
         };
         referenced.extend(refs.iter().cloned());
         if !orphaning.is_empty() {
@@ -114,18 +99,10 @@ fn plan(state: &State) -> Vec<Action> {
         }
         let fins = meta::finalizers(obj);
         let uid = meta::uid(obj).to_string();
-        let (ns, name) = (
-            meta::namespace(obj).to_string(),
-            meta::name(obj).to_string(),
-        );
+        let (ns, name) = (meta::namespace(obj).to_string(), meta::name(obj).to_string());
         for f in ["orphan", "foregroundDeletion"] {
             if fins.iter().any(|x| x == f) && !referenced.contains(&uid) {
-                actions.push(Action::DropFinalizer(
-                    rt.clone(),
-                    ns.clone(),
-                    name.clone(),
-                    f,
-                ));
+                actions.push(Action::DropFinalizer(rt.clone(), ns.clone(), name.clone(), f));
             }
         }
     }
@@ -135,10 +112,7 @@ fn plan(state: &State) -> Vec<Action> {
 fn apply(state: &mut State, action: Action) {
     match action {
         Action::Delete(rt, ns, name) => {
-            let del = DeleteOpts {
-                propagation: Some("Background".into()),
-                ..Default::default()
-            };
+            let del = DeleteOpts { propagation: Some("Background".into()), ..Default::default() };
             log_err("gc delete", state.delete(&rt, &ns, &name, &del));
         }
         Action::DropRefs(rt, ns, name, uids) => {
@@ -150,41 +124,24 @@ fn apply(state: &mut State, action: Action) {
                 .and_then(Value::as_array)
                 .map(|a| {
                     a.iter()
-                        .filter(|r| {
-                            !uids
-                                .iter()
-                                .any(|u| r.get("uid").and_then(Value::as_str) == Some(u))
-                        })
+                        .filter(|r| !uids.iter().any(|u| r.get("uid").and_then(Value::as_str) == Some(u)))
                         .cloned()
                         .collect()
                 })
                 .unwrap_or_default();
-            let refs = if refs.is_empty() {
-                Value::Null
-            } else {
-                Value::Array(refs)
-            };
+            let refs = if refs.is_empty() { Value::Null } else { Value::Array(refs) };
             let p = Patch::Merge(json!({"metadata": {"ownerReferences": refs}}));
-            log_err(
-                "gc orphan",
-                state.patch(&rt, &ns, &name, p, "", &opts(MANAGER)),
-            );
+            log_err("gc orphan", state.patch(&rt, &ns, &name, p, "", &opts(MANAGER)));
         }
         Action::DropFinalizer(rt, ns, name, f) => {
             let Ok(obj) = state.get(&rt, &ns, &name) else {
                 return;
             };
-            let fins: Vec<String> = meta::finalizers(&obj)
-                .into_iter()
-                .filter(|x| x != f)
-                .collect();
+            let fins: Vec<String> = meta::finalizers(&obj).into_iter().filter(|x| x != f).collect();
             let p = Patch::Merge(
                 json!({"metadata": {"finalizers": if fins.is_empty() { Value::Null } else { json!(fins) }}}),
             );
-            log_err(
-                "gc finalizer",
-                state.patch(&rt, &ns, &name, p, "", &opts(MANAGER)),
-            );
+            log_err("gc finalizer", state.patch(&rt, &ns, &name, p, "", &opts(MANAGER)));
         }
     }
 }

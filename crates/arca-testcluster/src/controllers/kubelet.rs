@@ -82,16 +82,8 @@ fn replace_path(s: &str, from: &str, to: &str) -> String {
 }
 
 fn env_name(volume: &str) -> String {
-    let upper: String = volume
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let upper: String =
+        volume.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
     format!("ARCA_MOUNT_{upper}")
 }
 
@@ -103,9 +95,7 @@ fn write_items(dir: &Path, data: Option<&Value>, decode: bool) -> std::io::Resul
     for (k, v) in map {
         let raw = v.as_str().unwrap_or_default();
         let bytes = if decode {
-            base64::engine::general_purpose::STANDARD
-                .decode(raw)
-                .unwrap_or_default()
+            base64::engine::general_purpose::STANDARD.decode(raw).unwrap_or_default()
         } else {
             raw.as_bytes().to_vec()
         };
@@ -121,29 +111,14 @@ fn lookup(state: &State, plural: &str, ns: &str, name: &str) -> Option<Value> {
 
 /// Resolves volumes and env of container `index` of `pod`; `Err` while a volume is
 /// not ready (an unbound claim).
-pub fn pod_env(
-    state: &State,
-    data_dir: &Path,
-    pod: &Value,
-    index: usize,
-) -> Result<PodEnv, String> {
+pub fn pod_env(state: &State, data_dir: &Path, pod: &Value, index: usize) -> Result<PodEnv, String> {
     let ns = meta::namespace(pod);
     let root = pod_dir(data_dir, meta::uid(pod));
     let rootfs = root.join("rootfs");
     std::fs::create_dir_all(&rootfs).map_err(|e| e.to_string())?;
-    let volumes = pod
-        .pointer("/spec/volumes")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let container = pod
-        .pointer(&format!("/spec/containers/{index}"))
-        .cloned()
-        .unwrap_or(json!({}));
-    let mut env = PodEnv {
-        working_dir: rootfs.clone(),
-        ..Default::default()
-    };
+    let volumes = pod.pointer("/spec/volumes").and_then(Value::as_array).cloned().unwrap_or_default();
+    let container = pod.pointer(&format!("/spec/containers/{index}")).cloned().unwrap_or(json!({}));
+    let mut env = PodEnv { working_dir: rootfs.clone(), ..Default::default() };
     let mut by_name: HashMap<String, PathBuf> = HashMap::new();
     for v in &volumes {
         let name = meta::str_at(v, "/name").unwrap_or_default().to_string();
@@ -155,19 +130,11 @@ pub fn pod_env(
             PathBuf::from(p)
         } else if let Some(cm) = meta::str_at(v, "/configMap/name") {
             let obj = lookup(state, "configmaps", ns, cm);
-            io(write_items(
-                &local,
-                obj.as_ref().and_then(|o| o.get("data")),
-                false,
-            ))?;
+            io(write_items(&local, obj.as_ref().and_then(|o| o.get("data")), false))?;
             local
         } else if let Some(secret) = meta::str_at(v, "/secret/secretName") {
             let obj = lookup(state, "secrets", ns, secret);
-            io(write_items(
-                &local,
-                obj.as_ref().and_then(|o| o.get("data")),
-                true,
-            ))?;
+            io(write_items(&local, obj.as_ref().and_then(|o| o.get("data")), true))?;
             local
         } else {
             io(std::fs::create_dir_all(&local))?;
@@ -175,11 +142,7 @@ pub fn pod_env(
         };
         by_name.insert(name, path);
     }
-    let mounts = container
-        .get("volumeMounts")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let mounts = container.get("volumeMounts").and_then(Value::as_array).cloned().unwrap_or_default();
     for m in &mounts {
         let name = meta::str_at(m, "/name").unwrap_or_default();
         let mount_path = meta::str_at(m, "/mountPath").unwrap_or_default();
@@ -190,58 +153,28 @@ pub fn pod_env(
             Some(sub) => base.join(sub),
             None => base.clone(),
         };
-        env.env
-            .push((env_name(name), host.to_string_lossy().to_string()));
+        env.env.push((env_name(name), host.to_string_lossy().to_string()));
         env.mounts.push((mount_path.to_string(), host));
     }
     env.mounts.sort_by_key(|m| std::cmp::Reverse(m.0.len()));
-    env.env
-        .push(("ARCA_POD_ROOT".into(), root.to_string_lossy().to_string()));
-    env.env
-        .push(("HOSTNAME".into(), meta::name(pod).to_string()));
-    for e in container
-        .get("env")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-    {
+    env.env.push(("ARCA_POD_ROOT".into(), root.to_string_lossy().to_string()));
+    env.env.push(("HOSTNAME".into(), meta::name(pod).to_string()));
+    for e in container.get("env").and_then(Value::as_array).cloned().unwrap_or_default() {
         let name = meta::str_at(&e, "/name").unwrap_or_default().to_string();
         let value = if let Some(v) = e.get("value").and_then(Value::as_str) {
             Some(v.to_string())
         } else if let Some(field) = meta::str_at(&e, "/valueFrom/fieldRef/fieldPath") {
             meta::str_at(pod, &format!("/{}", field.replace('.', "/"))).map(String::from)
         } else if let Some(r) = e.pointer("/valueFrom/secretKeyRef") {
-            let obj = lookup(
-                state,
-                "secrets",
-                ns,
-                meta::str_at(r, "/name").unwrap_or_default(),
-            );
-            obj.and_then(|o| {
-                o.pointer(&format!(
-                    "/data/{}",
-                    meta::str_at(r, "/key").unwrap_or_default()
-                ))
-                .cloned()
-            })
-            .and_then(|v| v.as_str().map(String::from))
-            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-            .map(|b| String::from_utf8_lossy(&b).to_string())
+            let obj = lookup(state, "secrets", ns, meta::str_at(r, "/name").unwrap_or_default());
+            obj.and_then(|o| o.pointer(&format!("/data/{}", meta::str_at(r, "/key").unwrap_or_default())).cloned())
+                .and_then(|v| v.as_str().map(String::from))
+                .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                .map(|b| String::from_utf8_lossy(&b).to_string())
         } else if let Some(r) = e.pointer("/valueFrom/configMapKeyRef") {
-            let obj = lookup(
-                state,
-                "configmaps",
-                ns,
-                meta::str_at(r, "/name").unwrap_or_default(),
-            );
-            obj.and_then(|o| {
-                o.pointer(&format!(
-                    "/data/{}",
-                    meta::str_at(r, "/key").unwrap_or_default()
-                ))
-                .cloned()
-            })
-            .and_then(|v| v.as_str().map(String::from))
+            let obj = lookup(state, "configmaps", ns, meta::str_at(r, "/name").unwrap_or_default());
+            obj.and_then(|o| o.pointer(&format!("/data/{}", meta::str_at(r, "/key").unwrap_or_default())).cloned())
+                .and_then(|v| v.as_str().map(String::from))
         } else {
             None
         };
@@ -264,12 +197,7 @@ pub fn container_argv(pod: &Value, index: usize) -> Vec<String> {
     let list = |k: &str| -> Vec<String> {
         pod.pointer(&format!("/spec/containers/{index}/{k}"))
             .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
             .unwrap_or_default()
     };
     let mut argv = list("command");
@@ -292,10 +220,7 @@ pub struct Kubelet {
 
 fn kill(child: &mut Child) {
     // Kill the whole process group (the command runs in its own group).
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{}", child.id())])
-        .stderr(Stdio::null())
-        .status();
+    let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).stderr(Stdio::null()).status();
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -319,9 +244,7 @@ impl Kubelet {
         let pods = objects(&cluster.lock(), "", "pods");
         let live: HashMap<&str, &Value> = pods.iter().map(|p| (meta::uid(p), p)).collect();
         self.procs.retain(|uid, p| {
-            let keep = live
-                .get(uid.as_str())
-                .is_some_and(|pod| !meta::is_deleting(pod));
+            let keep = live.get(uid.as_str()).is_some_and(|pod| !meta::is_deleting(pod));
             if !keep {
                 if let Some(c) = p.child.as_mut() {
                     kill(c);
@@ -352,55 +275,26 @@ impl Kubelet {
                 return;
             }
         };
-        let (ns, name, uid) = (
-            meta::namespace(pod).to_string(),
-            meta::name(pod).to_string(),
-            meta::uid(pod).to_string(),
-        );
+        let (ns, name, uid) =
+            (meta::namespace(pod).to_string(), meta::name(pod).to_string(), meta::uid(pod).to_string());
         let Some(rt) = state.resource("", "v1", "pods") else {
             return;
         };
         let mut bound = pod.clone();
         meta::object_mut(&mut bound, "spec").insert("nodeName".into(), json!(NODE_NAME));
-        if log_err(
-            "bind pod",
-            state.update(&rt, &ns, &name, bound, "", &opts("default-scheduler")),
-        )
-        .is_none()
-        {
+        if log_err("bind pod", state.update(&rt, &ns, &name, bound, "", &opts("default-scheduler"))).is_none() {
             return;
         }
         let argv = env.argv(&container_argv(pod, 0));
         let started = meta::now();
-        let spawned = if argv.is_empty() {
-            Ok(None)
-        } else {
-            spawn(&env, &argv, &log_path(&cluster.data_dir, &uid)).map(Some)
-        };
+        let spawned =
+            if argv.is_empty() { Ok(None) } else { spawn(&env, &argv, &log_path(&cluster.data_dir, &uid)).map(Some) };
         let status = match &spawned {
             Ok(child) => running_status(pod, &started, child.as_ref().map(Child::id)),
             Err(e) => terminated_status(pod, &started, 128, "StartError", &e.to_string()),
         };
-        log_err(
-            "pod status",
-            state.update(
-                &rt,
-                &ns,
-                &name,
-                json!({"status": status}),
-                "status",
-                &opts(MANAGER),
-            ),
-        );
-        self.procs.insert(
-            uid,
-            Proc {
-                child: spawned.ok().flatten(),
-                ns,
-                name,
-                started,
-            },
-        );
+        log_err("pod status", state.update(&rt, &ns, &name, json!({"status": status}), "status", &opts(MANAGER)));
+        self.procs.insert(uid, Proc { child: spawned.ok().flatten(), ns, name, started });
     }
 
     /// Reports the exit of finished processes.
@@ -427,31 +321,17 @@ impl Kubelet {
             };
             let reason = if code == 0 { "Completed" } else { "Error" };
             let status = terminated_status(&pod, &p.started, code, reason, "");
-            log_err(
-                "pod exit",
-                state.update(
-                    &rt,
-                    &p.ns,
-                    &p.name,
-                    json!({"status": status}),
-                    "status",
-                    &opts(MANAGER),
-                ),
-            );
+            log_err("pod exit", state.update(&rt, &p.ns, &p.name, json!({"status": status}), "status", &opts(MANAGER)));
         }
     }
 }
 
 fn spawn(env: &PodEnv, argv: &[String], log: &Path) -> std::io::Result<Child> {
     use std::os::unix::process::CommandExt;
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)?;
+    let out = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
     let err = out.try_clone()?;
-    let (program, args) = argv
-        .split_first()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"))?;
+    let (program, args) =
+        argv.split_first().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"))?;
     Command::new(program)
         .args(args)
         .current_dir(&env.working_dir)
@@ -464,11 +344,7 @@ fn spawn(env: &PodEnv, argv: &[String], log: &Path) -> std::io::Result<Child> {
 }
 
 fn container_statuses(pod: &Value, state: impl Fn(usize) -> (Value, bool)) -> Value {
-    let containers = pod
-        .pointer("/spec/containers")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let containers = pod.pointer("/spec/containers").and_then(Value::as_array).cloned().unwrap_or_default();
     let list: Vec<Value> = containers
         .iter()
         .enumerate()
@@ -501,9 +377,7 @@ fn conditions(ready: bool, now: &str) -> Value {
 
 fn pod_ip(pod: &Value) -> String {
     let uid = meta::uid(pod);
-    let n = uid
-        .bytes()
-        .fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(b as u32));
+    let n = uid.bytes().fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(b as u32));
     format!("10.244.0.{}", n % 250 + 2)
 }
 
@@ -556,10 +430,7 @@ mod tests {
 
     #[test]
     fn rewrites_whole_paths_only() {
-        let env = PodEnv {
-            mounts: vec![("/data".into(), PathBuf::from("/tmp/v1"))],
-            ..Default::default()
-        };
+        let env = PodEnv { mounts: vec![("/data".into(), PathBuf::from("/tmp/v1"))], ..Default::default() };
         assert_eq!(env.rewrite("echo hi > /data/f"), "echo hi > /tmp/v1/f");
         assert_eq!(env.rewrite("/data"), "/tmp/v1");
         assert_eq!(env.rewrite("--dir=/data/x"), "--dir=/tmp/v1/x");

@@ -41,13 +41,9 @@ impl Handle {
 pub fn spawn(cluster: Arc<Cluster>) -> std::io::Result<Handle> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    let thread = std::thread::Builder::new()
-        .name("arca-testcluster-controllers".into())
-        .spawn(move || run(cluster, flag))?;
-    Ok(Handle {
-        stop,
-        thread: Some(thread),
-    })
+    let thread =
+        std::thread::Builder::new().name("arca-testcluster-controllers".into()).spawn(move || run(cluster, flag))?;
+    Ok(Handle { stop, thread: Some(thread) })
 }
 
 fn run(cluster: Arc<Cluster>, stop: Arc<AtomicBool>) {

@@ -10,8 +10,7 @@ use crate::state::DeleteOpts;
 use crate::store::res_key;
 
 const MANAGER: &str = "namespace-controller";
-const ROOT_CA: &str =
-    "-----BEGIN CERTIFICATE-----\nMIIBarcatestcluster\n-----END CERTIFICATE-----\n";
+const ROOT_CA: &str = "-----BEGIN CERTIFICATE-----\nMIIBarcatestcluster\n-----END CERTIFICATE-----\n";
 
 pub fn reconcile(cluster: &Cluster) {
     let mut state = cluster.lock();
@@ -19,13 +18,7 @@ pub fn reconcile(cluster: &Cluster) {
         return;
     };
     let namespaces = state.all(&ns_rt, None);
-    let mut namespaced: Vec<_> = state
-        .registry
-        .types()
-        .iter()
-        .filter(|t| t.namespaced)
-        .cloned()
-        .collect();
+    let mut namespaced: Vec<_> = state.registry.types().iter().filter(|t| t.namespaced).cloned().collect();
     namespaced.dedup_by(|a, b| a.group == b.group && a.plural == b.plural);
     for ns in namespaces {
         let name = meta::name(&ns).to_string();
@@ -35,49 +28,27 @@ pub fn reconcile(cluster: &Cluster) {
         }
         let mut remaining = 0;
         for rt in &namespaced {
-            let objs: Vec<Value> = state
-                .store
-                .iter(&res_key(&rt.group, &rt.plural), Some(&name))
-                .map(|(_, v)| v.clone())
-                .collect();
+            let objs: Vec<Value> =
+                state.store.iter(&res_key(&rt.group, &rt.plural), Some(&name)).map(|(_, v)| v.clone()).collect();
             remaining += objs.len();
             for obj in objs.iter().filter(|o| !meta::is_deleting(o)) {
-                let del = DeleteOpts {
-                    propagation: Some("Background".into()),
-                    ..Default::default()
-                };
-                log_err(
-                    "namespace cleanup",
-                    state.delete(rt, &name, meta::name(obj), &del),
-                );
+                let del = DeleteOpts { propagation: Some("Background".into()), ..Default::default() };
+                log_err("namespace cleanup", state.delete(rt, &name, meta::name(obj), &del));
             }
         }
-        let spec_fins: Vec<Value> = ns
-            .pointer("/spec/finalizers")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let spec_fins: Vec<Value> =
+            ns.pointer("/spec/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
         if remaining == 0 && spec_fins.iter().any(|f| f == "kubernetes") {
-            let rest: Vec<Value> = spec_fins
-                .into_iter()
-                .filter(|f| f != "kubernetes")
-                .collect();
+            let rest: Vec<Value> = spec_fins.into_iter().filter(|f| f != "kubernetes").collect();
             let body = json!({"spec": {"finalizers": rest}});
-            log_err(
-                "namespace finalize",
-                state.update(&ns_rt, "", &name, body, "finalize", &opts(MANAGER)),
-            );
+            log_err("namespace finalize", state.update(&ns_rt, "", &name, body, "finalize", &opts(MANAGER)));
         }
     }
 }
 
 fn seed(state: &mut crate::state::State, ns: &str) {
     let items = [
-        (
-            "serviceaccounts",
-            "default",
-            json!({"metadata": {"name": "default"}}),
-        ),
+        ("serviceaccounts", "default", json!({"metadata": {"name": "default"}})),
         (
             "configmaps",
             "kube-root-ca.crt",

@@ -36,10 +36,7 @@ pub fn reconcile(cluster: &Cluster) {
         plan(&state)
     };
     for w in work {
-        let dir = cluster
-            .data_dir
-            .join("snapshots")
-            .join(format!("snapcontent-{}", meta::uid(&w.snapshot)));
+        let dir = cluster.data_dir.join("snapshots").join(format!("snapcontent-{}", meta::uid(&w.snapshot)));
         match fsutil::copy_dir(&w.source, &dir) {
             Ok(_) => finish(&mut cluster.lock(), &w, &dir),
             Err(e) => tracing::warn!("snapshot copy to {}: {e}", dir.display()),
@@ -51,11 +48,7 @@ fn plan(state: &State) -> Vec<Work> {
     let classes = objects(state, GROUP, "volumesnapshotclasses");
     let mut out = Vec::new();
     for vs in objects(state, GROUP, "volumesnapshots") {
-        if meta::is_deleting(&vs)
-            || vs
-                .pointer("/status/boundVolumeSnapshotContentName")
-                .is_some()
-        {
+        if meta::is_deleting(&vs) || vs.pointer("/status/boundVolumeSnapshotContentName").is_some() {
             continue;
         }
         let Some(claim) = meta::str_at(&vs, "/spec/source/persistentVolumeClaimName") else {
@@ -64,17 +57,11 @@ fn plan(state: &State) -> Vec<Work> {
         let class = match meta::str_at(&vs, "/spec/volumeSnapshotClassName") {
             Some(name) => classes.iter().find(|c| meta::name(c) == name),
             None => classes.iter().find(|c| {
-                meta::str_at(
-                    c,
-                    &format!(
-                        "/metadata/annotations/{}",
-                        DEFAULT_ANNOTATION.replace('/', "~1")
-                    ),
-                ) == Some("true")
+                meta::str_at(c, &format!("/metadata/annotations/{}", DEFAULT_ANNOTATION.replace('/', "~1")))
+                    == Some("true")
             }),
         };
-        let Some(class) = class.filter(|c| meta::str_at(c, "/driver") == Some(TEST_PROVISIONER))
-        else {
+        let Some(class) = class.filter(|c| meta::str_at(c, "/driver") == Some(TEST_PROVISIONER)) else {
             continue;
         };
         let ns = meta::namespace(&vs);
@@ -85,9 +72,7 @@ fn plan(state: &State) -> Vec<Work> {
             volume_handle: source.to_string_lossy().to_string(),
             source,
             class: meta::name(class).to_string(),
-            deletion_policy: meta::str_at(class, "/deletionPolicy")
-                .unwrap_or("Delete")
-                .to_string(),
+            deletion_policy: meta::str_at(class, "/deletionPolicy").unwrap_or("Delete").to_string(),
             snapshot: vs,
         });
     }
@@ -95,10 +80,9 @@ fn plan(state: &State) -> Vec<Work> {
 }
 
 fn finish(state: &mut State, w: &Work, dir: &std::path::Path) {
-    let (Some(vs_rt), Some(vsc_rt)) = (
-        state.resource_any(GROUP, "volumesnapshots"),
-        state.resource_any(GROUP, "volumesnapshotcontents"),
-    ) else {
+    let (Some(vs_rt), Some(vsc_rt)) =
+        (state.resource_any(GROUP, "volumesnapshots"), state.resource_any(GROUP, "volumesnapshotcontents"))
+    else {
         return;
     };
     let vs = &w.snapshot;
@@ -118,52 +102,30 @@ fn finish(state: &mut State, w: &Work, dir: &std::path::Path) {
             "volumeSnapshotRef": {"apiVersion": format!("{GROUP}/v1"), "kind": "VolumeSnapshot", "name": name, "namespace": ns, "uid": uid},
         },
     });
-    if log_err(
-        "create content",
-        state.create(&vsc_rt, "", vsc, &opts(MANAGER)),
-    )
-    .is_none()
-    {
+    if log_err("create content", state.create(&vsc_rt, "", vsc, &opts(MANAGER))).is_none() {
         return;
     }
     let nanos = now.timestamp_nanos_opt().unwrap_or_default();
     let status = json!({"status": {"snapshotHandle": dir.to_string_lossy(), "readyToUse": true, "restoreSize": size, "creationTime": nanos}});
-    log_err(
-        "content status",
-        state.update(
-            &vsc_rt,
-            "",
-            &content,
-            status,
-            "status",
-            &opts("csi-snapshotter"),
-        ),
-    );
+    log_err("content status", state.update(&vsc_rt, "", &content, status, "status", &opts("csi-snapshotter")));
     let status = json!({"status": {
         "boundVolumeSnapshotContentName": content,
         "readyToUse": true,
         "restoreSize": size.to_string(),
         "creationTime": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     }});
-    log_err(
-        "snapshot status",
-        state.update(&vs_rt, ns, name, status, "status", &opts(MANAGER)),
-    );
+    log_err("snapshot status", state.update(&vs_rt, ns, name, status, "status", &opts(MANAGER)));
 }
 
 /// VolumeSnapshots naming an existing content (`spec.source.volumeSnapshotContentName`).
 fn bind_preprovisioned(state: &mut State) {
-    let (Some(vs_rt), Some(vsc_rt)) = (
-        state.resource_any(GROUP, "volumesnapshots"),
-        state.resource_any(GROUP, "volumesnapshotcontents"),
-    ) else {
+    let (Some(vs_rt), Some(vsc_rt)) =
+        (state.resource_any(GROUP, "volumesnapshots"), state.resource_any(GROUP, "volumesnapshotcontents"))
+    else {
         return;
     };
     for vs in state.all(&vs_rt, None) {
-        if vs
-            .pointer("/status/boundVolumeSnapshotContentName")
-            .is_some()
-        {
+        if vs.pointer("/status/boundVolumeSnapshotContentName").is_some() {
             continue;
         }
         let Some(content) = meta::str_at(&vs, "/spec/source/volumeSnapshotContentName") else {
@@ -174,38 +136,23 @@ fn bind_preprovisioned(state: &mut State) {
         };
         let ready = vsc.pointer("/spec/source/snapshotHandle").is_some();
         if ready && vsc.pointer("/status/snapshotHandle").is_none() {
-            let handle = vsc
-                .pointer("/spec/source/snapshotHandle")
-                .cloned()
-                .unwrap_or(Value::Null);
+            let handle = vsc.pointer("/spec/source/snapshotHandle").cloned().unwrap_or(Value::Null);
             let st = json!({"status": {"snapshotHandle": handle, "readyToUse": true}});
-            log_err(
-                "content status",
-                state.update(&vsc_rt, "", content, st, "status", &opts("csi-snapshotter")),
-            );
+            log_err("content status", state.update(&vsc_rt, "", content, st, "status", &opts("csi-snapshotter")));
         }
-        let st =
-            json!({"status": {"boundVolumeSnapshotContentName": content, "readyToUse": ready}});
+        let st = json!({"status": {"boundVolumeSnapshotContentName": content, "readyToUse": ready}});
         log_err(
             "snapshot bind",
-            state.update(
-                &vs_rt,
-                meta::namespace(&vs),
-                meta::name(&vs),
-                st,
-                "status",
-                &opts(MANAGER),
-            ),
+            state.update(&vs_rt, meta::namespace(&vs), meta::name(&vs), st, "status", &opts(MANAGER)),
         );
     }
 }
 
 /// Contents whose snapshot is gone: `Delete` removes content and copy.
 fn cleanup(state: &mut State, cluster: &Cluster) {
-    let (Some(vs_rt), Some(vsc_rt)) = (
-        state.resource_any(GROUP, "volumesnapshots"),
-        state.resource_any(GROUP, "volumesnapshotcontents"),
-    ) else {
+    let (Some(vs_rt), Some(vsc_rt)) =
+        (state.resource_any(GROUP, "volumesnapshots"), state.resource_any(GROUP, "volumesnapshotcontents"))
+    else {
         return;
     };
     for vsc in state.all(&vsc_rt, None) {
@@ -215,20 +162,13 @@ fn cleanup(state: &mut State, cluster: &Cluster) {
         let ns = meta::str_at(r, "/namespace").unwrap_or_default();
         let name = meta::str_at(r, "/name").unwrap_or_default();
         let uid = meta::str_at(r, "/uid").unwrap_or_default();
-        if uid.is_empty()
-            || state
-                .get(&vs_rt, ns, name)
-                .is_ok_and(|v| meta::uid(&v) == uid)
-        {
+        if uid.is_empty() || state.get(&vs_rt, ns, name).is_ok_and(|v| meta::uid(&v) == uid) {
             continue;
         }
         let content = meta::name(&vsc).to_string();
         if !meta::finalizers(&vsc).is_empty() {
             let p = crate::state::Patch::Merge(json!({"metadata": {"finalizers": null}}));
-            log_err(
-                "content finalizer",
-                state.patch(&vsc_rt, "", &content, p, "", &opts(MANAGER)),
-            );
+            log_err("content finalizer", state.patch(&vsc_rt, "", &content, p, "", &opts(MANAGER)));
         }
         if meta::str_at(&vsc, "/spec/deletionPolicy") == Some("Delete") {
             if let Some(dir) = meta::str_at(&vsc, "/status/snapshotHandle").map(PathBuf::from) {

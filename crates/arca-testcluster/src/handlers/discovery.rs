@@ -74,10 +74,8 @@ fn resource_list(cluster: &Cluster, group: &str, version: &str) -> Option<Value>
 }
 
 fn group_entry(group: &str, versions: &[String]) -> Value {
-    let list: Vec<Value> = versions
-        .iter()
-        .map(|v| json!({"groupVersion": api_version(group, v), "version": v}))
-        .collect();
+    let list: Vec<Value> =
+        versions.iter().map(|v| json!({"groupVersion": api_version(group, v), "version": v})).collect();
     let preferred = list.first().cloned().unwrap_or(Value::Null);
     json!({"name": group, "versions": list, "preferredVersion": preferred})
 }
@@ -126,12 +124,8 @@ fn aggregated(cluster: &Cluster, core: bool) -> Response<Body> {
             let versions: Vec<Value> = versions
                 .iter()
                 .map(|v| {
-                    let resources: Vec<Value> = state
-                        .registry
-                        .in_group_version(&group, v)
-                        .into_iter()
-                        .map(aggregated_resource)
-                        .collect();
+                    let resources: Vec<Value> =
+                        state.registry.in_group_version(&group, v).into_iter().map(aggregated_resource).collect();
                     json!({"version": v, "resources": resources, "freshness": "Current"})
                 })
                 .collect();
@@ -145,20 +139,15 @@ fn aggregated(cluster: &Cluster, core: bool) -> Response<Body> {
         "items": items,
     });
     let mut resp = json_response(200, &body);
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static(AGGREGATED_CONTENT_TYPE),
-    );
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(AGGREGATED_CONTENT_TYPE));
     resp
 }
 
-const AGGREGATED_CONTENT_TYPE: &str =
-    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+const AGGREGATED_CONTENT_TYPE: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
 /// Answers discovery paths; `None` for other paths.
 pub fn serve(cluster: &Cluster, segs: &[&str], accept: &str) -> ApiResult<Option<Response<Body>>> {
-    let wants_aggregated = accept.contains("as=APIGroupDiscoveryList")
-        && accept.contains("g=apidiscovery.k8s.io;v=v2");
+    let wants_aggregated = accept.contains("as=APIGroupDiscoveryList") && accept.contains("g=apidiscovery.k8s.io;v=v2");
     let body = match segs {
         ["api"] | ["apis"] if wants_aggregated => {
             return Ok(Some(aggregated(cluster, segs == ["api"])));
@@ -166,10 +155,7 @@ pub fn serve(cluster: &Cluster, segs: &[&str], accept: &str) -> ApiResult<Option
         ["version"] => version(),
         ["healthz"] | ["readyz"] | ["livez"] => {
             let mut resp = Response::new(Body::from("ok"));
-            resp.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("text/plain"),
-            );
+            resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain"));
             return Ok(Some(resp));
         }
         ["api"] => json!({
@@ -177,9 +163,7 @@ pub fn serve(cluster: &Cluster, segs: &[&str], accept: &str) -> ApiResult<Option
             "versions": ["v1"],
             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}],
         }),
-        ["api", v] => {
-            resource_list(cluster, "", v).ok_or_else(|| ApiError::no_route(&format!("/api/{v}")))?
-        }
+        ["api", v] => resource_list(cluster, "", v).ok_or_else(|| ApiError::no_route(&format!("/api/{v}")))?,
         ["apis"] => {
             let groups: Vec<Value> = cluster
                 .lock()
@@ -193,20 +177,18 @@ pub fn serve(cluster: &Cluster, segs: &[&str], accept: &str) -> ApiResult<Option
         }
         ["apis", g] => {
             let groups = cluster.lock().registry.groups();
-            let (name, versions) = groups
-                .iter()
-                .find(|(name, _)| name == g)
-                .ok_or_else(|| ApiError::no_route(&format!("/apis/{g}")))?;
+            let (name, versions) =
+                groups.iter().find(|(name, _)| name == g).ok_or_else(|| ApiError::no_route(&format!("/apis/{g}")))?;
             let mut entry = group_entry(name, versions);
             entry["kind"] = json!("APIGroup");
             entry["apiVersion"] = json!("v1");
             entry
         }
-        ["apis", g, v] => resource_list(cluster, g, v)
-            .ok_or_else(|| ApiError::no_route(&format!("/apis/{g}/{v}")))?,
+        ["apis", g, v] => resource_list(cluster, g, v).ok_or_else(|| ApiError::no_route(&format!("/apis/{g}/{v}")))?,
         ["openapi", "v3"] => super::openapi::root(cluster),
-        ["openapi", "v3", rest @ ..] => super::openapi::group_version(cluster, rest)
-            .ok_or_else(|| ApiError::no_route("/openapi/v3"))?,
+        ["openapi", "v3", rest @ ..] => {
+            super::openapi::group_version(cluster, rest).ok_or_else(|| ApiError::no_route("/openapi/v3"))?
+        }
         ["openapi", "v2"] => return Ok(Some(super::openapi::v2(accept))),
         ["openapi", ..] | ["swagger.json"] => {
             return Err(ApiError::no_route("/openapi"));

@@ -23,11 +23,7 @@ struct Token {
 }
 
 fn encode(rv: u64, last: &ObjKey) -> String {
-    let token = Token {
-        v: "meta.k8s.io/v1".into(),
-        rv,
-        start: format!("{}/{}\u{0}", last.0, last.1),
-    };
+    let token = Token { v: "meta.k8s.io/v1".into(), rv, start: format!("{}/{}\u{0}", last.0, last.1) };
     let raw = serde_json::to_vec(&token).unwrap_or_default();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
@@ -39,9 +35,7 @@ fn decode(s: &str) -> ApiResult<(u64, ObjKey)> {
         .map_err(|_| bad("not base64"))?;
     let token: Token = serde_json::from_slice(&raw).map_err(|_| bad("not a token"))?;
     if token.v != "meta.k8s.io/v1" {
-        return Err(bad(
-            "incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
-        ));
+        return Err(bad("incorrect encoded start resourceVersion (version meta.k8s.io/v1)"));
     }
     let start = token.start.trim_end_matches('\u{0}');
     let (ns, name) = start.split_once('/').ok_or_else(|| bad("bad start key"))?;
@@ -60,9 +54,7 @@ const EXPIRED: &str = "The provided continue parameter is too old to display a c
 pub fn list(cluster: &Cluster, t: &Target, q: &Query) -> ApiResult<Value> {
     let (label, field) = selectors(&t.rt, q)?;
     let limit: usize = match q.get("limit") {
-        Some(l) => l
-            .parse()
-            .map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?,
+        Some(l) => l.parse().map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?,
         None => 0,
     };
     let token = q.get("continue").map(decode).transpose()?;
@@ -80,10 +72,7 @@ pub fn list(cluster: &Cluster, t: &Target, q: &Query) -> ApiResult<Value> {
                 .store
                 .snapshot(&res, *rv, Some(last))
                 .ok_or_else(|| ApiError::gone(EXPIRED).with_continue(encode(0, last)))?;
-            let objs = snap
-                .into_iter()
-                .filter(|(k, _)| ns.is_none_or(|n| k.0 == n))
-                .collect();
+            let objs = snap.into_iter().filter(|(k, _)| ns.is_none_or(|n| k.0 == n)).collect();
             (*rv, objs)
         }
         // No token, or an inconsistent continuation (rv 0): read the current state.
@@ -130,12 +119,7 @@ pub fn list(cluster: &Cluster, t: &Target, q: &Query) -> ApiResult<Value> {
     }))
 }
 
-pub fn serve(
-    cluster: &Cluster,
-    t: &Target,
-    q: &Query,
-    req: &Request<Body>,
-) -> ApiResult<Response<Body>> {
+pub fn serve(cluster: &Cluster, t: &Target, q: &Query, req: &Request<Body>) -> ApiResult<Response<Body>> {
     let list = list(cluster, t, q)?;
     if table::wants_table(req) {
         let items = list["items"].as_array().cloned().unwrap_or_default();

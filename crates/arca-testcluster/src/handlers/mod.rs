@@ -40,10 +40,7 @@ impl Query {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.first
-            .get(key)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+        self.first.get(key).map(String::as_str).filter(|v| !v.is_empty())
     }
 
     pub fn flag(&self, key: &str) -> bool {
@@ -51,11 +48,7 @@ impl Query {
     }
 
     pub fn all(&self, key: &str) -> Vec<String> {
-        self.pairs
-            .iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-            .collect()
+        self.pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
     }
 }
 
@@ -78,10 +71,7 @@ pub fn json_response(code: u16, body: &Value) -> Response<Body> {
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = Response::new(Body::from(body.to_string()));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
+    resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
     resp
 }
 
@@ -108,11 +98,7 @@ async fn route(cluster: Arc<Cluster>, req: Request<Body>) -> ApiResult<Response<
     let query = Query::parse(req.uri().query())?;
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     if req.method() == Method::GET {
-        let accept = req
-            .headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
+        let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
         if let Some(resp) = discovery::serve(&cluster, &segs, accept)? {
             return Ok(resp);
         }
@@ -130,9 +116,7 @@ async fn route(cluster: Arc<Cluster>, req: Request<Body>) -> ApiResult<Response<
             let opts = resource::write_opts(&query, &req);
             scale::write(&cluster, t, req, opts).await
         }
-        (_, _, sub) if !sub.is_empty() && !t.rt.has_subresource(sub) => {
-            Err(ApiError::no_route(&path))
-        }
+        (_, _, sub) if !sub.is_empty() && !t.rt.has_subresource(sub) => Err(ApiError::no_route(&path)),
         (Method::GET, true, _) => resource::get(&cluster, t, &req),
         (Method::GET, false, _) if query.flag("watch") => watch::serve(&cluster, t, &query),
         (Method::GET, false, _) => list::serve(&cluster, t, &query, &req),

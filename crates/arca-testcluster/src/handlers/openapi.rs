@@ -12,11 +12,7 @@ use crate::cluster::Cluster;
 use crate::registry::{ResourceType, api_version};
 
 fn prefix(group: &str, version: &str) -> String {
-    if group.is_empty() {
-        format!("api/{version}")
-    } else {
-        format!("apis/{group}/{version}")
-    }
+    if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
 }
 
 /// `/openapi/v3`: one document per group version.
@@ -27,21 +23,14 @@ pub fn root(cluster: &Cluster) -> Value {
     for (group, versions) in state.registry.groups() {
         for v in versions {
             let p = prefix(&group, &v);
-            paths.insert(
-                p.clone(),
-                json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={hash:016X}")}),
-            );
+            paths.insert(p.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={hash:016X}")}));
         }
     }
     json!({"paths": paths})
 }
 
 fn schema_name(rt: &ResourceType) -> String {
-    let group = if rt.group.is_empty() {
-        "core"
-    } else {
-        &rt.group
-    };
+    let group = if rt.group.is_empty() { "core" } else { &rt.group };
     format!("{group}.{}.{}", rt.version, rt.kind)
 }
 
@@ -79,11 +68,7 @@ pub fn group_version(cluster: &Cluster, segs: &[&str]) -> Option<Value> {
     let mut schemas = Map::new();
     for rt in types {
         let base = if rt.namespaced {
-            format!(
-                "/{}/namespaces/{{namespace}}/{}",
-                prefix(group, version),
-                rt.plural
-            )
+            format!("/{}/namespaces/{{namespace}}/{}", prefix(group, version), rt.plural)
         } else {
             format!("/{}/{}", prefix(group, version), rt.plural)
         };
@@ -118,10 +103,7 @@ pub fn group_version(cluster: &Cluster, segs: &[&str]) -> Option<Value> {
 /// (field 1, `swagger: "2.0"`) or as JSON.
 pub fn v2(accept: &str) -> Response<Body> {
     let (ct, body) = if accept.contains("protobuf") {
-        (
-            "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
-            Body::from(&b"\x0a\x032.0"[..]),
-        )
+        ("application/com.github.proto-openapi.spec.v2.v1.0+protobuf", Body::from(&b"\x0a\x032.0"[..]))
     } else {
         let doc = json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": super::GIT_VERSION}, "paths": {}, "definitions": {}});
         ("application/json", Body::from(doc.to_string()))

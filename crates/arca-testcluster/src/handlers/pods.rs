@@ -26,10 +26,7 @@ fn tail(text: &str, lines: Option<usize>) -> String {
 }
 
 fn finished(pod: &Value) -> bool {
-    matches!(
-        pod.pointer("/status/phase").and_then(Value::as_str),
-        Some("Succeeded") | Some("Failed")
-    )
+    matches!(pod.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded") | Some("Failed"))
 }
 
 pub async fn log(cluster: &Arc<Cluster>, t: &Target, q: &Query) -> ApiResult<Response<Body>> {
@@ -40,9 +37,7 @@ pub async fn log(cluster: &Arc<Cluster>, t: &Target, q: &Query) -> ApiResult<Res
     if pod.pointer("/status/phase").and_then(Value::as_str) == Some("Pending") {
         return Err(ApiError::bad_request(format!(
             "container \"{}\" in pod \"{name}\" is waiting to start: ContainerCreating",
-            pod.pointer("/spec/containers/0/name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
+            pod.pointer("/spec/containers/0/name").and_then(Value::as_str).unwrap_or_default()
         )));
     }
     let text = tokio::fs::read_to_string(&path).await.unwrap_or_default();
@@ -58,11 +53,7 @@ pub async fn log(cluster: &Arc<Cluster>, t: &Target, q: &Query) -> ApiResult<Res
             }
             loop {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                let done = cluster
-                    .lock()
-                    .get(&rt, &ns, &name)
-                    .map(|p| finished(&p))
-                    .unwrap_or(true);
+                let done = cluster.lock().get(&rt, &ns, &name).map(|p| finished(&p)).unwrap_or(true);
                 let text = tokio::fs::read_to_string(&path).await.unwrap_or_default();
                 if text.len() > offset {
                     let chunk = text.get(offset..).unwrap_or_default().to_string();
@@ -80,9 +71,6 @@ pub async fn log(cluster: &Arc<Cluster>, t: &Target, q: &Query) -> ApiResult<Res
     } else {
         Response::new(Body::from(first))
     };
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/plain"),
-    );
+    resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain"));
     Ok(resp)
 }

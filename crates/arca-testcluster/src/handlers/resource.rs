@@ -14,11 +14,7 @@ const BODY_LIMIT: usize = 64 * 1024 * 1024;
 /// Only JSON bodies are understood; protobuf and CBOR answer 415 as a server
 /// without those encodings would, so clients fall back to JSON.
 fn check_json(req: &Request<Body>) -> ApiResult<()> {
-    let ct = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json");
+    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
     if ct.contains("protobuf") || ct.contains("cbor") {
         return Err(ApiError::new(
             415,
@@ -39,8 +35,7 @@ async fn read_body(req: Request<Body>) -> ApiResult<Vec<u8>> {
 }
 
 fn parse_json(bytes: &[u8]) -> ApiResult<Value> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
 }
 
 fn name(t: &Target) -> &str {
@@ -59,11 +54,7 @@ pub fn write_opts(q: &Query, req: &Request<Body>) -> WriteOpts {
             .unwrap_or("unknown")
             .to_string()
     });
-    WriteOpts {
-        manager,
-        dry_run: q.get("dryRun") == Some("All"),
-        force: q.flag("force"),
-    }
+    WriteOpts { manager, dry_run: q.get("dryRun") == Some("All"), force: q.flag("force") }
 }
 
 pub fn get(cluster: &Cluster, t: &Target, req: &Request<Body>) -> ApiResult<Response<Body>> {
@@ -74,12 +65,7 @@ pub fn get(cluster: &Cluster, t: &Target, req: &Request<Body>) -> ApiResult<Resp
     Ok(json_response(200, &obj))
 }
 
-pub async fn create(
-    cluster: &Cluster,
-    t: &Target,
-    q: &Query,
-    req: Request<Body>,
-) -> ApiResult<Response<Body>> {
+pub async fn create(cluster: &Cluster, t: &Target, q: &Query, req: Request<Body>) -> ApiResult<Response<Body>> {
     let opts = write_opts(q, &req);
     check_json(&req)?;
     let body = parse_json(&read_body(req).await?)?;
@@ -87,27 +73,15 @@ pub async fn create(
     Ok(json_response(201, &obj))
 }
 
-pub async fn update(
-    cluster: &Cluster,
-    t: &Target,
-    q: &Query,
-    req: Request<Body>,
-) -> ApiResult<Response<Body>> {
+pub async fn update(cluster: &Cluster, t: &Target, q: &Query, req: Request<Body>) -> ApiResult<Response<Body>> {
     let opts = write_opts(q, &req);
     check_json(&req)?;
     let body = parse_json(&read_body(req).await?)?;
-    let obj = cluster
-        .lock()
-        .update(&t.rt, t.ns(), name(t), body, &t.sub, &opts)?;
+    let obj = cluster.lock().update(&t.rt, t.ns(), name(t), body, &t.sub, &opts)?;
     Ok(json_response(200, &obj))
 }
 
-pub async fn patch(
-    cluster: &Cluster,
-    t: &Target,
-    q: &Query,
-    req: Request<Body>,
-) -> ApiResult<Response<Body>> {
+pub async fn patch(cluster: &Cluster, t: &Target, q: &Query, req: Request<Body>) -> ApiResult<Response<Body>> {
     let opts = write_opts(q, &req);
     let content_type = req
         .headers()
@@ -143,10 +117,7 @@ pub async fn patch(
     let (existed, obj) = {
         let mut state = cluster.lock();
         let existed = state.get_raw(&t.rt, t.ns(), name(t)).is_some();
-        (
-            existed,
-            state.patch(&t.rt, t.ns(), name(t), p, &t.sub, &opts)?,
-        )
+        (existed, state.patch(&t.rt, t.ns(), name(t), p, &t.sub, &opts)?)
     };
     let code = if is_apply && !existed { 201 } else { 200 };
     Ok(json_response(code, &obj))
@@ -191,12 +162,7 @@ fn success_status(t: &Target, obj: &Value) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
 }
 
-pub async fn delete(
-    cluster: &Cluster,
-    t: &Target,
-    q: &Query,
-    req: Request<Body>,
-) -> ApiResult<Response<Body>> {
+pub async fn delete(cluster: &Cluster, t: &Target, q: &Query, req: Request<Body>) -> ApiResult<Response<Body>> {
     let body = read_body(req).await?;
     let opts = delete_opts(q, &body)?;
     let outcome = cluster.lock().delete(&t.rt, t.ns(), name(t), &opts)?;

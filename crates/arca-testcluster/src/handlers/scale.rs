@@ -14,9 +14,7 @@ use crate::registry::{ResourceType, ScalePaths};
 use crate::state::WriteOpts;
 
 fn pointer(path: &str) -> String {
-    path.trim_start_matches('.')
-        .split('.')
-        .fold(String::new(), |acc, p| format!("{acc}/{p}"))
+    path.trim_start_matches('.').split('.').fold(String::new(), |acc, p| format!("{acc}/{p}"))
 }
 
 fn selector_string(v: Option<&Value>) -> Option<String> {
@@ -26,18 +24,9 @@ fn selector_string(v: Option<&Value>) -> Option<String> {
             let mut parts: Vec<String> = sel
                 .get("matchLabels")
                 .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                        .collect()
-                })
+                .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect())
                 .unwrap_or_default();
-            for e in sel
-                .get("matchExpressions")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for e in sel.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
                 let key = meta::str_at(e, "/key").unwrap_or_default();
                 let values: Vec<&str> = e
                     .get("values")
@@ -58,9 +47,7 @@ fn selector_string(v: Option<&Value>) -> Option<String> {
 }
 
 fn paths(rt: &ResourceType) -> ApiResult<&ScalePaths> {
-    rt.scale
-        .as_ref()
-        .ok_or_else(|| ApiError::no_route(&format!("{}/scale", rt.plural)))
+    rt.scale.as_ref().ok_or_else(|| ApiError::no_route(&format!("{}/scale", rt.plural)))
 }
 
 /// The Scale view of an object.
@@ -68,28 +55,15 @@ pub fn to_scale(rt: &ResourceType, obj: &Value) -> ApiResult<Value> {
     let p = paths(rt)?;
     let m = obj.get("metadata").cloned().unwrap_or_default();
     let mut metadata = json!({});
-    for k in [
-        "name",
-        "namespace",
-        "uid",
-        "resourceVersion",
-        "creationTimestamp",
-    ] {
+    for k in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
         if let Some(v) = m.get(k) {
             metadata[k] = v.clone();
         }
     }
-    let spec = obj
-        .pointer(&pointer(&p.spec_replicas))
-        .cloned()
-        .unwrap_or(json!(0));
-    let status = obj
-        .pointer(&pointer(&p.status_replicas))
-        .cloned()
-        .unwrap_or(json!(0));
+    let spec = obj.pointer(&pointer(&p.spec_replicas)).cloned().unwrap_or(json!(0));
+    let status = obj.pointer(&pointer(&p.status_replicas)).cloned().unwrap_or(json!(0));
     let mut st = json!({"replicas": status});
-    if let Some(sel) = selector_string(p.selector.as_deref().and_then(|s| obj.pointer(&pointer(s))))
-    {
+    if let Some(sel) = selector_string(p.selector.as_deref().and_then(|s| obj.pointer(&pointer(s)))) {
         st["selector"] = json!(sel);
     }
     Ok(
@@ -98,19 +72,12 @@ pub fn to_scale(rt: &ResourceType, obj: &Value) -> ApiResult<Value> {
 }
 
 pub fn get(cluster: &Cluster, t: &Target) -> ApiResult<Response<Body>> {
-    let obj = cluster
-        .lock()
-        .get(&t.rt, t.ns(), t.name.as_deref().unwrap_or_default())?;
+    let obj = cluster.lock().get(&t.rt, t.ns(), t.name.as_deref().unwrap_or_default())?;
     Ok(json_response(200, &to_scale(&t.rt, &obj)?))
 }
 
 /// PUT (a Scale body) or PATCH (merge or JSON patch of the Scale).
-pub async fn write(
-    cluster: &Cluster,
-    t: &Target,
-    req: Request<Body>,
-    opts: WriteOpts,
-) -> ApiResult<Response<Body>> {
+pub async fn write(cluster: &Cluster, t: &Target, req: Request<Body>, opts: WriteOpts) -> ApiResult<Response<Body>> {
     let is_patch = req.method() == http::Method::PATCH;
     let json_patch = req
         .headers()
@@ -150,10 +117,7 @@ pub async fn write(
         .ok_or_else(|| ApiError::bad_request("spec.replicas is required"))?;
     let mut cand = obj.clone();
     let p = paths(&t.rt)?;
-    patch::json_patch(
-        &mut cand,
-        &json!([{"op": "add", "path": pointer(&p.spec_replicas), "value": replicas}]),
-    )?;
+    patch::json_patch(&mut cand, &json!([{"op": "add", "path": pointer(&p.spec_replicas), "value": replicas}]))?;
     let updated = state.update(&t.rt, t.ns(), name, cand, "", &opts)?;
     Ok(json_response(200, &to_scale(&t.rt, &updated)?))
 }

@@ -64,10 +64,7 @@ fn bookmark(rt: &ResourceType, rv: u64, initial_end: bool) -> Bytes {
     if initial_end {
         metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
     }
-    line(
-        "BOOKMARK",
-        json!({"kind": rt.kind, "apiVersion": rt.api_version(), "metadata": metadata}),
-    )
+    line("BOOKMARK", json!({"kind": rt.kind, "apiVersion": rt.api_version(), "metadata": metadata}))
 }
 
 fn too_old(rv: u64) -> Bytes {
@@ -77,25 +74,14 @@ fn too_old(rv: u64) -> Bytes {
 
 pub fn serve(cluster: &Cluster, t: &Target, q: &Query) -> ApiResult<Response<Body>> {
     let (label, field) = list::selectors(&t.rt, q)?;
-    let filter = Filter {
-        res: res_key(&t.rt.group, &t.rt.plural),
-        namespace: t.namespace.clone(),
-        label,
-        field,
-    };
+    let filter = Filter { res: res_key(&t.rt.group, &t.rt.plural), namespace: t.namespace.clone(), label, field };
     let bookmarks = q.flag("allowWatchBookmarks");
     let send_initial = q.flag("sendInitialEvents");
-    let timeout = q
-        .get("timeoutSeconds")
-        .and_then(|s| s.parse::<u64>().ok())
-        .map(Duration::from_secs);
+    let timeout = q.get("timeoutSeconds").and_then(|s| s.parse::<u64>().ok()).map(Duration::from_secs);
     let rv_param = q.get("resourceVersion").unwrap_or("0");
     let from: Option<u64> = match rv_param {
         "0" => None,
-        v => Some(
-            v.parse()
-                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {v:?}")))?,
-        ),
+        v => Some(v.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {v:?}")))?),
     };
     let mut initial: Vec<Bytes> = Vec::new();
     let (start_rv, rx) = {
@@ -106,8 +92,7 @@ pub fn serve(cluster: &Cluster, t: &Target, q: &Query) -> ApiResult<Response<Bod
                 Some((past, rx)) => {
                     for e in past {
                         if let Some(kind) = filter.translate(&e) {
-                            initial
-                                .push(line(kind.as_str(), as_version(&t.rt, (*e.object).clone())));
+                            initial.push(line(kind.as_str(), as_version(&t.rt, (*e.object).clone())));
                         }
                     }
                     (current, Some(rx))
@@ -145,8 +130,7 @@ pub fn serve(cluster: &Cluster, t: &Target, q: &Query) -> ApiResult<Response<Bod
         let mut tick = tokio::time::interval(BOOKMARK_INTERVAL);
         tick.tick().await;
         loop {
-            let sleep_until = deadline
-                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
+            let sleep_until = deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
             let chunk = tokio::select! {
                 ev = rx.recv() => match ev {
                     Ok(e) if e.rv > last_rv => {
@@ -168,9 +152,6 @@ pub fn serve(cluster: &Cluster, t: &Target, q: &Query) -> ApiResult<Response<Bod
         }
     });
     let mut resp = Response::new(Body::from_stream(body_rx));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
+    resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
     Ok(resp)
 }

@@ -38,14 +38,5 @@ pub fn check_immutable(rt: &ResourceType, old: &Value, new: &Value) -> ApiResult
     if new.get("immutable").and_then(Value::as_bool) != Some(true) {
         causes.push(cause("FieldValueForbidden", "immutable", msg));
     }
-    if causes.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            &rt.group,
-            &rt.kind,
-            meta::name(old),
-            causes,
-        ))
-    }
+    if causes.is_empty() { Ok(()) } else { Err(ApiError::invalid(&rt.group, &rt.kind, meta::name(old), causes)) }
 }

@@ -34,27 +34,17 @@ fn validate(obj: &Value) -> Vec<Cause> {
         ));
     }
     if kind.is_empty() {
-        causes.push(cause(
-            "FieldValueRequired",
-            "spec.names.kind",
-            "Required value",
-        ));
+        causes.push(cause("FieldValueRequired", "spec.names.kind", "Required value"));
     }
     let scope = s(obj, "/spec/scope");
     if scope != "Namespaced" && scope != "Cluster" {
         causes.push(cause(
             "FieldValueNotSupported",
             "spec.scope",
-            format!(
-                "Unsupported value: \"{scope}\": supported values: \"Cluster\", \"Namespaced\""
-            ),
+            format!("Unsupported value: \"{scope}\": supported values: \"Cluster\", \"Namespaced\""),
         ));
     }
-    let versions = obj
-        .pointer("/spec/versions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let versions = obj.pointer("/spec/versions").and_then(Value::as_array).cloned().unwrap_or_default();
     if versions.is_empty() {
         causes.push(cause(
             "FieldValueRequired",
@@ -62,10 +52,7 @@ fn validate(obj: &Value) -> Vec<Cause> {
             "Required value: must have exactly one version marked as storage version",
         ));
     } else {
-        let storage = versions
-            .iter()
-            .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
-            .count();
+        let storage = versions.iter().filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true)).count();
         if storage != 1 {
             causes.push(cause(
                 "FieldValueInvalid",
@@ -79,10 +66,7 @@ fn validate(obj: &Value) -> Vec<Cause> {
         causes.push(cause(
             "FieldValueInvalid",
             "metadata.name",
-            format!(
-                "Invalid value: \"{}\": must be spec.names.plural+\".\"+spec.group",
-                meta::name(obj)
-            ),
+            format!("Invalid value: \"{}\": must be spec.names.plural+\".\"+spec.group", meta::name(obj)),
         ));
     }
     causes
@@ -97,15 +81,14 @@ pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io"
 
 /// Creating custom resources is refused while their CRD is terminating.
 pub fn check_not_terminating(state: &State, rt: &ResourceType) -> ApiResult<()> {
-    let Some(crd_rt) = state.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-    else {
+    let Some(crd_rt) = state.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions") else {
         return Ok(());
     };
     let name = format!("{}.{}", rt.plural, rt.group);
     match state.get_raw(&crd_rt, "", &name) {
-        Some(crd) if meta::is_deleting(crd) => Err(ApiError::method_not_allowed(
-            "create not allowed while custom resource definition is terminating",
-        )),
+        Some(crd) if meta::is_deleting(crd) => {
+            Err(ApiError::method_not_allowed("create not allowed while custom resource definition is terminating"))
+        }
         _ => Ok(()),
     }
 }
@@ -121,12 +104,7 @@ pub fn on_write(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) -> ApiR
     }
     let causes = validate(obj);
     if !causes.is_empty() {
-        return Err(ApiError::invalid(
-            &rt.group,
-            &rt.kind,
-            meta::name(obj),
-            causes,
-        ));
+        return Err(ApiError::invalid(&rt.group, &rt.kind, meta::name(obj), causes));
     }
     if let Some(old) = old {
         for field in ["/spec/group", "/spec/names/plural", "/spec/scope"] {
@@ -136,11 +114,7 @@ pub fn on_write(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) -> ApiR
                     &rt.group,
                     &rt.kind,
                     meta::name(obj),
-                    vec![cause(
-                        "FieldValueInvalid",
-                        &path,
-                        "Invalid value: field is immutable",
-                    )],
+                    vec![cause("FieldValueInvalid", &path, "Invalid value: field is immutable")],
                 ));
             }
         }
@@ -148,12 +122,8 @@ pub fn on_write(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) -> ApiR
     let mut names = obj.pointer("/spec/names").cloned().unwrap_or(json!({}));
     let kind = s(obj, "/spec/names/kind").to_string();
     let names_map = meta::as_map(&mut names);
-    names_map
-        .entry("singular")
-        .or_insert_with(|| json!(kind.to_ascii_lowercase()));
-    names_map
-        .entry("listKind")
-        .or_insert_with(|| json!(format!("{kind}List")));
+    names_map.entry("singular").or_insert_with(|| json!(kind.to_ascii_lowercase()));
+    names_map.entry("listKind").or_insert_with(|| json!(format!("{kind}List")));
     let storage: Vec<Value> = obj
         .pointer("/spec/versions")
         .and_then(Value::as_array)
@@ -164,39 +134,26 @@ pub fn on_write(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) -> ApiR
                 .collect()
         })
         .unwrap_or_default();
-    let mut stored: Vec<Value> = old
-        .and_then(|o| o.pointer("/status/storedVersions"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let mut stored: Vec<Value> =
+        old.and_then(|o| o.pointer("/status/storedVersions")).and_then(Value::as_array).cloned().unwrap_or_default();
     for v in storage {
         if !stored.contains(&v) {
             stored.push(v);
         }
     }
     let now = old
-        .and_then(|o| {
-            o.pointer("/status/conditions/0/lastTransitionTime")
-                .cloned()
-        })
+        .and_then(|o| o.pointer("/status/conditions/0/lastTransitionTime").cloned())
         .and_then(|v| v.as_str().map(String::from))
         .unwrap_or_else(meta::now);
     if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
         if let Some(n) = spec.get_mut("names").and_then(Value::as_object_mut) {
-            n.entry("singular")
-                .or_insert_with(|| json!(kind.to_ascii_lowercase()));
-            n.entry("listKind")
-                .or_insert_with(|| json!(format!("{kind}List")));
+            n.entry("singular").or_insert_with(|| json!(kind.to_ascii_lowercase()));
+            n.entry("listKind").or_insert_with(|| json!(format!("{kind}List")));
         }
     }
     let mut conditions = vec![
         condition("NamesAccepted", "NoConflicts", "no conflicts found", &now),
-        condition(
-            "Established",
-            "InitialNamesAccepted",
-            "the initial names have been accepted",
-            &now,
-        ),
+        condition("Established", "InitialNamesAccepted", "the initial names have been accepted", &now),
     ];
     if meta::is_deleting(obj) {
         conditions.push(condition(
@@ -215,12 +172,7 @@ pub fn on_write(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) -> ApiR
 
 fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(String::from)
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
         .unwrap_or_default()
 }
 
@@ -229,24 +181,15 @@ pub fn rows(crd: &Value) -> Vec<ResourceType> {
     let group = s(crd, "/spec/group").to_string();
     let kind = s(crd, "/spec/names/kind").to_string();
     let plural = s(crd, "/spec/names/plural").to_string();
-    let singular = meta::str_at(crd, "/spec/names/singular")
-        .map(String::from)
-        .unwrap_or_else(|| kind.to_ascii_lowercase());
+    let singular =
+        meta::str_at(crd, "/spec/names/singular").map(String::from).unwrap_or_else(|| kind.to_ascii_lowercase());
     let namespaced = s(crd, "/spec/scope") == "Namespaced";
-    let versions = crd
-        .pointer("/spec/versions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let versions = crd.pointer("/spec/versions").and_then(Value::as_array).cloned().unwrap_or_default();
     versions
         .iter()
         .filter(|v| v.get("served").and_then(Value::as_bool) != Some(false))
         .map(|v| {
-            let version = v
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
+            let version = v.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
             let has_scale = v.pointer("/subresources/scale").is_some();
             ResourceType {
                 group: group.clone(),
@@ -266,12 +209,8 @@ pub fn rows(crd: &Value) -> Vec<ResourceType> {
                 orphan_by_default: false,
                 from_crd: true,
                 scale: v.pointer("/subresources/scale").map(|s| ScalePaths {
-                    spec_replicas: meta::str_at(s, "/specReplicasPath")
-                        .unwrap_or(".spec.replicas")
-                        .to_string(),
-                    status_replicas: meta::str_at(s, "/statusReplicasPath")
-                        .unwrap_or(".status.replicas")
-                        .to_string(),
+                    spec_replicas: meta::str_at(s, "/specReplicasPath").unwrap_or(".spec.replicas").to_string(),
+                    status_replicas: meta::str_at(s, "/statusReplicasPath").unwrap_or(".status.replicas").to_string(),
                     selector: meta::str_at(s, "/labelSelectorPath").map(String::from),
                 }),
             }
@@ -290,11 +229,7 @@ pub fn unregister(state: &mut State, crd: &Value) {
     let group = s(crd, "/spec/group").to_string();
     let plural = s(crd, "/spec/names/plural").to_string();
     let res = res_key(&group, &plural);
-    let keys: Vec<(String, String)> = state
-        .store
-        .iter(&res, None)
-        .map(|(k, _)| k.clone())
-        .collect();
+    let keys: Vec<(String, String)> = state.store.iter(&res, None).map(|(k, _)| k.clone()).collect();
     for (ns, name) in keys {
         state.force_remove(&res, &obj_key(&ns, &name));
     }

@@ -29,10 +29,7 @@ pub fn validate_name(rt: &ResourceType, name: &str) -> ApiResult<()> {
             "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
         )
     } else if rt.group == "rbac.authorization.k8s.io" {
-        (
-            !name.contains('/') && !name.contains('%') && name != "." && name != "..",
-            "may not contain '/' or '%'",
-        )
+        (!name.contains('/') && !name.contains('%') && name != "." && name != "..", "may not contain '/' or '%'")
     } else {
         (
             meta::is_dns_subdomain(name),
@@ -46,11 +43,7 @@ pub fn validate_name(rt: &ResourceType, name: &str) -> ApiResult<()> {
         &rt.group,
         &rt.kind,
         name,
-        vec![cause(
-            "FieldValueInvalid",
-            "metadata.name",
-            format!("Invalid value: \"{name}\": {what}"),
-        )],
+        vec![cause("FieldValueInvalid", "metadata.name", format!("Invalid value: \"{name}\": {what}"))],
     ))
 }
 
@@ -67,22 +60,14 @@ pub fn on_create(state: &mut State, rt: &ResourceType, obj: &mut Value) -> ApiRe
         (false, "", "PersistentVolumeClaim") => storage::pvc_on_create(state, obj),
         (false, "", "PersistentVolume") => storage::pv_on_create(obj),
         (false, "batch", "Job") => workloads::job_on_create(obj),
-        (false, "apiextensions.k8s.io", "CustomResourceDefinition") => {
-            crd::on_write(rt, obj, None)?
-        }
+        (false, "apiextensions.k8s.io", "CustomResourceDefinition") => crd::on_write(rt, obj, None)?,
         _ => {}
     }
     Ok(())
 }
 
 /// Defaults, validation and immutability of an update.
-pub fn on_update(
-    state: &mut State,
-    rt: &ResourceType,
-    old: &Value,
-    new: &mut Value,
-    sub: &str,
-) -> ApiResult<()> {
+pub fn on_update(state: &mut State, rt: &ResourceType, old: &Value, new: &mut Value, sub: &str) -> ApiResult<()> {
     match (rt.from_crd, rt.group.as_str(), rt.kind.as_str()) {
         (false, "", "Namespace") => namespace::on_update(old, new),
         (false, "", "Service") => service::on_update(&mut state.alloc, rt, old, new)?,
@@ -123,9 +108,7 @@ pub fn on_delete_requested(rt: &ResourceType, obj: &mut Value) {
     if is(rt, "apiextensions.k8s.io", "CustomResourceDefinition") {
         let cond = serde_json::json!({"type": "Terminating", "status": "True", "reason": "InstanceDeletionInProgress", "message": "CustomResource deletion is in progress", "lastTransitionTime": meta::now()});
         let status = meta::object_mut(obj, "status");
-        let conds = status
-            .entry("conditions")
-            .or_insert_with(|| serde_json::json!([]));
+        let conds = status.entry("conditions").or_insert_with(|| serde_json::json!([]));
         if let Some(list) = conds.as_array_mut() {
             list.push(cond);
         }
@@ -143,10 +126,7 @@ pub fn ready_to_remove(rt: &ResourceType, obj: &Value) -> bool {
         return false;
     }
     if is(rt, "", "Namespace") {
-        return obj
-            .pointer("/spec/finalizers")
-            .and_then(Value::as_array)
-            .is_none_or(|a| a.is_empty());
+        return obj.pointer("/spec/finalizers").and_then(Value::as_array).is_none_or(|a| a.is_empty());
     }
     true
 }

@@ -14,10 +14,7 @@ fn allocate_ip(alloc: &mut Allocators) -> String {
 }
 
 fn needs_node_ports(spec: &Value) -> bool {
-    matches!(
-        spec.get("type").and_then(Value::as_str),
-        Some("NodePort") | Some("LoadBalancer")
-    )
+    matches!(spec.get("type").and_then(Value::as_str), Some("NodePort") | Some("LoadBalancer"))
 }
 
 fn default_ports(alloc: &mut Allocators, spec: &mut Value, old: Option<&Value>) {
@@ -40,10 +37,7 @@ fn default_ports(alloc: &mut Allocators, spec: &mut Value, old: Option<&Value>) 
         let previous = old
             .and_then(|o| o.pointer("/spec/ports"))
             .and_then(Value::as_array)
-            .and_then(|list| {
-                list.iter()
-                    .find(|x| x.get("port") == p.get("port") && x.get("name") == p.get("name"))
-            })
+            .and_then(|list| list.iter().find(|x| x.get("port") == p.get("port") && x.get("name") == p.get("name")))
             .and_then(|x| x.get("nodePort").cloned());
         let value = previous.unwrap_or_else(|| {
             let n = alloc.next_node_port;
@@ -56,12 +50,7 @@ fn default_ports(alloc: &mut Allocators, spec: &mut Value, old: Option<&Value>) 
 
 pub fn on_create(alloc: &mut Allocators, _rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
     let spec = meta::object_mut(obj, "spec");
-    let kind = spec
-        .entry("type")
-        .or_insert_with(|| json!("ClusterIP"))
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let kind = spec.entry("type").or_insert_with(|| json!("ClusterIP")).as_str().unwrap_or_default().to_string();
     if kind != "ExternalName" {
         let ip = match spec.get("clusterIP").and_then(Value::as_str) {
             Some(ip) if !ip.is_empty() => ip.to_string(),
@@ -70,13 +59,10 @@ pub fn on_create(alloc: &mut Allocators, _rt: &ResourceType, obj: &mut Value) ->
         spec.insert("clusterIP".into(), json!(ip));
         spec.insert("clusterIPs".into(), json!([ip]));
         spec.entry("ipFamilies").or_insert_with(|| json!(["IPv4"]));
-        spec.entry("ipFamilyPolicy")
-            .or_insert_with(|| json!("SingleStack"));
-        spec.entry("internalTrafficPolicy")
-            .or_insert_with(|| json!("Cluster"));
+        spec.entry("ipFamilyPolicy").or_insert_with(|| json!("SingleStack"));
+        spec.entry("internalTrafficPolicy").or_insert_with(|| json!("Cluster"));
     }
-    spec.entry("sessionAffinity")
-        .or_insert_with(|| json!("None"));
+    spec.entry("sessionAffinity").or_insert_with(|| json!("None"));
     if let Some(spec) = obj.get_mut("spec") {
         default_ports(alloc, spec, None);
     }
@@ -84,25 +70,12 @@ pub fn on_create(alloc: &mut Allocators, _rt: &ResourceType, obj: &mut Value) ->
     Ok(())
 }
 
-pub fn on_update(
-    alloc: &mut Allocators,
-    rt: &ResourceType,
-    old: &Value,
-    new: &mut Value,
-) -> ApiResult<()> {
-    let old_ip = old
-        .pointer("/spec/clusterIP")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+pub fn on_update(alloc: &mut Allocators, rt: &ResourceType, old: &Value, new: &mut Value) -> ApiResult<()> {
+    let old_ip = old.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or_default().to_string();
     let spec = meta::object_mut(new, "spec");
     spec.entry("type").or_insert_with(|| json!("ClusterIP"));
     let external = spec.get("type").and_then(Value::as_str) == Some("ExternalName");
-    let new_ip = spec
-        .get("clusterIP")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let new_ip = spec.get("clusterIP").and_then(Value::as_str).unwrap_or_default().to_string();
     if !external && !old_ip.is_empty() {
         if new_ip.is_empty() {
             // Upstream fills in allocated values a client left out.

@@ -17,9 +17,7 @@ fn default_class(state: &State) -> Option<String> {
         .store
         .iter(&res_key("storage.k8s.io", "storageclasses"), None)
         .find(|(_, sc)| {
-            sc.pointer("/metadata/annotations")
-                .and_then(|a| a.get(DEFAULT_CLASS_ANNOTATION))
-                .and_then(Value::as_str)
+            sc.pointer("/metadata/annotations").and_then(|a| a.get(DEFAULT_CLASS_ANNOTATION)).and_then(Value::as_str)
                 == Some("true")
         })
         .map(|(k, _)| k.1.clone())
@@ -28,8 +26,7 @@ fn default_class(state: &State) -> Option<String> {
 pub fn pvc_on_create(state: &State, obj: &mut Value) {
     let class = default_class(state);
     let spec = meta::object_mut(obj, "spec");
-    spec.entry("volumeMode")
-        .or_insert_with(|| json!("Filesystem"));
+    spec.entry("volumeMode").or_insert_with(|| json!("Filesystem"));
     if !spec.contains_key("storageClassName") {
         if let Some(class) = class {
             spec.insert("storageClassName".into(), json!(class));
@@ -45,10 +42,8 @@ pub fn pvc_on_create(state: &State, obj: &mut Value) {
 
 pub fn pv_on_create(obj: &mut Value) {
     let spec = meta::object_mut(obj, "spec");
-    spec.entry("volumeMode")
-        .or_insert_with(|| json!("Filesystem"));
-    spec.entry("persistentVolumeReclaimPolicy")
-        .or_insert_with(|| json!("Retain"));
+    spec.entry("volumeMode").or_insert_with(|| json!("Filesystem"));
+    spec.entry("persistentVolumeReclaimPolicy").or_insert_with(|| json!("Retain"));
     let status = meta::object_mut(obj, "status");
     status.entry("phase").or_insert_with(|| json!("Available"));
 }
@@ -69,11 +64,7 @@ pub fn pvc_on_update(rt: &ResourceType, old: &Value, new: &mut Value) -> ApiResu
         }
         s
     };
-    let unbound = old
-        .pointer("/spec/volumeName")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .is_empty();
+    let unbound = old.pointer("/spec/volumeName").and_then(Value::as_str).unwrap_or_default().is_empty();
     if strip(old, unbound) != strip(new, unbound) {
         return Err(ApiError::invalid(
             &rt.group,

@@ -1,0 +1,3 @@
+//! Fixtures shared by the cluster tests.
+
+pub mod app;
