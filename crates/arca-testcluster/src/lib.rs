@@ -81,10 +81,7 @@ impl Builder {
 
     /// Starts the cluster on a random free port of 127.0.0.1.
     pub async fn start(self) -> Result<TestCluster, Error> {
-        // The workspace links two rustls crypto providers (object_store brings
-        // aws-lc-rs, kube ring); rustls refuses to guess, so pick one for the
-        // process before any client is built.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_crypto_provider();
         let temp = match &self.data_dir {
             Some(_) => None,
             None => Some(tempfile::Builder::new().prefix("arca-testcluster-").tempdir()?),
@@ -121,6 +118,14 @@ pub struct TestCluster {
     server: tokio::task::JoinHandle<()>,
     controllers: Option<controllers::Handle>,
     _temp: Option<tempfile::TempDir>,
+}
+
+/// Picks the TLS crypto provider for this process. Arca's workspace links
+/// two (object_store brings aws-lc-rs, kube ring) and rustls refuses to
+/// guess, so call this before building a `kube::Client` yourself;
+/// [`TestCluster::start`] does.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 impl TestCluster {
