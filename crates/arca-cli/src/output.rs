@@ -26,6 +26,19 @@ pub fn emit<T: Render>(format: OutputFormat, value: &T) -> Result<()> {
     Ok(())
 }
 
+/// The log of a backup or restore, printed as is for people.
+#[derive(Serialize)]
+pub struct LogOutput {
+    pub name: String,
+    pub log: String,
+}
+
+impl Render for LogOutput {
+    fn human(&self) -> String {
+        self.log.clone()
+    }
+}
+
 /// A borderless table like kubectl's.
 pub fn table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
     let mut t = Table::new();

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::context::Context;
 use crate::exit;
 use crate::kube_opts::{self, KubeOpts};
-use crate::output::{Render, bytes, emit, table};
+use crate::output::{LogOutput, Render, bytes, emit, table};
 
 #[derive(Subcommand, Debug)]
 pub enum BackupCommand {
@@ -332,22 +332,10 @@ fn delete(ctx: &Context, name: &str) -> Result<i32> {
     Ok(exit::OK)
 }
 
-#[derive(Serialize)]
-struct Log {
-    name: String,
-    log: String,
-}
-
-impl Render for Log {
-    fn human(&self) -> String {
-        self.log.clone()
-    }
-}
-
 fn logs(ctx: &Context, name: &str) -> Result<i32> {
     let repo = ctx.open_repo_with_index()?;
     let entry = backup::find_backup(&repo, name)?;
     let log = Catalog::open(&repo, &entry.snapshot.tree)?.log()?;
-    emit(ctx.output(), &Log { name: name.to_string(), log })?;
+    emit(ctx.output(), &LogOutput { name: name.to_string(), log })?;
     Ok(exit::OK)
 }

@@ -13,7 +13,7 @@ use super::backup::SelectionArgs;
 use crate::context::Context;
 use crate::exit;
 use crate::kube_opts::{self, KubeOpts};
-use crate::output::{Render, emit, table};
+use crate::output::{LogOutput, Render, emit, table};
 
 #[derive(Subcommand, Debug)]
 pub enum RestoreCommand {
@@ -251,22 +251,10 @@ fn describe(ctx: &Context, name: &str, details: bool) -> Result<i32> {
     Ok(exit::OK)
 }
 
-#[derive(Serialize)]
-struct Log {
-    name: String,
-    log: String,
-}
-
-impl Render for Log {
-    fn human(&self) -> String {
-        self.log.clone()
-    }
-}
-
 fn logs(ctx: &Context, name: &str) -> Result<i32> {
     let repo = ctx.open_repo_with_index()?;
     let entry = report::find(&repo, name)?;
     let (_, log) = report::load_full(&repo, &entry)?;
-    emit(ctx.output(), &Log { name: name.to_string(), log })?;
+    emit(ctx.output(), &LogOutput { name: name.to_string(), log })?;
     Ok(exit::OK)
 }
