@@ -6,6 +6,7 @@
 //! consistent snapshot at the resourceVersion of their first page.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -169,31 +170,97 @@ impl Store {
         self.tx.subscribe()
     }
 
-    /// The objects of `res` as they were at resourceVersion `at`, for keys after `after`.
-    /// `None` when the history does not reach back that far.
-    pub fn snapshot(&self, res: &ResKey, at: u64, after: Option<&ObjKey>) -> Option<BTreeMap<ObjKey, Value>> {
-        if at < self.floor {
+    /// One page of `res` as it was at resourceVersion `at` (`None`: now), in
+    /// key order after `after`, optionally within one namespace, keeping the
+    /// objects `keep` accepts. Reads only as far as the page needs, so paging
+    /// through a large collection costs what the pages cost, as in etcd.
+    /// `None` when the history no longer reaches back to `at`.
+    pub fn page(&self, req: &PageRequest<'_>, keep: impl Fn(&Value) -> bool) -> Option<Page> {
+        if req.at.is_some_and(|at| at < self.floor) {
             return None;
         }
-        let in_range = |k: &ObjKey| after.is_none_or(|a| k > a);
-        let mut out: BTreeMap<ObjKey, Value> =
-            self.iter(res, None).filter(|(k, _)| in_range(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
-        let mut seen = std::collections::HashSet::new();
-        for e in self.history.iter().filter(|e| e.rv > at && &e.res == res) {
-            if !in_range(&e.key) || !seen.insert(e.key.clone()) {
-                continue;
-            }
-            match &e.prev {
-                Some(prev) => {
-                    out.insert(e.key.clone(), (**prev).clone());
-                }
-                None => {
-                    out.remove(&e.key);
+        let after = req.after;
+        let in_range = |k: &ObjKey| after.is_none_or(|a| k > a) && req.namespace.is_none_or(|ns| k.0 == ns);
+        // What changed since `at`, as it was then: the earliest event after `at` holds it.
+        let mut past: BTreeMap<&ObjKey, Option<&Value>> = BTreeMap::new();
+        if let Some(at) = req.at {
+            for e in self.history.iter().rev().take_while(|e| e.rv > at) {
+                if &e.res == req.res && in_range(&e.key) {
+                    past.insert(&e.key, e.prev.as_deref());
                 }
             }
         }
-        Some(out)
+        let empty = BTreeMap::new();
+        let current = self.objects.get(req.res).unwrap_or(&empty);
+        let lower = match (after, req.namespace) {
+            (Some(a), _) => Bound::Excluded(a.clone()),
+            (None, Some(ns)) => Bound::Included((ns.to_string(), String::new())),
+            (None, None) => Bound::Unbounded,
+        };
+        let now = current.range((lower, Bound::Unbounded)).take_while(|(k, _)| req.namespace.is_none_or(|ns| k.0 == ns));
+        let mut merged = merge_past(now.map(|(k, v)| (k, Some(v))), past.into_iter()).filter(|(_, v)| keep(v));
+        let mut page = Page::default();
+        for (k, v) in merged.by_ref() {
+            if req.limit > 0 && page.items.len() >= req.limit {
+                page.remaining = 1;
+                break;
+            }
+            page.items.push((k.clone(), v.clone()));
+        }
+        if page.remaining > 0 && req.count_remaining {
+            page.remaining += merged.count();
+        }
+        Some(page)
     }
+}
+
+/// What to read with [`Store::page`].
+pub struct PageRequest<'a> {
+    pub res: &'a ResKey,
+    pub at: Option<u64>,
+    pub after: Option<&'a ObjKey>,
+    pub namespace: Option<&'a str>,
+    /// 0: no limit.
+    pub limit: usize,
+    /// Count every remaining object (else only whether there is one more).
+    pub count_remaining: bool,
+}
+
+/// A page of objects and how many remain after it.
+#[derive(Default)]
+pub struct Page {
+    pub items: Vec<(ObjKey, Value)>,
+    pub remaining: usize,
+}
+
+/// Merges current objects with their past versions (both in key order): a
+/// key in `past` takes its past value, `None` meaning it did not exist then.
+fn merge_past<'a>(
+    now: impl Iterator<Item = (&'a ObjKey, Option<&'a Value>)>,
+    past: impl Iterator<Item = (&'a ObjKey, Option<&'a Value>)>,
+) -> impl Iterator<Item = (&'a ObjKey, &'a Value)> {
+    let (mut now, mut past) = (now.peekable(), past.peekable());
+    std::iter::from_fn(move || {
+        loop {
+            let take_past = match (now.peek(), past.peek()) {
+                (None, None) => return None,
+                (Some(_), None) => false,
+                (None, Some(_)) => true,
+                (Some((a, _)), Some((b, _))) => {
+                    if a == b {
+                        now.next();
+                        true
+                    } else {
+                        b < a
+                    }
+                }
+            };
+            let (k, v) = if take_past { past.next()? } else { now.next()? };
+            if let Some(v) = v {
+                return Some((k, v));
+            }
+        }
+    })
 }
 
 #[cfg(test)]
@@ -209,11 +276,21 @@ mod tests {
         let at = s.rv();
         s.put(&res, &obj_key("a", "1"), json!({"metadata": {"name": "1"}, "v": 2}));
         s.put(&res, &obj_key("a", "2"), json!({"metadata": {"name": "2"}}));
-        let snap = s.snapshot(&res, at, None).expect("snapshot");
-        assert_eq!(snap.len(), 1);
-        assert_eq!(snap[&obj_key("a", "1")]["v"], 1);
+        let req = |limit| PageRequest { res: &res, at: Some(at), after: None, namespace: None, limit, count_remaining: true };
+        let page = s.page(&req(0), |_| true).expect("page");
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(page.items[0].1["v"], 1);
         s.remove(&res, &obj_key("a", "1"));
-        let snap = s.snapshot(&res, at, None).expect("snapshot");
-        assert_eq!(snap[&obj_key("a", "1")]["v"], 1);
+        let page = s.page(&req(0), |_| true).expect("page");
+        assert_eq!(page.items[0].1["v"], 1);
+        s.put(&res, &obj_key("a", "0"), json!({"metadata": {"name": "0"}}));
+        let now = PageRequest { at: None, limit: 1, ..req(1) };
+        let page = s.page(&now, |_| true).expect("page");
+        assert_eq!((page.items[0].0.clone(), page.remaining), (obj_key("a", "0"), 1));
+        let after = obj_key("a", "0");
+        let rest = s.page(&PageRequest { after: Some(&after), ..now }, |_| true).expect("page");
+        assert_eq!((rest.items[0].0.clone(), rest.remaining), (obj_key("a", "2"), 0));
+        let other_ns = s.page(&PageRequest { namespace: Some("b"), ..req(0) }, |_| true).expect("page");
+        assert!(other_ns.items.is_empty());
     }
 }

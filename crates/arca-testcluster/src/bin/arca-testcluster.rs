@@ -17,6 +17,23 @@ struct Args {
     /// Install the CSI snapshot CRDs and the test VolumeSnapshotClass.
     #[arg(long)]
     snapshot_crds: bool,
+    /// Create the objects of this file (one JSON object per line) before serving.
+    #[arg(long, value_name = "FILE")]
+    load: Option<PathBuf>,
+}
+
+/// Creates the objects of a JSON-lines file, read one line at a time; stops
+/// at the first line that is not a JSON object, naming it.
+fn load(cluster: &arca_testcluster::TestCluster, path: &PathBuf) -> anyhow::Result<usize> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
+    let mut bad: Option<anyhow::Error> = None;
+    let objects = std::io::BufReader::new(file).lines().enumerate().map_while(|(n, line)| {
+        let parsed = line.map_err(anyhow::Error::from).and_then(|l| Ok(serde_json::from_str(&l)?));
+        parsed.map_err(|e| bad = Some(anyhow::anyhow!("{} line {}: {e}", path.display(), n + 1))).ok()
+    });
+    let created = cluster.create_objects(objects)?;
+    bad.map_or(Ok(created), Err)
 }
 
 #[tokio::main]
@@ -32,6 +49,12 @@ async fn main() -> anyhow::Result<()> {
         builder = builder.data_dir(dir);
     }
     let cluster = builder.start().await?;
+    if let Some(path) = &args.load {
+        let n = load(&cluster, path)?;
+        // Loading is setup, not history: forget its events as etcd compaction would.
+        cluster.compact();
+        eprintln!("loaded {n} object(s) from {}", path.display());
+    }
     eprintln!("serving at {}", cluster.url());
     let mut out = std::io::stdout();
     writeln!(out, "ready")?;

@@ -12,7 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::registry::ResourceType;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::state::as_version;
-use crate::store::{ObjKey, res_key};
+use crate::store::{ObjKey, PageRequest, res_key};
 
 /// The continue token (same shape as upstream's: version, resourceVersion, start key).
 #[derive(Serialize, Deserialize)]
@@ -65,43 +65,25 @@ pub fn list(cluster: &Cluster, t: &Target, q: &Query) -> ApiResult<Value> {
     }
     let state = cluster.lock();
     let res = res_key(&t.rt.group, &t.rt.plural);
-    let ns = t.namespace.as_deref();
-    let (rv, objects): (u64, Vec<(ObjKey, Value)>) = match &token {
-        Some((rv, last)) if *rv > 0 => {
-            let snap = state
-                .store
-                .snapshot(&res, *rv, Some(last))
-                .ok_or_else(|| ApiError::gone(EXPIRED).with_continue(encode(0, last)))?;
-            let objs = snap.into_iter().filter(|(k, _)| ns.is_none_or(|n| k.0 == n)).collect();
-            (*rv, objs)
-        }
-        // No token, or an inconsistent continuation (rv 0): read the current state.
-        _ => {
-            let after = token.as_ref().map(|(_, k)| k.clone());
-            let objs = state
-                .store
-                .iter(&res, ns)
-                .filter(|(k, _)| after.as_ref().is_none_or(|a| *k > a))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            (state.store.rv(), objs)
-        }
+    // A token with rv 0 is an inconsistent continuation: read the current state.
+    let at = token.as_ref().map(|(rv, _)| *rv).filter(|rv| *rv > 0);
+    let req = PageRequest {
+        res: &res,
+        at,
+        after: token.as_ref().map(|(_, k)| k),
+        namespace: t.namespace.as_deref(),
+        limit,
+        count_remaining: label.is_empty() && field.is_empty(),
     };
+    let rv = at.unwrap_or_else(|| state.store.rv());
+    let page = state.store.page(&req, |obj| label.matches_object(obj) && field.matches(obj)).ok_or_else(|| {
+        let last = token.as_ref().map(|(_, k)| k.clone()).unwrap_or_default();
+        ApiError::gone(EXPIRED).with_continue(encode(0, &last))
+    })?;
     drop(state);
-    let mut items = Vec::new();
-    let mut last: Option<ObjKey> = None;
-    let mut remaining = 0usize;
-    for (key, obj) in objects {
-        if !label.matches_object(&obj) || !field.matches(&obj) {
-            continue;
-        }
-        if limit > 0 && items.len() >= limit {
-            remaining += 1;
-            continue;
-        }
-        last = Some(key);
-        items.push(as_version(&t.rt, obj));
-    }
+    let remaining = page.remaining;
+    let last = page.items.last().map(|(k, _)| k.clone());
+    let items: Vec<Value> = page.items.into_iter().map(|(_, obj)| as_version(&t.rt, obj)).collect();
     let mut metadata = json!({"resourceVersion": rv.to_string()});
     if remaining > 0 {
         if let Some(last) = &last {
