@@ -22,6 +22,8 @@ use crate::state::{State, WriteOpts};
 
 const TICK: Duration = Duration::from_millis(10);
 const RESYNC: Duration = Duration::from_millis(500);
+/// Rest after a reconcile pass, in multiples of how long the pass took.
+const IDLE_PER_PASS: u32 = 4;
 
 /// Stops the controller thread (and kills pod processes) when stopped.
 pub struct Handle {
@@ -50,9 +52,14 @@ fn run(cluster: Arc<Cluster>, stop: Arc<AtomicBool>) {
     let mut kubelet = kubelet::Kubelet::default();
     let mut seen_rv = 0;
     let mut last = Instant::now();
+    let mut pass = Duration::ZERO;
     while !stop.load(Ordering::SeqCst) {
         let rv = cluster.lock().store.rv();
-        if rv != seen_rv || last.elapsed() > RESYNC {
+        // Controllers here rescan the store rather than follow informers; on
+        // a large store a pass takes long, so rest several times as long as
+        // the last pass took, leaving the API server most of the lock.
+        let rest = pass * IDLE_PER_PASS;
+        if last.elapsed() >= rest && (rv != seen_rv || last.elapsed() > RESYNC.max(rest)) {
             seen_rv = rv;
             last = Instant::now();
             namespaces::reconcile(&cluster);
@@ -62,6 +69,7 @@ fn run(cluster: Arc<Cluster>, stop: Arc<AtomicBool>) {
             snapshots::reconcile(&cluster);
             jobs::reconcile(&cluster);
             kubelet.reconcile(&cluster);
+            pass = last.elapsed();
         } else if kubelet.busy() {
             // Only process exits to notice.
             kubelet.reap(&cluster);
