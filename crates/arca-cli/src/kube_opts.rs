@@ -16,6 +16,12 @@ pub struct KubeOpts {
     /// Kubeconfig context to use (default: the current context)
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
+    /// Requests per second to the API server, sustained (0: no client-side limit)
+    #[arg(long, global = true, value_name = "QPS", default_value_t = 200.0)]
+    pub client_qps: f64,
+    /// Requests allowed at once above the sustained rate
+    #[arg(long, global = true, value_name = "N", default_value_t = 400)]
+    pub client_burst: u32,
 }
 
 impl KubeOpts {
@@ -34,10 +40,14 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// Requests in flight at once, whatever the rate.
+const MAX_IN_FLIGHT: usize = 16;
+
 /// Connects to the cluster; returns the API handle and the server address.
 pub async fn connect(opts: &KubeOpts) -> Result<(arca_kube::api::Kube, String)> {
+    let rate = arca_kube::api::RateLimit::new(opts.client_qps, opts.client_burst)?;
     let conn = arca_kube::connect::connect(&opts.cluster()).await?;
-    Ok((arca_kube::api::Kube::new(conn.client, 16), conn.server))
+    Ok((arca_kube::api::Kube::new(conn.client, MAX_IN_FLIGHT).with_rate_limit(rate), conn.server))
 }
 
 /// Exit code of a backup's or restore's phase.

@@ -1,9 +1,13 @@
 //! The IO edge towards the API server: raw JSON requests with retries and
-//! backoff on throttling and server errors, and a client-side bound on
-//! requests in flight. Everything else in the crate works on `Value`s.
+//! backoff on throttling and server errors, a client-side request rate
+//! (QPS and burst, as client-go has) and a bound on requests in flight.
+//! Everything else in the crate works on `Value`s.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota};
 
 use serde_json::Value;
 use tokio::sync::Semaphore;
@@ -50,18 +54,56 @@ impl RetryPolicy {
     }
 }
 
+/// Client-side request rate: a token bucket refilled at `qps` per second,
+/// holding at most `burst` tokens; every request (retries too) takes one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub qps: f64,
+    pub burst: u32,
+}
+
+impl RateLimit {
+    /// `None` when `qps` is 0 (no client-side limit: the server's priority
+    /// and fairness, answered with 429s, is then the only brake).
+    pub fn new(qps: f64, burst: u32) -> Result<Option<RateLimit>> {
+        if !qps.is_finite() || qps < 0.0 {
+            return Err(Error::invalid("--client-qps", format!("{qps} is not a rate; give a number >= 0")));
+        }
+        Ok((qps > 0.0).then_some(RateLimit { qps, burst: burst.max(1) }))
+    }
+
+    fn limiter(&self) -> DefaultDirectRateLimiter {
+        let period = Duration::from_secs_f64(1.0 / self.qps).max(Duration::from_nanos(1));
+        let burst = NonZeroU32::new(self.burst).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::with_period(period).map_or_else(|| Quota::per_second(NonZeroU32::MAX), |q| q);
+        DefaultDirectRateLimiter::direct(quota.allow_burst(burst))
+    }
+}
+
 /// A handle on the API server. Cheap to clone.
 #[derive(Clone)]
 pub struct Kube {
     client: kube::Client,
     retry: RetryPolicy,
     in_flight: Arc<Semaphore>,
+    rate: Option<Arc<DefaultDirectRateLimiter>>,
 }
 
 impl Kube {
     /// `max_in_flight` bounds concurrent requests (client-side rate limit).
     pub fn new(client: kube::Client, max_in_flight: usize) -> Self {
-        Kube { client, retry: RetryPolicy::default(), in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))) }
+        Kube {
+            client,
+            retry: RetryPolicy::default(),
+            in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            rate: None,
+        }
+    }
+
+    /// Limits the request rate (shared by every clone of this handle).
+    pub fn with_rate_limit(mut self, limit: Option<RateLimit>) -> Self {
+        self.rate = limit.map(|l| Arc::new(l.limiter()));
+        self
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -136,6 +178,9 @@ impl Kube {
                 .header(http::header::ACCEPT, "application/json")
                 .body(bytes.clone())
                 .map_err(|e| Error::invalid(format!("request for {what}"), e.to_string()))?;
+            if let Some(rate) = &self.rate {
+                rate.until_ready().await;
+            }
             let result = {
                 let _permit = self.in_flight.acquire().await.map_err(|e| Error::Task(e.to_string()))?;
                 self.client.request_text(request).await
@@ -204,6 +249,29 @@ mod tests {
         assert_eq!(p.delay(&api(429), 1, Some(2)), Some(Duration::from_secs(2)));
         assert_eq!(p.delay(&api(500), 10, None), None);
         assert!(p.delay(&api(500), 5, None).is_some_and(|d| d <= p.max));
+    }
+
+    #[test]
+    fn rate_limit_zero_means_none_and_negative_is_refused() -> Result<()> {
+        assert_eq!(RateLimit::new(0.0, 10)?, None);
+        assert_eq!(RateLimit::new(5.0, 0)?, Some(RateLimit { qps: 5.0, burst: 1 }));
+        assert!(RateLimit::new(-1.0, 1).is_err());
+        assert!(RateLimit::new(f64::NAN, 1).is_err());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn rate_limit_spaces_requests_after_the_burst() {
+        let Ok(Some(limit)) = RateLimit::new(20.0, 5) else {
+            panic!("a valid rate");
+        };
+        let limiter = limit.limiter();
+        let start = std::time::Instant::now();
+        for _ in 0..15 {
+            limiter.until_ready().await;
+        }
+        // 5 at once, then 10 more at 20/s: about half a second, never less.
+        assert!(start.elapsed() >= Duration::from_millis(450), "{:?}", start.elapsed());
     }
 
     #[test]
