@@ -7,7 +7,7 @@
 //! trees → snapshot. Only one page of objects per type in flight is held in
 //! memory; the catalog keeps one small node per object.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arca_repo::{BlobType, Repository, Snapshot, SnapshotEntry};
@@ -193,27 +193,35 @@ impl Shared {
         lock(&self.closure).reason_for(rt, obj).map(Some)
     }
 
-    /// Stores the selected items of one page. Runs on a blocking thread.
+    /// Stores the selected items of one page, skipping objects stored
+    /// already (a list restarted after `410 Gone` sends them again), then
+    /// closes the type's catalog directories the list has moved past. Runs
+    /// on a blocking thread.
     fn save_page(&self, rt: &ResourceType, items: Vec<Value>) -> Result<u64> {
         let mut saved = 0;
+        let mut last_namespace: Option<String> = None;
         for mut obj in items {
             if let Some(map) = obj.as_object_mut() {
                 // List items carry no type; the stored object is self-describing.
                 map.insert("apiVersion".into(), Value::String(rt.api_version()));
                 map.insert("kind".into(), Value::String(rt.kind.clone()));
             }
-            let Some(why) = self.decide(rt, &obj) else {
-                continue;
-            };
-            let bytes = serde_json::to_vec(&obj).map_err(|e| Error::Decode { what: rt.group_resource(), source: e })?;
-            let id = self.repo.save_blob(BlobType::Data, &bytes)?;
             let path = CatalogPath {
                 namespace: if rt.namespaced { objects::namespace(&obj).map(String::from) } else { None },
                 group: rt.group.clone(),
                 resource: rt.resource.clone(),
                 name: objects::name(&obj).to_string(),
             };
-            lock(&self.builder).add(&path.components(), catalog::file_node("", vec![id], bytes.len() as u64))?;
+            last_namespace.clone_from(&path.namespace);
+            if lock(&self.builder).contains(&path)? {
+                continue;
+            }
+            let Some(why) = self.decide(rt, &obj) else {
+                continue;
+            };
+            let bytes = serde_json::to_vec(&obj).map_err(|e| Error::Decode { what: rt.group_resource(), source: e })?;
+            let id = self.repo.save_blob(BlobType::Data, &bytes)?;
+            lock(&self.builder).add_object(&path, vec![id], bytes.len() as u64)?;
             self.bytes.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
             lock(&self.closure).observe(rt, &obj);
             if let Some(reason) = why {
@@ -222,8 +230,14 @@ impl Shared {
             }
             saved += 1;
         }
+        lock(&self.builder).close_type(&rt.group, &rt.resource, last_namespace.as_deref())?;
         *lock(&self.counts).entry(rt.group_resource()).or_default() += saved;
         Ok(saved)
+    }
+
+    /// Saves what is left open of a type once its list is complete.
+    fn type_listed(&self, rt: &ResourceType) -> Result<()> {
+        lock(&self.builder).close_type(&rt.group, &rt.resource, None)
     }
 }
 
@@ -239,7 +253,6 @@ async fn list_into(
     let path = rt.collection_path(ns);
     let what = format!("listing {}", path);
     let mut cont: Option<String> = None;
-    let mut seen: HashSet<String> = HashSet::new();
     let mut restarts = 0;
     let mut saved = 0;
     loop {
@@ -249,28 +262,31 @@ async fn list_into(
                 // The continue token expired: start over, skipping what is stored.
                 restarts += 1;
                 shared.log(format!(
-                    "{}: continue token expired, restarting the list (skipping {} seen)",
-                    rt.group_resource(),
-                    seen.len()
+                    "{}: continue token expired, restarting the list (skipping what is stored)",
+                    rt.group_resource()
                 ));
                 cont = None;
                 continue;
             }
             Err(e) => return Err(e),
         };
-        let items: Vec<Value> = match page_doc.get("items") {
-            Some(Value::Array(a)) => a.clone(),
+        let mut page_doc = page_doc;
+        cont = objects::str_at(&page_doc, "/metadata/continue").filter(|c| !c.is_empty()).map(String::from);
+        let items: Vec<Value> = match page_doc.get_mut("items").map(Value::take) {
+            Some(Value::Array(a)) => a,
             _ => Vec::new(),
         };
-        let fresh: Vec<Value> = items
-            .into_iter()
-            .filter(|o| seen.insert(format!("{}/{}", objects::namespace(o).unwrap_or_default(), objects::name(o))))
-            .collect();
-        let (shared2, rt2) = (Arc::clone(shared), rt.clone());
-        let n = tokio::task::spawn_blocking(move || shared2.save_page(&rt2, fresh)).await??;
+        let (shared2, rt2, last) = (Arc::clone(shared), rt.clone(), cont.is_none());
+        let n = tokio::task::spawn_blocking(move || {
+            let n = shared2.save_page(&rt2, items)?;
+            if last {
+                shared2.type_listed(&rt2)?;
+            }
+            Ok::<u64, Error>(n)
+        })
+        .await??;
         saved += n;
         progress.objects_saved(n);
-        cont = objects::str_at(&page_doc, "/metadata/continue").filter(|c| !c.is_empty()).map(String::from);
         if cont.is_none() {
             return Ok(saved);
         }
@@ -372,7 +388,7 @@ pub async fn run(
         repo: repo.clone(),
         mode: filter.cluster_mode(),
         filter,
-        builder: Mutex::new(CatalogBuilder::default()),
+        builder: Mutex::new(CatalogBuilder::new(repo)),
         closure: Mutex::new(Closure::default()),
         counts: Mutex::new(BTreeMap::new()),
         inclusions: Mutex::new(Vec::new()),
@@ -447,7 +463,7 @@ fn finish(
     tags: Vec<String>,
 ) -> Result<(BackupReport, arca_repo::Id)> {
     let repo = &shared.repo;
-    let mut builder = std::mem::take(&mut *lock(&shared.builder));
+    let mut builder = std::mem::replace(&mut *lock(&shared.builder), CatalogBuilder::new(repo));
     let resources =
         serde_json::to_vec_pretty(&types).map_err(|e| Error::Decode { what: "resources".into(), source: e })?;
     let id = repo.save_blob(BlobType::Data, &resources)?;
@@ -455,8 +471,9 @@ fn finish(
     let log = lock(&shared.log).join("\n") + "\n";
     let log_id = repo.save_blob(BlobType::Data, log.as_bytes())?;
     builder.add(&[catalog::LOG_FILE.to_string()], catalog::file_node("", vec![log_id], log.len() as u64))?;
-    let root = builder.save(repo)?;
-    let stats = repo.flush()?;
+    let mut stats = builder.flushed;
+    let root = builder.save()?;
+    stats.add(&repo.flush()?);
     report.stored_bytes = stats.bytes_stored;
     let mut snap = Snapshot::new(KIND_BACKUP, vec![report.name.clone()], root);
     snap.tags = tags;

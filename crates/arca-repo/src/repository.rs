@@ -179,6 +179,11 @@ impl Repository {
         }
     }
 
+    /// Whether a blob is readable: indexed, not only queued in a pack being written.
+    pub fn is_indexed(&self, id: &Id) -> bool {
+        self.inner.index.read().contains(id)
+    }
+
     /// Reads, decrypts and verifies one blob.
     pub fn load_blob(&self, id: &Id) -> Result<Vec<u8>> {
         let loc = self.inner.index.read().get(id).ok_or_else(|| Error::BlobMissing { id: id.to_hex() })?;

@@ -53,6 +53,16 @@ pub struct WriteStats {
     pub bytes_stored: u64,
 }
 
+impl WriteStats {
+    /// Adds the stats of another flush of the same run.
+    pub fn add(&mut self, other: &WriteStats) {
+        self.blobs_added += other.blobs_added;
+        self.packs_written += other.packs_written;
+        self.bytes_added_raw += other.bytes_added_raw;
+        self.bytes_stored += other.bytes_stored;
+    }
+}
+
 impl Writer {
     pub(crate) fn start(inner: &Arc<Inner>) -> Result<Self> {
         let (tx, rx) = bounded::<PackBuilder>(UPLOADERS);

@@ -191,7 +191,9 @@ impl TestCluster {
                 .ok_or_else(|| anyhow::anyhow!("no resource serves {kind} in {api_version}"))?;
             let ns = meta::namespace(&obj).to_string();
             let name = meta::name(&obj).to_string();
-            state.create(&rt, &ns, obj, &opts).map_err(|e| anyhow::anyhow!("creating {kind} {ns}/{name}: {}", e.message))?;
+            state
+                .create(&rt, &ns, obj, &opts)
+                .map_err(|e| anyhow::anyhow!("creating {kind} {ns}/{name}: {}", e.message))?;
             created += 1;
         }
         Ok(created)

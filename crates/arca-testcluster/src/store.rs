@@ -197,7 +197,8 @@ impl Store {
             (None, Some(ns)) => Bound::Included((ns.to_string(), String::new())),
             (None, None) => Bound::Unbounded,
         };
-        let now = current.range((lower, Bound::Unbounded)).take_while(|(k, _)| req.namespace.is_none_or(|ns| k.0 == ns));
+        let now =
+            current.range((lower, Bound::Unbounded)).take_while(|(k, _)| req.namespace.is_none_or(|ns| k.0 == ns));
         let mut merged = merge_past(now.map(|(k, v)| (k, Some(v))), past.into_iter()).filter(|(_, v)| keep(v));
         let mut page = Page::default();
         for (k, v) in merged.by_ref() {
@@ -276,7 +277,8 @@ mod tests {
         let at = s.rv();
         s.put(&res, &obj_key("a", "1"), json!({"metadata": {"name": "1"}, "v": 2}));
         s.put(&res, &obj_key("a", "2"), json!({"metadata": {"name": "2"}}));
-        let req = |limit| PageRequest { res: &res, at: Some(at), after: None, namespace: None, limit, count_remaining: true };
+        let req =
+            |limit| PageRequest { res: &res, at: Some(at), after: None, namespace: None, limit, count_remaining: true };
         let page = s.page(&req(0), |_| true).expect("page");
         assert_eq!(page.items.len(), 1);
         assert_eq!(page.items[0].1["v"], 1);

@@ -105,12 +105,12 @@ impl RestoreReport {
 /// Stores a report: the full one in the tree, the summary in the snapshot.
 pub fn save(repo: &Repository, report: &RestoreReport, log: &str) -> Result<arca_repo::Id> {
     let full = serde_json::to_vec(report).map_err(|e| Error::Decode { what: "restore report".into(), source: e })?;
-    let mut b = CatalogBuilder::default();
+    let mut b = CatalogBuilder::new(repo);
     let id = repo.save_blob(BlobType::Data, &full)?;
     b.add(&[REPORT_FILE.to_string()], catalog::file_node("", vec![id], full.len() as u64))?;
     let log_id = repo.save_blob(BlobType::Data, log.as_bytes())?;
     b.add(&[catalog::LOG_FILE.to_string()], catalog::file_node("", vec![log_id], log.len() as u64))?;
-    let root = b.save(repo)?;
+    let root = b.save()?;
     repo.flush()?;
     let mut snap = Snapshot::new(KIND_RESTORE, vec![report.name.clone()], root);
     snap.time = report.started;
