@@ -118,10 +118,11 @@ def one_size(opts, total, work):
     write_fixture(fixture, total, opts.namespaces)
     repo = os.path.join(work, f"repo-{total}")
     env = dict(os.environ, ARCA_REPO=repo, ARCA_PASSWORD="bench")
+    shutil.rmtree(repo, ignore_errors=True)
     subprocess.run([opts.arca, "repo", "init"], env=env, check=True, stdout=subprocess.DEVNULL)
     source = Cluster(opts.testcluster, work, f"source-{total}", fixture)
     try:
-        kc = ["--kubeconfig", source.kubeconfig]
+        kc = ["--kubeconfig", source.kubeconfig, "--client-qps", str(opts.client_qps)]
         first_s, first_rss, _ = run_rss([opts.arca, "backup", "create", "first", *kc], env)
         second_s, second_rss, _ = run_rss([opts.arca, "backup", "create", "second", *kc], env)
     finally:
@@ -135,7 +136,8 @@ def one_size(opts, total, work):
     target = Cluster(opts.testcluster, work, f"target-{total}")
     try:
         restore_s, restore_rss, _ = run_rss(
-            [opts.arca, "restore", "create", "--from-backup", "first", "--kubeconfig", target.kubeconfig], env)
+            [opts.arca, "restore", "create", "--from-backup", "first", "--kubeconfig", target.kubeconfig,
+             "--client-qps", str(opts.client_qps)], env)
     finally:
         target.stop()
     shutil.rmtree(repo, ignore_errors=True)
@@ -164,6 +166,7 @@ def main():
     p.add_argument("--testcluster", required=True)
     p.add_argument("--sizes", default="10000,50000,100000")
     p.add_argument("--namespaces", type=int, default=1000)
+    p.add_argument("--client-qps", default="0", help="arca's --client-qps (0: unthrottled, to measure arca)")
     p.add_argument("--work", default=None)
     p.add_argument("--out", default=None)
     opts = p.parse_args()

@@ -271,3 +271,47 @@ async fn kube_faults_give_partially_failed_and_exit_code_3() -> anyhow::Result<(
     assert!(failed[0]["reason"].as_str().is_some_and(|r| r.contains("403")));
     Ok(())
 }
+
+/// `restore create --wait`: a claim and a pod become ready and the restore
+/// completes; a Deployment nobody reconciles (the test cluster runs no
+/// Deployment controller) is named as not ready and the exit code is 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_wait_reports_what_did_not_become_ready() -> anyhow::Result<()> {
+    let cluster = TestCluster::start().await?;
+    let k = kube(&cluster).await?;
+    k.create("/api/v1/namespaces", &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "w"}}), "ns")
+        .await?;
+    let claim = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": "w"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Mi"}}}});
+    k.create("/api/v1/namespaces/w/persistentvolumeclaims", &claim, "pvc").await?;
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sleeper", "namespace": "w"},
+        "spec": {"containers": [{"name": "main", "image": "busybox", "command": ["sleep", "60"]}]}});
+    k.create("/api/v1/namespaces/w/pods", &pod, "pod").await?;
+    let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "w"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}});
+    let dir = tempfile::tempdir()?;
+    let env = Env::new(dir.path())?;
+    let only_ready_kinds = ["backup", "create", "w-1", "--include-namespaces", "w"];
+    env.expect(&cluster, 0, &only_ready_kinds).await?;
+    k.create("/apis/apps/v1/namespaces/w/deployments", &deployment, "deployment").await?;
+    env.expect(&cluster, 0, &["backup", "create", "w-2", "--include-namespaces", "w"]).await?;
+
+    let target = TestCluster::start().await?;
+    let ready = env.json(&target, 0, &["restore", "create", "r-1", "--from-backup", "w-1", "--wait"]).await?;
+    assert_eq!(ready["phase"], "Completed", "{ready}");
+    let waited: Vec<&Value> =
+        ready["items"].as_array().map(|i| i.iter().filter(|x| x["ready"] == true).collect()).unwrap_or_default();
+    assert_eq!(waited.len(), 2, "the claim and the pod were waited for: {ready}");
+
+    let other = TestCluster::start().await?;
+    let args = ["restore", "create", "r-2", "--from-backup", "w-2", "--wait", "--wait-timeout", "2s"];
+    let late = env.json(&other, 3, &args).await?;
+    assert_eq!(late["phase"], "PartiallyFailed", "{late}");
+    let not_ready: Vec<&Value> =
+        late["items"].as_array().map(|i| i.iter().filter(|x| x["ready"] == false).collect()).unwrap_or_default();
+    assert_eq!(not_ready.len(), 1, "{late}");
+    assert_eq!(not_ready[0]["object"], "deployment/w/web");
+    assert!(not_ready[0]["reason"].as_str().is_some_and(|r| r.contains("0/2 replicas available")), "{late}");
+    Ok(())
+}

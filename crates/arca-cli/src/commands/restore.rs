@@ -74,6 +74,13 @@ pub struct CreateArgs {
     /// Objects created at once
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+    /// Wait until restored Deployments, StatefulSets, DaemonSets, Pods and claims are ready;
+    /// any not ready in time makes the restore PartiallyFailed (exit 3)
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5m", value_name = "DURATION")]
+    pub wait_timeout: std::time::Duration,
 }
 
 pub fn run(ctx: &Context, kube: &KubeOpts, cmd: RestoreCommand) -> Result<i32> {
@@ -122,6 +129,7 @@ fn options(args: &CreateArgs) -> Result<RestoreOptions> {
     opts.policy = args.existing_resource_policy.parse::<ExistingPolicy>()?;
     opts.dry_run = args.dry_run;
     opts.concurrency = args.concurrency.max(1);
+    opts.wait = args.wait.then_some(args.wait_timeout);
     Ok(opts)
 }
 

@@ -19,8 +19,12 @@ use crate::discover::{self, Discovery};
 use crate::error::{Error, Result};
 use crate::objects::{self, ResourceType};
 use crate::restore::plan::{Plan, PlanItem, TransformContext, transform};
+use crate::restore::readiness::{self, Readiness};
 use crate::restore::report::{ItemResult, Outcome};
 use crate::restore::{ExistingPolicy, RestoreOptions};
+
+/// How often `--wait` looks at what is not ready yet.
+const READY_POLL: Duration = Duration::from_secs(1);
 
 /// What the apply step produced.
 pub struct Outcomes {
@@ -47,7 +51,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 const CRDS: &str = "customresourcedefinitions.apiextensions.k8s.io";
 
 fn result(item: &PlanItem, outcome: Outcome, reason: Option<String>) -> ItemResult {
-    ItemResult { object: item.display(), outcome, reason, transform: Vec::new() }
+    ItemResult { object: item.display(), outcome, reason, transform: Vec::new(), ready: None }
 }
 
 /// Applies the plan. Never fails as a whole: each object's failure is in its result.
@@ -110,6 +114,9 @@ pub async fn execute(kube: &Kube, plan: &Plan, catalog: Arc<Catalog>, opts: &Res
         app.ensure_namespaces(&plan.target_namespaces()).await;
     }
     results.sort_by_key(|(n, _)| *n);
+    if let (Some(timeout), false) = (opts.wait, opts.dry_run) {
+        app.wait_ready(plan, &mut results, timeout).await;
+    }
     Outcomes {
         items: results.into_iter().map(|(_, r)| r).collect(),
         warnings: app.warnings.into_inner().unwrap_or_default(),
@@ -239,6 +246,63 @@ impl Applier<'_> {
                 self.note(format!("{what}: {}", if changed { "updated" } else { "unchanged" }));
                 Ok(result(item, if changed { Outcome::Updated } else { Outcome::Unchanged }, None))
             }
+        }
+    }
+
+    /// Polls the restored objects whose kind has a readiness rule until all
+    /// are ready or `timeout` passes; marks each, and names the laggards.
+    async fn wait_ready(&self, plan: &Plan, results: &mut [(usize, ItemResult)], timeout: Duration) {
+        let mut pending: Vec<usize> = (0..results.len())
+            .filter(|&i| {
+                let (n, r) = &results[i];
+                matches!(r.outcome, Outcome::Created | Outcome::Updated | Outcome::Unchanged)
+                    && readiness::watched(&plan.items[*n].group, &plan.items[*n].kind)
+            })
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
+        self.note(format!("waiting up to {timeout:?} for {} object(s) to be ready", pending.len()));
+        let deadline = Instant::now() + timeout;
+        let mut why: BTreeMap<usize, String> = BTreeMap::new();
+        loop {
+            let checks: Vec<(usize, Readiness)> = futures::stream::iter(pending.iter().map(|&i| (i, results[i].0)))
+                .map(|(i, n)| async move { (i, self.check_ready(&plan.items[n]).await) })
+                .buffer_unordered(self.opts.concurrency.max(1))
+                .collect()
+                .await;
+            pending.clear();
+            for (i, state) in checks {
+                match state {
+                    Readiness::Ready | Readiness::NotWatched => results[i].1.ready = Some(true),
+                    Readiness::NotYet(reason) => {
+                        why.insert(i, reason);
+                        pending.push(i);
+                    }
+                }
+            }
+            if pending.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(READY_POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
+        }
+        for i in pending {
+            let reason = format!("not ready after {timeout:?}: {}", why.remove(&i).unwrap_or_default());
+            self.warn(format!("{}: {reason}", results[i].1.object));
+            results[i].1.ready = Some(false);
+            results[i].1.reason = Some(reason);
+        }
+    }
+
+    async fn check_ready(&self, item: &PlanItem) -> Readiness {
+        let Some(rt) = self.resolve(item) else {
+            return Readiness::NotYet(format!("{} is not served", item.kind));
+        };
+        let path = rt.object_path(item.namespace.as_deref(), &item.name);
+        match self.kube.get_opt(&path, &format!("checking whether {} is ready", item.display())).await {
+            Ok(Some(live)) => readiness::readiness(&item.group, &item.kind, &live),
+            Ok(None) => Readiness::NotYet("deleted since it was restored".into()),
+            Err(e) => Readiness::NotYet(e.reason()),
         }
     }
 

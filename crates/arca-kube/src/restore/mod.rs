@@ -10,6 +10,7 @@ pub mod mapping;
 pub mod modifiers;
 pub mod plan;
 pub mod priority;
+pub mod readiness;
 pub mod report;
 pub mod sanitize;
 
@@ -63,6 +64,9 @@ pub struct RestoreOptions {
     pub crd_timeout: Duration,
     /// How long to wait for a terminating namespace to go away.
     pub namespace_timeout: Duration,
+    /// `--wait`: how long to wait for restored workloads, claims and pods
+    /// to be ready ([`readiness`]) before the restore ends.
+    pub wait: Option<Duration>,
 }
 
 impl RestoreOptions {
@@ -77,6 +81,7 @@ impl RestoreOptions {
             concurrency: 8,
             crd_timeout: Duration::from_secs(60),
             namespace_timeout: Duration::from_secs(120),
+            wait: None,
         }
     }
 }

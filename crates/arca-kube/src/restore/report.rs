@@ -47,6 +47,9 @@ pub struct ItemResult {
     /// Dry run: the fields the transform changed (JSON pointers; no values).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transform: Vec<String>,
+    /// With `--wait`, for kinds whose readiness is known: whether it became ready in time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -73,11 +76,14 @@ impl RestoreReport {
         self.items.iter().filter(|i| i.outcome == Outcome::Failed)
     }
 
-    /// Phase from the outcomes: any failure → PartiallyFailed, all failed → Failed.
+    /// Phase from the outcomes: any failure, or an object not ready when
+    /// waited for → PartiallyFailed; all failed → Failed.
     pub fn phase_of(items: &[ItemResult]) -> Phase {
         let failed = items.iter().filter(|i| i.outcome == Outcome::Failed).count();
         let attempted = items.iter().filter(|i| i.outcome != Outcome::Skipped).count();
+        let not_ready = items.iter().any(|i| i.ready == Some(false));
         match failed {
+            0 if not_ready => Phase::PartiallyFailed,
             0 => Phase::Completed,
             f if f == attempted => Phase::Failed,
             _ => Phase::PartiallyFailed,
