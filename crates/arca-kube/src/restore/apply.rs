@@ -4,7 +4,7 @@
 //! needs them; namespaces that would be missing are created; a namespace
 //! still terminating (a restore right after a delete) is waited out.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
@@ -40,6 +40,9 @@ struct Applier<'a> {
     disco: RwLock<Discovery>,
     uids: Mutex<BTreeMap<String, String>>,
     restored_pvs: BTreeSet<String>,
+    /// Backup uids that some restored object names as its owner: the only
+    /// new uids worth remembering.
+    owner_uids: HashSet<String>,
     log: Mutex<Vec<String>>,
     warnings: Mutex<Vec<String>>,
 }
@@ -63,6 +66,7 @@ pub async fn execute(kube: &Kube, plan: &Plan, catalog: Arc<Catalog>, opts: &Res
         disco: RwLock::new(Discovery::default()),
         uids: Mutex::new(BTreeMap::new()),
         restored_pvs: plan.restored_pvs(),
+        owner_uids: plan.items.iter().flat_map(|i| i.owners.iter().cloned()).collect(),
         log: Mutex::new(Vec::new()),
         warnings: Mutex::new(Vec::new()),
     };
@@ -325,6 +329,9 @@ impl Applier<'_> {
 
     fn remember_uid(&self, item: &PlanItem, live: &Value) {
         if let (Some(old), Some(new)) = (&item.backup_uid, objects::uid(live)) {
+            if !self.owner_uids.contains(old) {
+                return;
+            }
             lock(&self.uids).insert(old.clone(), new.to_string());
         }
     }

@@ -140,13 +140,14 @@ pub async fn run(kube: &Kube, server: &str, repo: &Repository, opts: &RestoreOpt
         warnings: outcome.warnings,
         items: outcome.items,
     };
-    if !opts.dry_run {
-        let (repo, report, log) = (repo.clone(), report.clone(), outcome.log.join("\n") + "\n");
-        tokio::task::spawn_blocking(move || {
-            let _lock = repo.lock(false, "kubernetes restore report")?;
-            report::save(&repo, &report, &log)
-        })
-        .await??;
+    if opts.dry_run {
+        return Ok(report);
     }
+    let (repo, log) = (repo.clone(), outcome.log.join("\n") + "\n");
+    let (_, report) = tokio::task::spawn_blocking(move || {
+        let _lock = repo.lock(false, "kubernetes restore report")?;
+        report::save(&repo, report, &log)
+    })
+    .await??;
     Ok(report)
 }

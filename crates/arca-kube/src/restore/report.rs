@@ -109,8 +109,10 @@ impl RestoreReport {
 }
 
 /// Stores a report: the full one in the tree, the summary in the snapshot.
-pub fn save(repo: &Repository, report: &RestoreReport, log: &str) -> Result<arca_repo::Id> {
-    let full = serde_json::to_vec(report).map_err(|e| Error::Decode { what: "restore report".into(), source: e })?;
+/// Takes the report and gives it back, so that its items (there can be
+/// many) are never copied.
+pub fn save(repo: &Repository, mut report: RestoreReport, log: &str) -> Result<(arca_repo::Id, RestoreReport)> {
+    let full = serde_json::to_vec(&report).map_err(|e| Error::Decode { what: "restore report".into(), source: e })?;
     let mut b = CatalogBuilder::new(repo);
     let id = repo.save_blob(BlobType::Data, &full)?;
     b.add(&[REPORT_FILE.to_string()], catalog::file_node("", vec![id], full.len() as u64))?;
@@ -120,17 +122,16 @@ pub fn save(repo: &Repository, report: &RestoreReport, log: &str) -> Result<arca
     repo.flush()?;
     let mut snap = Snapshot::new(KIND_RESTORE, vec![report.name.clone()], root);
     snap.time = report.started;
-    let mut summary = report.clone();
-    summary.items.clear();
-    if let Value::Object(m) =
-        serde_json::to_value(&summary).map_err(|e| Error::Decode { what: "restore report".into(), source: e })?
-    {
+    let items = std::mem::take(&mut report.items);
+    let summary = serde_json::to_value(&report);
+    report.items = items;
+    if let Value::Object(m) = summary.map_err(|e| Error::Decode { what: "restore report".into(), source: e })? {
         snap.meta = m.into_iter().collect();
     }
     for (k, v) in &report.counts {
         snap.summary.insert(k.clone(), (*v).into());
     }
-    Ok(repo.save_snapshot(&snap)?)
+    Ok((repo.save_snapshot(&snap)?, report))
 }
 
 pub fn list(repo: &Repository) -> Result<Vec<SnapshotEntry>> {
