@@ -231,6 +231,24 @@ async fn kube_backup_restore_round_trip_through_the_binary() -> anyhow::Result<(
     env.expect(&a, 0, &["backup", "create", "shop-2", "--include-namespaces", "shop"]).await?;
     let drift = env.expect(&a, 3, &["diff", "shop-1", "shop-2", "--exit-code"]).await?;
     assert!(drift.contains("~ core/ConfigMap/shop/web-config") || drift.contains("shop"), "{drift}");
+
+    // Drift against the live cluster, in both directions (the live side is
+    // streamed either way).
+    ka.merge_patch("/api/v1/namespaces/shop/configmaps/web-config", &json!({"data": {"hotfix": "1"}}), "patch").await?;
+    let key = "core/ConfigMap/shop/web-config";
+    let to_live = env.json(&a, 0, &["diff", "shop-2", "live"]).await?;
+    assert_eq!(
+        to_live["changed"][key],
+        json!([{"change": "added", "path": "/data/hotfix", "value": "1"}]),
+        "{to_live}"
+    );
+    let shop_changes: Vec<&String> =
+        to_live["changed"].as_object().map(|m| m.keys().filter(|k| k.contains("/shop/")).collect()).unwrap_or_default();
+    assert_eq!(shop_changes, [key], "only the hot fix drifted in shop: {to_live}");
+    assert!(to_live["added"].as_array().is_some_and(|a| a.iter().any(|k| k == "core/Namespace/_/kube-system")));
+    let from_live = env.json(&a, 0, &["diff", "live", "shop-2"]).await?;
+    assert_eq!(from_live["changed"][key], json!([{"change": "removed", "path": "/data/hotfix", "value": "1"}]));
+    assert!(from_live["removed"].as_array().is_some_and(|a| a.iter().any(|k| k == "core/Namespace/_/kube-system")));
     Ok(())
 }
 

@@ -75,7 +75,7 @@ impl RateLimit {
     fn limiter(&self) -> DefaultDirectRateLimiter {
         let period = Duration::from_secs_f64(1.0 / self.qps).max(Duration::from_nanos(1));
         let burst = NonZeroU32::new(self.burst).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::with_period(period).map_or_else(|| Quota::per_second(NonZeroU32::MAX), |q| q);
+        let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX));
         DefaultDirectRateLimiter::direct(quota.allow_burst(burst))
     }
 }

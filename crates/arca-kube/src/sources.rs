@@ -1,53 +1,127 @@
-//! Object sets for `diff`: a backup, the live cluster, or a directory of
-//! manifests, each as a map from a stable key to the object, and their
-//! comparison (pure) into added / removed / changed with field changes.
+//! The two sides of `diff`: a backup, the live cluster, or a directory of
+//! manifests, compared into added / removed / changed with field changes.
+//!
+//! Neither side is held in memory whole. One side is read first and kept as
+//! a fingerprint per object (a hash of the object without server noise) and
+//! where to read it again; the other is then streamed past it, and only the
+//! objects whose fingerprints differ are read again and compared field by
+//! field. Memory grows with the number of objects (a key and 32 bytes each)
+//! and the size of the drift, not with the objects' contents. The side kept
+//! is the one cheap to read again: a backup or a directory rather than the
+//! live cluster.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 
 use arca_repo::Repository;
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::api::Kube;
-use crate::catalog::{All, Catalog};
+use crate::catalog::{All, Catalog, CatalogEntry};
 use crate::diff::{self, Change};
 use crate::error::{Error, Result};
 use crate::objects;
 
-/// Objects by `group/kind/namespace/name` (`_` for no namespace, `core` group).
-pub type ObjectSet = BTreeMap<String, Value>;
-
+/// `group/kind/namespace/name` (`_` for no namespace, `core` group).
 pub fn key(obj: &Value) -> String {
     let (group, _) = objects::split_api_version(objects::str_at(obj, "/apiVersion").unwrap_or_default());
     let group = if group.is_empty() { "core" } else { group };
     format!("{group}/{}/{}/{}", objects::kind(obj), objects::namespace(obj).unwrap_or("_"), objects::name(obj))
 }
 
-fn insert(set: &mut ObjectSet, obj: Value) {
+/// One side of a diff.
+pub enum Source {
+    /// A backup in a repository, by name or snapshot id.
+    Backup { repo: Repository, name: String },
+    /// The live cluster: every object of the types a default backup takes.
+    Live(Kube),
+    /// Manifests (`.yaml`, `.yml`, `.json`, multi-document, `List`s) under a directory.
+    Dir(PathBuf),
+    /// Objects at hand.
+    Objects(Vec<Value>),
+}
+
+/// Where an object of the kept side can be read again.
+enum Locator {
+    Stored { catalog: usize, entry: CatalogEntry },
+    Held(Box<Value>),
+    Live(String),
+}
+
+/// A hash of what people set in the object.
+type Fingerprint = [u8; 32];
+
+fn fingerprint(normalized: &Value) -> Fingerprint {
+    *blake3::hash(&serde_json::to_vec(normalized).unwrap_or_default()).as_bytes()
+}
+
+/// Calls `f` with every object of a list-shaped document or the document itself.
+fn flatten(obj: Value, f: &mut dyn FnMut(Value, Locator) -> Result<()>) -> Result<()> {
     if obj.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List")) {
         for item in obj.get("items").and_then(Value::as_array).cloned().unwrap_or_default() {
-            insert(set, item);
+            flatten(item, f)?;
         }
     } else if obj.is_object() && !objects::name(&obj).is_empty() {
-        set.insert(key(&obj), obj);
+        let held = Locator::Held(Box::new(obj.clone()));
+        f(obj, held)?;
     }
+    Ok(())
 }
 
-/// Every object of a backup. Blocking.
-pub fn from_backup(repo: &Repository, name: &str) -> Result<ObjectSet> {
-    let entry = crate::backup::find_backup(repo, name)?;
-    let catalog = Catalog::open(repo, &entry.snapshot.tree)?;
-    let mut set = ObjectSet::new();
-    for e in catalog.entries(&All)? {
-        insert(&mut set, catalog.load(&e)?);
+/// Reads every object of a source, one at a time. Backups opened on the way
+/// are kept in `catalogs` (their trees are what `Locator::Stored` points into).
+async fn visit(
+    source: &Source,
+    catalogs: &mut Vec<Catalog>,
+    f: &mut dyn FnMut(Value, Locator) -> Result<()>,
+) -> Result<()> {
+    match source {
+        Source::Backup { repo, name } => {
+            let entry = crate::backup::find_backup(repo, name)?;
+            catalogs.push(Catalog::open(repo, &entry.snapshot.tree)?);
+            let n = catalogs.len() - 1;
+            let catalog = &catalogs[n];
+            for e in catalog.entries(&All)? {
+                let obj = catalog.load(&e)?;
+                f(obj, Locator::Stored { catalog: n, entry: e })?;
+            }
+        }
+        Source::Dir(dir) => visit_dir(dir, f)?,
+        Source::Objects(objs) => {
+            for obj in objs {
+                flatten(obj.clone(), f)?;
+            }
+        }
+        Source::Live(kube) => {
+            let disco = crate::discover::discover(kube).await?;
+            for rt in disco.backup_types(&crate::discover::default_skip(), &[]) {
+                let path = rt.collection_path(None);
+                let mut cont: Option<String> = None;
+                loop {
+                    let mut page = kube.list_page(&path, 500, cont.as_deref(), &format!("listing {path}")).await?;
+                    cont = objects::str_at(&page, "/metadata/continue").filter(|c| !c.is_empty()).map(String::from);
+                    let items = match page.get_mut("items").map(Value::take) {
+                        Some(Value::Array(items)) => items,
+                        _ => Vec::new(),
+                    };
+                    for mut item in items {
+                        item["apiVersion"] = json!(rt.api_version());
+                        item["kind"] = json!(rt.kind);
+                        let at = rt.object_path(objects::namespace(&item), objects::name(&item));
+                        f(item, Locator::Live(at))?;
+                    }
+                    if cont.is_none() {
+                        break;
+                    }
+                }
+            }
+        }
     }
-    Ok(set)
+    Ok(())
 }
 
-/// Every manifest (`.yaml`, `.yml`, `.json`, multi-document, `List`s) under a directory.
-pub fn from_dir(dir: &Path) -> Result<ObjectSet> {
-    let mut set = ObjectSet::new();
+fn visit_dir(dir: &Path, f: &mut dyn FnMut(Value, Locator) -> Result<()>) -> Result<()> {
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         let rd =
@@ -70,34 +144,11 @@ pub fn from_dir(dir: &Path) -> Result<ObjectSet> {
             for doc in serde_yaml::Deserializer::from_str(&text) {
                 let v: Value = serde::Deserialize::deserialize(doc)
                     .map_err(|e| Error::invalid(p.display().to_string(), e.to_string()))?;
-                insert(&mut set, v);
+                flatten(v, f)?;
             }
         }
     }
-    Ok(set)
-}
-
-/// Every object the cluster serves, of the types a default backup takes.
-pub async fn from_live(kube: &Kube) -> Result<ObjectSet> {
-    let disco = crate::discover::discover(kube).await?;
-    let mut set = ObjectSet::new();
-    for rt in disco.backup_types(&crate::discover::default_skip(), &[]) {
-        let path = rt.collection_path(None);
-        let mut cont: Option<String> = None;
-        loop {
-            let page = kube.list_page(&path, 500, cont.as_deref(), &format!("listing {path}")).await?;
-            for mut item in page.get("items").and_then(Value::as_array).cloned().unwrap_or_default() {
-                item["apiVersion"] = json!(rt.api_version());
-                item["kind"] = json!(rt.kind);
-                insert(&mut set, item);
-            }
-            cont = objects::str_at(&page, "/metadata/continue").filter(|c| !c.is_empty()).map(String::from);
-            if cont.is_none() {
-                break;
-            }
-        }
-    }
-    Ok(set)
+    Ok(())
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -113,65 +164,111 @@ impl Drift {
     }
 }
 
-/// Compares two sets on what people set (server noise removed). Changes to
+/// Compares `a` to `b` on what people set (server noise removed). Changes to
 /// Secrets are reported by path only: their values are redacted.
-pub fn compare(a: &ObjectSet, b: &ObjectSet) -> Drift {
-    let mut d = Drift::default();
-    for (k, va) in a {
-        match b.get(k) {
-            None => d.removed.push(k.clone()),
-            Some(vb) => {
-                let mut changes = diff::diff(&diff::normalize(va), &diff::normalize(vb));
-                if crate::redact::is_secret(va) {
-                    for c in &mut changes {
-                        *c = match c {
-                            Change::Added { path, .. } => {
-                                Change::Added { path: path.clone(), value: json!("<redacted>") }
-                            }
-                            Change::Removed { path, .. } => {
-                                Change::Removed { path: path.clone(), value: json!("<redacted>") }
-                            }
-                            Change::Changed { path, .. } => Change::Changed {
-                                path: path.clone(),
-                                old: json!("<redacted>"),
-                                new: json!("<redacted>"),
-                            },
-                        };
-                    }
-                }
-                if !changes.is_empty() {
-                    d.changed.insert(k.clone(), changes);
-                }
-            }
+pub async fn compare(a: &Source, b: &Source) -> Result<Drift> {
+    // Keep the side that is cheap to read again; stream the live cluster.
+    let swapped = matches!(a, Source::Live(_)) && !matches!(b, Source::Live(_));
+    let (kept, streamed) = if swapped { (b, a) } else { (a, b) };
+    let mut catalogs = Vec::new();
+    let mut index: HashMap<String, (Fingerprint, Locator)> = HashMap::new();
+    visit(kept, &mut catalogs, &mut |obj, at| {
+        index.insert(key(&obj), (fingerprint(&diff::normalize(&obj)), at));
+        Ok(())
+    })
+    .await?;
+    let mut only_streamed = Vec::new();
+    let mut differing: Vec<(String, Locator, Value)> = Vec::new();
+    visit(streamed, &mut catalogs, &mut |obj, _| {
+        let k = key(&obj);
+        let normalized = diff::normalize(&obj);
+        match index.remove(&k) {
+            None => only_streamed.push(k),
+            Some((print, _)) if print == fingerprint(&normalized) => {}
+            Some((_, at)) => differing.push((k, at, normalized)),
+        }
+        Ok(())
+    })
+    .await?;
+    let mut only_kept: Vec<String> = index.into_keys().collect();
+    only_kept.sort();
+    only_streamed.sort();
+    let mut drift = Drift::default();
+    for (k, at, streamed_obj) in differing {
+        let kept_obj = diff::normalize(&read_again(&at, &catalogs, a, b).await?);
+        let (from, to) = if swapped { (&streamed_obj, &kept_obj) } else { (&kept_obj, &streamed_obj) };
+        let mut changes = diff::diff(from, to);
+        if crate::redact::is_secret(from) {
+            changes.iter_mut().for_each(redact);
+        }
+        if !changes.is_empty() {
+            drift.changed.insert(k, changes);
         }
     }
-    d.added = b.keys().filter(|k| !a.contains_key(*k)).cloned().collect();
-    d
+    (drift.removed, drift.added) = if swapped { (only_streamed, only_kept) } else { (only_kept, only_streamed) };
+    Ok(drift)
+}
+
+async fn read_again(at: &Locator, catalogs: &[Catalog], a: &Source, b: &Source) -> Result<Value> {
+    match at {
+        Locator::Held(obj) => Ok((**obj).clone()),
+        Locator::Stored { catalog, entry } => {
+            let catalog = catalogs.get(*catalog).ok_or_else(|| Error::Task("catalog of a diff side lost".into()))?;
+            catalog.load(entry)
+        }
+        Locator::Live(path) => {
+            let Some(Source::Live(kube)) = [a, b].into_iter().find(|s| matches!(s, Source::Live(_))) else {
+                return Err(Error::Task("no live side to read from".into()));
+            };
+            kube.get(path, &format!("reading {path}")).await
+        }
+    }
+}
+
+fn redact(c: &mut Change) {
+    let hidden = json!("<redacted>");
+    *c = match c {
+        Change::Added { path, .. } => Change::Added { path: path.clone(), value: hidden },
+        Change::Removed { path, .. } => Change::Removed { path: path.clone(), value: hidden },
+        Change::Changed { path, .. } => Change::Changed { path: path.clone(), old: hidden.clone(), new: hidden },
+    };
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn finds_added_removed_changed_and_hides_secret_values() {
-        let cm = |v: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "a", "uid": v}, "data": {"k": v}});
-        let sec = |v: &str| json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "a"}, "data": {"p": v}});
-        let mut a = ObjectSet::new();
-        let mut b = ObjectSet::new();
-        insert(&mut a, cm("1"));
-        insert(&mut b, cm("2"));
-        insert(&mut a, sec("eA=="));
-        insert(&mut b, sec("eQ=="));
-        insert(
-            &mut b,
-            json!({"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "n", "namespace": "a"}}]}),
-        );
-        let d = compare(&a, &b);
+    fn cm(name: &str, v: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "a", "uid": v}, "data": {"k": v}})
+    }
+
+    fn sec(v: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "a"}, "data": {"p": v}})
+    }
+
+    #[tokio::test]
+    async fn finds_added_removed_changed_and_hides_secret_values() -> Result<()> {
+        let list = json!({"apiVersion": "v1", "kind": "List", "items": [cm("n", "1")]});
+        let a = Source::Objects(vec![cm("c", "1"), sec("eA=="), cm("old", "1")]);
+        let b = Source::Objects(vec![cm("c", "2"), sec("eQ=="), list]);
+        let d = compare(&a, &b).await?;
         assert_eq!(d.added, ["core/ConfigMap/a/n"]);
-        assert!(d.removed.is_empty());
-        assert_eq!(d.changed["core/ConfigMap/a/c"].len(), 1);
+        assert_eq!(d.removed, ["core/ConfigMap/a/old"]);
+        assert_eq!(
+            d.changed["core/ConfigMap/a/c"],
+            [Change::Changed { path: "/data/k".into(), old: json!("1"), new: json!("2") }]
+        );
         let s = serde_json::to_string(&d.changed["core/Secret/a/s"]).unwrap_or_default();
         assert!(!s.contains("eA==") && s.contains("redacted"));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn equal_sides_differ_in_nothing_but_server_noise() -> Result<()> {
+        let mut noisy = cm("c", "1");
+        noisy["metadata"]["resourceVersion"] = json!("42");
+        let d = compare(&Source::Objects(vec![cm("c", "1")]), &Source::Objects(vec![noisy])).await?;
+        assert!(d.is_empty(), "{d:?}");
+        Ok(())
     }
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use arca_kube::sources::{self, Drift, ObjectSet};
+use arca_kube::sources::{self, Drift, Source};
 use clap::Args;
 use serde::Serialize;
 
@@ -63,26 +63,26 @@ impl Render for Shown {
     }
 }
 
-fn load(ctx: &Context, kube: &KubeOpts, source: &str) -> Result<ObjectSet> {
+/// What `source` names; `live` connects to the cluster (only then).
+async fn source(ctx: &Context, kube: &KubeOpts, source: &str) -> Result<Source> {
     if source == "live" {
-        let rt = kube_opts::runtime()?;
-        return rt.block_on(async {
-            let (api, _) = kube_opts::connect(kube).await?;
-            anyhow::Ok(sources::from_live(&api).await?)
-        });
+        let (api, _) = kube_opts::connect(kube).await?;
+        return Ok(Source::Live(api));
     }
     if Path::new(source).is_dir() {
-        return Ok(sources::from_dir(Path::new(source))?);
+        return Ok(Source::Dir(Path::new(source).to_path_buf()));
     }
-    let repo = ctx.open_repo_with_index()?;
-    Ok(sources::from_backup(&repo, source)?)
+    Ok(Source::Backup { repo: ctx.open_repo_with_index()?, name: source.to_string() })
 }
 
 /// Exit code 0, or with `--exit-code` 3 when there are differences.
 pub fn run(ctx: &Context, kube: &KubeOpts, args: &DiffArgs) -> Result<i32> {
-    let a = load(ctx, kube, &args.a)?;
-    let b = load(ctx, kube, &args.b)?;
-    let drift = sources::compare(&a, &b);
+    let rt = kube_opts::runtime()?;
+    let drift = rt.block_on(async {
+        let a = source(ctx, kube, &args.a).await?;
+        let b = source(ctx, kube, &args.b).await?;
+        anyhow::Ok(sources::compare(&a, &b).await?)
+    })?;
     let code = if drift.is_empty() || !args.exit_code { exit::OK } else { exit::PARTIAL };
     emit(ctx.output(), &Shown(drift))?;
     Ok(code)
