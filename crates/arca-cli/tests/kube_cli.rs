@@ -67,8 +67,10 @@ impl Env {
 }
 
 async fn kube(cluster: &TestCluster) -> anyhow::Result<Kube> {
-    arca_kube::connect::install_crypto();
-    Ok(Kube::new(cluster.client().await?, 16))
+    // Connected as `arca` connects (its retry policy, not kube's default one).
+    let options =
+        arca_kube::connect::ClusterOptions { kubeconfig: Some(cluster.kubeconfig_path().to_path_buf()), context: None };
+    Ok(Kube::new(arca_kube::connect::connect(&options).await?.client, 16))
 }
 
 async fn assert_restored(kube: &Kube, before: &[(String, Value)], from_ns: &str, to_ns: &str) -> anyhow::Result<()> {

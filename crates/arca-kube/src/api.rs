@@ -28,6 +28,8 @@ impl Default for RetryPolicy {
     }
 }
 
+const JSON: &str = "application/json";
+
 /// Status codes worth another try: throttling and transient server trouble.
 pub const RETRY_CODES: &[u16] = &[429, 500, 502, 503, 504];
 
@@ -116,7 +118,13 @@ impl Kube {
     }
 
     pub async fn get(&self, path: &str, what: &str) -> Result<Value> {
-        self.send(http::Method::GET, path.to_string(), None, "application/json", what).await
+        self.get_accepting(path, JSON, what).await
+    }
+
+    /// A GET that asks for other representations first (`Accept`), such as
+    /// aggregated discovery; the answer tells by its `kind` what it is.
+    pub async fn get_accepting(&self, path: &str, accept: &str, what: &str) -> Result<Value> {
+        self.send(http::Method::GET, path.to_string(), None, (JSON, accept), what).await
     }
 
     /// Like `get`, `None` on 404.
@@ -136,25 +144,25 @@ impl Kube {
             uri.push_str("&continue=");
             uri.push_str(&encode_query(c));
         }
-        self.send(http::Method::GET, uri, None, "application/json", what).await
+        self.send(http::Method::GET, uri, None, (JSON, JSON), what).await
     }
 
     pub async fn create(&self, collection: &str, body: &Value, what: &str) -> Result<Value> {
-        self.send(http::Method::POST, collection.to_string(), Some(body), "application/json", what).await
+        self.send(http::Method::POST, collection.to_string(), Some(body), (JSON, JSON), what).await
     }
 
     /// Server-side apply as field manager `arca`, forcing conflicts.
     pub async fn apply(&self, path: &str, body: &Value, what: &str) -> Result<Value> {
         let uri = format!("{path}?fieldManager={}&force=true", crate::FIELD_MANAGER);
-        self.send(http::Method::PATCH, uri, Some(body), "application/apply-patch+yaml", what).await
+        self.send(http::Method::PATCH, uri, Some(body), ("application/apply-patch+yaml", JSON), what).await
     }
 
     pub async fn merge_patch(&self, path: &str, body: &Value, what: &str) -> Result<Value> {
-        self.send(http::Method::PATCH, path.to_string(), Some(body), "application/merge-patch+json", what).await
+        self.send(http::Method::PATCH, path.to_string(), Some(body), ("application/merge-patch+json", JSON), what).await
     }
 
     pub async fn delete(&self, path: &str, what: &str) -> Result<()> {
-        self.send(http::Method::DELETE, path.to_string(), None, "application/json", what).await.map(|_| ())
+        self.send(http::Method::DELETE, path.to_string(), None, (JSON, JSON), what).await.map(|_| ())
     }
 
     async fn send(
@@ -162,7 +170,7 @@ impl Kube {
         method: http::Method,
         uri: String,
         body: Option<&Value>,
-        content_type: &str,
+        (content_type, accept): (&str, &str),
         what: &str,
     ) -> Result<Value> {
         let bytes = match body {
@@ -175,7 +183,7 @@ impl Kube {
                 .method(method.clone())
                 .uri(&uri)
                 .header(http::header::CONTENT_TYPE, content_type)
-                .header(http::header::ACCEPT, "application/json")
+                .header(http::header::ACCEPT, accept)
                 .body(bytes.clone())
                 .map_err(|e| Error::invalid(format!("request for {what}"), e.to_string()))?;
             if let Some(rate) = &self.rate {

@@ -30,7 +30,12 @@ pub fn install_crypto() {
 
 pub async fn connect(opts: &ClusterOptions) -> Result<Connection> {
     install_crypto();
-    let config = load_config(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
+    let mut config = load_config(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
+    // `Kube` retries on its own terms (a few times, backoff capped at seconds,
+    // honouring the server's Retry-After). kube's built-in layer would retry a
+    // 503 fifteen times with backoff growing to minutes: an aggregated API
+    // that is down would stall a backup for five minutes per request.
+    config.default_retry = false;
     let server = config.cluster_url.to_string();
     let client = kube::Client::try_from(config).map_err(|e| Error::Config(e.to_string()))?;
     Ok(Connection { client, server })

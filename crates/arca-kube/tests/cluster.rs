@@ -24,8 +24,10 @@ fn new_repo(dir: &std::path::Path) -> anyhow::Result<Repository> {
 }
 
 async fn connect(cluster: &TestCluster) -> anyhow::Result<Kube> {
-    arca_kube::connect::install_crypto();
-    Ok(Kube::new(cluster.client().await?, 16))
+    // Connected as `arca` connects (its retry policy, not kube's default one).
+    let options =
+        arca_kube::connect::ClusterOptions { kubeconfig: Some(cluster.kubeconfig_path().to_path_buf()), context: None };
+    Ok(Kube::new(arca_kube::connect::connect(&options).await?.client, 16))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,8 +135,7 @@ async fn faults_are_retried_and_permanent_failures_are_named() -> anyhow::Result
     // A permanent failure while listing one type: PartiallyFailed, naming it.
     faults.clear();
     faults.add(FaultRule::new(Fault::Status(500)).method("GET").path("^/api/v1/namespaces/f/secrets$")?);
-    let fast = Kube::new(cluster.client().await?, 8)
-        .with_retry(arca_kube::api::RetryPolicy { attempts: 3, ..Default::default() });
+    let fast = connect(&cluster).await?.with_retry(arca_kube::api::RetryPolicy { attempts: 3, ..Default::default() });
     let (partial, _) = backup::run(
         &fast,
         &cluster.url(),
@@ -166,5 +167,40 @@ async fn faults_are_retried_and_permanent_failures_are_named() -> anyhow::Result
     assert!(stored.iter().any(|s| s.snapshot.paths == ["f-r"]), "the report is kept in the repository");
     assert!(r.items.iter().any(|i| i.outcome == Outcome::Created));
     tokio::task::spawn_blocking(move || drop(repo)).await?;
+    Ok(())
+}
+
+/// Aggregated discovery finds what legacy discovery finds, in two requests:
+/// a group version whose legacy document fails does not touch it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregated_discovery_matches_legacy_discovery() -> anyhow::Result<()> {
+    let cluster = TestCluster::start().await?;
+    let kube = connect(&cluster).await?.with_retry(arca_kube::api::RetryPolicy {
+        attempts: 1,
+        base: std::time::Duration::from_millis(1),
+        max: std::time::Duration::from_millis(1),
+    });
+    let key = |d: &arca_kube::discover::Discovery| {
+        let mut v: Vec<String> = d
+            .types
+            .iter()
+            .map(|t| format!("{}/{}/{}/{}/{}", t.group, t.version, t.resource, t.kind, t.namespaced))
+            .collect();
+        v.sort();
+        v
+    };
+    let aggregated = arca_kube::discover::discover(&kube).await?;
+    let legacy = arca_kube::discover::discover_legacy(&kube).await?;
+    assert!(aggregated.types.len() > 40, "{}", aggregated.types.len());
+    assert_eq!(key(&aggregated), key(&legacy));
+    cluster.faults().add(FaultRule::new(Fault::Status(503)).method("GET").path("^/apis/apps/v1$")?);
+    let started = std::time::Instant::now();
+    let legacy = arca_kube::discover::discover_legacy(&kube).await?;
+    // One try (the policy above): an unavailable group version costs a request, not minutes.
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
+    assert_eq!(legacy.failed_groups, ["apps/v1"]);
+    let aggregated = arca_kube::discover::discover(&kube).await?;
+    assert!(aggregated.failed_groups.is_empty(), "{:?}", aggregated.failed_groups);
+    assert!(aggregated.types.iter().any(|t| t.group == "apps" && t.resource == "deployments"));
     Ok(())
 }
