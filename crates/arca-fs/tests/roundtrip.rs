@@ -132,3 +132,25 @@ fn unreadable_files_are_skipped_with_a_warning() {
     let result = result.unwrap();
     assert_eq!(result.summary.warnings, 1, "{:?}", result.summary.warning_samples);
 }
+
+/// Many small files, some with the same content (one blob for several
+/// files), some all zeros, restored in pack order: every file whole.
+#[test]
+fn small_files_sharing_blobs_restore_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, repo_dir, dst) = (tmp.path().join("src"), tmp.path().join("repo"), tmp.path().join("dst"));
+    fs::create_dir_all(src.join("d")).unwrap();
+    for i in 0..300u32 {
+        let content: Vec<u8> = match i % 3 {
+            0 => format!("shared content {}", i % 5).into_bytes(),
+            1 => vec![0u8; 8192 + i as usize],
+            _ => (0..(i * 37)).map(|b| (b % 251) as u8).collect(),
+        };
+        fs::write(src.join("d").join(format!("f{i:03}")), content).unwrap();
+    }
+    let repo = new_repo(&repo_dir);
+    let result = backup(&repo, &BackupOptions { paths: vec![src.clone()], ..Default::default() }, &NoProgress).unwrap();
+    let restored = restore(&repo, &result.snapshot_id, &dst, &RestoreOptions::default(), &NoProgress).unwrap();
+    assert_eq!(restored.files, 300);
+    assert_same_tree(&src, &dst);
+}

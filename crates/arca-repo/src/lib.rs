@@ -16,6 +16,7 @@ pub mod index;
 pub mod keys;
 pub mod lock;
 pub mod pack;
+pub mod pack_reader;
 pub mod prune;
 mod repository;
 pub mod snapshot;

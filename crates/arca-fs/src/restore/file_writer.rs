@@ -34,16 +34,37 @@ pub(crate) struct Written {
     pub holes: u64,
 }
 
+/// Creates `path`, which must not exist, never through a symlink.
+fn create(path: &Path) -> Result<File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| Error::io("create", path, e))
+}
+
 impl FileWriter<'_> {
+    /// Creates `path` (which must not exist) with `data`, the whole content
+    /// of `node` already read.
+    pub(crate) fn write_whole(&self, path: &Path, node: &Node, data: &[u8]) -> Result<Written> {
+        if data.len() as u64 != node.size {
+            return Err(Error::CorruptTree {
+                path: path.to_path_buf(),
+                detail: format!("content holds {} bytes, node says {}", data.len(), node.size),
+            });
+        }
+        let file = create(path)?;
+        let written = write_sparse(&file, data, 0, path)?;
+        file.set_len(node.size).map_err(|e| Error::io("set length of", path, e))?;
+        self.progress.bytes_processed(node.size);
+        Ok(written)
+    }
+
     /// Creates `path` (which must not exist) and writes `node`'s content.
     pub(crate) fn write(&self, path: &Path, node: &Node) -> Result<Written> {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
-            .map_err(|e| Error::io("create", path, e))?;
+        let file = create(path)?;
         let mut written = Written::default();
         let mut offset = 0u64;
         let batch = rayon::current_num_threads().max(1) * 2;

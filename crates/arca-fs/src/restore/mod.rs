@@ -122,10 +122,19 @@ impl Restorer<'_> {
             ensure_dir(&path(p))?;
             Counters::add(&self.counters.dirs, 1);
         }
-        planned
-            .par_iter()
-            .filter(|p| p.action == Action::File)
-            .try_for_each(|p| self.write_file(&path(p), &p.entry.node))?;
+        // Files of one blob (most files are small): read in pack order, so
+        // neighbouring blobs come in one request; the rest file by file.
+        let (whole, chunked): (Vec<&Planned>, Vec<&Planned>) =
+            planned.iter().filter(|p| p.action == Action::File).partition(|p| p.entry.node.content.len() == 1);
+        let mut by_blob: HashMap<Id, Vec<&Planned>> = HashMap::new();
+        for p in whole {
+            by_blob.entry(p.entry.node.content[0]).or_default().push(p);
+        }
+        let ids: Vec<Id> = by_blob.keys().copied().collect();
+        self.writer.repo.for_each_blob_in_pack_order(&ids, |id, data| {
+            by_blob.get(id).into_iter().flatten().try_for_each(|p| self.write_whole(&path(p), &p.entry.node, &data))
+        })?;
+        chunked.par_iter().try_for_each(|p| self.write_file(&path(p), &p.entry.node))?;
         let mut created = vec![true; planned.len()];
         for (i, p) in planned.iter().enumerate() {
             match &p.action {
@@ -157,11 +166,22 @@ impl Restorer<'_> {
     fn write_file(&self, path: &Path, node: &Node) -> Result<()> {
         remove_existing(path)?;
         let written = self.writer.write(path, node)?;
+        self.file_written(path, node, written);
+        Ok(())
+    }
+
+    fn write_whole(&self, path: &Path, node: &Node, data: &[u8]) -> Result<()> {
+        remove_existing(path)?;
+        let written = self.writer.write_whole(path, node, data)?;
+        self.file_written(path, node, written);
+        Ok(())
+    }
+
+    fn file_written(&self, path: &Path, node: &Node, written: file_writer::Written) {
         Counters::add(&self.counters.files, 1);
         Counters::add(&self.counters.bytes_written, written.data);
         Counters::add(&self.counters.bytes_sparse, written.holes);
         self.progress.file_done(path, node.size);
-        Ok(())
     }
 
     fn symlink(&self, path: &Path, node: &Node) -> Result<()> {
