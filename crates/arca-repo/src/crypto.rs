@@ -5,6 +5,7 @@
 //! Plaintext envelope: `0x00 || data` (stored raw) or
 //! `0x01 || u32 LE uncompressed length || zstd frame`.
 
+use std::cell::RefCell;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use serde::{Deserialize, Serialize};
 
@@ -100,10 +101,39 @@ impl Cipher {
     }
 }
 
+thread_local! {
+    // zstd contexts are costly to set up (a compression context at level 3
+    // allocates about a megabyte); each thread keeps one of each.
+    static COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(None) };
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+}
+
+fn compress(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let compressor = match &mut *slot {
+            Some((l, c)) if *l == level => c,
+            _ => &mut slot.insert((level, zstd::bulk::Compressor::new(level)?)).1,
+        };
+        compressor.compress(data)
+    })
+}
+
+fn decompress(data: &[u8], len: usize) -> std::io::Result<Vec<u8>> {
+    DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let decompressor = match &mut *slot {
+            Some(d) => d,
+            None => slot.insert(zstd::bulk::Decompressor::new()?),
+        };
+        decompressor.decompress(data, len)
+    })
+}
+
 /// Wraps data in the compression envelope, compressing when it pays.
 pub(crate) fn envelope(data: &[u8], level: i32) -> Vec<u8> {
     if level > 0 && data.len() >= 64 {
-        if let Ok(compressed) = zstd::bulk::compress(data, level) {
+        if let Ok(compressed) = compress(data, level) {
             if compressed.len() + compressed.len() / MIN_SAVING_DIVISOR < data.len() {
                 let mut out = Vec::with_capacity(compressed.len() + 5);
                 out.push(ENVELOPE_ZSTD);
@@ -128,8 +158,7 @@ pub(crate) fn unenvelope(mut plain: Vec<u8>, what: &str) -> Result<Vec<u8>> {
         }
         Some(ENVELOPE_ZSTD) if plain.len() >= 5 => {
             let len = u32::from_le_bytes([plain[1], plain[2], plain[3], plain[4]]) as usize;
-            let out =
-                zstd::bulk::decompress(&plain[5..], len).map_err(|e| Error::corrupt(what, format!("zstd: {e}")))?;
+            let out = decompress(&plain[5..], len).map_err(|e| Error::corrupt(what, format!("zstd: {e}")))?;
             if out.len() != len {
                 return Err(Error::corrupt(what, "decompressed length differs from header"));
             }
