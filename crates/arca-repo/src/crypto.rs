@@ -5,9 +5,9 @@
 //! Plaintext envelope: `0x00 || data` (stored raw) or
 //! `0x01 || u32 LE uncompressed length || zstd frame`.
 
-use std::cell::RefCell;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 
 use crate::error::{Error, Result};
 use crate::id::Id;

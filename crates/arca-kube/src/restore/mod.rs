@@ -13,6 +13,7 @@ pub mod priority;
 pub mod readiness;
 pub mod report;
 pub mod sanitize;
+pub mod strategic;
 
 use std::sync::Arc;
 use std::time::Duration;

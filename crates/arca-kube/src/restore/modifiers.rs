@@ -18,9 +18,14 @@
 //!   mergePatches:                           # JSON merge patch (RFC 7386), YAML or JSON
 //!   - patchData: |
 //!       metadata: {labels: {restored: "yes"}}
+//!   strategicPatches:                       # strategic merge patch (see `strategic`)
+//!   - patchData: |
+//!       spec: {template: {spec: {containers: [{name: app, image: "app:2"}]}}}
 //! ```
 //!
-//! Rules apply in file order after sanitizing and mappings.
+//! Rules apply in file order after sanitizing and mappings; within a rule,
+//! JSON patches, then merge patches, then strategic patches. A field this
+//! reader does not know is an error, not silently ignored.
 
 use regex::Regex;
 use serde::Deserialize;
@@ -31,6 +36,7 @@ use crate::objects;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 struct File {
     #[serde(default)]
     version: Option<String>,
@@ -40,16 +46,20 @@ struct File {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 struct RawRule {
     conditions: RawConditions,
     #[serde(default)]
     patches: Vec<RawJsonPatch>,
     #[serde(default)]
     merge_patches: Vec<RawMergePatch>,
+    #[serde(default)]
+    strategic_patches: Vec<RawMergePatch>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 struct RawConditions {
     group_resource: String,
     #[serde(default)]
@@ -62,6 +72,7 @@ struct RawConditions {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 struct LabelSelector {
     #[serde(default)]
     match_labels: std::collections::BTreeMap<String, String>,
@@ -70,6 +81,7 @@ struct LabelSelector {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Expression {
     key: String,
     operator: String,
@@ -78,6 +90,7 @@ struct Expression {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawJsonPatch {
     operation: String,
     path: String,
@@ -88,7 +101,7 @@ struct RawJsonPatch {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawMergePatch {
     patch_data: String,
 }
@@ -102,6 +115,7 @@ pub struct Rule {
     selector: Option<LabelSelector>,
     json_patch: Option<json_patch::Patch>,
     merge_patches: Vec<Value>,
+    strategic_patches: Vec<Value>,
 }
 
 /// Every rule of a modifiers file.
@@ -148,11 +162,14 @@ impl Modifiers {
                     .collect();
                 Some(serde_json::from_value(Value::Array(ops)).map_err(|e| at(format!("patches: {e}")))?)
             };
-            let merge_patches = r
-                .merge_patches
-                .iter()
-                .map(|m| serde_yaml::from_str::<Value>(&m.patch_data).map_err(|e| at(format!("mergePatches: {e}"))))
-                .collect::<Result<Vec<_>>>()?;
+            let parse = |patches: &[RawMergePatch], field: &str| {
+                patches
+                    .iter()
+                    .map(|m| serde_yaml::from_str::<Value>(&m.patch_data).map_err(|e| at(format!("{field}: {e}"))))
+                    .collect::<Result<Vec<_>>>()
+            };
+            let merge_patches = parse(&r.merge_patches, "mergePatches")?;
+            let strategic_patches = parse(&r.strategic_patches, "strategicPatches")?;
             for e in r.conditions.label_selector.iter().flat_map(|s| &s.match_expressions) {
                 if !matches!(e.operator.as_str(), "In" | "NotIn" | "Exists" | "DoesNotExist") {
                     return Err(at(format!(
@@ -168,6 +185,7 @@ impl Modifiers {
                 selector: r.conditions.label_selector,
                 json_patch,
                 merge_patches,
+                strategic_patches,
             });
         }
         Ok(Modifiers { rules })
@@ -196,6 +214,11 @@ impl Modifiers {
             }
             for m in &rule.merge_patches {
                 json_patch::merge(obj, m);
+            }
+            for m in &rule.strategic_patches {
+                crate::restore::strategic::apply(obj, m).map_err(|e| {
+                    Error::invalid(format!("strategic patch on {group_resource} {}", objects::name(obj)), e)
+                })?;
             }
             applied += 1;
         }
@@ -267,6 +290,37 @@ resourceModifierRules:
         assert_eq!(m.apply("deployments.apps", Some("elsewhere"), &mut other)?, 1);
         assert_eq!(other["spec"]["replicas"], 3);
         Ok(())
+    }
+
+    #[test]
+    fn strategic_patches_merge_containers_by_name() -> Result<()> {
+        let file = r#"
+resourceModifierRules:
+- conditions: {groupResource: deployments.apps}
+  strategicPatches:
+  - patchData: |
+      spec: {template: {spec: {containers: [{name: app, image: "app:2"}]}}}
+"#;
+        let m = Modifiers::parse(file, "f")?;
+        let mut d = json!({"metadata": {"name": "web"}, "spec": {"template": {"spec": {"containers": [
+            {"name": "proxy", "image": "proxy:1"}, {"name": "app", "image": "app:1"}]}}}});
+        assert_eq!(m.apply("deployments.apps", None, &mut d)?, 1);
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "proxy", "image": "proxy:1"}, {"name": "app", "image": "app:2"}])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_fields_are_errors_not_ignored() {
+        let unknown = "resourceModifierRules:\n- conditions: {groupResource: pods, matches: [{path: /x, value: y}]}";
+        let err = Modifiers::parse(unknown, "mods.yaml").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("mods.yaml") && err.contains("matches"), "{err}");
+        assert!(
+            Modifiers::parse("resourceModifierRules:\n- conditions: {groupResource: pods}\n  strategicPatch: []", "f")
+                .is_err()
+        );
     }
 
     #[test]
