@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::Kube;
-use crate::catalog::{self, CatalogBuilder, CatalogPath};
+use crate::catalog::{self, CatalogBuilder, CatalogPath, ObjectDir};
 use crate::closure::{self, Closure};
 use crate::discover;
 use crate::error::{Error, Result};
@@ -199,7 +199,7 @@ impl Shared {
     /// on a blocking thread.
     fn save_page(&self, rt: &ResourceType, items: Vec<Value>) -> Result<u64> {
         let mut saved = 0;
-        let mut last_namespace: Option<String> = None;
+        let mut last_dir: Option<ObjectDir> = None;
         for mut obj in items {
             if let Some(map) = obj.as_object_mut() {
                 // List items carry no type; the stored object is self-describing.
@@ -212,7 +212,7 @@ impl Shared {
                 resource: rt.resource.clone(),
                 name: objects::name(&obj).to_string(),
             };
-            last_namespace.clone_from(&path.namespace);
+            last_dir = Some(ObjectDir::of(&path));
             if lock(&self.builder).contains(&path)? {
                 continue;
             }
@@ -230,7 +230,7 @@ impl Shared {
             }
             saved += 1;
         }
-        lock(&self.builder).close_type(&rt.group, &rt.resource, last_namespace.as_deref())?;
+        lock(&self.builder).close_type(&rt.group, &rt.resource, last_dir.as_ref())?;
         *lock(&self.counts).entry(rt.group_resource()).or_default() += saved;
         Ok(saved)
     }

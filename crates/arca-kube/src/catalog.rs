@@ -186,21 +186,24 @@ impl CatalogBuilder {
         Ok(())
     }
 
-    /// Saves the open directories of a type, except the one of namespace
-    /// `keep` (the namespace a list is still in).
-    pub fn close_type(&mut self, group: &str, resource: &str, keep: Option<&str>) -> Result<()> {
+    /// Saves the open directories of a type, except `keep` (the directory a
+    /// list is still in). With `keep` `None`, all of them: the list is done.
+    pub fn close_type(&mut self, group: &str, resource: &str, keep: Option<&ObjectDir>) -> Result<()> {
         let done: Vec<ObjectDir> = self
             .open
             .keys()
-            .filter(|d| {
-                d.group == group && d.resource == resource && (keep.is_none() || d.namespace.as_deref() != keep)
-            })
+            .filter(|d| d.group == group && d.resource == resource && Some(*d) != keep)
             .cloned()
             .collect();
         for dir in done {
             self.close(dir)?;
         }
         Ok(())
+    }
+
+    /// How many directories are open (not yet saved).
+    pub fn open_dirs(&self) -> usize {
+        self.open.len()
     }
 
     fn close(&mut self, dir: ObjectDir) -> Result<()> {
@@ -476,8 +479,14 @@ mod tests {
             [at(Some("a"), "configmaps", "x"), at(Some("a"), "configmaps", "y"), at(Some("b"), "configmaps", "z")];
         let mut streamed = CatalogBuilder::new(&repo);
         streamed.add_object(&objects[0], vec![blob], 2)?;
-        streamed.close_type("", "configmaps", Some("b"))?;
-        assert_eq!(streamed.open.len(), 0, "namespace a is closed");
+        streamed.close_type("", "configmaps", Some(&ObjectDir::of(&objects[2])))?;
+        assert_eq!(streamed.open_dirs(), 0, "namespace a is closed");
+        let role = at(None, "clusterroles", "r");
+        streamed.add_object(&role, vec![blob], 2)?;
+        streamed.close_type("", "clusterroles", Some(&ObjectDir::of(&role)))?;
+        assert_eq!(streamed.open_dirs(), 1, "a cluster-scoped list still under way stays open");
+        streamed.close_type("", "clusterroles", None)?;
+        assert_eq!(streamed.open_dirs(), 0);
         streamed.add_object(&objects[2], vec![blob], 2)?;
         assert!(streamed.contains(&objects[0])?, "a closed directory still answers");
         assert!(!streamed.contains(&at(Some("c"), "configmaps", "q"))?);
@@ -489,7 +498,8 @@ mod tests {
             single.add_object(o, vec![blob], 2)?;
         }
         single.add(&[LOG_FILE.to_string()], file_node("", vec![blob], 2))?;
-        assert_eq!(streamed.files, 4);
+        single.add_object(&role, vec![blob], 2)?;
+        assert_eq!(streamed.files, 5);
         let (a, b) = (streamed.save()?, single.save()?);
         assert_eq!(a, b, "same trees, same root");
         repo.flush()?;
@@ -497,6 +507,7 @@ mod tests {
         assert_eq!(
             names(&catalog)?,
             [
+                "cluster/core/clusterroles/r.json",
                 "namespaces/a/core/configmaps/x.json",
                 "namespaces/a/core/configmaps/y.json",
                 "namespaces/b/core/configmaps/z.json"
