@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::api::Kube;
 use crate::catalog::{self, CatalogBuilder, CatalogPath, ObjectDir};
 use crate::closure::{self, Closure};
-use crate::discover;
+use crate::discover::{self, Discovery};
 use crate::error::{Error, Result};
 use crate::filter::{ClusterMode, Filter, FilterSpec};
 use crate::objects::{self, ResourceType};
@@ -444,10 +444,9 @@ pub async fn run(
         included_by_closure: lock(&shared.inclusions).clone(),
         stored_bytes: 0,
     };
-    let listed: Vec<ResourceType> = types;
     let shared2 = Arc::clone(&shared);
     let tags = opts.tags.clone();
-    let (report, id) = tokio::task::spawn_blocking(move || finish(&shared2, listed, report, tags)).await??;
+    let (report, id) = tokio::task::spawn_blocking(move || finish(&shared2, (&types, &disco), report, tags)).await??;
     Ok((report, id))
 }
 
@@ -455,19 +454,30 @@ fn excluded_namespaces_type(spec: &FilterSpec, rt: &ResourceType) -> bool {
     spec.exclude_resources.iter().any(|n| crate::filter::names_type(n, rt))
 }
 
+/// Stores `value` as a JSON file at the catalog's root.
+fn add_json<T: Serialize + ?Sized>(
+    builder: &mut CatalogBuilder,
+    repo: &Repository,
+    name: &str,
+    value: &T,
+) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::Decode { what: name.into(), source: e })?;
+    let id = repo.save_blob(BlobType::Data, &bytes)?;
+    builder.add(&[name.to_string()], catalog::file_node("", vec![id], bytes.len() as u64))
+}
+
 /// Saves the catalog, flushes, and writes the snapshot. Blocking.
 fn finish(
     shared: &Shared,
-    types: Vec<ResourceType>,
+    listed: (&[ResourceType], &Discovery),
     mut report: BackupReport,
     tags: Vec<String>,
 ) -> Result<(BackupReport, arca_repo::Id)> {
     let repo = &shared.repo;
     let mut builder = std::mem::replace(&mut *lock(&shared.builder), CatalogBuilder::new(repo));
-    let resources =
-        serde_json::to_vec_pretty(&types).map_err(|e| Error::Decode { what: "resources".into(), source: e })?;
-    let id = repo.save_blob(BlobType::Data, &resources)?;
-    builder.add(&[catalog::RESOURCES_FILE.to_string()], catalog::file_node("", vec![id], resources.len() as u64))?;
+    let (types, discovery) = listed;
+    add_json(&mut builder, repo, catalog::RESOURCES_FILE, &types)?;
+    add_json(&mut builder, repo, catalog::DISCOVERY_FILE, discovery)?;
     let log = lock(&shared.log).join("\n") + "\n";
     let log_id = repo.save_blob(BlobType::Data, log.as_bytes())?;
     builder.add(&[catalog::LOG_FILE.to_string()], catalog::file_node("", vec![log_id], log.len() as u64))?;

@@ -5,6 +5,8 @@
 //! cluster/<group|core>/<resource>/<name>.json
 //! namespaces/<namespace>/<group|core>/<resource>/<name>.json
 //! resources.json    the served types the backup listed (group, version, kind, scope)
+//! discovery.json    everything the cluster served at the time (every type, skipped ones
+//!                   included, and the group versions whose discovery failed)
 //! log               the backup's log, one line per event
 //! ```
 //!
@@ -24,6 +26,7 @@ use crate::objects::ResourceType;
 pub const CLUSTER_DIR: &str = "cluster";
 pub const NAMESPACES_DIR: &str = "namespaces";
 pub const RESOURCES_FILE: &str = "resources.json";
+pub const DISCOVERY_FILE: &str = "discovery.json";
 pub const LOG_FILE: &str = "log";
 /// Directory name of the core (`""`) group.
 pub const CORE_GROUP: &str = "core";
@@ -431,6 +434,18 @@ impl Catalog {
         let bytes = self.read_bytes(&node.content)?;
         serde_json::from_slice(&bytes)
             .map_err(|e| Error::Catalog { what: RESOURCES_FILE.into(), message: e.to_string() })
+    }
+
+    /// What the cluster served when the backup ran (`None` for backups
+    /// made before it was recorded).
+    pub fn discovery(&self) -> Result<Option<crate::discover::Discovery>> {
+        let Some(node) = self.root.find(DISCOVERY_FILE) else {
+            return Ok(None);
+        };
+        let bytes = self.read_bytes(&node.content)?;
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Catalog { what: DISCOVERY_FILE.into(), message: e.to_string() })
     }
 
     /// The backup's log text.

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::Kube;
@@ -54,10 +54,11 @@ pub struct GroupVersions {
 
 /// Every served resource type at its group's preferred version (or, for types
 /// only served at another version, the most preferred version serving them).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Discovery {
     pub types: Vec<ResourceType>,
     /// Group versions whose discovery failed (an aggregated API down).
+    #[serde(default)]
     pub failed_groups: Vec<String>,
 }
 

@@ -57,6 +57,12 @@ async fn app_round_trip_through_the_library() -> anyhow::Result<()> {
     }
     assert!(closure.iter().any(|c| c.starts_with("persistentvolume/pvc-")), "{closure:?}");
     assert!(!report.counts.contains_key("events"), "events are skipped by default");
+    // The catalog records what the cluster served, skipped types included.
+    let entry = backup::find_backup(&repo, "shop-1")?;
+    let catalog = arca_kube::catalog::Catalog::open(&repo, &entry.snapshot.tree)?;
+    let served = catalog.discovery()?.map(|d| d.types).unwrap_or_default();
+    assert!(served.iter().any(|t| t.group.is_empty() && t.resource == "events"));
+    assert!(served.len() > catalog.resources()?.len(), "{} served", served.len());
 
     // An unchanged cluster adds almost nothing to the repository.
     let (second, _) = backup::run(
