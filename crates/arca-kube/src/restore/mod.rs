@@ -107,11 +107,17 @@ pub fn plan(repo: &Repository, opts: &RestoreOptions) -> Result<(Plan, Catalog, 
             .map(|e| e.path.name.clone()),
     );
     // Namespaced first: cluster-scoped objects are chosen by what they serve.
+    // Within each part the order does not matter (the plan sorts), so
+    // objects are read in storage order.
     let (namespaced, cluster): (Vec<_>, Vec<_>) = entries.into_iter().partition(|e| e.path.namespace.is_some());
-    for e in namespaced.iter().chain(cluster.iter()) {
-        let obj = catalog.load(e)?;
-        planner.add(e, &obj);
+    let planner = std::sync::Mutex::new(planner);
+    for part in [namespaced, cluster] {
+        catalog.load_each(&part, |e, obj| {
+            planner.lock().unwrap_or_else(|p| p.into_inner()).add(e, &obj);
+            Ok(())
+        })?;
     }
+    let planner = planner.into_inner().unwrap_or_else(|p| p.into_inner());
     Ok((planner.finish(), catalog, backup))
 }
 
