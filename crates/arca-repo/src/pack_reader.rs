@@ -16,7 +16,7 @@ use crate::repository::Repository;
 /// Blobs closer than this in a pack are read in one request, gap included.
 pub const MERGE_GAP: u64 = 256 * 1024;
 /// A ranged read grows no larger than this (bounds memory per reader).
-pub const MAX_RANGE: u64 = 16 * 1024 * 1024;
+pub const MAX_RANGE: u64 = 8 * 1024 * 1024;
 
 /// One ranged read of a pack and the blobs it holds.
 #[derive(Debug, Clone, PartialEq)]
