@@ -67,10 +67,7 @@ impl Env {
 }
 
 async fn kube(cluster: &TestCluster) -> anyhow::Result<Kube> {
-    // Connected as `arca` connects (its retry policy, not kube's default one).
-    let options =
-        arca_kube::connect::ClusterOptions { kubeconfig: Some(cluster.kubeconfig_path().to_path_buf()), context: None };
-    Ok(Kube::new(arca_kube::connect::connect(&options).await?.client, 16))
+    app::connect(cluster.kubeconfig_path()).await
 }
 
 async fn assert_restored(kube: &Kube, before: &[(String, Value)], from_ns: &str, to_ns: &str) -> anyhow::Result<()> {

@@ -3,6 +3,9 @@
 //! default so an implementation only overrides what it shows.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use parking_lot::Mutex;
 
 /// Receives progress of a backup or restore.
 ///
@@ -35,3 +38,34 @@ pub trait Progress: Sync {
 pub struct NoProgress;
 
 impl Progress for NoProgress {}
+
+/// Warnings kept verbatim in a summary; the rest are only counted.
+const WARNING_SAMPLES: usize = 100;
+
+/// Warnings of a backup or restore, counted from many threads: each is
+/// logged, passed to the progress hooks, and the first ones kept as samples.
+#[derive(Default)]
+pub(crate) struct Warnings {
+    count: AtomicU64,
+    samples: Mutex<Vec<String>>,
+}
+
+impl Warnings {
+    pub(crate) fn warn(&self, progress: &dyn Progress, path: &Path, message: &str) {
+        tracing::warn!("{}: {message}", path.display());
+        progress.warning(path, message);
+        self.count.fetch_add(1, Relaxed);
+        let mut samples = self.samples.lock();
+        if samples.len() < WARNING_SAMPLES {
+            samples.push(format!("{}: {message}", path.display()));
+        }
+    }
+
+    pub(crate) fn count(&self) -> u64 {
+        self.count.load(Relaxed)
+    }
+
+    pub(crate) fn samples(&self) -> Vec<String> {
+        self.samples.lock().clone()
+    }
+}

@@ -200,12 +200,7 @@ impl Shared {
     fn save_page(&self, rt: &ResourceType, items: Vec<Value>) -> Result<u64> {
         let mut saved = 0;
         let mut last_dir: Option<ObjectDir> = None;
-        for mut obj in items {
-            if let Some(map) = obj.as_object_mut() {
-                // List items carry no type; the stored object is self-describing.
-                map.insert("apiVersion".into(), Value::String(rt.api_version()));
-                map.insert("kind".into(), Value::String(rt.kind.clone()));
-            }
+        for obj in items {
             let path = CatalogPath {
                 namespace: if rt.namespaced { objects::namespace(&obj).map(String::from) } else { None },
                 group: rt.group.clone(),
@@ -270,12 +265,8 @@ async fn list_into(
             }
             Err(e) => return Err(e),
         };
-        let mut page_doc = page_doc;
-        cont = objects::str_at(&page_doc, "/metadata/continue").filter(|c| !c.is_empty()).map(String::from);
-        let items: Vec<Value> = match page_doc.get_mut("items").map(Value::take) {
-            Some(Value::Array(a)) => a,
-            _ => Vec::new(),
-        };
+        let (items, next) = rt.take_page(page_doc);
+        cont = next;
         let (shared2, rt2, last) = (Arc::clone(shared), rt.clone(), cont.is_none());
         let n = tokio::task::spawn_blocking(move || {
             let n = shared2.save_page(&rt2, items)?;

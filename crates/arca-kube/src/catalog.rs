@@ -43,11 +43,16 @@ pub struct CatalogPath {
 impl CatalogPath {
     pub fn components(&self) -> Vec<String> {
         let group = if self.group.is_empty() { CORE_GROUP.to_string() } else { self.group.clone() };
-        let file = format!("{}.json", self.name);
+        let file = self.file_name();
         match &self.namespace {
             Some(ns) => vec![NAMESPACES_DIR.into(), ns.clone(), group, self.resource.clone(), file],
             None => vec![CLUSTER_DIR.into(), group, self.resource.clone(), file],
         }
+    }
+
+    /// The object's file name in its directory.
+    pub fn file_name(&self) -> String {
+        format!("{}.json", self.name)
     }
 
     pub fn parse(components: &[String]) -> Option<CatalogPath> {
@@ -175,13 +180,13 @@ impl CatalogBuilder {
 
     /// Whether the object at `path` was added already.
     pub fn contains(&mut self, path: &CatalogPath) -> Result<bool> {
-        let file = format!("{}.json", path.name);
+        let file = path.file_name();
         Ok(self.open_dir(&ObjectDir::of(path), false)?.is_some_and(|d| d.contains_key(&file)))
     }
 
     /// Adds an object's file (replacing one at the same path).
     pub fn add_object(&mut self, path: &CatalogPath, content: Vec<Id>, size: u64) -> Result<()> {
-        let file = format!("{}.json", path.name);
+        let file = path.file_name();
         let dir = self.open_dir(&ObjectDir::of(path), true)?;
         if dir.is_some_and(|d| d.insert(file, FileRef { content, size }).is_none()) {
             self.files += 1;

@@ -62,6 +62,13 @@ pub struct Discovery {
     pub failed_groups: Vec<String>,
 }
 
+/// The strings of a JSON array (none when it is missing).
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        .unwrap_or_default()
+}
+
 /// Parses an `APIResourceList` of one group version.
 pub fn parse_resource_list(group: &str, version: &str, doc: &Value) -> Vec<ResourceType> {
     let Some(items) = doc.get("resources").and_then(Value::as_array) else {
@@ -69,11 +76,6 @@ pub fn parse_resource_list(group: &str, version: &str, doc: &Value) -> Vec<Resou
     };
     let status_of: BTreeSet<&str> =
         items.iter().filter_map(|r| r.get("name")?.as_str()?.strip_suffix("/status")).collect();
-    let strings = |v: Option<&Value>| -> Vec<String> {
-        v.and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
-            .unwrap_or_default()
-    };
     items
         .iter()
         .filter_map(|r| {
@@ -208,11 +210,6 @@ pub fn parse_aggregated(doc: &Value) -> (Vec<ResourceType>, Vec<String>) {
 }
 
 fn aggregated_type(group: &str, version: &str, r: &Value) -> Option<ResourceType> {
-    let strings = |v: Option<&Value>| -> Vec<String> {
-        v.and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
-            .unwrap_or_default()
-    };
     let subresources = r.get("subresources").and_then(Value::as_array);
     Some(ResourceType {
         group: group.to_string(),

@@ -27,6 +27,22 @@ pub struct ResourceType {
 }
 
 impl ResourceType {
+    /// Takes a list page of this type apart: its items, each given the
+    /// type's apiVersion and kind (list items carry none, stored objects
+    /// must describe themselves), and the continue token if more follow.
+    pub fn take_page(&self, mut page: Value) -> (Vec<Value>, Option<String>) {
+        let next = str_at(&page, "/metadata/continue").filter(|c| !c.is_empty()).map(String::from);
+        let mut items = match page.get_mut("items").map(Value::take) {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        };
+        for item in items.iter_mut().filter_map(Value::as_object_mut) {
+            item.insert("apiVersion".into(), Value::String(self.api_version()));
+            item.insert("kind".into(), Value::String(self.kind.clone()));
+        }
+        (items, next)
+    }
+
     pub fn api_version(&self) -> String {
         api_version(&self.group, &self.version)
     }

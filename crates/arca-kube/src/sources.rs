@@ -74,7 +74,7 @@ fn flatten(obj: Value, f: &mut dyn FnMut(Value, Locator) -> Result<()>) -> Resul
 async fn visit(
     source: &Source,
     catalogs: &mut Vec<Catalog>,
-    f: &mut dyn FnMut(Value, Locator) -> Result<()>,
+    f: &mut (dyn FnMut(Value, Locator) -> Result<()> + Send),
 ) -> Result<()> {
     match source {
         Source::Backup { repo, name } => {
@@ -82,10 +82,12 @@ async fn visit(
             catalogs.push(Catalog::open(repo, &entry.snapshot.tree)?);
             let n = catalogs.len() - 1;
             let catalog = &catalogs[n];
-            for e in catalog.entries(&All)? {
-                let obj = catalog.load(&e)?;
-                f(obj, Locator::Stored { catalog: n, entry: e })?;
-            }
+            // Read in storage order; `f` is called from one thread at a time.
+            let f = std::sync::Mutex::new(f);
+            catalog.load_each(&catalog.entries(&All)?, |e, obj| {
+                let mut f = f.lock().unwrap_or_else(|p| p.into_inner());
+                f(obj, Locator::Stored { catalog: n, entry: e.clone() })
+            })?;
         }
         Source::Dir(dir) => visit_dir(dir, f)?,
         Source::Objects(objs) => {
@@ -99,15 +101,10 @@ async fn visit(
                 let path = rt.collection_path(None);
                 let mut cont: Option<String> = None;
                 loop {
-                    let mut page = kube.list_page(&path, 500, cont.as_deref(), &format!("listing {path}")).await?;
-                    cont = objects::str_at(&page, "/metadata/continue").filter(|c| !c.is_empty()).map(String::from);
-                    let items = match page.get_mut("items").map(Value::take) {
-                        Some(Value::Array(items)) => items,
-                        _ => Vec::new(),
-                    };
-                    for mut item in items {
-                        item["apiVersion"] = json!(rt.api_version());
-                        item["kind"] = json!(rt.kind);
+                    let page = kube.list_page(&path, 500, cont.as_deref(), &format!("listing {path}")).await?;
+                    let (items, next) = rt.take_page(page);
+                    cont = next;
+                    for item in items {
                         let at = rt.object_path(objects::namespace(&item), objects::name(&item));
                         f(item, Locator::Live(at))?;
                     }

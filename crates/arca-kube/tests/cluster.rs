@@ -24,10 +24,7 @@ fn new_repo(dir: &std::path::Path) -> anyhow::Result<Repository> {
 }
 
 async fn connect(cluster: &TestCluster) -> anyhow::Result<Kube> {
-    // Connected as `arca` connects (its retry policy, not kube's default one).
-    let options =
-        arca_kube::connect::ClusterOptions { kubeconfig: Some(cluster.kubeconfig_path().to_path_buf()), context: None };
-    Ok(Kube::new(arca_kube::connect::connect(&options).await?.client, 16))
+    app::connect(cluster.kubeconfig_path()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

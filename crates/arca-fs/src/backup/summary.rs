@@ -6,13 +6,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use arca_repo::WriteStats;
-use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::progress::Progress;
-
-/// Warnings kept verbatim in the summary; the rest are only counted.
-const WARNING_SAMPLES: usize = 100;
+use crate::progress::{Progress, Warnings};
 
 /// Shared by every stage of one backup; warnings also go to the progress
 /// receiver so a terminal shows them as they happen.
@@ -27,8 +23,7 @@ pub(crate) struct Counters<'a> {
     pub other_nodes: AtomicU64,
     pub total_bytes: AtomicU64,
     pub bytes_read: AtomicU64,
-    pub warnings: AtomicU64,
-    samples: Mutex<Vec<String>>,
+    warnings: Warnings,
 }
 
 impl<'a> Counters<'a> {
@@ -45,8 +40,7 @@ impl<'a> Counters<'a> {
             other_nodes: zero(),
             total_bytes: zero(),
             bytes_read: zero(),
-            warnings: zero(),
-            samples: Mutex::new(Vec::new()),
+            warnings: Warnings::default(),
         }
     }
 
@@ -60,13 +54,7 @@ impl<'a> Counters<'a> {
 
     /// Records a skipped or partially saved entry.
     pub(crate) fn warn(&self, path: &Path, message: &str) {
-        tracing::warn!("{}: {message}", path.display());
-        self.progress.warning(path, message);
-        self.warnings.fetch_add(1, Relaxed);
-        let mut samples = self.samples.lock();
-        if samples.len() < WARNING_SAMPLES {
-            samples.push(format!("{}: {message}", path.display()));
-        }
+        self.warnings.warn(self.progress, path, message);
     }
 
     pub(crate) fn summary(&self, stats: WriteStats, duration_secs: f64) -> BackupSummary {
@@ -86,8 +74,8 @@ impl<'a> Counters<'a> {
             packs_written: stats.packs_written,
             bytes_added_raw: stats.bytes_added_raw,
             bytes_stored: stats.bytes_stored,
-            warnings: get(&self.warnings),
-            warning_samples: self.samples.lock().clone(),
+            warnings: self.warnings.count(),
+            warning_samples: self.warnings.samples(),
             duration_secs,
         }
     }

@@ -3,12 +3,9 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::progress::Progress;
-
-const WARNING_SAMPLES: usize = 100;
+use crate::progress::{Progress, Warnings};
 
 pub(crate) struct Counters<'a> {
     progress: &'a dyn Progress,
@@ -21,8 +18,7 @@ pub(crate) struct Counters<'a> {
     pub bytes_sparse: AtomicU64,
     pub skipped: AtomicU64,
     pub ownership_skipped: AtomicU64,
-    pub warnings: AtomicU64,
-    samples: Mutex<Vec<String>>,
+    warnings: Warnings,
 }
 
 impl<'a> Counters<'a> {
@@ -39,8 +35,7 @@ impl<'a> Counters<'a> {
             bytes_sparse: zero(),
             skipped: zero(),
             ownership_skipped: zero(),
-            warnings: zero(),
-            samples: Mutex::new(Vec::new()),
+            warnings: Warnings::default(),
         }
     }
 
@@ -49,13 +44,7 @@ impl<'a> Counters<'a> {
     }
 
     pub(crate) fn warn(&self, path: &Path, message: &str) {
-        tracing::warn!("{}: {message}", path.display());
-        self.progress.warning(path, message);
-        self.warnings.fetch_add(1, Relaxed);
-        let mut samples = self.samples.lock();
-        if samples.len() < WARNING_SAMPLES {
-            samples.push(format!("{}: {message}", path.display()));
-        }
+        self.warnings.warn(self.progress, path, message);
     }
 
     pub(crate) fn summary(&self, duration_secs: f64) -> RestoreSummary {
@@ -70,8 +59,8 @@ impl<'a> Counters<'a> {
             bytes_sparse: get(&self.bytes_sparse),
             skipped: get(&self.skipped),
             ownership_skipped: get(&self.ownership_skipped),
-            warnings: get(&self.warnings),
-            warning_samples: self.samples.lock().clone(),
+            warnings: self.warnings.count(),
+            warning_samples: self.warnings.samples(),
             duration_secs,
         }
     }

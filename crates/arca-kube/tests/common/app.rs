@@ -172,6 +172,13 @@ pub fn ns_path(rel: &str, ns: &str) -> String {
 }
 
 /// Installs the whole app in cluster, and the ConfigMap owned by widget w1.
+/// A handle on the cluster of `kubeconfig`, connected as `arca` connects
+/// (its retry policy, not kube's default one).
+pub async fn connect(kubeconfig: &std::path::Path) -> anyhow::Result<Kube> {
+    let options = arca_kube::connect::ClusterOptions { kubeconfig: Some(kubeconfig.to_path_buf()), context: None };
+    Ok(Kube::new(arca_kube::connect::connect(&options).await?.client, 16))
+}
+
 pub async fn install(kube: &Kube) -> anyhow::Result<()> {
     for (path, obj) in cluster_objects() {
         kube.create(&path, &obj, "fixture").await?;
