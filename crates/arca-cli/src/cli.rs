@@ -14,6 +14,7 @@ pub struct Cli {
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalOpts {
     /// Repository URL: /path, file:///path, s3://bucket/prefix, gs://bucket/prefix, az://container/prefix
     #[arg(long, short = 'r', env = "ARCA_REPO", global = true)]

@@ -22,3 +22,34 @@ pub fn code_for(err: &anyhow::Error) -> i32 {
         _ => FAILURE,
     }
 }
+
+/// The error and its causes on one line, like `{:#}`, but without a cause
+/// whose text the message before it already ends with (library errors often
+/// print their source themselves: `cannot open x: No such file…`).
+pub fn render(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for link in err.chain().map(|e| e.to_string()) {
+        if out.ends_with(&link) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&link);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_drops_causes_already_printed() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let err = anyhow::Error::new(io).context("cannot back up /x: No such file").context("fs backup");
+        assert_eq!(render(&err), "fs backup: cannot back up /x: No such file");
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(render(&plain), "outer: inner");
+    }
+}

@@ -9,6 +9,7 @@ use clap::Args;
 use crate::exit;
 
 #[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Cluster options (global)")]
 pub struct KubeOpts {
     /// Kubeconfig file (default: KUBECONFIG, ~/.kube/config, else the in-cluster service account)
     #[arg(long, global = true, value_name = "FILE")]

@@ -20,7 +20,7 @@ fn main() {
     let code = match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", exit::render(&err));
             exit::code_for(&err)
         }
     };

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use arca_repo::Repository;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::api::Kube;
 use crate::catalog::{All, Catalog, CatalogEntry};
@@ -161,8 +161,8 @@ impl Drift {
     }
 }
 
-/// Compares `a` to `b` on what people set (server noise removed). Changes to
-/// Secrets are reported by path only: their values are redacted.
+/// Compares `a` to `b` on what people set (server noise removed). Secret
+/// values in changes are redacted; the paths and keys that changed are not.
 pub async fn compare(a: &Source, b: &Source) -> Result<Drift> {
     // Keep the side that is cheap to read again; stream the live cluster.
     let swapped = matches!(a, Source::Live(_)) && !matches!(b, Source::Live(_));
@@ -195,8 +195,8 @@ pub async fn compare(a: &Source, b: &Source) -> Result<Drift> {
         let kept_obj = diff::normalize(&read_again(&at, &catalogs, a, b).await?);
         let (from, to) = if swapped { (&streamed_obj, &kept_obj) } else { (&kept_obj, &streamed_obj) };
         let mut changes = diff::diff(from, to);
-        if crate::redact::is_secret(from) {
-            changes.iter_mut().for_each(redact);
+        for c in &mut changes {
+            redact(from, c);
         }
         if !changes.is_empty() {
             drift.changed.insert(k, changes);
@@ -222,18 +222,21 @@ async fn read_again(at: &Locator, catalogs: &[Catalog], a: &Source, b: &Source) 
     }
 }
 
-fn redact(c: &mut Change) {
-    let hidden = json!("<redacted>");
-    *c = match c {
-        Change::Added { path, .. } => Change::Added { path: path.clone(), value: hidden },
-        Change::Removed { path, .. } => Change::Removed { path: path.clone(), value: hidden },
-        Change::Changed { path, .. } => Change::Changed { path: path.clone(), old: hidden.clone(), new: hidden },
-    };
+/// Secret values are hidden; which fields and keys changed stays visible.
+fn redact(obj: &Value, c: &mut Change) {
+    match c {
+        Change::Added { path, value } | Change::Removed { path, value } => crate::redact::redact_at(obj, path, value),
+        Change::Changed { path, old, new } => {
+            crate::redact::redact_at(obj, path, old);
+            crate::redact::redact_at(obj, path, new);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn cm(name: &str, v: &str) -> Value {
         json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "a", "uid": v}, "data": {"k": v}})
@@ -257,6 +260,14 @@ mod tests {
         );
         let s = serde_json::to_string(&d.changed["core/Secret/a/s"]).unwrap_or_default();
         assert!(!s.contains("eA==") && s.contains("redacted"));
+        // Which annotation changed is not secret: it shows with its value.
+        let mut noted = sec("eA==");
+        noted["metadata"]["annotations"] = json!({"team": "shop"});
+        let d = compare(&Source::Objects(vec![sec("eA==")]), &Source::Objects(vec![noted])).await?;
+        assert_eq!(
+            d.changed["core/Secret/a/s"],
+            [Change::Added { path: "/metadata/annotations".into(), value: json!({"team": "shop"}) }]
+        );
         Ok(())
     }
 

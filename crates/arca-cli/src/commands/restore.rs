@@ -192,6 +192,8 @@ impl Render for Shown<'_> {
 fn create(ctx: &Context, kube: &KubeOpts, args: &CreateArgs) -> Result<i32> {
     let opts = options(args)?;
     let repo = ctx.open_repo_with_index()?;
+    // A mistyped backup name is the user's to fix before any cluster is involved.
+    arca_kube::backup::find_backup(&repo, &opts.backup)?;
     let rt = kube_opts::runtime()?;
     let report = rt.block_on(async {
         let (api, server) = kube_opts::connect(kube).await?;
