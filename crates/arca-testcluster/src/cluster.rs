@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
+use crate::backends::Endpoints;
 use crate::faults::Faults;
 use crate::state::State;
 
@@ -13,12 +14,14 @@ pub const NODE_NAME: &str = "arca-node";
 pub struct Cluster {
     state: Mutex<State>,
     pub faults: Faults,
+    /// Service endpoints for the API server's own calls (webhooks, aggregated APIs).
+    pub endpoints: Endpoints,
     pub data_dir: PathBuf,
 }
 
 impl Cluster {
     pub fn new(data_dir: PathBuf) -> Self {
-        Cluster { state: Mutex::new(State::default()), faults: Faults::default(), data_dir }
+        Cluster { state: Mutex::new(State::default()), faults: Faults::default(), endpoints: Endpoints::default(), data_dir }
     }
 
     /// Locks the object state. A panic while holding the lock does not poison it
