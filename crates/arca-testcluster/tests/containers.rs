@@ -34,8 +34,7 @@ fn logs_of(container: &str) -> LogParams {
 }
 
 async fn exec_out(pods: &Api<Pod>, pod: &str, container: Option<&str>, script: &str) -> anyhow::Result<String> {
-    let mut params = AttachParams::default();
-    params.container = container.map(String::from);
+    let params = AttachParams { container: container.map(String::from), ..Default::default() };
     let mut proc = pods.exec(pod, ["sh", "-c", script], &params).await?;
     let mut out = String::new();
     proc.stdout().expect("stdout").read_to_string(&mut out).await?;
@@ -83,8 +82,7 @@ async fn every_container_runs_with_its_own_logs_and_exec() -> anyhow::Result<()>
     assert_eq!(st.message, "a container name must be specified for pod duo, choose one of: [a b]");
     let st = status_of(pods.logs("duo", &logs_of("c")).await);
     assert_eq!(st.message, "container c is not valid for pod duo");
-    let mut params = AttachParams::default();
-    params.container = Some("nope".into());
+    let params = AttachParams { container: Some("nope".into()), ..Default::default() };
     let err = pods.exec("duo", ["true"], &params).await.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("container nope is not valid for pod duo"), "{err}");
     Ok(())

@@ -231,7 +231,8 @@ impl Kubelet {
     /// Notices exits, starts what may start, ends finished pods, reports status.
     pub fn reap(&mut self, cluster: &Cluster) {
         for run in self.pods.values_mut() {
-            let exited = run.containers.iter_mut().fold(false, |any, c| c.poll() || any);
+            // Poll every container (no short circuit): each must notice its own exit.
+            let exited = run.containers.iter_mut().map(Container::poll).filter(|e| *e).count() > 0;
             if !exited && run.written.is_some() && run.startable().is_empty() {
                 continue;
             }

@@ -168,14 +168,12 @@ mod tests {
         let spec = json!({"name": "c"});
         let running = State::Running { started: String::new() };
         let waiting = State::Waiting("PodInitializing");
+        let (ok, failed, killed, two) = (done(0), done(1), done(137), done(2));
         let v = |init, sidecar, state| View { spec: &spec, init, sidecar, state };
         assert_eq!(phase(&[v(true, false, &running), v(false, false, &waiting)]), "Pending");
-        assert_eq!(phase(&[v(true, false, &done(1)), v(false, false, &waiting)]), "Failed");
-        assert_eq!(phase(&[v(true, true, &running), v(false, false, &done(0)), v(false, false, &running)]), "Running");
-        assert_eq!(
-            phase(&[v(true, true, &done(137)), v(false, false, &done(0)), v(false, false, &done(0))]),
-            "Succeeded"
-        );
-        assert_eq!(phase(&[v(false, false, &done(0)), v(false, false, &done(2))]), "Failed");
+        assert_eq!(phase(&[v(true, false, &failed), v(false, false, &waiting)]), "Failed");
+        assert_eq!(phase(&[v(true, true, &running), v(false, false, &ok), v(false, false, &running)]), "Running");
+        assert_eq!(phase(&[v(true, true, &killed), v(false, false, &ok), v(false, false, &ok)]), "Succeeded");
+        assert_eq!(phase(&[v(false, false, &ok), v(false, false, &two)]), "Failed");
     }
 }
