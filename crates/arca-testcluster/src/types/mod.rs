@@ -28,6 +28,9 @@ pub fn validate_name(rt: &ResourceType, name: &str) -> ApiResult<()> {
             meta::is_dns_label(name),
             "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
         )
+    } else if is(rt, "apiregistration.k8s.io", "APIService") {
+        // `VERSION.GROUP`; the core group's is `v1.`.
+        (meta::is_dns_subdomain(name.strip_suffix('.').unwrap_or(name)), "must be VERSION.GROUP")
     } else if rt.group == "rbac.authorization.k8s.io" {
         (!name.contains('/') && !name.contains('%') && name != "." && name != "..", "may not contain '/' or '%'")
     } else {
