@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use crate::faults::Faults;
 use crate::state::State;
@@ -9,16 +10,25 @@ use crate::state::State;
 /// Name of the single simulated node.
 pub const NODE_NAME: &str = "arca-node";
 
+/// How long after its release the test provisioner deletes a `Delete` volume.
+pub const DEFAULT_VOLUME_DELETION_DELAY: Duration = Duration::from_secs(1);
+
 /// Shared by the HTTP server and the controllers.
 pub struct Cluster {
     state: Mutex<State>,
     pub faults: Faults,
     pub data_dir: PathBuf,
+    pub volume_deletion_delay: Duration,
 }
 
 impl Cluster {
     pub fn new(data_dir: PathBuf) -> Self {
-        Cluster { state: Mutex::new(State::default()), faults: Faults::default(), data_dir }
+        Cluster {
+            state: Mutex::new(State::default()),
+            faults: Faults::default(),
+            data_dir,
+            volume_deletion_delay: DEFAULT_VOLUME_DELETION_DELAY,
+        }
     }
 
     /// Locks the object state. A panic while holding the lock does not poison it

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use crate::cluster::Cluster;
 use crate::controllers::kubelet;
 use crate::error::{ApiError, ApiResult};
+use crate::handlers::pods::select_container;
 use crate::handlers::{Query, Target};
 use crate::meta;
 
@@ -35,34 +36,27 @@ pub(crate) async fn serve(
         return Err(ApiError::bad_request("you must specify at least 1 command"));
     }
     let name = t.name.clone().unwrap_or_default();
-    let (pod, env) = {
+    let (pod, container, env) = {
         let state = cluster.lock();
         let pod = state.get(&t.rt, t.ns(), &name)?;
-        let containers = pod.pointer("/spec/containers").and_then(Value::as_array).cloned().unwrap_or_default();
-        let index = match q.get("container") {
-            Some(c) => containers
-                .iter()
-                .position(|x| x.get("name").and_then(Value::as_str) == Some(c))
-                .ok_or_else(|| ApiError::bad_request(format!("container {c} is not valid for pod {name}")))?,
-            None => 0,
-        };
-        let env = kubelet::pod_env(&state, &cluster.data_dir, &pod, index)
+        let container = select_container(&pod, q.get("container"))?;
+        let env = kubelet::pod_env(&state, &cluster.data_dir, &pod, &container)
             .map_err(|e| ApiError::bad_request(format!("unable to upgrade connection: {e}")))?;
-        (pod, env)
+        (pod, container, env)
     };
+    let container = meta::str_at(&container, "/name").unwrap_or_default();
     match meta::str_at(&pod, "/status/phase") {
-        Some("Running") => {}
         Some(phase @ ("Succeeded" | "Failed")) => {
             return Err(ApiError::bad_request(format!(
                 "cannot exec into a container in a completed pod; current phase is {phase}"
             )));
         }
-        _ => {
+        _ if !running(&pod, container) => {
             return Err(ApiError::bad_request(format!(
-                "unable to upgrade connection: container not found (\"{}\")",
-                pod.pointer("/spec/containers/0/name").and_then(Value::as_str).unwrap_or_default()
+                "unable to upgrade connection: container not found (\"{container}\")"
             )));
         }
+        _ => {}
     }
     let (mut parts, _body) = req.into_parts();
     let ws = WebSocketUpgrade::from_request_parts(&mut parts, &())
@@ -73,6 +67,15 @@ pub(crate) async fn serve(
     let argv = env.argv(&command);
     let stdin = q.flag("stdin");
     Ok(ws.on_upgrade(move |socket| session(socket, env, argv, stdin, v5)))
+}
+
+/// Whether the container runs (its status says so).
+fn running(pod: &Value, container: &str) -> bool {
+    ["initContainerStatuses", "containerStatuses"]
+        .iter()
+        .filter_map(|k| pod.pointer(&format!("/status/{k}")).and_then(Value::as_array))
+        .flatten()
+        .any(|s| meta::str_at(s, "/name") == Some(container) && s.pointer("/state/running").is_some())
 }
 
 fn frame(channel: u8, data: &[u8]) -> Message {

@@ -57,6 +57,7 @@ pub struct Builder {
     kubeconfig: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     snapshot_crds: bool,
+    volume_deletion_delay: Option<std::time::Duration>,
 }
 
 impl Builder {
@@ -79,6 +80,13 @@ impl Builder {
         self
     }
 
+    /// How long after its claim is gone the test provisioner deletes a volume
+    /// with reclaim policy `Delete` (default 1 s); until then it is `Released`.
+    pub fn volume_deletion_delay(mut self, delay: std::time::Duration) -> Self {
+        self.volume_deletion_delay = Some(delay);
+        self
+    }
+
     /// Starts the cluster on a random free port of 127.0.0.1.
     pub async fn start(self) -> Result<TestCluster, Error> {
         install_crypto_provider();
@@ -95,7 +103,9 @@ impl Builder {
         let data_dir = data_dir.canonicalize()?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let port = listener.local_addr()?.port();
-        let cluster = Arc::new(cluster::Cluster::new(data_dir.clone()));
+        let mut cluster = cluster::Cluster::new(data_dir.clone());
+        cluster.volume_deletion_delay = self.volume_deletion_delay.unwrap_or(cluster.volume_deletion_delay);
+        let cluster = Arc::new(cluster);
         seed::defaults(&cluster)?;
         if self.snapshot_crds {
             seed::snapshot_support(&cluster)?;

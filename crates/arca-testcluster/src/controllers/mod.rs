@@ -2,12 +2,16 @@
 //! reconciles everything when the store changed, and watches running pod
 //! processes in between.
 
+mod binder;
 mod crds;
+mod events;
 mod fsutil;
 mod gc;
 mod jobs;
 pub mod kubelet;
 mod namespaces;
+mod protection;
+mod quantity;
 mod snapshots;
 mod volumes;
 
@@ -50,6 +54,7 @@ pub fn spawn(cluster: Arc<Cluster>) -> std::io::Result<Handle> {
 
 fn run(cluster: Arc<Cluster>, stop: Arc<AtomicBool>) {
     let mut kubelet = kubelet::Kubelet::default();
+    let mut binder = binder::Binder::new(cluster.volume_deletion_delay);
     let mut seen_rv = 0;
     let mut last = Instant::now();
     let mut pass = Duration::ZERO;
@@ -59,13 +64,16 @@ fn run(cluster: Arc<Cluster>, stop: Arc<AtomicBool>) {
         // a large store a pass takes long, so rest several times as long as
         // the last pass took, leaving the API server most of the lock.
         let rest = pass * IDLE_PER_PASS;
-        if last.elapsed() >= rest && (rv != seen_rv || last.elapsed() > RESYNC.max(rest)) {
+        let due = rv != seen_rv || last.elapsed() > RESYNC.max(rest) || binder.due();
+        if last.elapsed() >= rest && due {
             seen_rv = rv;
             last = Instant::now();
             namespaces::reconcile(&cluster);
             crds::reconcile(&cluster);
             gc::reconcile(&cluster);
             volumes::reconcile(&cluster);
+            binder.reconcile(&cluster);
+            protection::reconcile(&cluster);
             snapshots::reconcile(&cluster);
             jobs::reconcile(&cluster);
             kubelet.reconcile(&cluster);

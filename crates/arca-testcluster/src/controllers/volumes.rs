@@ -1,19 +1,23 @@
-//! Dynamic provisioning for the test StorageClass: each claim gets a bound PV whose
-//! CSI `volumeHandle` (and `volumeAttributes.path`) is a local directory. Claims
-//! with a VolumeSnapshot or PVC `dataSource` start as a copy of that data.
+//! Dynamic provisioning for the test StorageClass (the external provisioner's
+//! job): a claim no existing volume matches gets a PV whose CSI `volumeHandle`
+//! (and `volumeAttributes.path`) is a local directory, pre-bound to the claim
+//! for the binder to complete. Claims with a VolumeSnapshot or PVC `dataSource`
+//! start as a copy of that data.
 
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
+use super::binder::rules;
 use super::{fsutil, log_err, objects, opts};
 use crate::cluster::Cluster;
 use crate::meta;
 use crate::seed::TEST_PROVISIONER;
-use crate::state::{DeleteOpts, Patch, State};
-use crate::types::PVC_PROTECTION;
+use crate::state::{Patch, State};
 
 const MANAGER: &str = "persistentvolume-controller";
+/// The field manager of the test driver's external provisioner.
+const PROVISIONER: &str = "csi-provisioner";
 
 /// The local directory behind a PV, if it has one.
 pub fn pv_path(pv: &Value) -> Option<PathBuf> {
@@ -39,13 +43,9 @@ struct Work {
     reclaim: String,
 }
 
+/// Provisions volumes for the claims that need one (copies happen outside the lock).
 pub fn reconcile(cluster: &Cluster) {
-    let work = {
-        let mut state = cluster.lock();
-        release(&mut state, cluster);
-        unprotect(&mut state);
-        plan(&state)
-    };
+    let work = plan(&cluster.lock());
     for w in work {
         let dir = cluster.data_dir.join("volumes").join(format!("pvc-{}", meta::uid(&w.pvc)));
         let copied = match &w.source {
@@ -56,18 +56,19 @@ pub fn reconcile(cluster: &Cluster) {
             tracing::warn!("provisioning {}: {e}", dir.display());
             continue;
         }
-        bind(&mut cluster.lock(), &w, &dir);
+        create_pv(&mut cluster.lock(), &w, &dir);
     }
 }
 
 fn plan(state: &State) -> Vec<Work> {
     let classes = objects(state, "storage.k8s.io", "storageclasses");
+    let pvs = objects(state, "", "persistentvolumes");
     let mut out = Vec::new();
     for pvc in objects(state, "", "persistentvolumeclaims") {
-        if meta::is_deleting(&pvc) || meta::str_at(&pvc, "/spec/volumeName").is_some_and(|v| !v.is_empty()) {
+        if !wants_provisioning(&pvc, &pvs) {
             continue;
         }
-        let class_name = meta::str_at(&pvc, "/spec/storageClassName").unwrap_or_default();
+        let class_name = rules::class_of(&pvc);
         let Some(class) = classes.iter().find(|c| meta::name(c) == class_name) else {
             continue;
         };
@@ -96,6 +97,19 @@ fn plan(state: &State) -> Vec<Work> {
     out
 }
 
+/// As upstream, a claim is provisioned for only when it names no volume, was
+/// never bound, and no existing volume matches it (the binder binds those);
+/// a volume already provisioned for it waits for the binder too.
+fn wants_provisioning(pvc: &Value, pvs: &[Value]) -> bool {
+    let named = meta::str_at(pvc, "/spec/volumeName").is_some_and(|v| !v.is_empty());
+    let provisioned = format!("pvc-{}", meta::uid(pvc));
+    !meta::is_deleting(pvc)
+        && !named
+        && rules::annotation(pvc, rules::ANN_BIND_COMPLETED).is_none()
+        && !pvs.iter().any(|pv| meta::name(pv) == provisioned)
+        && rules::best_match(pvc, pvs).is_none()
+}
+
 fn snapshot_path(state: &State, ns: &str, name: &str) -> Option<PathBuf> {
     let vs_rt = state.resource_any("snapshot.storage.k8s.io", "volumesnapshots")?;
     let vsc_rt = state.resource_any("snapshot.storage.k8s.io", "volumesnapshotcontents")?;
@@ -108,7 +122,9 @@ fn snapshot_path(state: &State, ns: &str, name: &str) -> Option<PathBuf> {
     meta::str_at(&vsc, "/status/snapshotHandle").map(PathBuf::from)
 }
 
-fn bind(state: &mut State, w: &Work, dir: &std::path::Path) {
+/// Creates the PV for a claim, bound to it by `claimRef` as an external
+/// provisioner does; the binder then completes the binding.
+fn create_pv(state: &mut State, w: &Work, dir: &std::path::Path) {
     let (Some(pvc_rt), Some(pv_rt)) =
         (state.resource("", "v1", "persistentvolumeclaims"), state.resource("", "v1", "persistentvolumes"))
     else {
@@ -116,102 +132,25 @@ fn bind(state: &mut State, w: &Work, dir: &std::path::Path) {
     };
     let pvc = &w.pvc;
     let (ns, name, uid) = (meta::namespace(pvc), meta::name(pvc), meta::uid(pvc));
-    let pv_name = format!("pvc-{uid}");
+    // The PV controller's `setClaimProvisioner`, before the provisioner runs.
+    let p = Patch::Merge(json!({"metadata": {"annotations": {"volume.beta.kubernetes.io/storage-provisioner": TEST_PROVISIONER, "volume.kubernetes.io/storage-provisioner": TEST_PROVISIONER}}}));
+    let Some(pvc) = log_err("annotate pvc", state.patch(&pvc_rt, ns, name, p, "", &opts(MANAGER))) else {
+        return;
+    };
     let storage = pvc.pointer("/spec/resources/requests/storage").cloned().unwrap_or(json!("1Gi"));
     let modes = pvc.pointer("/spec/accessModes").cloned().unwrap_or(json!(["ReadWriteOnce"]));
     let path = dir.to_string_lossy().to_string();
     let pv = json!({
-        "metadata": {"name": pv_name, "annotations": {"pv.kubernetes.io/provisioned-by": TEST_PROVISIONER, "volume.kubernetes.io/provisioner-deletion-secret-name": "", "volume.kubernetes.io/provisioner-deletion-secret-namespace": ""}, "finalizers": ["kubernetes.io/pv-protection"]},
+        "metadata": {"name": format!("pvc-{uid}"), "annotations": {rules::ANN_PROVISIONED_BY: TEST_PROVISIONER, "volume.kubernetes.io/provisioner-deletion-secret-name": "", "volume.kubernetes.io/provisioner-deletion-secret-namespace": ""}},
         "spec": {
             "capacity": {"storage": storage},
             "accessModes": modes,
             "persistentVolumeReclaimPolicy": w.reclaim,
             "storageClassName": pvc.pointer("/spec/storageClassName").cloned().unwrap_or(Value::Null),
             "volumeMode": pvc.pointer("/spec/volumeMode").cloned().unwrap_or(json!("Filesystem")),
-            "claimRef": {"kind": "PersistentVolumeClaim", "apiVersion": "v1", "namespace": ns, "name": name, "uid": uid, "resourceVersion": meta::str_at(pvc, "/metadata/resourceVersion")},
+            "claimRef": {"kind": "PersistentVolumeClaim", "apiVersion": "v1", "namespace": ns, "name": name, "uid": uid, "resourceVersion": meta::str_at(&pvc, "/metadata/resourceVersion")},
             "csi": {"driver": TEST_PROVISIONER, "volumeHandle": path, "fsType": "ext4", "volumeAttributes": {"path": path}},
         },
     });
-    if log_err("create pv", state.create(&pv_rt, "", pv, &opts(MANAGER))).is_none() {
-        return;
-    }
-    log_err(
-        "pv status",
-        state.update(&pv_rt, "", &pv_name, json!({"status": {"phase": "Bound"}}), "status", &opts(MANAGER)),
-    );
-    let p = Patch::Merge(json!({
-        "metadata": {"annotations": {"pv.kubernetes.io/bind-completed": "yes", "pv.kubernetes.io/bound-by-controller": "yes", "volume.beta.kubernetes.io/storage-provisioner": TEST_PROVISIONER, "volume.kubernetes.io/storage-provisioner": TEST_PROVISIONER}},
-        "spec": {"volumeName": pv_name},
-    }));
-    log_err("bind pvc", state.patch(&pvc_rt, ns, name, p, "", &opts(MANAGER)));
-    let status = json!({"status": {"phase": "Bound", "accessModes": modes, "capacity": {"storage": storage}}});
-    log_err("pvc status", state.update(&pvc_rt, ns, name, status, "status", &opts(MANAGER)));
-}
-
-/// Removes `kubernetes.io/pvc-protection` from deleting claims no running pod uses.
-fn unprotect(state: &mut State) {
-    let Some(pvc_rt) = state.resource("", "v1", "persistentvolumeclaims") else {
-        return;
-    };
-    let pods = objects(state, "", "pods");
-    let in_use = |ns: &str, claim: &str| {
-        pods.iter().any(|p| {
-            meta::namespace(p) == ns
-                && !matches!(meta::str_at(p, "/status/phase"), Some("Succeeded") | Some("Failed"))
-                && p.pointer("/spec/volumes").and_then(Value::as_array).is_some_and(|vs| {
-                    vs.iter().any(|v| meta::str_at(v, "/persistentVolumeClaim/claimName") == Some(claim))
-                })
-        })
-    };
-    for pvc in state.all(&pvc_rt, None) {
-        let fins = meta::finalizers(&pvc);
-        if !meta::is_deleting(&pvc) || !fins.iter().any(|f| f == PVC_PROTECTION) {
-            continue;
-        }
-        if in_use(meta::namespace(&pvc), meta::name(&pvc)) {
-            continue;
-        }
-        let rest: Vec<String> = fins.into_iter().filter(|f| f != PVC_PROTECTION).collect();
-        let p =
-            Patch::Merge(json!({"metadata": {"finalizers": if rest.is_empty() { Value::Null } else { json!(rest) }}}));
-        log_err("pvc protection", state.patch(&pvc_rt, meta::namespace(&pvc), meta::name(&pvc), p, "", &opts(MANAGER)));
-    }
-}
-
-/// PVs whose claim is gone: `Delete` removes PV and directory, `Retain` marks Released.
-fn release(state: &mut State, cluster: &Cluster) {
-    let (Some(pvc_rt), Some(pv_rt)) =
-        (state.resource("", "v1", "persistentvolumeclaims"), state.resource("", "v1", "persistentvolumes"))
-    else {
-        return;
-    };
-    for pv in state.all(&pv_rt, None) {
-        let Some(claim) = pv.pointer("/spec/claimRef") else {
-            continue;
-        };
-        let ns = meta::str_at(claim, "/namespace").unwrap_or_default();
-        let name = meta::str_at(claim, "/name").unwrap_or_default();
-        let uid = meta::str_at(claim, "/uid").unwrap_or_default();
-        let bound = state.get(&pvc_rt, ns, name).is_ok_and(|c| meta::uid(&c) == uid);
-        if bound {
-            continue;
-        }
-        let pv_name = meta::name(&pv).to_string();
-        let ours =
-            meta::str_at(&pv, "/metadata/annotations/pv.kubernetes.io~1provisioned-by") == Some(TEST_PROVISIONER);
-        let policy = meta::str_at(&pv, "/spec/persistentVolumeReclaimPolicy").unwrap_or("Retain");
-        if ours && policy == "Delete" {
-            if let Some(dir) = pv_path(&pv).filter(|d| d.starts_with(&cluster.data_dir)) {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            let p = Patch::Merge(json!({"metadata": {"finalizers": null}}));
-            log_err("pv finalizer", state.patch(&pv_rt, "", &pv_name, p, "", &opts(MANAGER)));
-            let _ = state.delete(&pv_rt, "", &pv_name, &DeleteOpts::default());
-        } else if meta::str_at(&pv, "/status/phase") != Some("Released") {
-            log_err(
-                "pv release",
-                state.update(&pv_rt, "", &pv_name, json!({"status": {"phase": "Released"}}), "status", &opts(MANAGER)),
-            );
-        }
-    }
+    log_err("create pv", state.create(&pv_rt, "", pv, &opts(PROVISIONER)));
 }

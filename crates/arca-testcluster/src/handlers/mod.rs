@@ -5,7 +5,7 @@ mod discovery;
 pub use discovery::GIT_VERSION;
 mod list;
 mod openapi;
-mod pods;
+pub(crate) mod pods;
 mod resource;
 mod scale;
 mod table;

@@ -14,7 +14,7 @@ use crate::error::{ApiError, ApiResult, cause};
 use crate::meta;
 use crate::registry::ResourceType;
 use crate::state::State;
-pub use storage::{DEFAULT_CLASS_ANNOTATION, PVC_PROTECTION};
+pub use storage::{DEFAULT_CLASS_ANNOTATION, PV_PROTECTION, PVC_PROTECTION};
 
 fn is(rt: &ResourceType, group: &str, kind: &str) -> bool {
     !rt.from_crd && rt.group == group && rt.kind == kind

@@ -11,6 +11,8 @@ use crate::store::res_key;
 
 pub const DEFAULT_CLASS_ANNOTATION: &str = "storageclass.kubernetes.io/is-default-class";
 pub const PVC_PROTECTION: &str = "kubernetes.io/pvc-protection";
+/// Added to every PV by the PersistentVolumeProtection admission plugin.
+pub const PV_PROTECTION: &str = "kubernetes.io/pv-protection";
 
 fn default_class(state: &State) -> Option<String> {
     state
@@ -40,12 +42,20 @@ pub fn pvc_on_create(state: &State, obj: &mut Value) {
     }
 }
 
+/// A new PV starts `Pending` (the API server's defaulting); the PV controller
+/// then moves it to `Available`, `Bound` or `Released`.
 pub fn pv_on_create(obj: &mut Value) {
     let spec = meta::object_mut(obj, "spec");
     spec.entry("volumeMode").or_insert_with(|| json!("Filesystem"));
     spec.entry("persistentVolumeReclaimPolicy").or_insert_with(|| json!("Retain"));
     let status = meta::object_mut(obj, "status");
-    status.entry("phase").or_insert_with(|| json!("Available"));
+    status.insert("phase".into(), json!("Pending"));
+    status.insert("lastPhaseTransitionTime".into(), json!(meta::now()));
+    let mut fins = meta::finalizers(obj);
+    if !fins.iter().any(|f| f == PV_PROTECTION) {
+        fins.push(PV_PROTECTION.to_string());
+        meta::set_finalizers(obj, &fins);
+    }
 }
 
 /// The spec of a claim is immutable except `resources.requests`,

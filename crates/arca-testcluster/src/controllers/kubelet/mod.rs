@@ -1,0 +1,278 @@
+//! The simulated kubelet: schedules pods to the single node and runs every
+//! container's command as a local process, each with its own mount mapping
+//! (see `env`). Init containers run first, one after the other; native
+//! sidecars (init containers with `restartPolicy: Always`) start in order and
+//! keep running beside the main containers until the pod ends.
+
+pub mod env;
+mod status;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+use super::{log_err, objects, opts};
+use crate::cluster::{Cluster, NODE_NAME};
+use crate::meta;
+pub use env::{PodEnv, log_path, pod_env};
+use status::{State, View};
+
+const MANAGER: &str = "kubelet";
+
+/// One container of a running pod.
+struct Container {
+    spec: Value,
+    init: bool,
+    sidecar: bool,
+    child: Option<Child>,
+    state: State,
+}
+
+impl Container {
+    fn name(&self) -> &str {
+        meta::str_at(&self.spec, "/name").unwrap_or_default()
+    }
+
+    fn view(&self) -> View<'_> {
+        View { spec: &self.spec, init: self.init, sidecar: self.sidecar, state: &self.state }
+    }
+
+    /// Notices the exit of its process; `true` when it exited.
+    fn poll(&mut self) -> bool {
+        let Some(child) = self.child.as_mut() else {
+            return false;
+        };
+        let code = match child.try_wait() {
+            Ok(Some(status)) => status.code().unwrap_or(137),
+            Ok(None) => return false,
+            Err(e) => {
+                tracing::warn!("waiting for container {}: {e}", self.name());
+                137
+            }
+        };
+        self.child = None;
+        self.terminate(code, if code == 0 { "Completed" } else { "Error" }, "");
+        true
+    }
+
+    fn terminate(&mut self, code: i32, reason: &str, message: &str) {
+        let started = match &self.state {
+            State::Running { started } => started.clone(),
+            _ => meta::now(),
+        };
+        self.state = State::Terminated {
+            code,
+            reason: reason.to_string(),
+            message: message.to_string(),
+            started,
+            finished: meta::now(),
+        };
+    }
+
+    /// Kills the process (the pod ended or was deleted); a pause container completes.
+    fn stop(&mut self) {
+        match self.child.take() {
+            Some(mut child) => {
+                kill(&mut child);
+                self.terminate(137, "Error", "");
+            }
+            None if self.state.is_running() => self.terminate(0, "Completed", ""),
+            None => {}
+        }
+    }
+}
+
+/// A pod admitted to the node.
+struct PodRun {
+    ns: String,
+    name: String,
+    started: String,
+    containers: Vec<Container>,
+    /// The container states last written to the pod status.
+    written: Option<Vec<State>>,
+}
+
+impl PodRun {
+    fn new(pod: &Value) -> Self {
+        let list = |key: &str| pod.pointer(&format!("/spec/{key}")).and_then(Value::as_array).cloned().unwrap_or_default();
+        let mut containers = Vec::new();
+        for spec in list("initContainers") {
+            let sidecar = meta::str_at(&spec, "/restartPolicy") == Some("Always");
+            containers.push(Container { spec, init: true, sidecar, child: None, state: State::Waiting("PodInitializing") });
+        }
+        for spec in list("containers") {
+            let waiting = if containers.is_empty() { "ContainerCreating" } else { "PodInitializing" };
+            containers.push(Container { spec, init: false, sidecar: false, child: None, state: State::Waiting(waiting) });
+        }
+        PodRun {
+            ns: meta::namespace(pod).to_string(),
+            name: meta::name(pod).to_string(),
+            started: meta::now(),
+            containers,
+            written: None,
+        }
+    }
+
+    fn views(&self) -> Vec<View<'_>> {
+        self.containers.iter().map(Container::view).collect()
+    }
+
+    fn stop_all(&mut self) {
+        self.containers.iter_mut().for_each(Container::stop);
+    }
+
+    /// Which containers may start now: init containers one at a time (a
+    /// sidecar lets the next start once it runs), the main ones after all.
+    fn startable(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        for (i, c) in self.containers.iter().enumerate().filter(|(_, c)| c.init) {
+            let waiting = matches!(c.state, State::Waiting(_));
+            if waiting {
+                out.push(i);
+            }
+            let blocks = !c.sidecar && (waiting || c.state.exit_code() != Some(0));
+            if blocks {
+                return out;
+            }
+        }
+        out.extend(self.containers.iter().enumerate().filter(|(_, c)| !c.init && matches!(c.state, State::Waiting(_))).map(|(i, _)| i));
+        out
+    }
+}
+
+/// Running pods by uid.
+#[derive(Default)]
+pub struct Kubelet {
+    pods: HashMap<String, PodRun>,
+}
+
+fn kill(child: &mut Child) {
+    // Kill the whole process group (the command runs in its own group).
+    let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).stderr(Stdio::null()).status();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+impl Kubelet {
+    /// Whether processes are running (their exits must be noticed).
+    pub fn busy(&self) -> bool {
+        self.pods.values().any(|p| p.containers.iter().any(|c| c.child.is_some()))
+    }
+
+    pub fn shutdown(&mut self) {
+        self.pods.values_mut().for_each(PodRun::stop_all);
+        self.pods.clear();
+    }
+
+    pub fn reconcile(&mut self, cluster: &Cluster) {
+        let pods = objects(&cluster.lock(), "", "pods");
+        let live: HashMap<&str, &Value> = pods.iter().map(|p| (meta::uid(p), p)).collect();
+        self.pods.retain(|uid, run| {
+            let keep = live.get(uid.as_str()).is_some_and(|pod| !meta::is_deleting(pod));
+            if !keep {
+                run.stop_all();
+            }
+            keep
+        });
+        for pod in &pods {
+            let uid = meta::uid(pod).to_string();
+            let pending = meta::str_at(pod, "/status/phase") == Some("Pending");
+            if pending && !meta::is_deleting(pod) && !self.pods.contains_key(&uid) {
+                self.admit(cluster, pod);
+            }
+        }
+        self.reap(cluster);
+    }
+
+    /// Schedules a pod to the node once its volumes are ready.
+    fn admit(&mut self, cluster: &Cluster, pod: &Value) {
+        let node = meta::str_at(pod, "/spec/nodeName").unwrap_or_default();
+        if !node.is_empty() && node != NODE_NAME {
+            return;
+        }
+        let mut state = cluster.lock();
+        let run = PodRun::new(pod);
+        if let Some(why) = run.containers.iter().find_map(|c| pod_env(&state, &cluster.data_dir, pod, &c.spec).err()) {
+            tracing::debug!("pod {} waits: {why}", meta::name(pod));
+            return;
+        }
+        let Some(rt) = state.resource("", "v1", "pods") else {
+            return;
+        };
+        let mut bound = pod.clone();
+        meta::object_mut(&mut bound, "spec").insert("nodeName".into(), json!(NODE_NAME));
+        if log_err("bind pod", state.update(&rt, &run.ns, &run.name, bound, "", &opts("default-scheduler"))).is_none() {
+            return;
+        }
+        self.pods.insert(meta::uid(pod).to_string(), run);
+    }
+
+    /// Notices exits, starts what may start, ends finished pods, reports status.
+    pub fn reap(&mut self, cluster: &Cluster) {
+        for run in self.pods.values_mut() {
+            let exited = run.containers.iter_mut().fold(false, |any, c| c.poll() || any);
+            if !exited && run.written.is_some() && run.startable().is_empty() {
+                continue;
+            }
+            let mut state = cluster.lock();
+            let Some(rt) = state.resource("", "v1", "pods") else {
+                continue;
+            };
+            let Ok(pod) = state.get(&rt, &run.ns, &run.name) else {
+                continue;
+            };
+            for i in run.startable() {
+                let env = pod_env(&state, &cluster.data_dir, &pod, &run.containers[i].spec);
+                start(&mut run.containers[i], env, &cluster.data_dir, meta::uid(&pod));
+            }
+            if matches!(status::phase(&run.views()), "Succeeded" | "Failed") {
+                run.stop_all();
+            }
+            let states: Vec<State> = run.containers.iter().map(|c| c.state.clone()).collect();
+            if run.written.as_ref() == Some(&states) {
+                continue;
+            }
+            let status = status::pod_status(&pod, &run.started, &run.views());
+            let written = state.update(&rt, &run.ns, &run.name, json!({"status": status}), "status", &opts(MANAGER));
+            if log_err("pod status", written).is_some() {
+                run.written = Some(states);
+            }
+        }
+    }
+}
+
+/// Starts a container's process; one without a command runs as a pause container.
+fn start(c: &mut Container, env: Result<PodEnv, String>, data_dir: &Path, pod_uid: &str) {
+    let env = match env {
+        Ok(env) => env,
+        Err(why) => return c.terminate(128, "StartError", &why),
+    };
+    let argv = env.argv(&env::container_argv(&c.spec));
+    c.state = State::Running { started: meta::now() };
+    if argv.is_empty() {
+        return;
+    }
+    match spawn(&env, &argv, &log_path(data_dir, pod_uid, c.name())) {
+        Ok(child) => c.child = Some(child),
+        Err(e) => c.terminate(128, "StartError", &e.to_string()),
+    }
+}
+
+fn spawn(env: &PodEnv, argv: &[String], log: &Path) -> std::io::Result<Child> {
+    use std::os::unix::process::CommandExt;
+    let out = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+    let err = out.try_clone()?;
+    let (program, args) =
+        argv.split_first().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"))?;
+    Command::new(program)
+        .args(args)
+        .current_dir(&env.working_dir)
+        .envs(env.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .process_group(0)
+        .spawn()
+}
