@@ -7,6 +7,8 @@
 mod app;
 mod restore_env;
 
+use std::time::Duration;
+
 use arca_kube::api::Kube;
 use arca_testcluster::{TEST_PROVISIONER, TestCluster};
 use restore_env::{Env, item, reason, wait_for, wait_gone};
@@ -59,9 +61,6 @@ async fn delete_namespace(k: &Kube, ns: &str) -> anyhow::Result<()> {
     wait_gone(k, &format!("/api/v1/namespaces/{ns}")).await
 }
 
-/// Needs the test cluster's PV binder to bind claims pre-bound by
-/// `spec.volumeName` by the claimRef rules, and to keep `Retain` volumes
-/// `Released` with their claimRef.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_binds_again_to_its_retained_volume() -> anyhow::Result<()> {
     let cluster = TestCluster::start().await?;
@@ -91,7 +90,6 @@ async fn a_claim_binds_again_to_its_retained_volume() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Needs the test cluster's PV binder (claimRef rules).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_volume_bound_to_another_claim_is_left_alone_and_reported() -> anyhow::Result<()> {
     let cluster = TestCluster::start().await?;
@@ -129,12 +127,12 @@ async fn a_volume_bound_to_another_claim_is_left_alone_and_reported() -> anyhow:
     Ok(())
 }
 
-/// Needs the test cluster's provisioner to leave a `Delete` volume
-/// `Released` for a moment before deleting it (the race after a namespace
-/// deletion).
+/// The race after a namespace deletion: the provisioner deletes a
+/// `Delete` volume some time after it was released.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_volume_being_deleted_is_never_bound_to() -> anyhow::Result<()> {
-    let cluster = TestCluster::start().await?;
+    // Long enough to outlast the restore's start on a busy machine.
+    let cluster = TestCluster::builder().volume_deletion_delay(Duration::from_secs(15)).start().await?;
     let k = kube(&cluster).await?;
     create_namespace(&k, NS).await?;
     let volume = bound_claim(&k, NS, "scratch", arca_testcluster::TEST_STORAGE_CLASS).await?;
