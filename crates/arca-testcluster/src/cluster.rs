@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::backends::Endpoints;
 use crate::faults::Faults;
 use crate::state::State;
 
@@ -17,6 +18,8 @@ pub const DEFAULT_VOLUME_DELETION_DELAY: Duration = Duration::from_secs(1);
 pub struct Cluster {
     state: Mutex<State>,
     pub faults: Faults,
+    /// Service endpoints for the API server's own calls (webhooks, aggregated APIs).
+    pub endpoints: Endpoints,
     pub data_dir: PathBuf,
     pub volume_deletion_delay: Duration,
 }
@@ -26,6 +29,7 @@ impl Cluster {
         Cluster {
             state: Mutex::new(State::default()),
             faults: Faults::default(),
+            endpoints: Endpoints::default(),
             data_dir,
             volume_deletion_delay: DEFAULT_VOLUME_DELETION_DELAY,
         }

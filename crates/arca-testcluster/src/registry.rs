@@ -9,6 +9,7 @@ use k8s_openapi::api::{
     storage::v1 as storage,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1 as apiregistration;
 
 /// A subresource as listed in discovery (`pods/exec`, `deployments/scale`).
 #[derive(Debug, Clone, PartialEq)]
@@ -262,6 +263,8 @@ fn builtin_rows() -> Vec<ResourceType> {
         row::<admission::ValidatingAdmissionPolicyBinding>(e()),
         // apiextensions.k8s.io/v1
         row::<apiextensions::CustomResourceDefinition>(st(&["crd", "crds"])),
+        // apiregistration.k8s.io/v1
+        row::<apiregistration::APIService>(st(&[])),
     ]
 }
 
