@@ -109,7 +109,8 @@ async fn a_volume_bound_to_another_claim_is_left_alone_and_reported() -> anyhow:
         "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": RETAIN_CLASS, "volumeName": volume,
                  "resources": {"requests": {"storage": "1Mi"}}}});
     k.create("/api/v1/namespaces/other/persistentvolumeclaims", &taker, "claim").await?;
-    let handed = json!({"spec": {"claimRef": {"namespace": "other", "name": "taker", "uid": null, "resourceVersion": null}}});
+    let handed =
+        json!({"spec": {"claimRef": {"namespace": "other", "name": "taker", "uid": null, "resourceVersion": null}}});
     k.merge_patch(&pv_path(&volume), &handed, "hand the volume over").await?;
     let taken = wait_for(&k, &claim_path("other", "taker"), |c| phase(c) == "Bound").await?;
     let before = k.get(&pv_path(&volume), "volume").await?;

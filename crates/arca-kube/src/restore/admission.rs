@@ -123,8 +123,15 @@ mod tests {
             refusal(&f),
             Some(Refusal::Denied { webhook: "guard.example.org".into(), message: "no widgets".into() })
         );
-        assert_eq!(refusal(&f).map(|r| r.to_string()).as_deref(), Some("rejected by webhook guard.example.org: no widgets"));
-        let silent = failure(400, "BadRequest", r#"admission webhook "guard.example.org" denied the request without explanation"#);
+        assert_eq!(
+            refusal(&f).map(|r| r.to_string()).as_deref(),
+            Some("rejected by webhook guard.example.org: no widgets")
+        );
+        let silent = failure(
+            400,
+            "BadRequest",
+            r#"admission webhook "guard.example.org" denied the request without explanation"#,
+        );
         assert!(matches!(refusal(&silent), Some(Refusal::Denied { message, .. }) if message == "no explanation given"));
         assert!(is_final(&f) && is_final(&silent));
     }
@@ -151,8 +158,14 @@ mod tests {
         assert!(text.starts_with("webhook guard.example.org could not be called: failed to call webhook"), "{text}");
         assert!(text.contains("restored last"), "{text}");
         assert!(is_final(&f));
-        let bare = failure(500, "InternalError", r#"Internal error occurred: failed calling webhook "w.io"; no further details available"#);
-        assert!(matches!(refusal(&bare), Some(Refusal::Unreachable { cause, .. }) if cause == "no further details available"));
+        let bare = failure(
+            500,
+            "InternalError",
+            r#"Internal error occurred: failed calling webhook "w.io"; no further details available"#,
+        );
+        assert!(
+            matches!(refusal(&bare), Some(Refusal::Unreachable { cause, .. }) if cause == "no further details available")
+        );
     }
 
     #[test]

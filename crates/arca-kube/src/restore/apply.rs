@@ -19,9 +19,9 @@ use crate::discover::{self, Discovery};
 use crate::error::{Error, Result};
 use crate::objects::{self, ResourceType};
 use crate::restore::admission;
-use crate::restore::rebind::{self, Prepared};
 use crate::restore::plan::{Plan, PlanItem, TransformContext, transform};
 use crate::restore::readiness::{self, Readiness};
+use crate::restore::rebind::{self, Prepared};
 use crate::restore::report::{ItemResult, Outcome};
 use crate::restore::{ExistingPolicy, RestoreOptions};
 

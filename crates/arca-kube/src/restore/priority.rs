@@ -26,6 +26,8 @@
 //!
 //! [`PlanOptions::priorities`]: crate::restore::plan::PlanOptions::priorities
 
+use crate::restore::plan::PlanItem;
+
 pub const DEFAULT_PRIORITIES: &[&str] = &[
     "customresourcedefinitions.apiextensions.k8s.io",
     "namespaces",
@@ -70,6 +72,21 @@ pub const DEFAULT_TAIL: &[&str] = &[
     "validatingwebhookconfigurations.admissionregistration.k8s.io",
     "apiservices.apiregistration.k8s.io",
 ];
+
+/// Whether a type is restored in the tail: listed there and not placed by
+/// the user's table.
+pub fn is_tail(table: &[String], group_resource: &str) -> bool {
+    DEFAULT_TAIL.contains(&group_resource) && !table.iter().any(|t| t == group_resource)
+}
+
+/// Moves tail objects after everything else, objects owned by other
+/// restored objects included (the plan orders by owner depth first).
+pub fn after_everything(items: &mut [PlanItem], table: &[String]) {
+    let last = items.iter().map(|i| i.depth).max().unwrap_or(0) + 1;
+    for item in items.iter_mut().filter(|i| is_tail(table, &i.group_resource())) {
+        item.depth += last;
+    }
+}
 
 /// Groups of the built-in API (besides `*.k8s.io` and the core group).
 const BUILTIN_GROUPS: &[&str] = &["apps", "batch", "policy", "autoscaling", "extensions"];
