@@ -133,9 +133,7 @@ fn create_pv(state: &mut State, w: &Work, dir: &std::path::Path) {
     let pvc = &w.pvc;
     let (ns, name, uid) = (meta::namespace(pvc), meta::name(pvc), meta::uid(pvc));
     // The PV controller's `setClaimProvisioner`, before the provisioner runs.
-    let p = Patch::Merge(
-        json!({"metadata": {"annotations": {"volume.beta.kubernetes.io/storage-provisioner": TEST_PROVISIONER, "volume.kubernetes.io/storage-provisioner": TEST_PROVISIONER}}}),
-    );
+    let p = Patch::Merge(json!({"metadata": {"annotations": {"volume.beta.kubernetes.io/storage-provisioner": TEST_PROVISIONER, "volume.kubernetes.io/storage-provisioner": TEST_PROVISIONER}}}));
     let Some(pvc) = log_err("annotate pvc", state.patch(&pvc_rt, ns, name, p, "", &opts(MANAGER))) else {
         return;
     };

@@ -51,10 +51,8 @@ pub(crate) fn select_container(pod: &Value, requested: Option<&str>) -> ApiResul
                 1 => main[0].clone(),
                 0 => return Err(ApiError::bad_request(format!("a container name must be specified for pod {name}"))),
                 _ => {
-                    let mut msg = format!(
-                        "a container name must be specified for pod {name}, choose one of: [{}]",
-                        main.join(" ")
-                    );
+                    let mut msg =
+                        format!("a container name must be specified for pod {name}, choose one of: [{}]", main.join(" "));
                     let init = names(pod, "initContainers");
                     if !init.is_empty() {
                         msg.push_str(&format!(" or one of the init containers: [{}]", init.join(" ")));

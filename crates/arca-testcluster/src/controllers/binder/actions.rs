@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::rules::{ANN_BIND_COMPLETED, ANN_BOUND_BY_CONTROLLER, annotation, bound_to_claim};
-use super::{MANAGER, pv_rt, pvc_rt};
+use super::{MANAGER, pvc_rt, pv_rt};
 use crate::controllers::{log_err, opts};
 use crate::meta;
 use crate::state::{Patch, State};
@@ -90,8 +90,7 @@ pub fn bind(state: &mut State, pv_name: &str, claim: &Value) {
         return;
     };
     let mut annotations = json!({});
-    if meta::str_at(claim, "/spec/volumeName") != Some(pv_name) && annotation(claim, ANN_BOUND_BY_CONTROLLER).is_none()
-    {
+    if meta::str_at(claim, "/spec/volumeName") != Some(pv_name) && annotation(claim, ANN_BOUND_BY_CONTROLLER).is_none() {
         annotations[ANN_BOUND_BY_CONTROLLER] = json!("yes");
     }
     if annotation(claim, ANN_BIND_COMPLETED).is_none() {

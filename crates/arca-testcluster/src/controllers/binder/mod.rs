@@ -66,8 +66,7 @@ impl Binder {
             self.apply_claim(&mut state, &claim, &pvs, action);
         }
         let claims = objects(&state, "", "persistentvolumeclaims");
-        let live: Vec<String> =
-            objects(&state, "", "persistentvolumes").iter().map(|pv| meta::uid(pv).to_string()).collect();
+        let live: Vec<String> = objects(&state, "", "persistentvolumes").iter().map(|pv| meta::uid(pv).to_string()).collect();
         self.released.retain(|uid, _| live.contains(uid));
         for pv in objects(&state, "", "persistentvolumes") {
             let claim = claims.iter().find(|c| {
@@ -110,8 +109,7 @@ impl Binder {
     /// or its volume changed, or a sync period passed.
     fn note(&mut self, state: &mut State, claim: &Value, pvs: &[Value], note: &Note) {
         let volume = meta::str_at(claim, "/spec/volumeName").unwrap_or_default();
-        let pv_rv =
-            pvs.iter().find(|p| meta::name(p) == volume).and_then(|p| meta::str_at(p, "/metadata/resourceVersion"));
+        let pv_rv = pvs.iter().find(|p| meta::name(p) == volume).and_then(|p| meta::str_at(p, "/metadata/resourceVersion"));
         let seen = format!("{:?}/{pv_rv:?}", meta::str_at(claim, "/metadata/resourceVersion"));
         let key = (meta::uid(claim).to_string(), note.message.clone());
         if let Some((last, at)) = self.noted.get(&key) {
@@ -140,9 +138,7 @@ impl Binder {
             "Retain" => {}
             "Delete" => self.delete_later(state, cluster, &pv),
             "Recycle" => recycle(state, cluster, &pv),
-            _ => {
-                fail(state, &pv, "VolumeUnknownReclaimPolicy", "Volume has unrecognized PersistentVolumeReclaimPolicy")
-            }
+            _ => fail(state, &pv, "VolumeUnknownReclaimPolicy", "Volume has unrecognized PersistentVolumeReclaimPolicy"),
         }
     }
 

@@ -91,7 +91,9 @@ pub fn bound_to_claim(pv: &Value, claim: &Value) -> bool {
 /// `GetPersistentVolumeClaimClass` / `GetPersistentVolumeClass`: the beta
 /// annotation wins over `spec.storageClassName`.
 pub fn class_of(obj: &Value) -> &str {
-    annotation(obj, ANN_STORAGE_CLASS).or_else(|| meta::str_at(obj, "/spec/storageClassName")).unwrap_or_default()
+    annotation(obj, ANN_STORAGE_CLASS)
+        .or_else(|| meta::str_at(obj, "/spec/storageClassName"))
+        .unwrap_or_default()
 }
 
 fn requested(claim: &Value) -> f64 {
@@ -168,9 +170,8 @@ fn selector_matches(claim: &Value, pv: &Value) -> bool {
 /// class, modes and selector.
 pub fn best_match<'a>(claim: &Value, pvs: &'a [Value]) -> Option<&'a Value> {
     let wanted = requested(claim);
-    let candidates = pvs
-        .iter()
-        .filter(|pv| volume_mode(pv) == volume_mode(claim) && !meta::is_deleting(pv) && access_modes_fit(claim, pv));
+    let candidates =
+        pvs.iter().filter(|pv| volume_mode(pv) == volume_mode(claim) && !meta::is_deleting(pv) && access_modes_fit(claim, pv));
     let mut smallest: Option<&Value> = None;
     for pv in candidates {
         if bound_to_claim(pv, claim) {
@@ -225,11 +226,7 @@ pub fn decide_claim(claim: &Value, pvs: &[Value]) -> ClaimAction {
         return ClaimAction::Bind(volume_name.to_string());
     }
     let note = warning("FailedBinding", format!("volume {:?} already bound to a different claim.", meta::name(pv)));
-    if has_annotation(claim, ANN_BOUND_BY_CONTROLLER) {
-        ClaimAction::NoteOnly(note)
-    } else {
-        ClaimAction::Pending(Some(note))
-    }
+    if has_annotation(claim, ANN_BOUND_BY_CONTROLLER) { ClaimAction::NoteOnly(note) } else { ClaimAction::Pending(Some(note)) }
 }
 
 fn decide_bound_claim(claim: &Value, volume_name: &str, pv: Option<&Value>) -> ClaimAction {
@@ -248,10 +245,7 @@ fn decide_bound_claim(claim: &Value, volume_name: &str, pv: Option<&Value>) -> C
     if !has_claim_ref(pv) || claim_ref_field(pv, "uid") == Some(meta::uid(claim)) {
         return ClaimAction::Bind(volume_name.to_string());
     }
-    ClaimAction::Lost(warning(
-        "ClaimMisbound",
-        "Two claims are bound to the same volume, this one is bound incorrectly".into(),
-    ))
+    ClaimAction::Lost(warning("ClaimMisbound", "Two claims are bound to the same volume, this one is bound incorrectly".into()))
 }
 
 /// `syncVolume`; `claim` is the claim named by `claimRef` (by namespace and

@@ -96,28 +96,15 @@ struct PodRun {
 
 impl PodRun {
     fn new(pod: &Value) -> Self {
-        let list =
-            |key: &str| pod.pointer(&format!("/spec/{key}")).and_then(Value::as_array).cloned().unwrap_or_default();
+        let list = |key: &str| pod.pointer(&format!("/spec/{key}")).and_then(Value::as_array).cloned().unwrap_or_default();
         let mut containers = Vec::new();
         for spec in list("initContainers") {
             let sidecar = meta::str_at(&spec, "/restartPolicy") == Some("Always");
-            containers.push(Container {
-                spec,
-                init: true,
-                sidecar,
-                child: None,
-                state: State::Waiting("PodInitializing"),
-            });
+            containers.push(Container { spec, init: true, sidecar, child: None, state: State::Waiting("PodInitializing") });
         }
         for spec in list("containers") {
             let waiting = if containers.is_empty() { "ContainerCreating" } else { "PodInitializing" };
-            containers.push(Container {
-                spec,
-                init: false,
-                sidecar: false,
-                child: None,
-                state: State::Waiting(waiting),
-            });
+            containers.push(Container { spec, init: false, sidecar: false, child: None, state: State::Waiting(waiting) });
         }
         PodRun {
             ns: meta::namespace(pod).to_string(),
@@ -150,13 +137,7 @@ impl PodRun {
                 return out;
             }
         }
-        out.extend(
-            self.containers
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| !c.init && matches!(c.state, State::Waiting(_)))
-                .map(|(i, _)| i),
-        );
+        out.extend(self.containers.iter().enumerate().filter(|(_, c)| !c.init && matches!(c.state, State::Waiting(_))).map(|(i, _)| i));
         out
     }
 }

@@ -98,11 +98,7 @@ fn condition(kind: &str, ok: bool, now: &str, reason: &str, unready: &[&str]) ->
     let mut c = json!({"type": kind, "status": if ok { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": now});
     if !ok && !reason.is_empty() {
         c["reason"] = json!(reason);
-        c["message"] = json!(format!(
-            "containers with {} status: [{}]",
-            if kind == "Initialized" { "incomplete" } else { "unready" },
-            unready.join(" ")
-        ));
+        c["message"] = json!(format!("containers with {} status: [{}]", if kind == "Initialized" { "incomplete" } else { "unready" }, unready.join(" ")));
     }
     c
 }
@@ -154,13 +150,7 @@ mod tests {
     use super::*;
 
     fn done(code: i32) -> State {
-        State::Terminated {
-            code,
-            reason: String::new(),
-            message: String::new(),
-            started: String::new(),
-            finished: String::new(),
-        }
+        State::Terminated { code, reason: String::new(), message: String::new(), started: String::new(), finished: String::new() }
     }
 
     #[test]
@@ -172,10 +162,7 @@ mod tests {
         assert_eq!(phase(&[v(true, false, &running), v(false, false, &waiting)]), "Pending");
         assert_eq!(phase(&[v(true, false, &done(1)), v(false, false, &waiting)]), "Failed");
         assert_eq!(phase(&[v(true, true, &running), v(false, false, &done(0)), v(false, false, &running)]), "Running");
-        assert_eq!(
-            phase(&[v(true, true, &done(137)), v(false, false, &done(0)), v(false, false, &done(0))]),
-            "Succeeded"
-        );
+        assert_eq!(phase(&[v(true, true, &done(137)), v(false, false, &done(0)), v(false, false, &done(0))]), "Succeeded");
         assert_eq!(phase(&[v(false, false, &done(0)), v(false, false, &done(2))]), "Failed");
     }
 }
