@@ -104,11 +104,8 @@ fn going_away(pv: &Value) -> Option<String> {
 /// Rows 6–8: the volume's claim reference names this claim.
 fn same_claim(claim_ref: &Value, pv: &Value) -> Binding {
     let stale_uid = !str_of(claim_ref, "/uid").is_empty();
-    let reusable = match (phase(pv), reclaim_policy(pv)) {
-        ("Released" | "Available", "Retain") => true,
-        ("Available", "Recycle") => true,
-        _ => false,
-    };
+    let reusable =
+        matches!((phase(pv), reclaim_policy(pv)), ("Released" | "Available", "Retain") | ("Available", "Recycle"));
     if stale_uid && reusable { Binding::Rebind } else { Binding::Keep }
 }
 
