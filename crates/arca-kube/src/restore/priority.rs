@@ -16,8 +16,11 @@
 //! | 8 | pods, workloads, jobs | run last among built-ins, with all they need present |
 //! | 9 | services, ingresses, policies, autoscalers | select the workloads |
 //! | 10 | other built-ins, then custom resources | operators act on their CRs once the rest exists |
-//! | 11 | webhook configurations, admission policies and their bindings | a webhook whose backend pods are restored in the same run (or whose service is gone) rejects every matching create, and a policy may refuse objects the backup holds: admission is restored once everything it guards exists |
+//! | 11 | webhook configurations, admission policies and their bindings | a webhook whose backend pods are restored in the same run (or whose service is gone) rejects every matching create, and a policy may refuse objects the backup holds: admission is restored once everything it guards exists (a mutating webhook restored with them does not mutate them again: the backup holds them as it left them) |
 //! | 12 | APIServices | an APIService whose backend is not up yet makes its whole group answer 503 (discovery too) |
+//!
+//! The tail comes after objects owned by other restored objects too
+//! ([`after_everything`]).
 //!
 //! Overriding: `--restore-priorities` / [`PlanOptions::priorities`] replaces
 //! the head. The tail still applies to every type the user's list leaves
