@@ -167,10 +167,11 @@ pub async fn prepare(
         }
         Binding::Rebind => {
             keep(desired);
-            if !dry_run {
-                let what = format!("clearing the stale claim uid of persistentvolume/{volume}");
-                kube.merge_patch(&path, &clear_claim_uid(), &what).await?;
+            if dry_run {
+                return Ok(Prepared::Create(Some(format!("would rebind to retained volume {volume}"))));
             }
+            let what = format!("clearing the stale claim uid of persistentvolume/{volume}");
+            kube.merge_patch(&path, &clear_claim_uid(), &what).await?;
             Ok(Prepared::Create(Some(format!("rebound to retained volume {volume}"))))
         }
         Binding::Fresh(why) => {
