@@ -235,17 +235,16 @@ impl Applier<'_> {
 
     /// Creates the object, or meets the existing one per the policy.
     async fn send(&self, item: &PlanItem, rt: &ResourceType, original: &Value, desired: &Value) -> Result<ItemResult> {
-        let (rt, desired) = (rt.clone(), desired.clone());
         let ns = item.namespace.as_deref();
         let path = rt.object_path(ns, &item.name);
         let what = item.display();
         if self.opts.dry_run {
-            return self.dry_run(item, original, &desired, &path).await;
+            return self.dry_run(item, original, desired, &path).await;
         }
-        let live = match self.kube.create(&rt.collection_path(ns), &desired, &format!("creating {what}")).await {
+        let live = match self.kube.create(&rt.collection_path(ns), desired, &format!("creating {what}")).await {
             Ok(live) => {
                 self.remember_uid(item, &live);
-                self.restore_status(&rt, &path, &desired, &what).await;
+                self.restore_status(rt, &path, desired, &what).await;
                 self.note(format!("{what}: created"));
                 return Ok(result(item, Outcome::Created, None));
             }
@@ -255,14 +254,14 @@ impl Applier<'_> {
         if live.pointer("/metadata/deletionTimestamp").is_some() {
             // Being deleted (e.g. a namespace still terminating): wait, then create.
             self.wait_gone(&path, &what).await?;
-            let created = self.kube.create(&rt.collection_path(ns), &desired, &format!("creating {what}")).await?;
+            let created = self.kube.create(&rt.collection_path(ns), desired, &format!("creating {what}")).await?;
             self.remember_uid(item, &created);
-            self.restore_status(&rt, &path, &desired, &what).await;
+            self.restore_status(rt, &path, desired, &what).await;
             self.note(format!("{what}: created after the old one was deleted"));
             return Ok(result(item, Outcome::Created, None));
         }
         self.remember_uid(item, &live);
-        if same(&desired, &live) {
+        if same(desired, &live) {
             return Ok(result(item, Outcome::Unchanged, None));
         }
         match self.opts.policy {
@@ -277,7 +276,7 @@ impl Applier<'_> {
                 let mut body = desired.clone();
                 objects::remove_at(&mut body, "/status");
                 let after = self.kube.apply(&path, &body, &format!("updating {what}")).await?;
-                self.restore_status(&rt, &path, &desired, &what).await;
+                self.restore_status(rt, &path, desired, &what).await;
                 let changed = objects::str_at(&after, "/metadata/resourceVersion")
                     != objects::str_at(&live, "/metadata/resourceVersion");
                 self.note(format!("{what}: {}", if changed { "updated" } else { "unchanged" }));
