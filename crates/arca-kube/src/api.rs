@@ -41,7 +41,10 @@ impl RetryPolicy {
             return None;
         }
         let retryable = match err {
-            Error::Api { failure, .. } => RETRY_CODES.contains(&failure.code),
+            // A webhook's answer stands, whatever its code.
+            Error::Api { failure, .. } => {
+                RETRY_CODES.contains(&failure.code) && !crate::restore::admission::is_final(failure)
+            }
             Error::Transport { .. } => true,
             _ => false,
         };
@@ -257,6 +260,19 @@ mod tests {
         assert_eq!(p.delay(&api(429), 1, Some(2)), Some(Duration::from_secs(2)));
         assert_eq!(p.delay(&api(500), 10, None), None);
         assert!(p.delay(&api(500), 5, None).is_some_and(|d| d <= p.max));
+    }
+
+    #[test]
+    fn webhook_answers_are_not_retried() {
+        let webhook = |message: &str| Error::Api {
+            what: "x".into(),
+            failure: ApiFailure { code: 500, reason: "InternalError".into(), message: message.into() },
+        };
+        let p = RetryPolicy::default();
+        let unreachable = webhook(r#"Internal error occurred: failed calling webhook "w.example.org": timeout"#);
+        assert!(p.delay(&unreachable, 1, None).is_none());
+        assert!(p.delay(&webhook(r#"admission webhook "w.example.org" denied the request: no"#), 1, None).is_none());
+        assert!(p.delay(&webhook("Internal error occurred: etcd timeout"), 1, None).is_some());
     }
 
     #[test]

@@ -65,7 +65,9 @@ pub struct CreateArgs {
     /// Keep Services' node ports
     #[arg(long)]
     pub preserve_node_ports: bool,
-    /// Restore order: these types (resource.group) first, in this order
+    /// Restore order: these types (resource.group) first, in this order (webhook
+    /// configurations, admission policies and APIServices, restored last by default,
+    /// move here when named)
     #[arg(long, value_delimiter = ',')]
     pub priorities: Vec<String>,
     /// Print the plan without changing the cluster

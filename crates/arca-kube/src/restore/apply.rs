@@ -18,8 +18,10 @@ use crate::diff;
 use crate::discover::{self, Discovery};
 use crate::error::{Error, Result};
 use crate::objects::{self, ResourceType};
+use crate::restore::admission;
 use crate::restore::plan::{Plan, PlanItem, TransformContext, transform};
 use crate::restore::readiness::{self, Readiness};
+use crate::restore::rebind::{self, Prepared};
 use crate::restore::report::{ItemResult, Outcome};
 use crate::restore::{ExistingPolicy, RestoreOptions};
 
@@ -55,6 +57,16 @@ const CRDS: &str = "customresourcedefinitions.apiextensions.k8s.io";
 
 fn result(item: &PlanItem, outcome: Outcome, reason: Option<String>) -> ItemResult {
     ItemResult { object: item.display(), outcome, reason, transform: Vec::new(), ready: None }
+}
+
+/// Adds a note (e.g. how a claim's volume was chosen) to an item's reason.
+fn add_note(r: &mut ItemResult, note: Option<String>) {
+    if let Some(n) = note {
+        r.reason = Some(match r.reason.take() {
+            Some(why) => format!("{why}; {n}"),
+            None => n,
+        });
+    }
 }
 
 /// Applies the plan. Never fails as a whole: each object's failure is in its result.
@@ -157,8 +169,9 @@ impl Applier<'_> {
         match self.try_restore(item).await {
             Ok(r) => r,
             Err(e) => {
-                self.note(format!("{}: failed: {}", item.display(), e.reason()));
-                result(item, Outcome::Failed, Some(e.reason()))
+                let why = admission::explain(&e);
+                self.note(format!("{}: failed: {why}", item.display()));
+                result(item, Outcome::Failed, Some(why))
             }
         }
     }
@@ -203,16 +216,35 @@ impl Applier<'_> {
         if rt.version != item.version {
             desired["apiVersion"] = json!(rt.api_version());
         }
+        let in_plan = |pv: &str| self.restored_pvs.contains(pv);
+        let dry_run = self.opts.dry_run;
+        let note = match rebind::prepare(self.kube, item, &original, &mut desired, &in_plan, dry_run).await? {
+            Prepared::Create(note) => note,
+            Prepared::Refuse(why) => {
+                self.note(format!("{}: not created: {why}", item.display()));
+                return Ok(result(item, Outcome::Failed, Some(why)));
+            }
+        };
+        if let Some(n) = &note {
+            self.note(format!("{}: {n}", item.display()));
+        }
+        let mut r = self.send(item, &rt, &original, &desired).await?;
+        add_note(&mut r, note);
+        Ok(r)
+    }
+
+    /// Creates the object, or meets the existing one per the policy.
+    async fn send(&self, item: &PlanItem, rt: &ResourceType, original: &Value, desired: &Value) -> Result<ItemResult> {
         let ns = item.namespace.as_deref();
         let path = rt.object_path(ns, &item.name);
         let what = item.display();
         if self.opts.dry_run {
-            return self.dry_run(item, &original, &desired, &path).await;
+            return self.dry_run(item, original, desired, &path).await;
         }
-        let live = match self.kube.create(&rt.collection_path(ns), &desired, &format!("creating {what}")).await {
+        let live = match self.kube.create(&rt.collection_path(ns), desired, &format!("creating {what}")).await {
             Ok(live) => {
                 self.remember_uid(item, &live);
-                self.restore_status(&rt, &path, &desired, &what).await;
+                self.restore_status(rt, &path, desired, &what).await;
                 self.note(format!("{what}: created"));
                 return Ok(result(item, Outcome::Created, None));
             }
@@ -222,14 +254,14 @@ impl Applier<'_> {
         if live.pointer("/metadata/deletionTimestamp").is_some() {
             // Being deleted (e.g. a namespace still terminating): wait, then create.
             self.wait_gone(&path, &what).await?;
-            let created = self.kube.create(&rt.collection_path(ns), &desired, &format!("creating {what}")).await?;
+            let created = self.kube.create(&rt.collection_path(ns), desired, &format!("creating {what}")).await?;
             self.remember_uid(item, &created);
-            self.restore_status(&rt, &path, &desired, &what).await;
+            self.restore_status(rt, &path, desired, &what).await;
             self.note(format!("{what}: created after the old one was deleted"));
             return Ok(result(item, Outcome::Created, None));
         }
         self.remember_uid(item, &live);
-        if same(&desired, &live) {
+        if same(desired, &live) {
             return Ok(result(item, Outcome::Unchanged, None));
         }
         match self.opts.policy {
@@ -244,7 +276,7 @@ impl Applier<'_> {
                 let mut body = desired.clone();
                 objects::remove_at(&mut body, "/status");
                 let after = self.kube.apply(&path, &body, &format!("updating {what}")).await?;
-                self.restore_status(&rt, &path, &desired, &what).await;
+                self.restore_status(rt, &path, desired, &what).await;
                 let changed = objects::str_at(&after, "/metadata/resourceVersion")
                     != objects::str_at(&live, "/metadata/resourceVersion");
                 self.note(format!("{what}: {}", if changed { "updated" } else { "unchanged" }));
@@ -291,11 +323,27 @@ impl Applier<'_> {
             tokio::time::sleep(READY_POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
         }
         for i in pending {
-            let reason = format!("not ready after {timeout:?}: {}", why.remove(&i).unwrap_or_default());
+            let mut state = why.remove(&i).unwrap_or_default();
+            if let Some(event) = self.latest_event(&plan.items[results[i].0]).await {
+                state = format!("{state} ({event})");
+            }
+            let reason = format!("not ready after {timeout:?}: {state}");
             self.warn(format!("{}: {reason}", results[i].1.object));
             results[i].1.ready = Some(false);
-            results[i].1.reason = Some(reason);
+            // What the restore said of it (e.g. its volume) stays, after why it is not ready.
+            let earlier = results[i].1.reason.replace(reason);
+            add_note(&mut results[i].1, earlier);
         }
+    }
+
+    /// Why a claim that did not become ready is stuck, from its newest
+    /// event (the binder's message); `None` for other kinds or when events
+    /// cannot be read.
+    async fn latest_event(&self, item: &PlanItem) -> Option<String> {
+        let ns = item.namespace.as_deref().filter(|_| item.group.is_empty() && item.kind == "PersistentVolumeClaim")?;
+        let path = readiness::events_path(ns, &item.kind, &item.name);
+        let events = self.kube.get(&path, &format!("reading the events of {}", item.display())).await.ok()?;
+        readiness::latest_event_message(&events)
     }
 
     async fn check_ready(&self, item: &PlanItem) -> Readiness {

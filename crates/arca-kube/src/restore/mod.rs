@@ -5,12 +5,14 @@
 //! small rules ([`sanitize`]); mappings and user modifiers are data
 //! ([`mapping`], [`modifiers`]).
 
+pub mod admission;
 pub mod apply;
 pub mod mapping;
 pub mod modifiers;
 pub mod plan;
 pub mod priority;
 pub mod readiness;
+pub mod rebind;
 pub mod report;
 pub mod sanitize;
 pub mod strategic;

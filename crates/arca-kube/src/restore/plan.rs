@@ -331,6 +331,7 @@ impl Planner {
                 break;
             }
         }
+        priority::after_everything(&mut self.items, &self.table);
         self.items.sort_by(|a, b| {
             (a.depth, a.rank, &a.namespace, &a.group, &a.resource, &a.name).cmp(&(
                 b.depth,
@@ -466,6 +467,26 @@ mod tests {
         assert!(pos("widget/a/w") < pos("configmap/a/owned"), "owned objects follow their owner: {order:?}");
         let pod = p.items.iter().find(|i| i.kind == "Pod").map(|i| i.skip.clone());
         assert!(matches!(pod, Some(Some(r)) if r.contains("replicaset/web")));
+        Ok(())
+    }
+
+    #[test]
+    fn webhooks_come_after_owned_objects_too() -> Result<()> {
+        let mut objs = sample();
+        let api = "admissionregistration.k8s.io/v1";
+        objs.push((
+            entry(None, "admissionregistration.k8s.io", "validatingwebhookconfigurations", "guard"),
+            obj(api, "ValidatingWebhookConfiguration", None, "guard", "u-vwc"),
+        ));
+        let p = plan(PlanOptions::default(), &objs)?;
+        let order: Vec<String> = p.items.iter().map(PlanItem::display).collect();
+        assert_eq!(order.last().map(String::as_str), Some("validatingwebhookconfiguration/guard"), "{order:?}");
+        let placed = PlanOptions {
+            priorities: Some(vec!["validatingwebhookconfigurations.admissionregistration.k8s.io".into()]),
+            ..Default::default()
+        };
+        let p = plan(placed, &objs)?;
+        assert_eq!(p.items[0].display(), "validatingwebhookconfiguration/guard", "the user's list places it");
         Ok(())
     }
 

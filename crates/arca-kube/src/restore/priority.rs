@@ -1,7 +1,8 @@
-//! Restore order as data. Objects are created in the order of this table
-//! (by `resource.group`); built-in types not listed come after it, custom
-//! resources last. An object owned by another restored object always comes
-//! after its owner (see `plan`), whatever the table says.
+//! Restore order as data. Objects are created in the order of the head
+//! table [`DEFAULT_PRIORITIES`] (by `resource.group`); built-in types not
+//! listed come after it, then custom resources, then the tail table
+//! [`DEFAULT_TAIL`]. An object owned by another restored object always comes
+//! after its owner (see `plan`), whatever the tables say.
 //!
 //! | # | types | why here |
 //! |---|-------|----------|
@@ -15,6 +16,20 @@
 //! | 8 | pods, workloads, jobs | run last among built-ins, with all they need present |
 //! | 9 | services, ingresses, policies, autoscalers | select the workloads |
 //! | 10 | other built-ins, then custom resources | operators act on their CRs once the rest exists |
+//! | 11 | webhook configurations, admission policies and their bindings | a webhook whose backend pods are restored in the same run (or whose service is gone) rejects every matching create, and a policy may refuse objects the backup holds: admission is restored once everything it guards exists (a mutating webhook restored with them does not mutate them again: the backup holds them as it left them) |
+//! | 12 | APIServices | an APIService whose backend is not up yet makes its whole group answer 503 (discovery too) |
+//!
+//! The tail comes after objects owned by other restored objects too
+//! ([`after_everything`]).
+//!
+//! Overriding: `--restore-priorities` / [`PlanOptions::priorities`] replaces
+//! the head. The tail still applies to every type the user's list leaves
+//! out; a tail type the user's list names takes the user's position (the
+//! user's list always wins).
+//!
+//! [`PlanOptions::priorities`]: crate::restore::plan::PlanOptions::priorities
+
+use crate::restore::plan::PlanItem;
 
 pub const DEFAULT_PRIORITIES: &[&str] = &[
     "customresourcedefinitions.apiextensions.k8s.io",
@@ -51,6 +66,31 @@ pub const DEFAULT_PRIORITIES: &[&str] = &[
     "horizontalpodautoscalers.autoscaling",
 ];
 
+/// Restored after everything else, custom resources included (rows 11–12
+/// of the module table).
+pub const DEFAULT_TAIL: &[&str] = &[
+    "validatingadmissionpolicies.admissionregistration.k8s.io",
+    "validatingadmissionpolicybindings.admissionregistration.k8s.io",
+    "mutatingwebhookconfigurations.admissionregistration.k8s.io",
+    "validatingwebhookconfigurations.admissionregistration.k8s.io",
+    "apiservices.apiregistration.k8s.io",
+];
+
+/// Whether a type is restored in the tail: listed there and not placed by
+/// the user's table.
+pub fn is_tail(table: &[String], group_resource: &str) -> bool {
+    DEFAULT_TAIL.contains(&group_resource) && !table.iter().any(|t| t == group_resource)
+}
+
+/// Moves tail objects after everything else, objects owned by other
+/// restored objects included (the plan orders by owner depth first).
+pub fn after_everything(items: &mut [PlanItem], table: &[String]) {
+    let last = items.iter().map(|i| i.depth).max().unwrap_or(0) + 1;
+    for item in items.iter_mut().filter(|i| is_tail(table, &i.group_resource())) {
+        item.depth += last;
+    }
+}
+
 /// Groups of the built-in API (besides `*.k8s.io` and the core group).
 const BUILTIN_GROUPS: &[&str] = &["apps", "batch", "policy", "autoscaling", "extensions"];
 
@@ -64,10 +104,14 @@ pub fn is_builtin(group: &str, group_resource: &str, custom: &dyn Fn(&str) -> bo
     group.is_empty() || BUILTIN_GROUPS.contains(&group) || group.ends_with(".k8s.io") || group == "k8s.io"
 }
 
-/// Position of a type in the restore order (lower first).
+/// Position of a type in the restore order (lower first): the head table
+/// (the user's when given), unlisted built-ins, custom resources, the tail.
 pub fn rank(table: &[String], group: &str, group_resource: &str, custom: &dyn Fn(&str) -> bool) -> usize {
     if let Some(i) = table.iter().position(|t| t == group_resource) {
         return i;
+    }
+    if let Some(i) = DEFAULT_TAIL.iter().position(|t| *t == group_resource) {
+        return table.len() + 2 + i;
     }
     if is_builtin(group, group_resource, custom) { table.len() } else { table.len() + 1 }
 }
@@ -88,5 +132,34 @@ mod tests {
         assert!(crd < ns && ns < deploy && deploy < lease && lease < widget);
         let vs_custom = |gr: &str| gr == "volumesnapshots.snapshot.storage.k8s.io";
         assert!(!is_builtin("snapshot.storage.k8s.io", "volumesnapshots.snapshot.storage.k8s.io", &vs_custom));
+    }
+
+    const ADMISSION: &str = "admissionregistration.k8s.io";
+
+    #[test]
+    fn admission_and_api_services_come_after_custom_resources() {
+        let table: Vec<String> = DEFAULT_PRIORITIES.iter().map(|s| s.to_string()).collect();
+        let none = |_: &str| false;
+        let widget = rank(&table, "example.com", "widgets.example.com", &none);
+        let policy = rank(&table, ADMISSION, "validatingadmissionpolicies.admissionregistration.k8s.io", &none);
+        let binding = rank(&table, ADMISSION, "validatingadmissionpolicybindings.admissionregistration.k8s.io", &none);
+        let mutating = rank(&table, ADMISSION, "mutatingwebhookconfigurations.admissionregistration.k8s.io", &none);
+        let validating = rank(&table, ADMISSION, "validatingwebhookconfigurations.admissionregistration.k8s.io", &none);
+        let api_service = rank(&table, "apiregistration.k8s.io", "apiservices.apiregistration.k8s.io", &none);
+        assert!(widget < policy && policy < binding && binding < mutating, "{widget} {policy} {binding} {mutating}");
+        assert!(mutating < validating && validating < api_service);
+    }
+
+    #[test]
+    fn a_users_list_naming_a_tail_type_places_it() {
+        let table: Vec<String> =
+            ["validatingwebhookconfigurations.admissionregistration.k8s.io", "configmaps"].map(String::from).into();
+        let none = |_: &str| false;
+        let webhook = rank(&table, ADMISSION, "validatingwebhookconfigurations.admissionregistration.k8s.io", &none);
+        let config_map = rank(&table, "", "configmaps", &none);
+        let mutating = rank(&table, ADMISSION, "mutatingwebhookconfigurations.admissionregistration.k8s.io", &none);
+        let widget = rank(&table, "example.com", "widgets.example.com", &none);
+        assert!(webhook < config_map, "the user's order wins");
+        assert!(widget < mutating, "types the user leaves out keep the tail");
     }
 }

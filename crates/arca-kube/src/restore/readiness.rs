@@ -90,6 +90,31 @@ fn daemon_set(obj: &Value) -> Readiness {
     ready_if(observed(obj) && obj.pointer("/status").is_some() && have >= want, || format!("{have}/{want} pods ready"))
 }
 
+/// The message of the newest event in an event list (`v1` Events of one
+/// object), which says why a claim is still Pending (the binder's
+/// `volume "X" already bound to a different claim.`, a provisioning error).
+pub fn latest_event_message(events: &Value) -> Option<String> {
+    let items = events.pointer("/items")?.as_array()?;
+    let when = |e: &Value| {
+        ["/lastTimestamp", "/eventTime", "/firstTimestamp", "/metadata/creationTimestamp"]
+            .iter()
+            .find_map(|p| objects::str_at(e, p))
+            .unwrap_or_default()
+            .to_string()
+    };
+    items.iter().filter(|e| objects::str_at(e, "/message").is_some()).max_by_key(|e| when(e)).and_then(|e| {
+        let message = objects::str_at(e, "/message")?.trim();
+        let reason = objects::str_at(e, "/reason").unwrap_or_default();
+        Some(if reason.is_empty() { message.to_string() } else { format!("{reason}: {message}") })
+    })
+}
+
+/// The field selector that lists one object's events.
+pub fn events_path(namespace: &str, kind: &str, name: &str) -> String {
+    let selector = format!("involvedObject.kind={kind},involvedObject.name={name}");
+    format!("/api/v1/namespaces/{namespace}/events?fieldSelector={}", crate::api::encode_query(&selector))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +129,22 @@ mod tests {
         let running = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}]}});
         assert!(matches!(readiness("", "Pod", &running), Readiness::NotYet(_)));
         assert_eq!(readiness("", "Pod", &json!({"status": {"phase": "Succeeded"}})), Readiness::Ready);
+    }
+
+    #[test]
+    fn the_newest_event_explains_a_pending_claim() {
+        let events = json!({"items": [
+            {"reason": "ProvisioningFailed", "message": "old", "lastTimestamp": "2026-01-01T00:00:01Z"},
+            {"reason": "FailedBinding", "message": "volume \"pv-x\" already bound to a different claim.",
+             "lastTimestamp": "2026-01-01T00:00:09Z"},
+            {"reason": "Other", "lastTimestamp": "2026-01-01T00:00:10Z"},
+        ]});
+        assert_eq!(
+            latest_event_message(&events).as_deref(),
+            Some("FailedBinding: volume \"pv-x\" already bound to a different claim.")
+        );
+        assert_eq!(latest_event_message(&json!({"items": []})), None);
+        assert!(events_path("shop", "PersistentVolumeClaim", "data").contains("involvedObject.name%3Ddata"));
     }
 
     #[test]
