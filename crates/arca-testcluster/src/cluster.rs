@@ -21,7 +21,12 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn new(data_dir: PathBuf) -> Self {
-        Cluster { state: Mutex::new(State::default()), faults: Faults::default(), endpoints: Endpoints::default(), data_dir }
+        Cluster {
+            state: Mutex::new(State::default()),
+            faults: Faults::default(),
+            endpoints: Endpoints::default(),
+            data_dir,
+        }
     }
 
     /// Locks the object state. A panic while holding the lock does not poison it

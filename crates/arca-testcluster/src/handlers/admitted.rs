@@ -48,7 +48,8 @@ fn with_namespace(rt: &ResourceType, ns: &str, mut obj: Value) -> Value {
 
 /// POST.
 pub async fn create(cluster: &Cluster, rt: &ResourceType, ns: &str, body: Value, opts: &WriteOpts) -> ApiResult<Value> {
-    let mut attrs = attributes(rt, Operation::Create, ns, crate::meta::name(&body), "", write_options("CreateOptions", opts));
+    let mut attrs =
+        attributes(rt, Operation::Create, ns, crate::meta::name(&body), "", write_options("CreateOptions", opts));
     attrs.dry_run = opts.dry_run;
     let body = with_namespace(rt, ns, body);
     let mutating = {
@@ -134,7 +135,14 @@ async fn update_once(
     Ok((created, cluster.lock().commit_planned(rt, ns, &plan, cand, sub, opts)?))
 }
 
-fn update_attributes(rt: &ResourceType, ns: &str, name: &str, sub: &str, plan: &Planned, opts: &WriteOpts) -> Attributes {
+fn update_attributes(
+    rt: &ResourceType,
+    ns: &str,
+    name: &str,
+    sub: &str,
+    plan: &Planned,
+    opts: &WriteOpts,
+) -> Attributes {
     let (op, kind) = match plan.old {
         None => (Operation::Create, "CreateOptions"),
         Some(_) => (Operation::Update, "UpdateOptions"),
@@ -146,7 +154,13 @@ fn update_attributes(rt: &ResourceType, ns: &str, name: &str, sub: &str, plan: &
 }
 
 /// DELETE of one object: webhooks see the object as `oldObject`.
-pub async fn delete(cluster: &Cluster, rt: &ResourceType, ns: &str, name: &str, opts: &DeleteOpts) -> ApiResult<Deleted> {
+pub async fn delete(
+    cluster: &Cluster,
+    rt: &ResourceType,
+    ns: &str,
+    name: &str,
+    opts: &DeleteOpts,
+) -> ApiResult<Deleted> {
     let mut options = admission::options("DeleteOptions", "", opts.dry_run);
     if let Some(p) = &opts.propagation {
         options["propagationPolicy"] = Value::String(p.clone());
