@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::admission::{self, Attributes, Operation, Phase};
 use crate::cluster::Cluster;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::registry::ResourceType;
 use crate::state::{DeleteOpts, Deleted, Patch, Planned, WriteOpts};
 
@@ -89,16 +89,28 @@ pub async fn update(
     change: &Change,
     opts: &WriteOpts,
 ) -> ApiResult<(bool, Value)> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match update_once(cluster, rt, ns, name, sub, change, opts).await {
-            Err(e) if e.code == 409 && attempt < ATTEMPTS => continue,
-            other => return other,
+    for _ in 1..ATTEMPTS {
+        if let Some(done) = update_once(cluster, rt, ns, name, sub, change, opts).await? {
+            return Ok(done);
         }
+    }
+    // The last attempt answers its own 409 if it loses too.
+    match update_once(cluster, rt, ns, name, sub, change, opts).await? {
+        Some(done) => Ok(done),
+        None => Err(ApiError::stale(&rt.group, &rt.plural, name)),
     }
 }
 
+/// A commit that lost a race (the object changed, or apply's create found it
+/// created) is retried; other errors are the answer.
+fn lost_race(r: ApiResult<Value>) -> ApiResult<Option<Value>> {
+    match r {
+        Err(e) if e.code == 409 => Ok(None),
+        other => other.map(Some),
+    }
+}
+
+/// One attempt; `None` when the commit lost a race.
 async fn update_once(
     cluster: &Cluster,
     rt: &ResourceType,
@@ -107,7 +119,7 @@ async fn update_once(
     sub: &str,
     change: &Change,
     opts: &WriteOpts,
-) -> ApiResult<(bool, Value)> {
+) -> ApiResult<Option<(bool, Value)>> {
     let (mut plan, attrs, mutating) = {
         let state = cluster.lock();
         let plan = match change {
@@ -127,12 +139,13 @@ async fn update_once(
         let cand = state.prepare_planned(rt, ns, &plan, sub, opts)?;
         let validating = admission::select(&state, &cluster.endpoints, Phase::Validating, &attrs, Some(&cand));
         if validating.is_empty() {
-            return Ok((created, state.commit_planned(rt, ns, &plan, cand, sub, opts)?));
+            return Ok(lost_race(state.commit_planned(rt, ns, &plan, cand, sub, opts))?.map(|v| (created, v)));
         }
         (cand, validating)
     };
     admission::validate(&validating, &attrs, Some(&cand)).await?;
-    Ok((created, cluster.lock().commit_planned(rt, ns, &plan, cand, sub, opts)?))
+    let committed = cluster.lock().commit_planned(rt, ns, &plan, cand, sub, opts);
+    Ok(lost_race(committed)?.map(|v| (created, v)))
 }
 
 fn update_attributes(
