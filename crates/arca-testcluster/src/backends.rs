@@ -141,7 +141,10 @@ pub fn json_reply(code: u16, body: &Value) -> BackendResponse {
     resp
 }
 
-async fn answer(handler: HttpHandler, req: http::Request<Incoming>) -> Result<http::Response<axum::body::Body>, hyper::Error> {
+async fn answer(
+    handler: HttpHandler,
+    req: http::Request<Incoming>,
+) -> Result<http::Response<axum::body::Body>, hyper::Error> {
     let (parts, body) = req.into_parts();
     let bytes = body.collect().await?.to_bytes();
     let resp = handler(http::Request::from_parts(parts, bytes)).await;

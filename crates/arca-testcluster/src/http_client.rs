@@ -50,7 +50,10 @@ pub async fn send(base: &str, req: http::Request<Bytes>) -> Result<http::Respons
         let _ = conn.await;
     });
     let (mut parts, body) = req.into_parts();
-    parts.headers.insert(http::header::HOST, http::HeaderValue::from_str(&addr).map_err(|e| CallError::Transport(e.to_string()))?);
+    parts.headers.insert(
+        http::header::HOST,
+        http::HeaderValue::from_str(&addr).map_err(|e| CallError::Transport(e.to_string()))?,
+    );
     let resp = sender
         .send_request(http::Request::from_parts(parts, Full::new(body)))
         .await

@@ -361,7 +361,8 @@ impl State {
             if existing.is_none() && !sub.is_empty() {
                 return Err(ApiError::not_found(&rt.group, &rt.plural, name));
             }
-            let result = managed::apply(existing.as_ref(), &applied, &opts.manager, opts.force, &rt.api_version(), sub)?;
+            let result =
+                managed::apply(existing.as_ref(), &applied, &opts.manager, opts.force, &rt.api_version(), sub)?;
             return Ok(Planned { old: existing, new: result, record: false });
         }
         let old = existing.ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
@@ -380,7 +381,14 @@ impl State {
     }
 
     /// The rest of a planned write: a create when there was no object, else an update.
-    pub fn finish(&mut self, rt: &ResourceType, ns: &str, plan: Planned, sub: &str, opts: &WriteOpts) -> ApiResult<Value> {
+    pub fn finish(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        plan: Planned,
+        sub: &str,
+        opts: &WriteOpts,
+    ) -> ApiResult<Value> {
         let cand = self.prepare_planned(rt, ns, &plan, sub, opts)?;
         self.commit_planned(rt, ns, &plan, cand, sub, opts)
     }

@@ -12,9 +12,9 @@ use base64::Engine;
 use common::{cluster, obj, status_of};
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
+use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::Client;
 use serde_json::{Value, json};
 
 const HOOK: &str = "cm.guard.test";
@@ -27,7 +27,8 @@ async fn labelled_namespace(client: &Client, name: &str, labels: Value) -> anyho
 
 async fn service(client: &Client, ns: &str, name: &str) -> anyhow::Result<()> {
     let api: Api<Service> = Api::namespaced(client.clone(), ns);
-    let svc = json!({"metadata": {"name": name}, "spec": {"ports": [{"name": "https", "port": 443, "targetPort": 8443}]}});
+    let svc =
+        json!({"metadata": {"name": name}, "spec": {"ports": [{"name": "https", "port": 443, "targetPort": 8443}]}});
     api.create(&PostParams::default(), &obj(svc)).await?;
     Ok(())
 }
@@ -227,7 +228,8 @@ async fn webhooks_that_do_not_match_are_not_called() -> anyhow::Result<()> {
     let patched = json!({"data": {"k": "w"}});
     guarded.patch("b", &PatchParams::default(), &Patch::Merge(&patched)).await?;
     let reviews = seen.lock().expect("lock").clone();
-    let ops: Vec<&str> = reviews.iter().filter_map(|r| r.pointer("/request/operation").and_then(Value::as_str)).collect();
+    let ops: Vec<&str> =
+        reviews.iter().filter_map(|r| r.pointer("/request/operation").and_then(Value::as_str)).collect();
     assert_eq!(ops, ["CREATE", "UPDATE"]);
     assert_eq!(reviews[1].pointer("/request/oldObject/data/k"), Some(&json!("v")));
     assert_eq!(reviews[1].pointer("/request/object/data/k"), Some(&json!("w")));
@@ -285,14 +287,17 @@ async fn custom_resources_are_guarded_on_update() -> anyhow::Result<()> {
     c.backends()
         .register_service("webhooks", "guard", move |review: Value| {
             n.fetch_add(1, Ordering::SeqCst);
-            let same_size = review.pointer("/request/object/spec/size") == review.pointer("/request/oldObject/spec/size");
+            let same_size =
+                review.pointer("/request/object/spec/size") == review.pointer("/request/oldObject/spec/size");
             let status = json!({"code": 400, "reason": "BadRequest", "message": "widgets do not change size"});
             std::future::ready(answer(&review, same_size, (!same_size).then_some(status), None))
         })
         .await?;
     let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("example.com", "v1", "Widget"), "widgets");
     let widgets: Api<DynamicObject> = Api::namespaced_with(client.clone(), "open", &ar);
-    let w: DynamicObject = serde_json::from_value(json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 1}}))?;
+    let w: DynamicObject = serde_json::from_value(
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 1}}),
+    )?;
     widgets.create(&PostParams::default(), &w).await?;
     assert_eq!(calls.load(Ordering::SeqCst), 0);
     let grow = json!({"spec": {"size": 2}});
@@ -348,7 +353,9 @@ async fn unreachable_and_slow_webhooks_fail_with_the_upstream_text() -> anyhow::
     let st = status_of(guarded.create(&PostParams::default(), &configmap("a", json!({}))).await);
     assert_eq!(
         st.message,
-        format!("Internal error occurred: failed calling webhook \"cm.guard.test\": failed to call webhook: Post \"http://{free}/check?timeout=5s\": dial tcp {free}: connect: connection refused")
+        format!(
+            "Internal error occurred: failed calling webhook \"cm.guard.test\": failed to call webhook: Post \"http://{free}/check?timeout=5s\": dial tcp {free}: connect: connection refused"
+        )
     );
 
     Api::<ValidatingWebhookConfiguration>::all(client.clone()).delete("guard", &DeleteParams::default()).await?;
@@ -366,9 +373,15 @@ async fn unreachable_and_slow_webhooks_fail_with_the_upstream_text() -> anyhow::
     assert!(started.elapsed() < Duration::from_secs(3));
     assert!(st.message.ends_with("?timeout=1s\": context deadline exceeded"), "{}", st.message);
     // A backend that answers garbage.
-    c.backends().register_service("webhooks", "guard", |_review: Value| std::future::ready(json!({"kind": "Nope"}))).await?;
+    c.backends()
+        .register_service("webhooks", "guard", |_review: Value| std::future::ready(json!({"kind": "Nope"})))
+        .await?;
     let st = status_of(guarded.create(&PostParams::default(), &configmap("c", json!({}))).await);
-    assert!(st.message.contains("failed calling webhook \"cm.guard.test\": received invalid webhook response: "), "{}", st.message);
+    assert!(
+        st.message.contains("failed calling webhook \"cm.guard.test\": received invalid webhook response: "),
+        "{}",
+        st.message
+    );
     Ok(())
 }
 

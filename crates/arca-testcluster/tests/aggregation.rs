@@ -13,9 +13,9 @@ use common::{cluster, eventually, obj};
 use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
+use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::Client;
 use serde_json::{Value, json};
 
 const GROUP: &str = "metrics.example.com";
@@ -44,10 +44,8 @@ async fn condition(api: &Api<APIService>, name: &str) -> anyhow::Result<Option<(
 }
 
 async fn wait_for_reason(api: &Api<APIService>, name: &str, reason: &str) -> anyhow::Result<(String, String, String)> {
-    eventually(Duration::from_secs(5), || async {
-        Ok(condition(api, name).await?.filter(|(_, r, _)| r == reason))
-    })
-    .await
+    eventually(Duration::from_secs(5), || async { Ok(condition(api, name).await?.filter(|(_, r, _)| r == reason)) })
+        .await
 }
 
 async fn metrics_apiservice(client: &Client) -> anyhow::Result<Api<APIService>> {
@@ -63,24 +61,35 @@ async fn metrics_apiservice(client: &Client) -> anyhow::Result<Api<APIService>> 
 
 /// An aggregated API server for `metrics.example.com/v1beta1` with one
 /// namespaced resource, `gauges`, kept in memory.
-fn gauges_backend(store: Arc<Mutex<Vec<Value>>>) -> impl Fn(BackendRequest) -> std::future::Ready<BackendResponse> + Send + Sync {
+fn gauges_backend(
+    store: Arc<Mutex<Vec<Value>>>,
+) -> impl Fn(BackendRequest) -> std::future::Ready<BackendResponse> + Send + Sync {
     move |req: BackendRequest| {
         let path = req.uri().path().to_string();
         let reply = match (req.method().as_str(), path.as_str()) {
-            ("GET", "/apis/metrics.example.com/v1beta1") => json_reply(200, &json!({
-                "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "metrics.example.com/v1beta1",
-                "resources": [{"name": "gauges", "singularName": "gauge", "namespaced": true, "kind": "Gauge", "verbs": ["create", "get", "list"]}],
-            })),
+            ("GET", "/apis/metrics.example.com/v1beta1") => json_reply(
+                200,
+                &json!({
+                    "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "metrics.example.com/v1beta1",
+                    "resources": [{"name": "gauges", "singularName": "gauge", "namespaced": true, "kind": "Gauge", "verbs": ["create", "get", "list"]}],
+                }),
+            ),
             ("GET", "/apis/metrics.example.com/v1beta1/namespaces/default/gauges") => {
                 let items = store.lock().expect("lock").clone();
-                json_reply(200, &json!({"kind": "GaugeList", "apiVersion": "metrics.example.com/v1beta1", "metadata": {}, "items": items}))
+                json_reply(
+                    200,
+                    &json!({"kind": "GaugeList", "apiVersion": "metrics.example.com/v1beta1", "metadata": {}, "items": items}),
+                )
             }
             ("POST", "/apis/metrics.example.com/v1beta1/namespaces/default/gauges") => {
                 let created: Value = serde_json::from_slice(req.body()).unwrap_or_default();
                 store.lock().expect("lock").push(created.clone());
                 json_reply(201, &created)
             }
-            _ => json_reply(404, &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404, "reason": "NotFound", "message": "not here"})),
+            _ => json_reply(
+                404,
+                &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404, "reason": "NotFound", "message": "not here"}),
+            ),
         };
         std::future::ready(reply)
     }
@@ -103,7 +112,8 @@ async fn local_apiservices_are_automanaged() -> anyhow::Result<()> {
     assert_eq!(cond, Some(("True".into(), "Local".into(), "Local APIServices are always available".into())));
     // CRD group versions get theirs from the registration controller.
     c.install_snapshot_crds()?;
-    let crd_one = eventually(Duration::from_secs(5), || async { Ok(api.get_opt("v1.snapshot.storage.k8s.io").await?) }).await?;
+    let crd_one =
+        eventually(Duration::from_secs(5), || async { Ok(api.get_opt("v1.snapshot.storage.k8s.io").await?) }).await?;
     let labels = crd_one.metadata.labels.unwrap_or_default();
     assert_eq!(labels.get("kube-aggregator.kubernetes.io/automanaged").map(String::as_str), Some("true"));
     Ok(())
@@ -120,7 +130,8 @@ async fn an_apiservice_without_backend_makes_its_group_answer_503() -> anyhow::R
 
     let (code, body) = get(&raw, "/apis/metrics.example.com/v1beta1", "application/json").await?;
     assert_eq!((code, body.as_str()), (503, "service unavailable\n"));
-    let (code, _) = get(&raw, "/apis/metrics.example.com/v1beta1/namespaces/default/gauges", "application/json").await?;
+    let (code, _) =
+        get(&raw, "/apis/metrics.example.com/v1beta1/namespaces/default/gauges", "application/json").await?;
     assert_eq!(code, 503);
     // Legacy discovery lists the group; aggregated discovery marks it stale.
     let (_, groups) = get(&raw, "/apis", "application/json").await?;
@@ -134,7 +145,10 @@ async fn an_apiservice_without_backend_makes_its_group_answer_503() -> anyhow::R
 
     let services: Api<Service> = Api::namespaced(client.clone(), "default");
     services
-        .create(&PostParams::default(), &obj(json!({"metadata": {"name": "metrics"}, "spec": {"ports": [{"name": "https", "port": 443}]}})))
+        .create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"name": "metrics"}, "spec": {"ports": [{"name": "https", "port": 443}]}})),
+        )
         .await?;
     let (_, _, message) = wait_for_reason(&api, &name, "MissingEndpoints").await?;
     assert_eq!(message, "endpointslices for service/metrics in \"default\" have no addresses with port name \"https\"");
@@ -147,7 +161,10 @@ async fn a_registered_backend_makes_it_available_and_serves_its_requests() -> an
     let raw = raw_client(&c).await?;
     let services: Api<Service> = Api::namespaced(client.clone(), "default");
     services
-        .create(&PostParams::default(), &obj(json!({"metadata": {"name": "metrics"}, "spec": {"ports": [{"name": "https", "port": 443}]}})))
+        .create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"name": "metrics"}, "spec": {"ports": [{"name": "https", "port": 443}]}})),
+        )
         .await?;
     let api = metrics_apiservice(&client).await?;
     let name = format!("v1beta1.{GROUP}");
@@ -159,7 +176,9 @@ async fn a_registered_backend_makes_it_available_and_serves_its_requests() -> an
 
     let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, "v1beta1", "Gauge"), "gauges");
     let gauges: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ar);
-    let g: DynamicObject = serde_json::from_value(json!({"apiVersion": "metrics.example.com/v1beta1", "kind": "Gauge", "metadata": {"name": "g1", "namespace": "default"}}))?;
+    let g: DynamicObject = serde_json::from_value(
+        json!({"apiVersion": "metrics.example.com/v1beta1", "kind": "Gauge", "metadata": {"name": "g1", "namespace": "default"}}),
+    )?;
     gauges.create(&PostParams::default(), &g).await?;
     let listed = gauges.list(&ListParams::default()).await?;
     assert_eq!(listed.items.iter().filter_map(|o| o.metadata.name.clone()).collect::<Vec<_>>(), ["g1"]);
@@ -171,7 +190,8 @@ async fn a_registered_backend_makes_it_available_and_serves_its_requests() -> an
     assert_eq!(kinds, ["Gauge"]);
 
     assert!(c.backends().unregister("default", "metrics"));
-    let (code, _) = get(&raw, "/apis/metrics.example.com/v1beta1/namespaces/default/gauges", "application/json").await?;
+    let (code, _) =
+        get(&raw, "/apis/metrics.example.com/v1beta1/namespaces/default/gauges", "application/json").await?;
     assert_eq!(code, 503);
     assert_eq!(condition(&api, &name).await?.map(|c| c.1), Some("MissingEndpoints".to_string()));
     Ok(())

@@ -133,15 +133,21 @@ mod tests {
 
     #[test]
     fn rules_match_resources_subresources_and_scope() {
-        let cm = hook(json!([{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"]}]));
+        let cm = hook(
+            json!([{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"]}]),
+        );
         assert!(rules_match(&cm, &shape("CREATE", "configmaps", "", "a")));
         assert!(!rules_match(&cm, &shape("UPDATE", "configmaps", "", "a")));
         assert!(!rules_match(&cm, &shape("CREATE", "secrets", "", "a")));
         assert!(!rules_match(&cm, &shape("CREATE", "configmaps", "status", "a")));
-        let all = hook(json!([{"operations": ["*"], "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*/*"], "scope": "Namespaced"}]));
+        let all = hook(
+            json!([{"operations": ["*"], "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*/*"], "scope": "Namespaced"}]),
+        );
         assert!(rules_match(&all, &shape("DELETE", "pods", "status", "a")));
         assert!(!rules_match(&all, &shape("DELETE", "namespaces", "", "a")));
-        let status = hook(json!([{"operations": ["*"], "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*/status"], "scope": "Cluster"}]));
+        let status = hook(
+            json!([{"operations": ["*"], "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*/status"], "scope": "Cluster"}]),
+        );
         assert!(rules_match(&status, &shape("UPDATE", "namespaces", "status", "x")));
         assert!(!rules_match(&status, &shape("UPDATE", "pods", "status", "a")));
         assert!(!rules_match(&hook(json!([])), &shape("CREATE", "pods", "", "a")));

@@ -91,7 +91,13 @@ pub struct Call {
 
 /// The webhooks of `phase` that `attrs` with `object` matches, resolved to
 /// their backends. Call with the state locked; the result outlives the lock.
-pub fn select(state: &State, endpoints: &Endpoints, phase: Phase, attrs: &Attributes, object: Option<&Value>) -> Vec<Call> {
+pub fn select(
+    state: &State,
+    endpoints: &Endpoints,
+    phase: Phase,
+    attrs: &Attributes,
+    object: Option<&Value>,
+) -> Vec<Call> {
     if matching::is_exempt(&attrs.rt.group, &attrs.rt.kind) {
         return Vec::new();
     }
@@ -178,7 +184,8 @@ enum Outcome {
 }
 
 async fn post(call: &Call, review: &Value) -> Result<Value, String> {
-    let (base, path) = call.backend.as_ref().map_err(|why| format!("failed to call webhook: Post {:?}: {why}", call.shown_url))?;
+    let (base, path) =
+        call.backend.as_ref().map_err(|why| format!("failed to call webhook: Post {:?}: {why}", call.shown_url))?;
     let req = http::Request::post(path.as_str())
         .header(http::header::CONTENT_TYPE, "application/json")
         .header(http::header::ACCEPT, "application/json, */*")
@@ -199,7 +206,10 @@ async fn call_one(call: &Call, phase: Phase, attrs: &Attributes, object: Option<
         match hook.side_effects.as_deref() {
             None => return Ok(Outcome::Failed("Webhook SideEffects is nil".into())),
             Some(_) if !hook.supports_dry_run() => {
-                return Err(ApiError::bad_request(format!("admission webhook {:?} does not support dry run", hook.name)));
+                return Err(ApiError::bad_request(format!(
+                    "admission webhook {:?} does not support dry run",
+                    hook.name
+                )));
             }
             Some(_) => {}
         }
@@ -264,7 +274,10 @@ mod tests {
 
     #[test]
     fn urls_split_into_server_and_path() {
-        assert_eq!(split_url("http://127.0.0.1:1/v?timeout=10s"), ("http://127.0.0.1:1".into(), "/v?timeout=10s".into()));
+        assert_eq!(
+            split_url("http://127.0.0.1:1/v?timeout=10s"),
+            ("http://127.0.0.1:1".into(), "/v?timeout=10s".into())
+        );
         assert_eq!(split_url("http://127.0.0.1:1?timeout=10s"), ("http://127.0.0.1:1".into(), "/?timeout=10s".into()));
         assert_eq!(with_timeout("http://h/x?a=b", Duration::from_secs(5)), "http://h/x?a=b&timeout=5s");
     }

@@ -33,7 +33,12 @@ pub fn request(uid: &str, attrs: &Attributes, object: Option<&Value>) -> Value {
         "dryRun": attrs.dry_run,
         "options": attrs.options,
     });
-    let optional = [("subResource", &attrs.sub), ("requestSubResource", &attrs.sub), ("name", &attrs.name), ("namespace", &attrs.namespace)];
+    let optional = [
+        ("subResource", &attrs.sub),
+        ("requestSubResource", &attrs.sub),
+        ("name", &attrs.name),
+        ("namespace", &attrs.namespace),
+    ];
     for (key, value) in optional {
         if !value.is_empty() {
             req[key] = json!(value);
@@ -60,9 +65,7 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 pub fn verify(uid: &str, mutating: bool, answer: &Value) -> Result<Verdict, String> {
     let (api_version, kind) = (str_of(answer, "apiVersion"), str_of(answer, "kind"));
     if api_version != API_VERSION || kind != KIND {
-        return Err(format!(
-            "expected webhook response of {API_VERSION}, Kind={KIND}, got {api_version}, Kind={kind}"
-        ));
+        return Err(format!("expected webhook response of {API_VERSION}, Kind={KIND}, got {api_version}, Kind={kind}"));
     }
     let Some(resp) = answer.get("response").filter(|r| r.is_object()) else {
         return Err("webhook response was absent".into());
@@ -90,7 +93,8 @@ pub fn verify(uid: &str, mutating: bool, answer: &Value) -> Result<Verdict, Stri
 }
 
 fn decode_patch(b64: &str) -> Result<Value, String> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| format!("illegal base64 data: {e}"))?;
+    let bytes =
+        base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| format!("illegal base64 data: {e}"))?;
     serde_json::from_slice(&bytes).map_err(|e| format!("received undecodable patch in webhook response: {e}"))
 }
 
@@ -129,7 +133,10 @@ pub fn http_failure(code: u16, body: &[u8]) -> String {
         403 => "the server does not allow access to the requested resource".into(),
         404 => "the server could not find the requested resource".into(),
         503 => "the server is currently unable to handle the request".into(),
-        504 => "the server was unable to return a response in the time allotted, but may still be processing the request".into(),
+        504 => {
+            "the server was unable to return a response in the time allotted, but may still be processing the request"
+                .into()
+        }
         500 => format!("an error on the server ({text:?}) has prevented the request from succeeding"),
         _ => format!("the server responded with the status code {code} but did not return more information"),
     }
@@ -145,7 +152,10 @@ mod tests {
         assert_eq!((e.code, e.reason.as_str()), (403, "Forbidden"));
         assert_eq!(e.message, "admission webhook \"guard\" denied the request: no way");
         let e = denial("guard", Some(&json!({"code": 200})));
-        assert_eq!((e.code, e.message.as_str()), (400, "admission webhook \"guard\" denied the request without explanation"));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (400, "admission webhook \"guard\" denied the request without explanation")
+        );
     }
 
     #[test]

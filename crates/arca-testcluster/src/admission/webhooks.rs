@@ -115,8 +115,7 @@ pub fn from_configurations(mut configurations: Vec<Value>) -> Vec<Webhook> {
 /// A `LabelSelector` object as a parsed selector; `None` if it is invalid.
 pub fn selector(spec: &Option<SelectorSpec>) -> Option<LabelSelector> {
     let Some(spec) = spec else { return Some(LabelSelector::default()) };
-    let mut parts: Vec<String> =
-        spec.match_labels.iter().flatten().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut parts: Vec<String> = spec.match_labels.iter().flatten().map(|(k, v)| format!("{k}={v}")).collect();
     for e in spec.match_expressions.iter().flatten() {
         let values = e.values.clone().unwrap_or_default().join(",");
         parts.push(match e.operator.as_str() {

@@ -129,7 +129,9 @@ async fn version_entry(cluster: &Cluster, apiservice: &Value, group: &str, versi
     };
     match http_client::send_within(&base, req, DISCOVERY_TIMEOUT).await {
         Ok(resp) if resp.status().is_success() => match serde_json::from_slice::<Value>(resp.body()) {
-            Ok(list) => json!({"version": version, "resources": aggregated_resources(&list, group, version), "freshness": "Current"}),
+            Ok(list) => {
+                json!({"version": version, "resources": aggregated_resources(&list, group, version), "freshness": "Current"})
+            }
             Err(_) => stale,
         },
         _ => stale,
@@ -147,7 +149,9 @@ pub async fn discovery_items(cluster: &Cluster) -> Vec<Value> {
     for (group, versions) in groups {
         let mut entries = Vec::new();
         for version in &versions {
-            let apiservice = services.iter().find(|s| s.pointer("/metadata/name").and_then(Value::as_str) == Some(&status::name_of(&group, version)));
+            let apiservice = services.iter().find(|s| {
+                s.pointer("/metadata/name").and_then(Value::as_str) == Some(&status::name_of(&group, version))
+            });
             if let Some(a) = apiservice {
                 entries.push(version_entry(cluster, a, &group, version).await);
             }

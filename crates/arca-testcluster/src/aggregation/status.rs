@@ -126,7 +126,10 @@ fn availability(state: &State, endpoints: &Endpoints, obj: &Value) -> (&'static 
 }
 
 fn available_condition(obj: &Value) -> Option<&Value> {
-    obj.pointer("/status/conditions")?.as_array()?.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("Available"))
+    obj.pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some("Available"))
 }
 
 /// Whether an APIService's `Available` condition is `True`.

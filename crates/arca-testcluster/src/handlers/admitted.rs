@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::admission::{self, Attributes, Operation, Phase};
 use crate::cluster::Cluster;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::registry::ResourceType;
 use crate::state::{DeleteOpts, Deleted, Patch, Planned, WriteOpts};
 
@@ -48,7 +48,8 @@ fn with_namespace(rt: &ResourceType, ns: &str, mut obj: Value) -> Value {
 
 /// POST.
 pub async fn create(cluster: &Cluster, rt: &ResourceType, ns: &str, body: Value, opts: &WriteOpts) -> ApiResult<Value> {
-    let mut attrs = attributes(rt, Operation::Create, ns, crate::meta::name(&body), "", write_options("CreateOptions", opts));
+    let mut attrs =
+        attributes(rt, Operation::Create, ns, crate::meta::name(&body), "", write_options("CreateOptions", opts));
     attrs.dry_run = opts.dry_run;
     let body = with_namespace(rt, ns, body);
     let mutating = {
@@ -88,16 +89,28 @@ pub async fn update(
     change: &Change,
     opts: &WriteOpts,
 ) -> ApiResult<(bool, Value)> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match update_once(cluster, rt, ns, name, sub, change, opts).await {
-            Err(e) if e.code == 409 && attempt < ATTEMPTS => continue,
-            other => return other,
+    for _ in 1..ATTEMPTS {
+        if let Some(done) = update_once(cluster, rt, ns, name, sub, change, opts).await? {
+            return Ok(done);
         }
+    }
+    // The last attempt answers its own 409 if it loses too.
+    match update_once(cluster, rt, ns, name, sub, change, opts).await? {
+        Some(done) => Ok(done),
+        None => Err(ApiError::stale(&rt.group, &rt.plural, name)),
     }
 }
 
+/// A commit that lost a race (the object changed, or apply's create found it
+/// created) is retried; other errors are the answer.
+fn lost_race(r: ApiResult<Value>) -> ApiResult<Option<Value>> {
+    match r {
+        Err(e) if e.code == 409 => Ok(None),
+        other => other.map(Some),
+    }
+}
+
+/// One attempt; `None` when the commit lost a race.
 async fn update_once(
     cluster: &Cluster,
     rt: &ResourceType,
@@ -106,7 +119,7 @@ async fn update_once(
     sub: &str,
     change: &Change,
     opts: &WriteOpts,
-) -> ApiResult<(bool, Value)> {
+) -> ApiResult<Option<(bool, Value)>> {
     let (mut plan, attrs, mutating) = {
         let state = cluster.lock();
         let plan = match change {
@@ -126,15 +139,23 @@ async fn update_once(
         let cand = state.prepare_planned(rt, ns, &plan, sub, opts)?;
         let validating = admission::select(&state, &cluster.endpoints, Phase::Validating, &attrs, Some(&cand));
         if validating.is_empty() {
-            return Ok((created, state.commit_planned(rt, ns, &plan, cand, sub, opts)?));
+            return Ok(lost_race(state.commit_planned(rt, ns, &plan, cand, sub, opts))?.map(|v| (created, v)));
         }
         (cand, validating)
     };
     admission::validate(&validating, &attrs, Some(&cand)).await?;
-    Ok((created, cluster.lock().commit_planned(rt, ns, &plan, cand, sub, opts)?))
+    let committed = cluster.lock().commit_planned(rt, ns, &plan, cand, sub, opts);
+    Ok(lost_race(committed)?.map(|v| (created, v)))
 }
 
-fn update_attributes(rt: &ResourceType, ns: &str, name: &str, sub: &str, plan: &Planned, opts: &WriteOpts) -> Attributes {
+fn update_attributes(
+    rt: &ResourceType,
+    ns: &str,
+    name: &str,
+    sub: &str,
+    plan: &Planned,
+    opts: &WriteOpts,
+) -> Attributes {
     let (op, kind) = match plan.old {
         None => (Operation::Create, "CreateOptions"),
         Some(_) => (Operation::Update, "UpdateOptions"),
@@ -146,7 +167,13 @@ fn update_attributes(rt: &ResourceType, ns: &str, name: &str, sub: &str, plan: &
 }
 
 /// DELETE of one object: webhooks see the object as `oldObject`.
-pub async fn delete(cluster: &Cluster, rt: &ResourceType, ns: &str, name: &str, opts: &DeleteOpts) -> ApiResult<Deleted> {
+pub async fn delete(
+    cluster: &Cluster,
+    rt: &ResourceType,
+    ns: &str,
+    name: &str,
+    opts: &DeleteOpts,
+) -> ApiResult<Deleted> {
     let mut options = admission::options("DeleteOptions", "", opts.dry_run);
     if let Some(p) = &opts.propagation {
         options["propagationPolicy"] = Value::String(p.clone());

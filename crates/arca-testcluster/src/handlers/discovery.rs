@@ -178,11 +178,8 @@ pub fn serve(cluster: &Cluster, segs: &[&str], accept: &str) -> ApiResult<Option
         }),
         ["api", v] => resource_list(cluster, "", v).ok_or_else(|| ApiError::no_route(&format!("/api/{v}")))?,
         ["apis"] => {
-            let groups: Vec<Value> = all_groups(cluster)
-                .iter()
-                .filter(|(g, _)| !g.is_empty())
-                .map(|(g, v)| group_entry(g, v))
-                .collect();
+            let groups: Vec<Value> =
+                all_groups(cluster).iter().filter(|(g, _)| !g.is_empty()).map(|(g, v)| group_entry(g, v)).collect();
             json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
         }
         ["apis", g] => {
