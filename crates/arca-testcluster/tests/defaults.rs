@@ -56,7 +56,10 @@ async fn kube_system_roles_and_control_plane_objects_exist() -> anyhow::Result<(
     assert_eq!(labels.get("kubernetes.io/bootstrapping").map(String::as_str), Some("rbac-defaults"));
     let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), "kube-system");
     let b = bindings.get("system::extension-apiserver-authentication-reader").await?;
-    assert_eq!((b.role_ref.kind.as_str(), b.role_ref.name.as_str()), ("Role", "extension-apiserver-authentication-reader"));
+    assert_eq!(
+        (b.role_ref.kind.as_str(), b.role_ref.name.as_str()),
+        ("Role", "extension-apiserver-authentication-reader")
+    );
     let public: Api<Role> = Api::namespaced(client.clone(), "kube-public");
     public.get("system:controller:bootstrap-signer").await?;
 

@@ -150,7 +150,10 @@ async fn each_profile_serves_what_its_release_serves() -> anyhow::Result<()> {
         let (got, want) = (served(&client).await?, expected(table));
         let missing: Vec<_> = want.difference(&got).collect();
         let extra: Vec<_> = got.difference(&want).collect();
-        assert!(missing.is_empty() && extra.is_empty(), "{version}: missing {missing:?}, not served upstream {extra:?}");
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{version}: missing {missing:?}, not served upstream {extra:?}"
+        );
         let info = client.apiserver_version().await?;
         assert_eq!(info.git_version, format!("v{version}.0"));
         assert_eq!(format!("{}.{}", info.major, info.minor), version);

@@ -33,7 +33,8 @@ async fn access_reviews_are_allowed_and_never_stored() -> anyhow::Result<()> {
     assert_eq!(status_of(sars.create(&pp, &no_subject).await).code, 422);
 
     let ssars: Api<SelfSubjectAccessReview> = Api::all(client.clone());
-    let ssar: SelfSubjectAccessReview = obj(json!({"spec": {"nonResourceAttributes": {"verb": "get", "path": "/healthz"}}}));
+    let ssar: SelfSubjectAccessReview =
+        obj(json!({"spec": {"nonResourceAttributes": {"verb": "get", "path": "/healthz"}}}));
     assert!(ssars.create(&pp, &ssar).await?.status.is_some_and(|s| s.allowed));
     let both: SelfSubjectAccessReview = obj(json!({"spec": {
         "nonResourceAttributes": {"verb": "get", "path": "/x"}, "resourceAttributes": {"verb": "get"}}}));
@@ -41,7 +42,9 @@ async fn access_reviews_are_allowed_and_never_stored() -> anyhow::Result<()> {
 
     let local: Api<LocalSubjectAccessReview> = Api::namespaced(client.clone(), "default");
     let lsar = |ns: &str| -> LocalSubjectAccessReview {
-        obj(json!({"metadata": {"namespace": "default"}, "spec": {"user": "bob", "resourceAttributes": {"namespace": ns, "verb": "get", "resource": "pods"}}}))
+        obj(
+            json!({"metadata": {"namespace": "default"}, "spec": {"user": "bob", "resourceAttributes": {"namespace": ns, "verb": "get", "resource": "pods"}}}),
+        )
     };
     let ok = local.create(&pp, &lsar("default")).await?;
     assert!(ok.status.is_some_and(|s| s.allowed));
@@ -80,11 +83,16 @@ async fn token_and_self_subject_reviews_name_the_test_user() -> anyhow::Result<(
 async fn bindings_assign_unbound_pods_only() -> anyhow::Result<()> {
     let (_c, client) = cluster().await?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    pods.create(&PostParams::default(), &obj(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}]}})))
-        .await?;
+    pods.create(
+        &PostParams::default(),
+        &obj(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}]}})),
+    )
+    .await?;
     let bound = pods.get("p").await?.spec.and_then(|s| s.node_name);
     let bindings: Api<Binding> = Api::namespaced(client.clone(), "default");
-    let binding = |pod: &str| -> Binding { obj(json!({"metadata": {"name": pod}, "target": {"kind": "Node", "name": "arca-node"}})) };
+    let binding = |pod: &str| -> Binding {
+        obj(json!({"metadata": {"name": pod}, "target": {"kind": "Node", "name": "arca-node"}}))
+    };
     let answer = bindings.create(&PostParams::default(), &binding("p")).await;
     match bound {
         // The simulated scheduler places pods at once: binding again conflicts.
@@ -128,7 +136,8 @@ async fn certificate_signing_requests_are_approved_through_the_subresource() -> 
         obj(json!({"metadata": {"name": "bad"}, "spec": {"request": "", "signerName": ""}}));
     assert_eq!(status_of(csrs.create(&PostParams::default(), &missing).await).code, 422);
 
-    let approval = json!({"status": {"conditions": [{"type": "Approved", "status": "True", "reason": "Test", "message": "ok"}]}});
+    let approval =
+        json!({"status": {"conditions": [{"type": "Approved", "status": "True", "reason": "Test", "message": "ok"}]}});
     csrs.patch_approval("node-csr", &PatchParams::default(), &Patch::Merge(&approval)).await?;
     let approved = csrs.get("node-csr").await?;
     let conditions = approved.status.and_then(|s| s.conditions).unwrap_or_default();

@@ -44,7 +44,8 @@ fn token_review(_: &Target, body: &Value) -> ApiResult<Value> {
     if token.is_empty() {
         return Err(ApiError::bad_request("token is required for TokenReview in authentication"));
     }
-    let audiences = body.pointer("/spec/audiences").cloned().unwrap_or_else(|| json!(["https://kubernetes.default.svc"]));
+    let audiences =
+        body.pointer("/spec/audiences").cloned().unwrap_or_else(|| json!(["https://kubernetes.default.svc"]));
     Ok(json!({"authenticated": true, "user": user_info(), "audiences": audiences}))
 }
 
@@ -90,7 +91,10 @@ fn local_subject_access_review(t: &Target, body: &Value) -> ApiResult<Value> {
     }
     let ns = body.pointer("/spec/resourceAttributes/namespace").and_then(Value::as_str).unwrap_or_default();
     if ns != t.ns() {
-        return Err(ApiError::bad_request(format!("spec.resourceAttributes.namespace must match namespace: {}", t.ns())));
+        return Err(ApiError::bad_request(format!(
+            "spec.resourceAttributes.namespace must match namespace: {}",
+            t.ns()
+        )));
     }
     subject_access_review(t, body)
 }
@@ -110,7 +114,8 @@ fn answer(t: &Target, mut body: Value) -> ApiResult<Value> {
         .find(|(g, k, _)| *g == t.rt.group && *k == t.rt.kind)
         .ok_or_else(|| ApiError::internal(format!("no answer for create-only type {}", t.rt.kind)))?;
     let status = rule(t, &body)?;
-    let m = body.as_object_mut().ok_or_else(|| ApiError::bad_request("the body of the request must be a JSON object"))?;
+    let m =
+        body.as_object_mut().ok_or_else(|| ApiError::bad_request("the body of the request must be a JSON object"))?;
     m.insert("apiVersion".into(), json!(t.rt.api_version()));
     m.insert("kind".into(), json!(t.rt.kind));
     let meta = m.entry("metadata").or_insert_with(|| json!({}));

@@ -78,7 +78,14 @@ pub fn seed(state: &mut State, release: KubernetesVersion) -> Result<(), ApiErro
     for fs in &defaults.flow_schemas {
         if create(state, "flowschemas", object("FlowSchema", fs, release))?.is_some() {
             let rt = state.resource_any(GROUP, "flowschemas").ok_or_else(|| ApiError::internal("no flowschemas"))?;
-            state.update(&rt, "", &fs.name, dangling_false(fs), "status", &WriteOpts::manager("api-priority-and-fairness-config-consumer-v1"))?;
+            state.update(
+                &rt,
+                "",
+                &fs.name,
+                dangling_false(fs),
+                "status",
+                &WriteOpts::manager("api-priority-and-fairness-config-consumer-v1"),
+            )?;
         }
     }
     Ok(())

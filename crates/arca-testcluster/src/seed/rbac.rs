@@ -117,7 +117,9 @@ fn binding(kind: &str, role_kind: &str, def: &BindingDef) -> Value {
 }
 
 fn create(state: &mut State, plural: &str, obj: Value) -> Result<(), ApiError> {
-    let rt = state.resource("rbac.authorization.k8s.io", "v1", plural).ok_or_else(|| ApiError::internal(format!("no {plural}")))?;
+    let rt = state
+        .resource("rbac.authorization.k8s.io", "v1", plural)
+        .ok_or_else(|| ApiError::internal(format!("no {plural}")))?;
     let ns = crate::meta::namespace(&obj).to_string();
     match state.create(&rt, &ns, obj, &WriteOpts::manager(MANAGER)) {
         Ok(_) => Ok(()),
