@@ -20,6 +20,7 @@ mod handlers;
 mod kubeconfig;
 mod managed;
 mod meta;
+mod migration;
 mod patch;
 pub mod registry;
 pub mod release;
@@ -39,6 +40,7 @@ use serde_json::Value;
 
 pub use error::ApiError;
 pub use faults::{Fault, FaultRule, Faults, RuleId};
+pub use migration::Migration;
 pub use release::{KubernetesVersion, UnsupportedVersion};
 pub use seed::{TEST_PROVISIONER, TEST_SNAPSHOT_CLASS, TEST_STORAGE_CLASS};
 
@@ -161,6 +163,12 @@ impl TestCluster {
     /// The Kubernetes release the cluster imitates.
     pub fn kubernetes_version(&self) -> KubernetesVersion {
         self.cluster.release
+    }
+
+    /// Every served `group/version` (`v1` for the core group), CRDs included.
+    pub fn served_group_versions(&self) -> Vec<String> {
+        let groups = self.cluster.lock().registry.groups();
+        groups.iter().flat_map(|(g, versions)| versions.iter().map(|v| registry::api_version(g, v))).collect()
     }
 
     pub fn kubeconfig_path(&self) -> &Path {

@@ -128,11 +128,16 @@ impl Served {
     }
 }
 
+/// Whether the table has rows for `group`/`resource`.
+pub fn known(group: &str, resource: &str) -> bool {
+    SERVED.iter().any(|s| s.group == group && s.resource == resource)
+}
+
 /// The versions `group`/`resource` is served at in release `1.{minor}`.
-pub fn versions_of(group: &str, resource: &str, minor: u32) -> Vec<&'static str> {
+pub fn versions_of(group: &str, resource: &str, minor: u32) -> Vec<String> {
     SERVED
         .iter()
         .filter(|s| s.group == group && s.resource == resource && s.serves_in(minor))
-        .map(|s| s.version)
+        .map(|s| s.version.to_string())
         .collect()
 }

@@ -289,3 +289,32 @@ async fn apf_defaults_exist_at_the_release_version() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_1_25_backup_restores_into_1_33_at_the_preferred_version() -> anyhow::Result<()> {
+    let m = arca_testcluster::Migration::start("1.25", "1.33").await?;
+    let mut removed = m.removed_group_versions();
+    removed.sort();
+    assert_eq!(
+        removed,
+        [
+            "autoscaling/v2beta2",
+            "flowcontrol.apiserver.k8s.io/v1beta1",
+            "flowcontrol.apiserver.k8s.io/v1beta2",
+            "storage.k8s.io/v1beta1"
+        ]
+    );
+    let source: Api<DynamicObject> = Api::all_with(m.source.client().await?, &flowschema_api("v1beta2"));
+    source.create(&PostParams::default(), &flowschema("v1beta2")?).await?;
+    let backed_up = source.get("backup-tool").await?;
+
+    // What a restore does: the same object at the target's version of the group.
+    let mut restored = backed_up.clone();
+    restored.types =
+        Some(kube::api::TypeMeta { api_version: "flowcontrol.apiserver.k8s.io/v1".into(), kind: "FlowSchema".into() });
+    restored.metadata = kube::api::ObjectMeta { name: backed_up.metadata.name.clone(), ..Default::default() };
+    let target: Api<DynamicObject> = Api::all_with(m.target.client().await?, &flowschema_api("v1"));
+    let created = target.create(&PostParams::default(), &restored).await?;
+    assert_eq!(created.data.pointer("/spec/matchingPrecedence"), Some(&json!(1000)));
+    Ok(())
+}
