@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use crate::backends::Endpoints;
 use crate::faults::Faults;
+use crate::registry::Registry;
+use crate::release::KubernetesVersion;
 use crate::state::State;
 
 /// Name of the single simulated node.
@@ -22,16 +24,20 @@ pub struct Cluster {
     pub endpoints: Endpoints,
     pub data_dir: PathBuf,
     pub volume_deletion_delay: Duration,
+    /// The Kubernetes release the cluster imitates.
+    pub release: KubernetesVersion,
 }
 
 impl Cluster {
-    pub fn new(data_dir: PathBuf) -> Self {
+    pub fn new(data_dir: PathBuf, release: KubernetesVersion) -> Self {
+        let state = State { registry: Registry::for_release(release), ..State::default() };
         Cluster {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
             faults: Faults::default(),
             endpoints: Endpoints::default(),
             data_dir,
             volume_deletion_delay: DEFAULT_VOLUME_DELETION_DELAY,
+            release,
         }
     }
 

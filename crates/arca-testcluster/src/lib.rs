@@ -15,6 +15,7 @@ mod aggregation;
 pub mod backends;
 mod cluster;
 mod controllers;
+mod convert;
 pub mod error;
 mod exec;
 pub mod faults;
@@ -23,10 +24,13 @@ mod http_client;
 mod kubeconfig;
 mod managed;
 mod meta;
+mod migration;
 mod patch;
 pub mod registry;
+pub mod release;
 mod seed;
 pub mod selectors;
+mod served;
 mod server;
 pub mod snapshot_crds;
 mod state;
@@ -41,6 +45,8 @@ use serde_json::Value;
 pub use backends::{BackendRequest, BackendResponse, Backends};
 pub use error::ApiError;
 pub use faults::{Fault, FaultRule, Faults, RuleId};
+pub use migration::Migration;
+pub use release::{KubernetesVersion, UnsupportedVersion};
 pub use seed::{TEST_PROVISIONER, TEST_SNAPSHOT_CLASS, TEST_STORAGE_CLASS};
 
 /// Errors of the library API (not of API requests, which answer `Status` objects).
@@ -54,6 +60,8 @@ pub enum Error {
     Client(String),
     #[error(transparent)]
     Api(#[from] ApiError),
+    #[error(transparent)]
+    Version(#[from] UnsupportedVersion),
 }
 
 /// Options for starting a cluster.
@@ -63,6 +71,7 @@ pub struct Builder {
     data_dir: Option<PathBuf>,
     snapshot_crds: bool,
     volume_deletion_delay: Option<std::time::Duration>,
+    kubernetes_version: Option<String>,
 }
 
 impl Builder {
@@ -92,9 +101,22 @@ impl Builder {
         self
     }
 
+    /// Imitate this Kubernetes release (default 1.33): `/version`, the served
+    /// group versions and preferred versions, and the objects created at start.
+    /// `"1.25"`, `"1.29"` or `"1.33"`; another answers
+    /// [`Error::Version`] from [`Builder::start`].
+    pub fn kubernetes_version(mut self, version: impl Into<String>) -> Self {
+        self.kubernetes_version = Some(version.into());
+        self
+    }
+
     /// Starts the cluster on a random free port of 127.0.0.1.
     pub async fn start(self) -> Result<TestCluster, Error> {
         install_crypto_provider();
+        let release = match &self.kubernetes_version {
+            Some(v) => v.parse::<KubernetesVersion>()?,
+            None => KubernetesVersion::default(),
+        };
         let temp = match &self.data_dir {
             Some(_) => None,
             None => Some(tempfile::Builder::new().prefix("arca-testcluster-").tempdir()?),
@@ -108,7 +130,7 @@ impl Builder {
         let data_dir = data_dir.canonicalize()?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let port = listener.local_addr()?.port();
-        let mut cluster = cluster::Cluster::new(data_dir.clone());
+        let mut cluster = cluster::Cluster::new(data_dir.clone(), release);
         cluster.volume_deletion_delay = self.volume_deletion_delay.unwrap_or(cluster.volume_deletion_delay);
         let cluster = Arc::new(cluster);
         seed::defaults(&cluster)?;
@@ -152,6 +174,17 @@ impl TestCluster {
 
     pub fn builder() -> Builder {
         Builder::default()
+    }
+
+    /// The Kubernetes release the cluster imitates.
+    pub fn kubernetes_version(&self) -> KubernetesVersion {
+        self.cluster.release
+    }
+
+    /// Every served `group/version` (`v1` for the core group), CRDs included.
+    pub fn served_group_versions(&self) -> Vec<String> {
+        let groups = self.cluster.lock().registry.groups();
+        groups.iter().flat_map(|(g, versions)| versions.iter().map(|v| registry::api_version(g, v))).collect()
     }
 
     pub fn kubeconfig_path(&self) -> &Path {

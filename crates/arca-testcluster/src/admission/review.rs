@@ -12,7 +12,7 @@ pub const KIND: &str = "AdmissionReview";
 
 /// The user every request is attributed to (the test cluster does not authenticate).
 fn user_info() -> Value {
-    json!({"username": "system:admin", "groups": ["system:masters", "system:authenticated"]})
+    json!({"username": crate::handlers::TEST_USER, "groups": crate::handlers::TEST_GROUPS})
 }
 
 /// The review for one call; `uid` identifies it in the answer.

@@ -9,7 +9,7 @@ mod fsutil;
 mod gc;
 mod jobs;
 pub mod kubelet;
-mod namespaces;
+pub mod namespaces;
 mod protection;
 mod quantity;
 mod snapshots;
