@@ -18,9 +18,11 @@ use crate::diff;
 use crate::discover::{self, Discovery};
 use crate::error::{Error, Result};
 use crate::objects::{self, ResourceType};
+use crate::restore::convert;
 use crate::restore::plan::{Plan, PlanItem, TransformContext, transform};
 use crate::restore::readiness::{self, Readiness};
 use crate::restore::report::{ItemResult, Outcome};
+use crate::restore::versions::{self, Resolution, Unresolved};
 use crate::restore::{ExistingPolicy, RestoreOptions};
 
 /// How often `--wait` looks at what is not ready yet.
@@ -38,6 +40,8 @@ struct Applier<'a> {
     catalog: Arc<Catalog>,
     opts: &'a RestoreOptions,
     disco: RwLock<Discovery>,
+    /// The target's Kubernetes version (`v1.33`), read once.
+    target: String,
     uids: Mutex<BTreeMap<String, String>>,
     restored_pvs: BTreeSet<String>,
     /// Backup uids that some restored object names as its owner: the only
@@ -54,7 +58,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 const CRDS: &str = "customresourcedefinitions.apiextensions.k8s.io";
 
 fn result(item: &PlanItem, outcome: Outcome, reason: Option<String>) -> ItemResult {
-    ItemResult { object: item.display(), outcome, reason, transform: Vec::new(), ready: None }
+    ItemResult { object: item.display(), outcome, reason, converted: None, transform: Vec::new(), ready: None }
+}
+
+/// The target's version as `v1.33` (errors name it; unknown when unreadable).
+async fn target_version(kube: &Kube) -> String {
+    let version = kube.get("/version", "reading the target's version").await.ok();
+    versions::minor_version(version.as_ref().and_then(|v| objects::str_at(v, "/gitVersion")).unwrap_or_default())
 }
 
 /// Applies the plan. Never fails as a whole: each object's failure is in its result.
@@ -64,6 +74,7 @@ pub async fn execute(kube: &Kube, plan: &Plan, catalog: Arc<Catalog>, opts: &Res
         catalog,
         opts,
         disco: RwLock::new(Discovery::default()),
+        target: target_version(kube).await,
         uids: Mutex::new(BTreeMap::new()),
         restored_pvs: plan.restored_pvs(),
         owner_uids: plan.items.iter().flat_map(|i| i.owners.iter().cloned()).collect(),
@@ -145,9 +156,14 @@ impl Applier<'_> {
         Ok(())
     }
 
-    fn resolve(&self, item: &PlanItem) -> Option<ResourceType> {
+    /// Where the target takes this object ([`versions`]).
+    fn resolution(&self, item: &PlanItem) -> Result<Resolution, Unresolved> {
         let d = self.disco.read().unwrap_or_else(|e| e.into_inner());
-        d.find_kind(&item.group, &item.version, &item.kind).cloned()
+        versions::resolve(&d, &item.group, &item.version, &item.kind)
+    }
+
+    fn resolve(&self, item: &PlanItem) -> Option<ResourceType> {
+        self.resolution(item).ok().map(|r| r.resource_type().clone())
     }
 
     async fn restore_one(&self, item: &PlanItem) -> ItemResult {
@@ -181,9 +197,9 @@ impl Applier<'_> {
             };
             transform(item, original.clone(), &ctx)?
         };
-        let rt = match self.resolve(item) {
-            Some(rt) => rt,
-            None if self.opts.dry_run && item.group_resource() != CRDS => {
+        let resolution = match self.resolution(item) {
+            Ok(r) => r,
+            Err(Unresolved::NoDefinition { .. }) if self.opts.dry_run && item.group_resource() != CRDS => {
                 let mut r = result(
                     item,
                     Outcome::Created,
@@ -192,17 +208,48 @@ impl Applier<'_> {
                 r.transform = transform_paths(&original, &desired);
                 return Ok(r);
             }
-            None => {
-                return Err(Error::UnknownResource(format!(
-                    "{} ({}); restore or install its CustomResourceDefinition first",
-                    item.kind,
-                    objects::api_version(&item.group, &item.version)
-                )));
-            }
+            Err(unresolved) => return Err(unresolved.into_error(&self.target)),
         };
-        if rt.version != item.version {
-            desired["apiVersion"] = json!(rt.api_version());
+        let rt = resolution.resource_type().clone();
+        let converted = self.convert(item, &resolution, &mut desired).await?;
+        let mut r = self.write(item, &original, &desired, &rt).await?;
+        r.converted = converted;
+        Ok(r)
+    }
+
+    /// Brings `desired` to the resolved version. A conversion by Arca's
+    /// rules is first sent as a server-side dry run, so an object the target
+    /// refuses is reported before anything is written.
+    async fn convert(&self, item: &PlanItem, resolution: &Resolution, desired: &mut Value) -> Result<Option<String>> {
+        let stored = objects::api_version(&item.group, &item.version);
+        let note = resolution.note(&stored);
+        match resolution {
+            Resolution::AsStored(_) => return Ok(None),
+            Resolution::OtherVersion(rt) => desired["apiVersion"] = json!(rt.api_version()),
+            Resolution::Converted { rules, .. } => convert::apply(desired, rules),
         }
+        let note = note.unwrap_or_default();
+        let rt = resolution.resource_type();
+        let ns = item.namespace.as_deref();
+        let uri = format!("{}?dryRun=All", rt.collection_path(ns));
+        let what = format!("checking the conversion of {}", item.display());
+        let checked = match self.kube.create(&uri, desired, &what).await {
+            // 409: validated, then found existing; the existing-object rules apply.
+            Err(e) if e.api_code() == Some(409) => Ok(note),
+            Err(e) if e.api_code() == Some(404) && self.opts.dry_run && ns.is_some() => {
+                Ok(format!("{note}; not checked by the server: its namespace does not exist yet"))
+            }
+            Err(e) => Err(Error::ConversionRefused { conversion: note, reason: e.reason() }),
+            Ok(_) => Ok(note),
+        }?;
+        self.note(format!("{}: {checked}", item.display()));
+        Ok(Some(checked))
+    }
+
+    /// Creates (or, by the existing-object policy, updates or leaves) one
+    /// object of type `rt`; in a dry run only tells what it would do.
+    async fn write(&self, item: &PlanItem, original: &Value, desired: &Value, rt: &ResourceType) -> Result<ItemResult> {
+        let (original, desired) = (original, desired.clone());
         let ns = item.namespace.as_deref();
         let path = rt.object_path(ns, &item.name);
         let what = item.display();

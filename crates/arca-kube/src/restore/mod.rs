@@ -6,6 +6,8 @@
 //! ([`mapping`], [`modifiers`]).
 
 pub mod apply;
+pub mod convert;
+pub mod managed;
 pub mod mapping;
 pub mod modifiers;
 pub mod plan;
@@ -14,6 +16,7 @@ pub mod readiness;
 pub mod report;
 pub mod sanitize;
 pub mod strategic;
+pub mod versions;
 
 use std::sync::Arc;
 use std::time::Duration;
