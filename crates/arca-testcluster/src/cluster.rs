@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::faults::Faults;
+use crate::registry::Registry;
+use crate::release::KubernetesVersion;
 use crate::state::State;
 
 /// Name of the single simulated node.
@@ -14,11 +16,14 @@ pub struct Cluster {
     state: Mutex<State>,
     pub faults: Faults,
     pub data_dir: PathBuf,
+    /// The Kubernetes release the cluster imitates.
+    pub release: KubernetesVersion,
 }
 
 impl Cluster {
-    pub fn new(data_dir: PathBuf) -> Self {
-        Cluster { state: Mutex::new(State::default()), faults: Faults::default(), data_dir }
+    pub fn new(data_dir: PathBuf, release: KubernetesVersion) -> Self {
+        let state = State { registry: Registry::for_release(release), ..State::default() };
+        Cluster { state: Mutex::new(state), faults: Faults::default(), data_dir, release }
     }
 
     /// Locks the object state. A panic while holding the lock does not poison it

@@ -12,6 +12,7 @@
 
 mod cluster;
 mod controllers;
+mod convert;
 pub mod error;
 mod exec;
 pub mod faults;
@@ -21,8 +22,10 @@ mod managed;
 mod meta;
 mod patch;
 pub mod registry;
+pub mod release;
 mod seed;
 pub mod selectors;
+mod served;
 mod server;
 pub mod snapshot_crds;
 mod state;
@@ -36,6 +39,7 @@ use serde_json::Value;
 
 pub use error::ApiError;
 pub use faults::{Fault, FaultRule, Faults, RuleId};
+pub use release::{KubernetesVersion, UnsupportedVersion};
 pub use seed::{TEST_PROVISIONER, TEST_SNAPSHOT_CLASS, TEST_STORAGE_CLASS};
 
 /// Errors of the library API (not of API requests, which answer `Status` objects).
@@ -49,6 +53,8 @@ pub enum Error {
     Client(String),
     #[error(transparent)]
     Api(#[from] ApiError),
+    #[error(transparent)]
+    Version(#[from] UnsupportedVersion),
 }
 
 /// Options for starting a cluster.
@@ -57,6 +63,7 @@ pub struct Builder {
     kubeconfig: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     snapshot_crds: bool,
+    kubernetes_version: Option<String>,
 }
 
 impl Builder {
@@ -79,9 +86,22 @@ impl Builder {
         self
     }
 
+    /// Imitate this Kubernetes release (default 1.33): `/version`, the served
+    /// group versions and preferred versions, and the objects created at start.
+    /// `"1.25"`, `"1.29"` or `"1.33"`; another answers
+    /// [`Error::Version`] from [`Builder::start`].
+    pub fn kubernetes_version(mut self, version: impl Into<String>) -> Self {
+        self.kubernetes_version = Some(version.into());
+        self
+    }
+
     /// Starts the cluster on a random free port of 127.0.0.1.
     pub async fn start(self) -> Result<TestCluster, Error> {
         install_crypto_provider();
+        let release = match &self.kubernetes_version {
+            Some(v) => v.parse::<KubernetesVersion>()?,
+            None => KubernetesVersion::default(),
+        };
         let temp = match &self.data_dir {
             Some(_) => None,
             None => Some(tempfile::Builder::new().prefix("arca-testcluster-").tempdir()?),
@@ -95,7 +115,7 @@ impl Builder {
         let data_dir = data_dir.canonicalize()?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let port = listener.local_addr()?.port();
-        let cluster = Arc::new(cluster::Cluster::new(data_dir.clone()));
+        let cluster = Arc::new(cluster::Cluster::new(data_dir.clone(), release));
         seed::defaults(&cluster)?;
         if self.snapshot_crds {
             seed::snapshot_support(&cluster)?;
@@ -136,6 +156,11 @@ impl TestCluster {
 
     pub fn builder() -> Builder {
         Builder::default()
+    }
+
+    /// The Kubernetes release the cluster imitates.
+    pub fn kubernetes_version(&self) -> KubernetesVersion {
+        self.cluster.release
     }
 
     pub fn kubeconfig_path(&self) -> &Path {

@@ -8,7 +8,14 @@ use k8s_openapi::api::{
     networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling,
     storage::v1 as storage,
 };
+use k8s_openapi::api::{
+    authentication::v1 as authentication, authorization::v1 as authorization, certificates::v1 as certificates,
+    flowcontrol::v1 as flowcontrol, node::v1 as node,
+};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
+
+use crate::release::KubernetesVersion;
+use crate::served;
 
 /// A subresource as listed in discovery (`pods/exec`, `deployments/scale`).
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +48,28 @@ pub struct ResourceType {
     pub from_crd: bool,
     /// Where the `scale` subresource reads and writes, when there is one.
     pub scale: Option<ScalePaths>,
+    /// Which verbs the type serves.
+    pub access: Access,
+}
+
+/// The verbs of a type: stored objects, create-only requests answered without
+/// storing (reviews, bindings), or a computed read-only list (componentstatuses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Access {
+    #[default]
+    Stored,
+    CreateOnly,
+    ReadOnly,
+}
+
+impl Access {
+    pub fn verbs(&self) -> Vec<String> {
+        match self {
+            Access::Stored => resource_verbs(),
+            Access::CreateOnly => verbs(&["create"]),
+            Access::ReadOnly => verbs(&["get", "list"]),
+        }
+    }
 }
 
 /// JSON paths (`.spec.replicas` style) of the `scale` subresource.
@@ -84,6 +113,18 @@ impl ResourceType {
             });
         }
         out.extend(self.extra_subresources.iter().cloned());
+        out
+    }
+
+    /// The same type served at another version of its group (one stored copy).
+    fn at_version(&self, version: &str) -> ResourceType {
+        let mut out = self.clone();
+        for sub in &mut out.extra_subresources {
+            if sub.group == self.group && sub.version == self.version {
+                sub.version = version.to_string();
+            }
+        }
+        out.version = version.to_string();
         out
     }
 
@@ -154,6 +195,7 @@ struct Extra {
     subs: &'static [&'static str],
     all: bool,
     orphan: bool,
+    access: Access,
 }
 
 fn row<K: k8s_openapi::Resource + 'static>(extra: Extra) -> ResourceType
@@ -177,6 +219,7 @@ where
         orphan_by_default: extra.orphan,
         from_crd: false,
         scale: extra.subs.contains(&"scale").then(ScalePaths::builtin),
+        access: extra.access,
     }
 }
 
@@ -187,6 +230,7 @@ pub fn builtin_subresource(group: &str, version: &str, kind: &str, name: &str) -
         "exec" => ("", "v1", "PodExecOptions", &["create", "get"]),
         "log" => ("", "v1", "Pod", &["get"]),
         "finalize" => ("", "v1", "Namespace", &["update"]),
+        "approval" => (group, version, kind, &["get", "patch", "update"]),
         _ => (group, version, kind, &["get"]),
     };
     Subresource {
@@ -262,7 +306,40 @@ fn builtin_rows() -> Vec<ResourceType> {
         row::<admission::ValidatingAdmissionPolicyBinding>(e()),
         // apiextensions.k8s.io/v1
         row::<apiextensions::CustomResourceDefinition>(st(&["crd", "crds"])),
+        // Rows below are served by some releases only (see `served.rs`).
+        row::<core::PodTemplate>(e()),
+        row::<core::ComponentStatus>(Extra { access: Access::ReadOnly, ..s(&["cs"]) }),
+        row::<core::Binding>(create_only()),
+        row::<flowcontrol::FlowSchema>(st(&[])),
+        row::<flowcontrol::PriorityLevelConfiguration>(st(&[])),
+        row::<node::RuntimeClass>(e()),
+        row::<certificates::CertificateSigningRequest>(Extra { subs: &["approval"], ..st(&["csr"]) }),
+        row::<networking::IPAddress>(s(&["ip"])),
+        row::<networking::ServiceCIDR>(st(&[])),
+        row::<authentication::TokenReview>(create_only()),
+        row::<authentication::SelfSubjectReview>(create_only()),
+        row::<authorization::SubjectAccessReview>(create_only()),
+        row::<authorization::SelfSubjectAccessReview>(create_only()),
+        row::<authorization::LocalSubjectAccessReview>(create_only()),
+        row::<authorization::SelfSubjectRulesReview>(create_only()),
     ]
+}
+
+fn create_only() -> Extra {
+    Extra { access: Access::CreateOnly, ..Extra::default() }
+}
+
+/// The built-in rows served by `release`: each row at every version `served.rs`
+/// lists for it in that release.
+fn rows_for(release: KubernetesVersion) -> Vec<ResourceType> {
+    builtin_rows()
+        .into_iter()
+        .flat_map(|row| {
+            served::versions_of(&row.group, &row.plural, release.minor())
+                .into_iter()
+                .map(move |version| row.at_version(version))
+        })
+        .collect()
 }
 
 /// All served types. Built-in rows come first, CRD rows are appended.
@@ -273,11 +350,16 @@ pub struct Registry {
 
 impl Default for Registry {
     fn default() -> Self {
-        Registry { types: builtin_rows() }
+        Registry::for_release(KubernetesVersion::default())
     }
 }
 
 impl Registry {
+    /// The built-in types a real server of `release` serves.
+    pub fn for_release(release: KubernetesVersion) -> Self {
+        Registry { types: rows_for(release) }
+    }
+
     pub fn types(&self) -> &[ResourceType] {
         &self.types
     }
@@ -351,6 +433,40 @@ mod tests {
         assert_eq!(deploy.kind, "Deployment");
         assert!(deploy.has_subresource("scale"));
         assert!(reg.find("batch", "v1", "jobs").expect("jobs").orphan_by_default);
+    }
+
+    #[test]
+    fn every_builtin_row_has_served_versions_and_every_served_row_a_type() {
+        let rows = builtin_rows();
+        for row in &rows {
+            assert!(
+                served::SERVED.iter().any(|s| s.group == row.group && s.resource == row.plural),
+                "{}.{} has no row in served.rs",
+                row.plural,
+                row.group
+            );
+        }
+        for s in served::SERVED {
+            assert!(
+                rows.iter().any(|r| r.group == s.group && r.plural == s.resource),
+                "{}.{} in served.rs has no built-in row",
+                s.resource,
+                s.group
+            );
+        }
+    }
+
+    #[test]
+    fn a_type_at_several_versions_keeps_its_kind() {
+        let reg = Registry::for_release("1.25".parse().expect("profile"));
+        let beta = reg.find("flowcontrol.apiserver.k8s.io", "v1beta2", "flowschemas").expect("v1beta2");
+        assert_eq!(beta.kind, "FlowSchema");
+        assert!(reg.find("flowcontrol.apiserver.k8s.io", "v1", "flowschemas").is_none());
+        let preferred = reg.find_any_version("flowcontrol.apiserver.k8s.io", "flowschemas").expect("preferred");
+        assert_eq!(preferred.version, "v1beta2");
+        let csr = Registry::default();
+        let approval = csr.find("certificates.k8s.io", "v1", "certificatesigningrequests").expect("csr");
+        assert!(approval.has_subresource("approval") && approval.has_status);
     }
 
     #[test]

@@ -1,5 +1,10 @@
 //! Objects every cluster starts with, and the optional snapshot support.
 
+mod apf;
+mod control_plane;
+mod rbac;
+mod yaml;
+
 use serde_json::{Value, json};
 
 use crate::cluster::{Cluster, NODE_NAME};
@@ -16,7 +21,7 @@ pub const TEST_SNAPSHOT_CLASS: &str = "arca-test-snapshots";
 
 const MANAGER: &str = "kube-apiserver";
 
-fn put(state: &mut State, group: &str, plural: &str, ns: &str, obj: Value) -> Result<(), ApiError> {
+pub(crate) fn put(state: &mut State, group: &str, plural: &str, ns: &str, obj: Value) -> Result<(), ApiError> {
     let rt =
         state.resource_any(group, plural).ok_or_else(|| ApiError::internal(format!("no resource {plural}.{group}")))?;
     match state.create(&rt, ns, obj, &WriteOpts::manager(MANAGER)) {
@@ -45,7 +50,7 @@ pub fn defaults(cluster: &Cluster) -> Result<(), ApiError> {
     state.update(&node_rt, "", NODE_NAME, json!({"status": {
         "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"}],
         "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": NODE_NAME}],
-        "nodeInfo": {"kubeletVersion": crate::handlers::GIT_VERSION, "operatingSystem": "linux", "architecture": "amd64", "containerRuntimeVersion": "arca://local"},
+        "nodeInfo": {"kubeletVersion": cluster.release.git_version(), "operatingSystem": "linux", "architecture": "amd64", "containerRuntimeVersion": "arca://local"},
         "capacity": {"cpu": "2", "memory": "8Gi", "pods": "110"},
         "allocatable": {"cpu": "2", "memory": "8Gi", "pods": "110"},
     }}), "status", &WriteOpts::manager("kubelet"))?;
@@ -72,6 +77,10 @@ pub fn defaults(cluster: &Cluster) -> Result<(), ApiError> {
             "allowVolumeExpansion": true,
         }),
     )?;
+    // What the API server itself creates or reconciles at start.
+    control_plane::seed(&mut state)?;
+    rbac::seed(&mut state)?;
+    apf::seed(&mut state, cluster.release)?;
     put(
         &mut state,
         "storage.k8s.io",

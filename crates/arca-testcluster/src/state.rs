@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult, cause};
-use crate::registry::{Registry, ResourceType};
+use crate::registry::{Access, Registry, ResourceType};
 use crate::store::{ObjKey, ResKey, Store, obj_key, res_key};
 use crate::{managed, meta, patch, types};
 
@@ -78,8 +78,12 @@ fn ns_of<'a>(rt: &ResourceType, ns: &'a str) -> &'a str {
     if rt.namespaced { ns } else { "" }
 }
 
-/// Sets apiVersion/kind to the served version (one stored copy serves all versions).
+/// Sets apiVersion/kind to the served version (one stored copy serves all
+/// versions), renaming the fields that differ between built-in versions.
 pub fn as_version(rt: &ResourceType, mut obj: Value) -> Value {
+    if !rt.from_crd {
+        crate::convert::between_versions(rt, &mut obj);
+    }
     if let Some(m) = obj.as_object_mut() {
         m.insert("apiVersion".into(), json!(rt.api_version()));
         m.insert("kind".into(), json!(rt.kind));
@@ -204,6 +208,12 @@ impl State {
         record: bool,
     ) -> ApiResult<Value> {
         let ns = ns_of(rt, ns);
+        if rt.access != Access::Stored {
+            return Err(ApiError::method_not_allowed(format!(
+                "{} are answered, not stored: POST them to the API instead",
+                rt.plural
+            )));
+        }
         Self::check_identity(rt, ns, obj)?;
         let generate = meta::str_at(obj, "/metadata/generateName").unwrap_or_default().to_string();
         let mut name = meta::name(obj).to_string();
@@ -472,6 +482,13 @@ fn split_subresource(rt: &ResourceType, old: &Value, new: Value, sub: &str) -> V
                     None => m.remove("status"),
                 };
             }
+            cand
+        }
+        "approval" => {
+            // Only the approval conditions change through `approval`, as upstream.
+            let mut cand = old.clone();
+            let conditions = new.pointer("/status/conditions").cloned().unwrap_or(json!([]));
+            meta::object_mut(&mut cand, "status").insert("conditions".into(), conditions);
             cand
         }
         "finalize" => {

@@ -35,3 +35,37 @@ async fn binary_prints_ready_and_serves() -> anyhow::Result<()> {
     child.kill().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn binary_imitates_the_chosen_release() -> anyhow::Result<()> {
+    arca_testcluster::install_crypto_provider();
+    let dir = tempfile::tempdir()?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_arca-testcluster"))
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["--kubernetes-version", "1.25"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line()).await??;
+    assert_eq!(first.as_deref(), Some("ready"));
+    let kc = kube::config::Kubeconfig::read_from(&kubeconfig)?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+    let client = kube::Client::try_from(config)?;
+    assert_eq!(client.apiserver_version().await?.git_version, "v1.25.0");
+    child.kill().await?;
+
+    let refused = tokio::process::Command::new(env!("CARGO_BIN_EXE_arca-testcluster"))
+        .arg("--kubeconfig")
+        .arg(dir.path().join("other"))
+        .args(["--kubernetes-version", "1.20"])
+        .output()
+        .await?;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("1.25, 1.29, 1.33"));
+    Ok(())
+}

@@ -183,6 +183,43 @@ spec:
 
     let out =
         kubectl(&cluster, cache.path(), &["get", "configmaps", "-A", "--chunk-size=2", "-o", "name"], None).await?;
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 4, "{}", text(&out));
+    // kube-root-ca.crt in each of the four namespaces, extension-apiserver-authentication.
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5, "{}", text(&out));
+    Ok(())
+}
+
+#[tokio::test]
+async fn kubectl_sees_the_release_profile() -> anyhow::Result<()> {
+    if !kubectl_available() {
+        return Ok(());
+    }
+    let cluster = TestCluster::builder().kubernetes_version("1.25").start().await?;
+    let cache = tempfile::tempdir()?;
+    let out = kubectl(&cluster, cache.path(), &["api-resources", "-o", "name"], None).await?;
+    assert!(out.status.success(), "{}", text(&out));
+    let names = String::from_utf8_lossy(&out.stdout).to_string();
+    for r in [
+        "bindings",
+        "componentstatuses",
+        "podtemplates",
+        "flowschemas.flowcontrol.apiserver.k8s.io",
+        "runtimeclasses.node.k8s.io",
+        "certificatesigningrequests.certificates.k8s.io",
+        "tokenreviews.authentication.k8s.io",
+        "selfsubjectaccessreviews.authorization.k8s.io",
+    ] {
+        assert!(names.lines().any(|l| l == r), "{r} missing in {names}");
+    }
+    let out = kubectl(&cluster, cache.path(), &["api-versions"], None).await?;
+    let versions = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(versions.lines().any(|l| l == "flowcontrol.apiserver.k8s.io/v1beta2"), "{versions}");
+    assert!(!versions.lines().any(|l| l == "flowcontrol.apiserver.k8s.io/v1"), "{versions}");
+    assert!(!versions.lines().any(|l| l == "policy/v1beta1"), "{versions}");
+    let out = kubectl(&cluster, cache.path(), &["get", "flowschemas", "-o", "name"], None).await?;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("flowschema.flowcontrol.apiserver.k8s.io/catch-all"), "{}", text(&out));
+    let out = kubectl(&cluster, cache.path(), &["auth", "can-i", "delete", "nodes"], None).await?;
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "yes", "{}", text(&out));
+    let out = kubectl(&cluster, cache.path(), &["get", "componentstatuses"], None).await?;
+    assert!(text(&out).contains("etcd-0"), "{}", text(&out));
     Ok(())
 }

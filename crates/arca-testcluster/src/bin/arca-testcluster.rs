@@ -17,6 +17,9 @@ struct Args {
     /// Install the CSI snapshot CRDs and the test VolumeSnapshotClass.
     #[arg(long)]
     snapshot_crds: bool,
+    /// The Kubernetes release to imitate: 1.25, 1.29 or 1.33.
+    #[arg(long, value_name = "VERSION", default_value = "1.33")]
+    kubernetes_version: String,
     /// Create the objects of this file (one JSON object per line) before serving.
     #[arg(long, value_name = "FILE")]
     load: Option<PathBuf>,
@@ -43,8 +46,10 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let mut builder =
-        arca_testcluster::TestCluster::builder().kubeconfig(&args.kubeconfig).snapshot_crds(args.snapshot_crds);
+    let mut builder = arca_testcluster::TestCluster::builder()
+        .kubeconfig(&args.kubeconfig)
+        .snapshot_crds(args.snapshot_crds)
+        .kubernetes_version(&args.kubernetes_version);
     if let Some(dir) = &args.data_dir {
         builder = builder.data_dir(dir);
     }

@@ -7,7 +7,7 @@ mod fsutil;
 mod gc;
 mod jobs;
 pub mod kubelet;
-mod namespaces;
+pub mod namespaces;
 mod snapshots;
 mod volumes;
 

@@ -10,7 +10,7 @@ use crate::state::DeleteOpts;
 use crate::store::res_key;
 
 const MANAGER: &str = "namespace-controller";
-const ROOT_CA: &str = "-----BEGIN CERTIFICATE-----\nMIIBarcatestcluster\n-----END CERTIFICATE-----\n";
+pub const ROOT_CA: &str = "-----BEGIN CERTIFICATE-----\nMIIBarcatestcluster\n-----END CERTIFICATE-----\n";
 
 pub fn reconcile(cluster: &Cluster) {
     let mut state = cluster.lock();

@@ -7,20 +7,19 @@ use serde_json::{Value, json};
 use super::json_response;
 use crate::cluster::Cluster;
 use crate::error::{ApiError, ApiResult};
-use crate::registry::{ResourceType, api_version, resource_verbs};
+use crate::registry::{ResourceType, api_version};
+use crate::release::KubernetesVersion;
 
-/// The Kubernetes version the server reports.
-pub const GIT_VERSION: &str = "v1.33.0";
-
-fn version() -> Value {
+/// `/version` of the imitated release.
+fn version(release: KubernetesVersion) -> Value {
     json!({
         "major": "1",
-        "minor": "33",
-        "gitVersion": GIT_VERSION,
+        "minor": release.minor().to_string(),
+        "gitVersion": release.git_version(),
         "gitCommit": "0000000000000000000000000000000000000000",
         "gitTreeState": "clean",
-        "buildDate": "2025-04-23T00:00:00Z",
-        "goVersion": "go1.24.2",
+        "buildDate": release.build_date(),
+        "goVersion": release.go_version(),
         "compiler": "gc",
         "platform": "linux/amd64",
     })
@@ -32,7 +31,7 @@ fn resource_entry(rt: &ResourceType) -> Vec<Value> {
         "singularName": rt.singular,
         "namespaced": rt.namespaced,
         "kind": rt.kind,
-        "verbs": resource_verbs(),
+        "verbs": rt.access.verbs(),
     });
     if !rt.short_names.is_empty() {
         main["shortNames"] = json!(rt.short_names);
@@ -97,7 +96,7 @@ fn aggregated_resource(rt: &ResourceType) -> Value {
         "responseKind": {"group": rt.group, "version": rt.version, "kind": rt.kind},
         "scope": if rt.namespaced { "Namespaced" } else { "Cluster" },
         "singularResource": rt.singular,
-        "verbs": resource_verbs(),
+        "verbs": rt.access.verbs(),
     });
     if !rt.short_names.is_empty() {
         entry["shortNames"] = json!(rt.short_names);
@@ -152,7 +151,7 @@ pub fn serve(cluster: &Cluster, segs: &[&str], accept: &str) -> ApiResult<Option
         ["api"] | ["apis"] if wants_aggregated => {
             return Ok(Some(aggregated(cluster, segs == ["api"])));
         }
-        ["version"] => version(),
+        ["version"] => version(cluster.release),
         ["healthz"] | ["readyz"] | ["livez"] => {
             let mut resp = Response::new(Body::from("ok"));
             resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain"));
@@ -189,7 +188,7 @@ pub fn serve(cluster: &Cluster, segs: &[&str], accept: &str) -> ApiResult<Option
         ["openapi", "v3", rest @ ..] => {
             super::openapi::group_version(cluster, rest).ok_or_else(|| ApiError::no_route("/openapi/v3"))?
         }
-        ["openapi", "v2"] => return Ok(Some(super::openapi::v2(accept))),
+        ["openapi", "v2"] => return Ok(Some(super::openapi::v2(accept, &cluster.release.git_version()))),
         ["openapi", ..] | ["swagger.json"] => {
             return Err(ApiError::no_route("/openapi"));
         }

@@ -1,12 +1,14 @@
 //! HTTP request routing: discovery paths and resource paths
 //! (`/api/v1/...`, `/apis/{group}/{version}/...`).
 
+mod components;
 mod discovery;
-pub use discovery::GIT_VERSION;
 mod list;
 mod openapi;
 mod pods;
 mod resource;
+mod reviews;
+pub use reviews::{TEST_GROUPS, TEST_USER};
 mod scale;
 mod table;
 mod watch;
@@ -20,7 +22,7 @@ use serde_json::Value;
 
 use crate::cluster::Cluster;
 use crate::error::{ApiError, ApiResult};
-use crate::registry::ResourceType;
+use crate::registry::{Access, ResourceType};
 
 /// Query parameters: all values in order, and the first value of each key.
 pub struct Query {
@@ -105,6 +107,11 @@ async fn route(cluster: Arc<Cluster>, req: Request<Body>) -> ApiResult<Response<
     }
     let target = resolve(&cluster, &segs).ok_or_else(|| ApiError::no_route(&path))?;
     let t = &target;
+    match t.rt.access {
+        Access::CreateOnly => return reviews::serve(&cluster, t, &query, req).await,
+        Access::ReadOnly => return components::serve(t, &req),
+        Access::Stored => {}
+    }
     let method = req.method().clone();
     match (method, t.name.is_some(), t.sub.as_str()) {
         (Method::GET, true, "exec") | (Method::POST, true, "exec") if is_pod(t) => {

@@ -101,11 +101,11 @@ pub fn group_version(cluster: &Cluster, segs: &[&str]) -> Option<Value> {
 
 /// `/openapi/v2`: an empty Swagger 2.0 document, as protobuf when asked for
 /// (field 1, `swagger: "2.0"`) or as JSON.
-pub fn v2(accept: &str) -> Response<Body> {
+pub fn v2(accept: &str, git_version: &str) -> Response<Body> {
     let (ct, body) = if accept.contains("protobuf") {
         ("application/com.github.proto-openapi.spec.v2.v1.0+protobuf", Body::from(&b"\x0a\x032.0"[..]))
     } else {
-        let doc = json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": super::GIT_VERSION}, "paths": {}, "definitions": {}});
+        let doc = json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": git_version}, "paths": {}, "definitions": {}});
         ("application/json", Body::from(doc.to_string()))
     };
     let mut resp = Response::new(body);

@@ -38,6 +38,12 @@ fn parse_json(bytes: &[u8]) -> ApiResult<Value> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
 }
 
+/// A JSON request body, refusing other encodings.
+pub async fn json_body(req: Request<Body>) -> ApiResult<Value> {
+    check_json(&req)?;
+    parse_json(&read_body(req).await?)
+}
+
 fn name(t: &Target) -> &str {
     t.name.as_deref().unwrap_or_default()
 }

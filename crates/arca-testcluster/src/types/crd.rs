@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult, Cause, cause};
 use crate::meta;
-use crate::registry::{ResourceType, ScalePaths, builtin_subresource};
+use crate::registry::{Access, ResourceType, ScalePaths, builtin_subresource};
 use crate::state::State;
 use crate::store::{obj_key, res_key};
 
@@ -208,6 +208,7 @@ pub fn rows(crd: &Value) -> Vec<ResourceType> {
                 },
                 orphan_by_default: false,
                 from_crd: true,
+                access: Access::Stored,
                 scale: v.pointer("/subresources/scale").map(|s| ScalePaths {
                     spec_replicas: meta::str_at(s, "/specReplicasPath").unwrap_or(".spec.replicas").to_string(),
                     status_replicas: meta::str_at(s, "/statusReplicasPath").unwrap_or(".status.replicas").to_string(),

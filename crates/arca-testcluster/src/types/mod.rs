@@ -1,6 +1,7 @@
 //! Per-type rules: defaults on create, validation and immutability on update,
 //! side effects of writes (CRDs) and deletion behaviour (namespaces).
 
+mod certificates;
 mod config;
 pub mod crd;
 mod namespace;
@@ -61,6 +62,7 @@ pub fn on_create(state: &mut State, rt: &ResourceType, obj: &mut Value) -> ApiRe
         (false, "", "PersistentVolume") => storage::pv_on_create(obj),
         (false, "batch", "Job") => workloads::job_on_create(obj),
         (false, "apiextensions.k8s.io", "CustomResourceDefinition") => crd::on_write(rt, obj, None)?,
+        (false, "certificates.k8s.io", "CertificateSigningRequest") => certificates::csr_on_create(rt, obj)?,
         _ => {}
     }
     Ok(())
