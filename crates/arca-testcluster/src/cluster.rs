@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
+use crate::backends::Endpoints;
 use crate::faults::Faults;
 use crate::registry::Registry;
 use crate::release::KubernetesVersion;
@@ -15,6 +16,8 @@ pub const NODE_NAME: &str = "arca-node";
 pub struct Cluster {
     state: Mutex<State>,
     pub faults: Faults,
+    /// Service endpoints for the API server's own calls (webhooks, aggregated APIs).
+    pub endpoints: Endpoints,
     pub data_dir: PathBuf,
     /// The Kubernetes release the cluster imitates.
     pub release: KubernetesVersion,
@@ -23,7 +26,7 @@ pub struct Cluster {
 impl Cluster {
     pub fn new(data_dir: PathBuf, release: KubernetesVersion) -> Self {
         let state = State { registry: Registry::for_release(release), ..State::default() };
-        Cluster { state: Mutex::new(state), faults: Faults::default(), data_dir, release }
+        Cluster { state: Mutex::new(state), faults: Faults::default(), endpoints: Endpoints::default(), data_dir, release }
     }
 
     /// Locks the object state. A panic while holding the lock does not poison it

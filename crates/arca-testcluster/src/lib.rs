@@ -10,6 +10,9 @@
 //! # let _ = client; Ok(()) }
 //! ```
 
+mod admission;
+mod aggregation;
+pub mod backends;
 mod cluster;
 mod controllers;
 mod convert;
@@ -17,6 +20,7 @@ pub mod error;
 mod exec;
 pub mod faults;
 mod handlers;
+mod http_client;
 mod kubeconfig;
 mod managed;
 mod meta;
@@ -37,6 +41,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+pub use backends::{BackendRequest, BackendResponse, Backends};
 pub use error::ApiError;
 pub use faults::{Fault, FaultRule, Faults, RuleId};
 pub use release::{KubernetesVersion, UnsupportedVersion};
@@ -120,6 +125,7 @@ impl Builder {
         if self.snapshot_crds {
             seed::snapshot_support(&cluster)?;
         }
+        aggregation::refresh(&cluster);
         let url = format!("http://127.0.0.1:{port}");
         let kubeconfig_path = self.kubeconfig.clone().unwrap_or_else(|| data_dir.join("kubeconfig"));
         kubeconfig::write(&kubeconfig_path, &url)?;
@@ -175,6 +181,12 @@ impl TestCluster {
     /// A client built from the kubeconfig file, as for a real cluster.
     pub async fn client(&self) -> anyhow::Result<kube::Client> {
         Ok(kubeconfig::client(&self.kubeconfig_path).await?)
+    }
+
+    /// Which Services have a ready endpoint, for admission webhooks and
+    /// aggregated APIServices (the cluster has no service network).
+    pub fn backends(&self) -> Backends<'_> {
+        Backends { cluster: &self.cluster }
     }
 
     pub fn faults(&self) -> &Faults {

@@ -13,6 +13,7 @@ use k8s_openapi::api::{
     flowcontrol::v1 as flowcontrol, node::v1 as node,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1 as apiregistration;
 
 use crate::release::KubernetesVersion;
 use crate::served;
@@ -306,6 +307,8 @@ fn builtin_rows() -> Vec<ResourceType> {
         row::<admission::ValidatingAdmissionPolicyBinding>(e()),
         // apiextensions.k8s.io/v1
         row::<apiextensions::CustomResourceDefinition>(st(&["crd", "crds"])),
+        // apiregistration.k8s.io/v1
+        row::<apiregistration::APIService>(st(&[])),
         // Rows below are served by some releases only (see `served.rs`).
         row::<core::PodTemplate>(e()),
         row::<core::ComponentStatus>(Extra { access: Access::ReadOnly, ..s(&["cs"]) }),

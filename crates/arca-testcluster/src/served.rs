@@ -102,6 +102,8 @@ pub const SERVED: &[Served] = &[
     since(ADMISSION, "v1", "validatingadmissionpolicybindings", 30),
     // apiextensions.k8s.io
     always("apiextensions.k8s.io", "v1", "customresourcedefinitions"),
+    // apiregistration.k8s.io
+    always("apiregistration.k8s.io", "v1", "apiservices"),
     // certificates.k8s.io
     always("certificates.k8s.io", "v1", "certificatesigningrequests"),
     // flowcontrol.apiserver.k8s.io: v1beta2 (1.23–1.28), v1beta3 (1.26–1.31), v1 (1.29–)

@@ -52,6 +52,16 @@ pub enum Patch {
     Apply(Value),
 }
 
+/// A write planned against one read of the object: `old` is `None` when
+/// server-side apply creates it; `record` is false when apply already
+/// computed the managed fields.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub old: Option<Value>,
+    pub new: Value,
+    pub record: bool,
+}
+
 /// Options of a delete.
 #[derive(Debug, Clone, Default)]
 pub struct DeleteOpts {
@@ -195,15 +205,17 @@ impl State {
     }
 
     /// Creates an object (the API server's POST).
-    pub fn create(&mut self, rt: &ResourceType, ns: &str, mut obj: Value, opts: &WriteOpts) -> ApiResult<Value> {
-        self.create_inner(rt, ns, &mut obj, opts, true)
+    pub fn create(&mut self, rt: &ResourceType, ns: &str, obj: Value, opts: &WriteOpts) -> ApiResult<Value> {
+        let prepared = self.prepare_create(rt, ns, obj, opts, true)?;
+        self.commit_create(rt, ns, prepared, opts)
     }
 
-    fn create_inner(
+    /// The object a create would store (names, defaults, validation), not stored yet.
+    pub fn prepare_create(
         &mut self,
         rt: &ResourceType,
         ns: &str,
-        obj: &mut Value,
+        mut obj: Value,
         opts: &WriteOpts,
         record: bool,
     ) -> ApiResult<Value> {
@@ -214,6 +226,7 @@ impl State {
                 rt.plural
             )));
         }
+        let obj = &mut obj;
         Self::check_identity(rt, ns, obj)?;
         let generate = meta::str_at(obj, "/metadata/generateName").unwrap_or_default().to_string();
         let mut name = meta::name(obj).to_string();
@@ -230,8 +243,7 @@ impl State {
         }
         types::validate_name(rt, &name)?;
         self.check_namespace(rt, ns)?;
-        let key = obj_key(ns, &name);
-        if self.store.get(&key_of(rt), &key).is_some() {
+        if self.store.get(&key_of(rt), &obj_key(ns, &name)).is_some() {
             return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
         }
         {
@@ -256,12 +268,30 @@ impl State {
         if record {
             managed::record_update(None, obj, &opts.manager, &rt.api_version(), "");
         }
+        Ok(obj.take())
+    }
+
+    /// Stores a prepared object unless the name was taken or the namespace
+    /// went away meanwhile (the checks are repeated: admission ran unlocked).
+    pub fn commit_create(&mut self, rt: &ResourceType, ns: &str, obj: Value, opts: &WriteOpts) -> ApiResult<Value> {
         if opts.dry_run {
-            return Ok(obj.clone());
+            return Ok(obj);
         }
-        let stored = self.store.put(&key_of(rt), &key, obj.clone());
+        let ns = ns_of(rt, ns);
+        let name = meta::name(&obj).to_string();
+        self.check_namespace(rt, ns)?;
+        let key = obj_key(ns, &name);
+        if self.store.get(&key_of(rt), &key).is_some() {
+            return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
+        }
+        let stored = self.store.put(&key_of(rt), &key, obj);
         types::after_write(self, rt, &stored);
         Ok(stored)
+    }
+
+    /// Fails like a create into `ns` would (missing or terminating namespace).
+    pub fn check_namespace_for(&self, rt: &ResourceType, ns: &str) -> ApiResult<()> {
+        self.check_namespace(rt, ns_of(rt, ns))
     }
 
     /// Replaces an object (PUT), on the main resource or the `status`/`finalize` subresource.
@@ -274,6 +304,26 @@ impl State {
         sub: &str,
         opts: &WriteOpts,
     ) -> ApiResult<Value> {
+        let plan = self.plan_update(rt, ns, name, new)?;
+        self.finish(rt, ns, plan, sub, opts)
+    }
+
+    /// Patches an object; server-side apply creates it when missing.
+    pub fn patch(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        p: Patch,
+        sub: &str,
+        opts: &WriteOpts,
+    ) -> ApiResult<Value> {
+        let plan = self.plan_patch(rt, ns, name, p, sub, opts)?;
+        self.finish(rt, ns, plan, sub, opts)
+    }
+
+    /// The first stage of a PUT: the request's checks against the stored object.
+    pub fn plan_update(&self, rt: &ResourceType, ns: &str, name: &str, new: Value) -> ApiResult<Planned> {
         let old = self.get(rt, ns, name)?;
         if !new.is_object() {
             return Err(ApiError::bad_request("the body of the request must be a JSON object"));
@@ -289,20 +339,19 @@ impl State {
                 return Err(ApiError::stale(&rt.group, &rt.plural, name));
             }
         }
-        let cand = split_subresource(rt, &old, new, sub);
-        self.commit_update(rt, ns, &old, cand, sub, opts, true)
+        Ok(Planned { old: Some(old), new, record: true })
     }
 
-    /// Patches an object; server-side apply creates it when missing.
-    pub fn patch(
-        &mut self,
+    /// The first stage of a PATCH: the patched (or applied) object.
+    pub fn plan_patch(
+        &self,
         rt: &ResourceType,
         ns: &str,
         name: &str,
         p: Patch,
         sub: &str,
         opts: &WriteOpts,
-    ) -> ApiResult<Value> {
+    ) -> ApiResult<Planned> {
         let existing = self.get(rt, ns, name).ok();
         if let Patch::Apply(applied) = &p {
             if opts.manager.is_empty() {
@@ -319,20 +368,11 @@ impl State {
                 )));
             }
             meta::metadata_mut(&mut applied).insert("name".into(), json!(name));
-            let mut result =
-                managed::apply(existing.as_ref(), &applied, &opts.manager, opts.force, &rt.api_version(), sub)?;
-            return match existing {
-                None if sub.is_empty() => self.create_inner(rt, ns, &mut result, opts, false),
-                None => Err(ApiError::not_found(&rt.group, &rt.plural, name)),
-                Some(old) => {
-                    let managed = result.pointer("/metadata/managedFields").cloned();
-                    let mut cand = split_subresource(rt, &old, result, sub);
-                    if let Some(mf) = managed {
-                        meta::metadata_mut(&mut cand).insert("managedFields".into(), mf);
-                    }
-                    self.commit_update(rt, ns, &old, cand, sub, opts, false)
-                }
-            };
+            if existing.is_none() && !sub.is_empty() {
+                return Err(ApiError::not_found(&rt.group, &rt.plural, name));
+            }
+            let result = managed::apply(existing.as_ref(), &applied, &opts.manager, opts.force, &rt.api_version(), sub)?;
+            return Ok(Planned { old: existing, new: result, record: false });
         }
         let old = existing.ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
         let mut patched = old.clone();
@@ -346,22 +386,63 @@ impl State {
         if rv_new.is_some() && rv_new != meta::str_at(&old, "/metadata/resourceVersion") {
             return Err(ApiError::stale(&rt.group, &rt.plural, name));
         }
-        let cand = split_subresource(rt, &old, patched, sub);
-        self.commit_update(rt, ns, &old, cand, sub, opts, true)
+        Ok(Planned { old: Some(old), new: patched, record: true })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn commit_update(
+    /// The rest of a planned write: a create when there was no object, else an update.
+    pub fn finish(&mut self, rt: &ResourceType, ns: &str, plan: Planned, sub: &str, opts: &WriteOpts) -> ApiResult<Value> {
+        let cand = self.prepare_planned(rt, ns, &plan, sub, opts)?;
+        self.commit_planned(rt, ns, &plan, cand, sub, opts)
+    }
+
+    /// The object a planned write would store (defaults, validation,
+    /// immutability, managed fields), not stored yet.
+    pub fn prepare_planned(
         &mut self,
         rt: &ResourceType,
         ns: &str,
+        plan: &Planned,
+        sub: &str,
+        opts: &WriteOpts,
+    ) -> ApiResult<Value> {
+        match &plan.old {
+            None => self.prepare_create(rt, ns, plan.new.clone(), opts, plan.record),
+            Some(old) => self.prepare_update(rt, old, plan.new.clone(), sub, opts, plan.record),
+        }
+    }
+
+    /// Stores what [`State::prepare_planned`] made, if the object is still the
+    /// one the write was planned on (else 409 Conflict, as upstream).
+    pub fn commit_planned(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        plan: &Planned,
+        cand: Value,
+        sub: &str,
+        opts: &WriteOpts,
+    ) -> ApiResult<Value> {
+        match &plan.old {
+            None => self.commit_create(rt, ns, cand, opts),
+            Some(old) => self.commit_update(rt, ns, old, cand, sub, opts),
+        }
+    }
+
+    fn prepare_update(
+        &mut self,
+        rt: &ResourceType,
         old: &Value,
-        mut cand: Value,
+        new: Value,
         sub: &str,
         opts: &WriteOpts,
         record: bool,
     ) -> ApiResult<Value> {
-        let ns = ns_of(rt, ns);
+        // Apply computed the managed fields already; the status split must keep them.
+        let applied_managed = if record { None } else { new.pointer("/metadata/managedFields").cloned() };
+        let mut cand = split_subresource(rt, old, new, sub);
+        if let Some(mf) = applied_managed {
+            meta::metadata_mut(&mut cand).insert("managedFields".into(), mf);
+        }
         {
             let old_meta = old.get("metadata").cloned().unwrap_or_default();
             let m = meta::metadata_mut(&mut cand);
@@ -382,13 +463,31 @@ impl State {
         if record {
             managed::record_update(Some(old), &mut cand, &opts.manager, &rt.api_version(), sub);
         }
+        Ok(cand)
+    }
+
+    fn commit_update(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        old: &Value,
+        cand: Value,
+        sub: &str,
+        opts: &WriteOpts,
+    ) -> ApiResult<Value> {
+        let ns = ns_of(rt, ns);
+        let name = meta::name(old);
+        let current = self.get_raw(rt, ns, name).ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
+        if meta::str_at(current, "/metadata/resourceVersion") != meta::str_at(old, "/metadata/resourceVersion") {
+            return Err(ApiError::stale(&rt.group, &rt.plural, name));
+        }
         if comparable(old) == comparable(&cand) && sub != "finalize" {
             return Ok(old.clone());
         }
         if opts.dry_run {
             return Ok(cand);
         }
-        let key = obj_key(ns, meta::name(old));
+        let key = obj_key(ns, name);
         if meta::is_deleting(&cand) && types::ready_to_remove(rt, &cand) {
             let gone = self.store.remove(&key_of(rt), &key).unwrap_or(cand);
             types::after_delete(self, rt, &gone);

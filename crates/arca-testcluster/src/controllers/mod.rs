@@ -68,6 +68,7 @@ fn run(cluster: Arc<Cluster>, stop: Arc<AtomicBool>) {
             volumes::reconcile(&cluster);
             snapshots::reconcile(&cluster);
             jobs::reconcile(&cluster);
+            crate::aggregation::refresh(&cluster);
             kubelet.reconcile(&cluster);
             pass = last.elapsed();
         } else if kubelet.busy() {

@@ -112,9 +112,10 @@ fn aggregated_resource(rt: &ResourceType) -> Value {
 
 /// Aggregated discovery (`apidiscovery.k8s.io/v2`) for the core group (`/api`)
 /// or the named groups (`/apis`).
-fn aggregated(cluster: &Cluster, core: bool) -> Response<Body> {
+/// `remote` are the items of remote APIServices' groups (see `aggregation`).
+pub fn aggregated(cluster: &Cluster, core: bool, remote: Vec<Value>) -> Response<Body> {
     let state = cluster.lock();
-    let items: Vec<Value> = state
+    let mut items: Vec<Value> = state
         .registry
         .groups()
         .into_iter()
@@ -131,6 +132,7 @@ fn aggregated(cluster: &Cluster, core: bool) -> Response<Body> {
             json!({"metadata": {"name": group}, "versions": versions})
         })
         .collect();
+    items.extend(remote);
     let body = json!({
         "kind": "APIGroupDiscoveryList",
         "apiVersion": "apidiscovery.k8s.io/v2",
@@ -144,12 +146,23 @@ fn aggregated(cluster: &Cluster, core: bool) -> Response<Body> {
 
 const AGGREGATED_CONTENT_TYPE: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
+pub fn wants_aggregated(accept: &str) -> bool {
+    accept.contains("as=APIGroupDiscoveryList") && accept.contains("g=apidiscovery.k8s.io;v=v2")
+}
+
+/// Groups served here and groups of remote APIServices, with their versions.
+fn all_groups(cluster: &Cluster) -> Vec<(String, Vec<String>)> {
+    let state = cluster.lock();
+    let mut groups = state.registry.groups();
+    groups.extend(crate::aggregation::status::remote_groups(&state));
+    groups
+}
+
 /// Answers discovery paths; `None` for other paths.
 pub fn serve(cluster: &Cluster, segs: &[&str], accept: &str) -> ApiResult<Option<Response<Body>>> {
-    let wants_aggregated = accept.contains("as=APIGroupDiscoveryList") && accept.contains("g=apidiscovery.k8s.io;v=v2");
     let body = match segs {
-        ["api"] | ["apis"] if wants_aggregated => {
-            return Ok(Some(aggregated(cluster, segs == ["api"])));
+        ["api"] | ["apis"] if wants_aggregated(accept) => {
+            return Ok(Some(aggregated(cluster, segs == ["api"], Vec::new())));
         }
         ["version"] => version(cluster.release),
         ["healthz"] | ["readyz"] | ["livez"] => {
@@ -164,10 +177,7 @@ pub fn serve(cluster: &Cluster, segs: &[&str], accept: &str) -> ApiResult<Option
         }),
         ["api", v] => resource_list(cluster, "", v).ok_or_else(|| ApiError::no_route(&format!("/api/{v}")))?,
         ["apis"] => {
-            let groups: Vec<Value> = cluster
-                .lock()
-                .registry
-                .groups()
+            let groups: Vec<Value> = all_groups(cluster)
                 .iter()
                 .filter(|(g, _)| !g.is_empty())
                 .map(|(g, v)| group_entry(g, v))
@@ -175,7 +185,7 @@ pub fn serve(cluster: &Cluster, segs: &[&str], accept: &str) -> ApiResult<Option
             json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
         }
         ["apis", g] => {
-            let groups = cluster.lock().registry.groups();
+            let groups = all_groups(cluster);
             let (name, versions) =
                 groups.iter().find(|(name, _)| name == g).ok_or_else(|| ApiError::no_route(&format!("/apis/{g}")))?;
             let mut entry = group_entry(name, versions);

@@ -1,6 +1,7 @@
 //! HTTP request routing: discovery paths and resource paths
 //! (`/api/v1/...`, `/apis/{group}/{version}/...`).
 
+mod admitted;
 mod components;
 mod discovery;
 mod list;
@@ -95,12 +96,22 @@ pub async fn dispatch(cluster: Arc<Cluster>, req: Request<Body>) -> Response<Bod
     }
 }
 
-async fn route(cluster: Arc<Cluster>, req: Request<Body>) -> ApiResult<Response<Body>> {
+async fn route(cluster: Arc<Cluster>, mut req: Request<Body>) -> ApiResult<Response<Body>> {
     let path = req.uri().path().trim_end_matches('/').to_string();
     let query = Query::parse(req.uri().query())?;
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if let ["apis", group, version, ..] = segs.as_slice() {
+        match crate::aggregation::forward(&cluster, group, version, req).await {
+            Ok(resp) => return Ok(resp),
+            Err(back) => req = back,
+        }
+    }
     if req.method() == Method::GET {
         let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        if segs == ["apis"] && discovery::wants_aggregated(accept) {
+            let remote = crate::aggregation::discovery_items(&cluster).await;
+            return Ok(discovery::aggregated(&cluster, false, remote));
+        }
         if let Some(resp) = discovery::serve(&cluster, &segs, accept)? {
             return Ok(resp);
         }

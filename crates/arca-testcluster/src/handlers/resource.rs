@@ -4,7 +4,7 @@ use axum::body::Body;
 use http::{Request, Response, header};
 use serde_json::{Value, json};
 
-use super::{Query, Target, json_response, list, table};
+use super::{Query, Target, admitted, json_response, list, table};
 use crate::cluster::Cluster;
 use crate::error::{ApiError, ApiResult};
 use crate::state::{DeleteOpts, Deleted, Patch, WriteOpts, as_version};
@@ -75,7 +75,7 @@ pub async fn create(cluster: &Cluster, t: &Target, q: &Query, req: Request<Body>
     let opts = write_opts(q, &req);
     check_json(&req)?;
     let body = parse_json(&read_body(req).await?)?;
-    let obj = cluster.lock().create(&t.rt, t.ns(), body, &opts)?;
+    let obj = admitted::create(cluster, &t.rt, t.ns(), body, &opts).await?;
     Ok(json_response(201, &obj))
 }
 
@@ -83,7 +83,8 @@ pub async fn update(cluster: &Cluster, t: &Target, q: &Query, req: Request<Body>
     let opts = write_opts(q, &req);
     check_json(&req)?;
     let body = parse_json(&read_body(req).await?)?;
-    let obj = cluster.lock().update(&t.rt, t.ns(), name(t), body, &t.sub, &opts)?;
+    let change = admitted::Change::Replace(body);
+    let (_, obj) = admitted::update(cluster, &t.rt, t.ns(), name(t), &t.sub, &change, &opts).await?;
     Ok(json_response(200, &obj))
 }
 
@@ -119,13 +120,9 @@ pub async fn patch(cluster: &Cluster, t: &Target, q: &Query, req: Request<Body>)
             ));
         }
     };
-    let is_apply = matches!(p, Patch::Apply(_));
-    let (existed, obj) = {
-        let mut state = cluster.lock();
-        let existed = state.get_raw(&t.rt, t.ns(), name(t)).is_some();
-        (existed, state.patch(&t.rt, t.ns(), name(t), p, &t.sub, &opts)?)
-    };
-    let code = if is_apply && !existed { 201 } else { 200 };
+    let change = admitted::Change::Patch(p);
+    let (created, obj) = admitted::update(cluster, &t.rt, t.ns(), name(t), &t.sub, &change, &opts).await?;
+    let code = if created { 201 } else { 200 };
     Ok(json_response(code, &obj))
 }
 
@@ -171,7 +168,7 @@ fn success_status(t: &Target, obj: &Value) -> Value {
 pub async fn delete(cluster: &Cluster, t: &Target, q: &Query, req: Request<Body>) -> ApiResult<Response<Body>> {
     let body = read_body(req).await?;
     let opts = delete_opts(q, &body)?;
-    let outcome = cluster.lock().delete(&t.rt, t.ns(), name(t), &opts)?;
+    let outcome = admitted::delete(cluster, &t.rt, t.ns(), name(t), &opts).await?;
     Ok(match outcome {
         Deleted::Pending(obj) => json_response(200, &obj),
         Deleted::Gone(obj) => json_response(200, &success_status(t, &obj)),
@@ -187,23 +184,24 @@ pub async fn delete_collection(
     let body = read_body(req).await?;
     let opts = delete_opts(q, &body)?;
     let (label, field) = list::selectors(&t.rt, q)?;
-    let mut state = cluster.lock();
-    let victims: Vec<Value> = state
+    let victims: Vec<Value> = cluster
+        .lock()
         .all(&t.rt, t.namespace.as_deref())
         .into_iter()
         .filter(|o| label.matches_object(o) && field.matches(o))
         .collect();
     let mut items = Vec::new();
+    // Upstream admits each object of a collection delete on its own.
     for obj in victims {
         let ns = crate::meta::namespace(&obj).to_string();
         let name = crate::meta::name(&obj).to_string();
-        match state.delete(&t.rt, &ns, &name, &opts) {
+        match admitted::delete(cluster, &t.rt, &ns, &name, &opts).await {
             Ok(Deleted::Gone(o)) | Ok(Deleted::Pending(o)) => items.push(o),
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),
         }
     }
-    let rv = state.store.rv().to_string();
+    let rv = cluster.lock().store.rv().to_string();
     let items: Vec<Value> = items.into_iter().map(|o| as_version(&t.rt, o)).collect();
     Ok(json_response(
         200,
