@@ -3,7 +3,10 @@
 //!
 //! Order is a table ([`priority`]); per-kind behaviour is a registry of
 //! small rules ([`sanitize`]); mappings and user modifiers are data
-//! ([`mapping`], [`modifiers`]).
+//! ([`mapping`], [`modifiers`]). What the target cluster manages itself is
+//! skipped by a table of its own ([`managed`]). Into another Kubernetes
+//! version, each object goes to a version the target serves ([`versions`]),
+//! built-in kinds through conversion rules kept as data ([`convert`]).
 
 pub mod apply;
 pub mod convert;
