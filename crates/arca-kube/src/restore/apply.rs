@@ -212,7 +212,7 @@ impl Applier<'_> {
         };
         let rt = resolution.resource_type().clone();
         let converted = self.convert(item, &resolution, &mut desired).await?;
-        let mut r = self.write(item, &original, &desired, &rt).await?;
+        let mut r = self.write(item, &original, desired, &rt).await?;
         r.converted = converted;
         Ok(r)
     }
@@ -248,18 +248,17 @@ impl Applier<'_> {
 
     /// Creates (or, by the existing-object policy, updates or leaves) one
     /// object of type `rt`; in a dry run only tells what it would do.
-    async fn write(&self, item: &PlanItem, original: &Value, desired: &Value, rt: &ResourceType) -> Result<ItemResult> {
-        let (original, desired) = (original, desired.clone());
+    async fn write(&self, item: &PlanItem, original: &Value, desired: Value, rt: &ResourceType) -> Result<ItemResult> {
         let ns = item.namespace.as_deref();
         let path = rt.object_path(ns, &item.name);
         let what = item.display();
         if self.opts.dry_run {
-            return self.dry_run(item, &original, &desired, &path).await;
+            return self.dry_run(item, original, &desired, &path).await;
         }
         let live = match self.kube.create(&rt.collection_path(ns), &desired, &format!("creating {what}")).await {
             Ok(live) => {
                 self.remember_uid(item, &live);
-                self.restore_status(&rt, &path, &desired, &what).await;
+                self.restore_status(rt, &path, &desired, &what).await;
                 self.note(format!("{what}: created"));
                 return Ok(result(item, Outcome::Created, None));
             }
@@ -271,7 +270,7 @@ impl Applier<'_> {
             self.wait_gone(&path, &what).await?;
             let created = self.kube.create(&rt.collection_path(ns), &desired, &format!("creating {what}")).await?;
             self.remember_uid(item, &created);
-            self.restore_status(&rt, &path, &desired, &what).await;
+            self.restore_status(rt, &path, &desired, &what).await;
             self.note(format!("{what}: created after the old one was deleted"));
             return Ok(result(item, Outcome::Created, None));
         }
@@ -291,7 +290,7 @@ impl Applier<'_> {
                 let mut body = desired.clone();
                 objects::remove_at(&mut body, "/status");
                 let after = self.kube.apply(&path, &body, &format!("updating {what}")).await?;
-                self.restore_status(&rt, &path, &desired, &what).await;
+                self.restore_status(rt, &path, &desired, &what).await;
                 let changed = objects::str_at(&after, "/metadata/resourceVersion")
                     != objects::str_at(&live, "/metadata/resourceVersion");
                 self.note(format!("{what}: {}", if changed { "updated" } else { "unchanged" }));
