@@ -6,7 +6,8 @@
 //! namespaces/<namespace>/<group|core>/<resource>/<name>.json
 //! resources.json    the served types the backup listed (group, version, kind, scope)
 //! discovery.json    everything the cluster served at the time (every type, skipped ones
-//!                   included, and the group versions whose discovery failed)
+//!                   included, the group versions whose discovery failed, and in
+//!                   `served` every version each kind was served at)
 //! log               the backup's log, one line per event
 //! ```
 //!

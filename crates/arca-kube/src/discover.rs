@@ -52,6 +52,14 @@ pub struct GroupVersions {
     pub versions: Vec<String>,
 }
 
+/// Every version one kind is served at, most preferred first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServedKind {
+    pub group: String,
+    pub kind: String,
+    pub versions: Vec<String>,
+}
+
 /// Every served resource type at its group's preferred version (or, for types
 /// only served at another version, the most preferred version serving them).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -60,6 +68,11 @@ pub struct Discovery {
     /// Group versions whose discovery failed (an aggregated API down).
     #[serde(default)]
     pub failed_groups: Vec<String>,
+    /// Every version each kind is served at (a restore into another
+    /// Kubernetes version picks or converts to one of them). Absent in
+    /// backups made before it was recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub served: Vec<ServedKind>,
 }
 
 /// The strings of a JSON array (none when it is missing).
@@ -143,7 +156,43 @@ pub fn merge_group(gv: &GroupVersions, lists: &[(String, Vec<ResourceType>)]) ->
     out
 }
 
+/// The versions each kind of one group is served at, in the order
+/// [`merge_group`] prefers them.
+pub fn served_kinds(gv: &GroupVersions, lists: &[(String, Vec<ResourceType>)]) -> Vec<ServedKind> {
+    let mut order: Vec<&str> = vec![gv.preferred.as_str()];
+    order.extend(gv.versions.iter().map(String::as_str).filter(|v| *v != gv.preferred));
+    let mut out: Vec<ServedKind> = Vec::new();
+    for version in order {
+        let Some((_, types)) = lists.iter().find(|(v, _)| v == version) else {
+            continue;
+        };
+        for t in types {
+            match out.iter_mut().find(|s| s.kind == t.kind) {
+                Some(s) if !s.versions.contains(&t.version) => s.versions.push(t.version.clone()),
+                Some(_) => {}
+                None => out.push(ServedKind {
+                    group: t.group.clone(),
+                    kind: t.kind.clone(),
+                    versions: vec![t.version.clone()],
+                }),
+            }
+        }
+    }
+    out
+}
+
 impl Discovery {
+    /// The versions `kind` of `group` is served at, most preferred first
+    /// (from the types alone when the full record is missing).
+    pub fn served_versions(&self, group: &str, kind: &str) -> Vec<String> {
+        match self.served.iter().find(|s| s.group == group && s.kind == kind) {
+            Some(s) => s.versions.clone(),
+            None => {
+                self.types.iter().filter(|t| t.group == group && t.kind == kind).map(|t| t.version.clone()).collect()
+            }
+        }
+    }
+
     /// Types a backup lists: listable, not skipped. `force` names override the skip list.
     pub fn backup_types(&self, skip: &[String], force: &[String]) -> Vec<ResourceType> {
         self.types
@@ -184,9 +233,10 @@ application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,applic
 /// types, versions in the server's order of preference. Versions whose
 /// freshness is `Stale` (an aggregated API server not answering) are left
 /// out and returned as failed `group/version`s, as the legacy path does.
-pub fn parse_aggregated(doc: &Value) -> (Vec<ResourceType>, Vec<String>) {
+pub fn parse_aggregated(doc: &Value) -> (Vec<ResourceType>, Vec<String>, Vec<ServedKind>) {
     let mut types = Vec::new();
     let mut failed = Vec::new();
+    let mut served = Vec::new();
     for item in doc.get("items").and_then(Value::as_array).into_iter().flatten() {
         let group = objects::str_at(item, "/metadata/name").unwrap_or_default();
         let mut gv = GroupVersions { group: group.to_string(), preferred: String::new(), versions: Vec::new() };
@@ -205,8 +255,9 @@ pub fn parse_aggregated(doc: &Value) -> (Vec<ResourceType>, Vec<String>) {
         }
         gv.preferred = gv.versions.first().cloned().unwrap_or_default();
         types.extend(merge_group(&gv, &lists));
+        served.extend(served_kinds(&gv, &lists));
     }
-    (types, failed)
+    (types, failed, served)
 }
 
 fn aggregated_type(group: &str, version: &str, r: &Value) -> Option<ResourceType> {
@@ -238,9 +289,10 @@ pub async fn discover(kube: &Kube) -> Result<Discovery> {
         if is_aggregated(&core) {
             let mut disco = Discovery::default();
             for doc in [&core, &apis] {
-                let (types, failed) = parse_aggregated(doc);
+                let (types, failed, served) = parse_aggregated(doc);
                 disco.types.extend(types);
                 disco.failed_groups.extend(failed);
+                disco.served.extend(served);
             }
             return Ok(disco);
         }
@@ -251,8 +303,10 @@ pub async fn discover(kube: &Kube) -> Result<Discovery> {
 /// Legacy discovery: `/api/v1`, then every group version of `/apis`.
 pub async fn discover_legacy(kube: &Kube) -> Result<Discovery> {
     let mut disco = Discovery::default();
-    let core = kube.get("/api/v1", "discovery of /api/v1").await?;
-    disco.types.extend(parse_resource_list("", "v1", &core));
+    let core = parse_resource_list("", "v1", &kube.get("/api/v1", "discovery of /api/v1").await?);
+    let core_gv = GroupVersions { group: String::new(), preferred: "v1".into(), versions: vec!["v1".into()] };
+    disco.served.extend(served_kinds(&core_gv, &[("v1".to_string(), core.clone())]));
+    disco.types.extend(core);
     let groups = parse_group_list(&kube.get("/apis", "discovery of /apis").await?);
     for gv in groups {
         let mut lists = Vec::new();
@@ -267,6 +321,7 @@ pub async fn discover_legacy(kube: &Kube) -> Result<Discovery> {
             }
         }
         disco.types.extend(merge_group(&gv, &lists));
+        disco.served.extend(served_kinds(&gv, &lists));
     }
     Ok(disco)
 }
@@ -348,7 +403,7 @@ mod tests {
                     {"resource": "pods", "responseKind": {"kind": "PodMetrics"}, "scope": "Namespaced", "verbs": ["get", "list"]}]}]}
         ]});
         assert!(is_aggregated(&doc));
-        let (types, failed) = parse_aggregated(&doc);
+        let (types, failed, served) = parse_aggregated(&doc);
         let seen: Vec<(&str, &str, bool)> =
             types.iter().map(|t| (t.version.as_str(), t.resource.as_str(), t.namespaced)).collect();
         assert_eq!(seen, [("v2", "widgets", true), ("v1", "gadgets", false)]);
@@ -356,6 +411,11 @@ mod tests {
         assert_eq!((types[0].kind.as_str(), types[0].singular.as_str()), ("Widget", "widget"));
         assert_eq!(types[0].short_names, ["wd"]);
         assert_eq!(failed, ["metrics.k8s.io/v1beta1"]);
+        let widgets =
+            ServedKind { group: "ex.io".into(), kind: "Widget".into(), versions: vec!["v2".into(), "v1".into()] };
+        assert_eq!(served[0], widgets);
+        assert_eq!(served[1].versions, ["v1"]);
+        assert_eq!(served.len(), 2, "stale versions serve nothing");
     }
 
     #[test]

@@ -36,6 +36,18 @@ pub enum Error {
     },
     #[error("the server doesn't have a resource type {0:?}; list the served types with `kubectl api-resources`")]
     UnknownResource(String),
+    #[error(
+        "the target ({target}) does not serve {api_version} and Arca has no conversion to a served version (served: {served})"
+    )]
+    NotServed { target: String, api_version: String, served: String },
+    #[error(
+        "the target ({target}) serves no {kind} ({api_version}); restore or install its CustomResourceDefinition first"
+    )]
+    NoDefinition { target: String, kind: String, api_version: String },
+    #[error(
+        "{conversion}, but the target refuses the result: {reason}; adjust it with --resource-modifiers or restore it by hand"
+    )]
+    ConversionRefused { conversion: String, reason: String },
     #[error("invalid {what}: {message}")]
     Invalid { what: String, message: String },
     #[error("no backup named {0:?} in the repository; list them with `arca backup list`")]

@@ -65,6 +65,10 @@ pub struct CreateArgs {
     /// Keep Services' node ports
     #[arg(long)]
     pub preserve_node_ports: bool,
+    /// Restore what the target cluster manages itself too (its APIServices, API priority and
+    /// fairness defaults, bootstrap RBAC, the kubernetes Service, kube-root-ca.crt, ...)
+    #[arg(long)]
+    pub include_cluster_managed: bool,
     /// Restore order: these types (resource.group) first, in this order (webhook
     /// configurations, admission policies and APIServices, restored last by default,
     /// move here when named)
@@ -122,6 +126,7 @@ fn options(args: &CreateArgs) -> Result<RestoreOptions> {
         },
         restore_status: args.restore_status,
         preserve_node_ports: args.preserve_node_ports,
+        include_cluster_managed: args.include_cluster_managed,
     };
     if let Some(path) = &args.resource_modifiers {
         let text =
@@ -170,11 +175,12 @@ impl Render for Shown<'_> {
                 self.details
                     || r.dry_run
                     || i.outcome == Outcome::Failed
+                    || i.converted.is_some()
                     || i.reason.as_deref().is_some_and(|x| x.contains("differs"))
             })
             .map(|i| {
-                let mut row =
-                    vec![i.object.clone(), i.outcome.as_str().to_string(), i.reason.clone().unwrap_or_default()];
+                let reason = [i.reason.as_deref(), i.converted.as_deref()].into_iter().flatten().collect::<Vec<_>>();
+                let mut row = vec![i.object.clone(), i.outcome.as_str().to_string(), reason.join("; ")];
                 if r.dry_run {
                     row.push(i.transform.join(" "));
                 }

@@ -19,10 +19,12 @@ use crate::discover::{self, Discovery};
 use crate::error::{Error, Result};
 use crate::objects::{self, ResourceType};
 use crate::restore::admission;
+use crate::restore::convert;
 use crate::restore::plan::{Plan, PlanItem, TransformContext, transform};
 use crate::restore::readiness::{self, Readiness};
 use crate::restore::rebind::{self, Prepared};
 use crate::restore::report::{ItemResult, Outcome};
+use crate::restore::versions::{self, Resolution, Unresolved};
 use crate::restore::{ExistingPolicy, RestoreOptions};
 
 /// How often `--wait` looks at what is not ready yet.
@@ -40,6 +42,8 @@ struct Applier<'a> {
     catalog: Arc<Catalog>,
     opts: &'a RestoreOptions,
     disco: RwLock<Discovery>,
+    /// The target's Kubernetes version (`v1.33`), read once.
+    target: String,
     uids: Mutex<BTreeMap<String, String>>,
     restored_pvs: BTreeSet<String>,
     /// Backup uids that some restored object names as its owner: the only
@@ -56,7 +60,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 const CRDS: &str = "customresourcedefinitions.apiextensions.k8s.io";
 
 fn result(item: &PlanItem, outcome: Outcome, reason: Option<String>) -> ItemResult {
-    ItemResult { object: item.display(), outcome, reason, transform: Vec::new(), ready: None }
+    ItemResult { object: item.display(), outcome, reason, converted: None, transform: Vec::new(), ready: None }
+}
+
+/// The target's version as `v1.33` (errors name it; unknown when unreadable).
+async fn target_version(kube: &Kube) -> String {
+    let version = kube.get("/version", "reading the target's version").await.ok();
+    versions::minor_version(version.as_ref().and_then(|v| objects::str_at(v, "/gitVersion")).unwrap_or_default())
 }
 
 /// Adds a note (e.g. how a claim's volume was chosen) to an item's reason.
@@ -76,6 +86,7 @@ pub async fn execute(kube: &Kube, plan: &Plan, catalog: Arc<Catalog>, opts: &Res
         catalog,
         opts,
         disco: RwLock::new(Discovery::default()),
+        target: target_version(kube).await,
         uids: Mutex::new(BTreeMap::new()),
         restored_pvs: plan.restored_pvs(),
         owner_uids: plan.items.iter().flat_map(|i| i.owners.iter().cloned()).collect(),
@@ -157,9 +168,14 @@ impl Applier<'_> {
         Ok(())
     }
 
-    fn resolve(&self, item: &PlanItem) -> Option<ResourceType> {
+    /// Where the target takes this object ([`versions`]).
+    fn resolution(&self, item: &PlanItem) -> Result<Resolution, Unresolved> {
         let d = self.disco.read().unwrap_or_else(|e| e.into_inner());
-        d.find_kind(&item.group, &item.version, &item.kind).cloned()
+        versions::resolve(&d, &item.group, &item.version, &item.kind)
+    }
+
+    fn resolve(&self, item: &PlanItem) -> Option<ResourceType> {
+        self.resolution(item).ok().map(|r| r.resource_type().clone())
     }
 
     async fn restore_one(&self, item: &PlanItem) -> ItemResult {
@@ -194,9 +210,9 @@ impl Applier<'_> {
             };
             transform(item, original.clone(), &ctx)?
         };
-        let rt = match self.resolve(item) {
-            Some(rt) => rt,
-            None if self.opts.dry_run && item.group_resource() != CRDS => {
+        let resolution = match self.resolution(item) {
+            Ok(r) => r,
+            Err(Unresolved::NoDefinition { .. }) if self.opts.dry_run && item.group_resource() != CRDS => {
                 let mut r = result(
                     item,
                     Outcome::Created,
@@ -205,17 +221,10 @@ impl Applier<'_> {
                 r.transform = transform_paths(&original, &desired);
                 return Ok(r);
             }
-            None => {
-                return Err(Error::UnknownResource(format!(
-                    "{} ({}); restore or install its CustomResourceDefinition first",
-                    item.kind,
-                    objects::api_version(&item.group, &item.version)
-                )));
-            }
+            Err(unresolved) => return Err(unresolved.into_error(&self.target)),
         };
-        if rt.version != item.version {
-            desired["apiVersion"] = json!(rt.api_version());
-        }
+        let rt = resolution.resource_type().clone();
+        let converted = self.convert(item, &resolution, &mut desired).await?;
         let in_plan = |pv: &str| self.restored_pvs.contains(pv);
         let dry_run = self.opts.dry_run;
         let note = match rebind::prepare(self.kube, item, &original, &mut desired, &in_plan, dry_run).await? {
@@ -230,7 +239,37 @@ impl Applier<'_> {
         }
         let mut r = self.send(item, &rt, &original, &desired).await?;
         add_note(&mut r, note);
+        r.converted = converted;
         Ok(r)
+    }
+
+    /// Brings `desired` to the resolved version. A conversion by Arca's
+    /// rules is first sent as a server-side dry run, so an object the target
+    /// refuses is reported before anything is written.
+    async fn convert(&self, item: &PlanItem, resolution: &Resolution, desired: &mut Value) -> Result<Option<String>> {
+        let stored = objects::api_version(&item.group, &item.version);
+        let note = resolution.note(&stored);
+        match resolution {
+            Resolution::AsStored(_) => return Ok(None),
+            Resolution::OtherVersion(rt) => desired["apiVersion"] = json!(rt.api_version()),
+            Resolution::Converted { rules, .. } => convert::apply(desired, rules),
+        }
+        let note = note.unwrap_or_default();
+        let rt = resolution.resource_type();
+        let ns = item.namespace.as_deref();
+        let uri = format!("{}?dryRun=All", rt.collection_path(ns));
+        let what = format!("checking the conversion of {}", item.display());
+        let checked = match self.kube.create(&uri, desired, &what).await {
+            // 409: validated, then found existing; the existing-object rules apply.
+            Err(e) if e.api_code() == Some(409) => Ok(note),
+            Err(e) if e.api_code() == Some(404) && self.opts.dry_run && ns.is_some() => {
+                Ok(format!("{note}; not checked by the server: its namespace does not exist yet"))
+            }
+            Err(e) => Err(Error::ConversionRefused { conversion: note, reason: e.reason() }),
+            Ok(_) => Ok(note),
+        }?;
+        self.note(format!("{}: {checked}", item.display()));
+        Ok(Some(checked))
     }
 
     /// Creates the object, or meets the existing one per the policy.

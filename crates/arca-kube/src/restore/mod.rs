@@ -3,10 +3,15 @@
 //!
 //! Order is a table ([`priority`]); per-kind behaviour is a registry of
 //! small rules ([`sanitize`]); mappings and user modifiers are data
-//! ([`mapping`], [`modifiers`]).
+//! ([`mapping`], [`modifiers`]). What the target cluster manages itself is
+//! skipped by a table of its own ([`managed`]). Into another Kubernetes
+//! version, each object goes to a version the target serves ([`versions`]),
+//! built-in kinds through conversion rules kept as data ([`convert`]).
 
 pub mod admission;
 pub mod apply;
+pub mod convert;
+pub mod managed;
 pub mod mapping;
 pub mod modifiers;
 pub mod plan;
@@ -16,6 +21,7 @@ pub mod rebind;
 pub mod report;
 pub mod sanitize;
 pub mod strategic;
+pub mod versions;
 
 use std::sync::Arc;
 use std::time::Duration;

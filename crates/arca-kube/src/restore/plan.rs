@@ -13,6 +13,7 @@ use crate::closure::Closure;
 use crate::error::{Error, Result};
 use crate::filter::{ClusterMode, Filter, FilterSpec, names_type};
 use crate::objects::{self, ResourceType, group_resource, split_api_version};
+use crate::restore::managed;
 use crate::restore::mapping::Mappings;
 use crate::restore::modifiers::Modifiers;
 use crate::restore::priority::{self, DEFAULT_PRIORITIES};
@@ -60,6 +61,9 @@ pub struct PlanOptions {
     pub restore_status: bool,
     #[serde(default)]
     pub preserve_node_ports: bool,
+    /// Restore what the target cluster manages itself too ([`managed`]).
+    #[serde(default)]
+    pub include_cluster_managed: bool,
 }
 
 /// One object of the plan.
@@ -278,9 +282,15 @@ impl Planner {
             owners,
             rank,
             depth: 0,
-            skip: sanitize::skip_reason(&rt.group, &rt.kind, obj).or_else(|| self.mapped_volume(&rt, obj)),
+            skip: sanitize::skip_reason(&rt.group, &rt.kind, obj)
+                .or_else(|| self.cluster_managed(&rt, obj))
+                .or_else(|| self.mapped_volume(&rt, obj)),
             included_because: because,
         });
+    }
+
+    fn cluster_managed(&self, rt: &ResourceType, obj: &Value) -> Option<String> {
+        (!self.opts.include_cluster_managed).then(|| managed::skip_reason(&rt.group, &rt.kind, obj)).flatten()
     }
 
     /// A volume bound to a claim that is restored into another namespace is
@@ -514,6 +524,28 @@ mod tests {
         let p = plan(opts, &sample())?;
         let names: Vec<String> = p.items.iter().map(PlanItem::display).collect();
         assert_eq!(names, ["namespace/a2", "secret/a2/db"]);
+        Ok(())
+    }
+
+    #[test]
+    fn cluster_managed_objects_are_skipped_unless_asked_for() -> Result<()> {
+        let mut ca = obj("v1", "ConfigMap", Some("a"), "kube-root-ca.crt", "u-ca");
+        ca["data"] = json!({"ca.crt": "-----BEGIN CERTIFICATE-----"});
+        let mut admin = obj("rbac.authorization.k8s.io/v1", "ClusterRole", None, "admin", "u-admin");
+        admin["metadata"]["labels"] = json!({"kubernetes.io/bootstrapping": "rbac-defaults"});
+        let mine = obj("rbac.authorization.k8s.io/v1", "ClusterRole", None, "shop-reader", "u-mine");
+        let objs = vec![
+            (entry(Some("a"), "", "configmaps", "kube-root-ca.crt"), ca),
+            (entry(None, "rbac.authorization.k8s.io", "clusterroles", "admin"), admin),
+            (entry(None, "rbac.authorization.k8s.io", "clusterroles", "shop-reader"), mine),
+        ];
+        let skip_of = |p: &Plan, name: &str| p.items.iter().find(|i| i.name == name).and_then(|i| i.skip.clone());
+        let p = plan(PlanOptions::default(), &objs)?;
+        assert!(skip_of(&p, "kube-root-ca.crt").is_some_and(|r| r.starts_with("managed by the target cluster")));
+        assert!(skip_of(&p, "admin").is_some_and(|r| r.contains("bootstrap RBAC")));
+        assert_eq!(skip_of(&p, "shop-reader"), None);
+        let p = plan(PlanOptions { include_cluster_managed: true, ..Default::default() }, &objs)?;
+        assert!(p.items.iter().all(|i| i.skip.is_none()), "{:?}", p.items);
         Ok(())
     }
 

@@ -44,6 +44,10 @@ pub struct ItemResult {
     pub outcome: Outcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The object was restored at another API version than it was backed
+    /// up at: `converted from A to B`, or the custom resource's new version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub converted: Option<String>,
     /// Dry run: the fields the transform changed (JSON pointers; no values).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transform: Vec<String>,

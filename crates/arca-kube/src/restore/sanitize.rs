@@ -1,6 +1,9 @@
 //! Per-kind restore rules as data: which objects are skipped (and why) and
 //! how each kind is cleaned of state the server or its controllers own.
-//! Adding a kind means adding a row to [`SKIPS`] or [`SANITIZERS`].
+//! Adding a kind means adding a row to [`SKIPS`] or [`SANITIZERS`]. Objects
+//! the target cluster manages itself are skipped by the rows of
+//! [`crate::restore::managed::MANAGED_RULES`], which the planner consults
+//! next to [`SKIPS`] (unless `--include-cluster-managed`).
 //!
 //! Rules applied to every object ([`strip_server_fields`]):
 //! - `metadata.uid`, `resourceVersion`, `creationTimestamp`, `generation`,
