@@ -7,7 +7,7 @@ spread over 1,000 namespaces; deterministic content), start a test cluster
 preloaded with them, back up twice (the second run measures what an
 unchanged cluster adds), then restore into a second, empty test cluster.
 
-Usage: kube_scale.py --arca BIN --testcluster BIN [--sizes 10000,50000,100000]
+Usage: kube_scale.py --arca BIN --testcluster BIN [--sizes 10000,100000,300000]
        [--namespaces 1000] [--work DIR] [--out results.json]
 """
 
@@ -120,7 +120,9 @@ def one_size(opts, total, work):
     env = dict(os.environ, ARCA_REPO=repo, ARCA_PASSWORD="bench")
     shutil.rmtree(repo, ignore_errors=True)
     subprocess.run([opts.arca, "repo", "init"], env=env, check=True, stdout=subprocess.DEVNULL)
+    load_start = time.monotonic()
     source = Cluster(opts.testcluster, work, f"source-{total}", fixture)
+    load_s = time.monotonic() - load_start
     try:
         kc = ["--kubeconfig", source.kubeconfig, "--client-qps", str(opts.client_qps)]
         first_s, first_rss, _ = run_rss([opts.arca, "backup", "create", "first", *kc], env)
@@ -146,6 +148,7 @@ def one_size(opts, total, work):
     second_stored = reports["second"].get("stored_bytes", 0)
     return {
         "objects": objects_backed,
+        "fixture_load_seconds": round(load_s, 2),
         "backup_seconds": round(first_s, 2),
         "backup_objects_per_s": round(objects_backed / first_s),
         "backup_peak_rss_mib": round(first_rss, 1),
@@ -164,7 +167,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arca", required=True)
     p.add_argument("--testcluster", required=True)
-    p.add_argument("--sizes", default="10000,50000,100000")
+    p.add_argument("--sizes", default="10000,100000,300000")
     p.add_argument("--namespaces", type=int, default=1000)
     p.add_argument("--client-qps", default="0", help="arca's --client-qps (0: unthrottled, to measure arca)")
     p.add_argument("--work", default=None)

@@ -363,6 +363,72 @@ impl Catalog {
         Ok(out)
     }
 
+    /// The object directories in `scope` (cluster first, then by
+    /// namespace), each with its tree: what reading one directory at a
+    /// time needs, without an entry per object.
+    pub fn dirs(&self, scope: &dyn Scope) -> Result<Vec<(ObjectDir, Id)>> {
+        let mut out = Vec::new();
+        if scope.cluster() {
+            if let Some(t) = self.subtree(&self.root, CLUSTER_DIR)? {
+                self.collect_dirs(&t, None, scope, &mut out)?;
+            }
+        }
+        if let Some(namespaces) = self.subtree(&self.root, NAMESPACES_DIR)? {
+            for ns in namespaces.nodes.iter().filter(|n| scope.namespace(&n.name)) {
+                if let Some(t) = self.subtree(&namespaces, &ns.name)? {
+                    self.collect_dirs(&t, Some(&ns.name), scope, &mut out)?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn collect_dirs(
+        &self,
+        tree: &Tree,
+        ns: Option<&str>,
+        scope: &dyn Scope,
+        out: &mut Vec<(ObjectDir, Id)>,
+    ) -> Result<()> {
+        for g in &tree.nodes {
+            let group = if g.name == CORE_GROUP { "" } else { g.name.as_str() };
+            let Some(gt) = self.subtree(tree, &g.name)? else {
+                continue;
+            };
+            for r in gt.nodes.iter().filter(|r| scope.resource(group, &r.name)) {
+                if let (true, Some(id)) = (r.kind == NodeKind::Dir, r.subtree) {
+                    let dir = ObjectDir {
+                        namespace: ns.map(String::from),
+                        group: group.to_string(),
+                        resource: r.name.clone(),
+                    };
+                    out.push((dir, id));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The objects of one directory (its tree from [`Catalog::dirs`]), by name.
+    pub fn dir_entries(&self, dir: &ObjectDir, tree: &Id) -> Result<Vec<CatalogEntry>> {
+        let listing = self.repo.load_tree(tree)?;
+        Ok(listing
+            .nodes
+            .into_iter()
+            .filter(|f| f.kind == NodeKind::File)
+            .filter_map(|f| {
+                let name = f.name.strip_suffix(".json")?.to_string();
+                let path = CatalogPath {
+                    namespace: dir.namespace.clone(),
+                    group: dir.group.clone(),
+                    resource: dir.resource.clone(),
+                    name,
+                };
+                Some(CatalogEntry { path, content: f.content, size: f.size })
+            })
+            .collect())
+    }
+
     /// Namespaces in the backup.
     pub fn namespaces(&self) -> Result<Vec<String>> {
         Ok(self

@@ -123,7 +123,12 @@ const NAMESPACES: &str = "namespaces";
 /// The order cluster-scoped types are visited in a closure backup: a type
 /// whose objects add wants must come before the types they point at.
 pub fn cluster_visit_rank(rt: &ResourceType) -> u8 {
-    match rt.group_resource().as_str() {
+    visit_rank(&rt.group_resource())
+}
+
+/// [`cluster_visit_rank`] of a group-resource.
+pub fn visit_rank(group_resource: &str) -> u8 {
+    match group_resource {
         CLUSTER_ROLE_BINDINGS => 0,
         "persistentvolumes" => 1,
         _ => 2,

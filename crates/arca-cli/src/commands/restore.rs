@@ -1,15 +1,18 @@
 //! `arca restore create|list|describe|logs`: bring a backup's objects back.
 
+use std::io::Write as _;
+
 use anyhow::{Context as _, Result};
 use arca_kube::restore::mapping::{Mappings, parse_pairs};
 use arca_kube::restore::modifiers::Modifiers;
 use arca_kube::restore::plan::{ItemRef, PlanOptions};
-use arca_kube::restore::report::{self, Outcome, RestoreReport};
+use arca_kube::restore::report::{self, ItemLines, ItemResult, Outcome, RestoreReport};
 use arca_kube::restore::{self as kube_restore, ExistingPolicy, RestoreOptions};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::backup::SelectionArgs;
+use crate::cli::OutputFormat;
 use crate::context::Context;
 use crate::exit;
 use crate::kube_opts::{self, KubeOpts};
@@ -140,21 +143,57 @@ fn options(args: &CreateArgs) -> Result<RestoreOptions> {
     Ok(opts)
 }
 
-/// A report as shown: `details` lists every object, else only the ones
-/// that need attention (failed, skipped because of a conflict).
+/// A report as shown, with every per-object result read from where the
+/// restore wrote them (streamed: a stored report is never whole in memory).
 struct Shown<'a> {
     report: &'a RestoreReport,
+    items: &'a ItemLines,
+    /// List every object, else only the ones that need attention (failed,
+    /// skipped because of a conflict); a dry run lists every object.
     details: bool,
+}
+
+/// The results as a JSON/YAML sequence, read while serializing.
+struct StreamedItems<'a>(&'a ItemLines);
+
+impl Serialize for StreamedItems<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeSeq};
+        let mut seq = s.serialize_seq(None)?;
+        let mut failed = None;
+        let read = self.0.for_each(|item| {
+            seq.serialize_element(&item).map_err(|e| {
+                let what = e.to_string();
+                failed = Some(e);
+                arca_kube::Error::invalid("restore results output", what)
+            })
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        read.map_err(S::Error::custom)?;
+        seq.end()
+    }
 }
 
 impl Serialize for Shown<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.report.serialize(s)
+        use serde::ser::{Error as _, SerializeMap};
+        let summary = RestoreReport { items: Vec::new(), items_omitted: 0, format: None, ..self.report.clone() };
+        let serde_json::Value::Object(fields) = serde_json::to_value(&summary).map_err(S::Error::custom)? else {
+            return Err(S::Error::custom("a restore report is not a JSON object"));
+        };
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in &fields {
+            map.serialize_entry(k, v)?;
+        }
+        map.serialize_entry("items", &StreamedItems(self.items))?;
+        map.end()
     }
 }
 
-impl Render for Shown<'_> {
-    fn human(&self) -> String {
+impl Shown<'_> {
+    fn summary(&self) -> String {
         let r = self.report;
         let counts: Vec<String> = r.counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
         let mut s = format!(
@@ -168,32 +207,105 @@ impl Render for Shown<'_> {
         for w in &r.warnings {
             s.push_str(&format!("\n  warning: {w}"));
         }
-        let rows: Vec<Vec<String>> = r
-            .items
-            .iter()
-            .filter(|i| {
-                self.details
-                    || r.dry_run
-                    || i.outcome == Outcome::Failed
-                    || i.converted.is_some()
-                    || i.reason.as_deref().is_some_and(|x| x.contains("differs"))
-            })
-            .map(|i| {
-                let reason = [i.reason.as_deref(), i.converted.as_deref()].into_iter().flatten().collect::<Vec<_>>();
-                let mut row = vec![i.object.clone(), i.outcome.as_str().to_string(), reason.join("; ")];
-                if r.dry_run {
-                    row.push(i.transform.join(" "));
-                }
-                row
-            })
-            .collect();
-        if !rows.is_empty() {
-            let header: &[&str] =
-                if r.dry_run { &["object", "result", "reason", "transform"] } else { &["object", "result", "reason"] };
-            s.push_str("\n\n");
-            s.push_str(&table(header, rows));
+        if r.warnings_omitted > 0 {
+            s.push_str(&format!(
+                "\n  … and {} more warning(s): see `arca restore logs {}`",
+                r.warnings_omitted, r.name
+            ));
         }
         s
+    }
+
+    fn row(&self, i: &ItemResult) -> Option<Vec<String>> {
+        let r = self.report;
+        let shown = self.details
+            || r.dry_run
+            || i.outcome == Outcome::Failed
+            || i.converted.is_some()
+            || i.reason.as_deref().is_some_and(|x| x.contains("differs"));
+        if !shown {
+            return None;
+        }
+        let reason = [i.reason.as_deref(), i.converted.as_deref()].into_iter().flatten().collect::<Vec<_>>();
+        let mut row = vec![i.object.clone(), i.outcome.as_str().to_string(), reason.join("; ")];
+        if r.dry_run {
+            row.push(i.transform.join(" "));
+        }
+        Some(row)
+    }
+
+    /// The summary, then the rows as a table printed as it is read (two
+    /// passes over the results: column widths, then rows).
+    fn print_human(&self) -> Result<()> {
+        println!("{}", self.summary());
+        let header: &[&str] = if self.report.dry_run {
+            &["object", "result", "reason", "transform"]
+        } else {
+            &["object", "result", "reason"]
+        };
+        let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+        let mut rows = 0u64;
+        self.items.for_each(|i| {
+            if let Some(row) = self.row(&i) {
+                rows += 1;
+                for (w, cell) in widths.iter_mut().zip(&row) {
+                    *w = (*w).max(cell_text(cell).chars().count());
+                }
+            }
+            Ok(())
+        })?;
+        if rows == 0 {
+            return Ok(());
+        }
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        writeln!(out)?;
+        let upper: Vec<String> = header.iter().map(|h| h.to_uppercase()).collect();
+        writeln!(out, "{}", table_line(&upper, &widths))?;
+        let mut failed = None;
+        self.items.for_each(|i| {
+            if let Some(row) = self.row(&i) {
+                if let Err(e) = writeln!(out, "{}", table_line(&row, &widths)) {
+                    failed = Some(e);
+                    return Err(arca_kube::Error::invalid("restore output", "stdout closed"));
+                }
+            }
+            Ok(())
+        })?;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        out.flush()?;
+        Ok(())
+    }
+}
+
+/// A cell on one line.
+fn cell_text(cell: &str) -> String {
+    cell.replace('\n', " ")
+}
+
+/// One borderless table line, like [`crate::output::table`]'s.
+fn table_line(cells: &[String], widths: &[usize]) -> String {
+    let padded: Vec<String> =
+        cells.iter().zip(widths).map(|(c, w)| format!(" {:<w$} ", cell_text(c), w = *w)).collect();
+    padded.concat().trim_end().to_string()
+}
+
+/// Prints a report in the chosen format, its results streamed.
+fn show(ctx: &Context, shown: &Shown) -> Result<()> {
+    match ctx.output() {
+        OutputFormat::Table => shown.print_human(),
+        OutputFormat::Json => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            serde_json::to_writer_pretty(&mut out, shown)?;
+            writeln!(out)?;
+            Ok(out.flush()?)
+        }
+        OutputFormat::Yaml => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            serde_yaml::to_writer(&mut out, shown)?;
+            Ok(out.flush()?)
+        }
     }
 }
 
@@ -203,11 +315,11 @@ fn create(ctx: &Context, kube: &KubeOpts, args: &CreateArgs) -> Result<i32> {
     // A mistyped backup name is the user's to fix before any cluster is involved.
     arca_kube::backup::find_backup(&repo, &opts.backup)?;
     let rt = kube_opts::runtime()?;
-    let report = rt.block_on(async {
+    let (report, items) = rt.block_on(async {
         let (api, server) = kube_opts::connect(kube).await?;
-        anyhow::Ok(kube_restore::run(&api, &server, &repo, &opts).await?)
+        anyhow::Ok(kube_restore::run_with_items(&api, &server, &repo, &opts).await?)
     })?;
-    emit(ctx.output(), &Shown { report: &report, details: false })?;
+    show(ctx, &Shown { report: &report, items: &items, details: false })?;
     Ok(if report.dry_run { exit::OK } else { kube_opts::phase_code(report.phase) })
 }
 
@@ -264,15 +376,23 @@ fn list(ctx: &Context) -> Result<i32> {
 fn describe(ctx: &Context, name: &str, details: bool) -> Result<i32> {
     let repo = ctx.open_repo_with_index()?;
     let entry = report::find(&repo, name)?;
-    let (full, _) = report::load_full(&repo, &entry)?;
-    emit(ctx.output(), &Shown { report: &full, details })?;
+    let stored = report::open(&repo, &entry)?;
+    show(ctx, &Shown { report: &stored.report, items: &stored.items, details })?;
     Ok(exit::OK)
 }
 
 fn logs(ctx: &Context, name: &str) -> Result<i32> {
     let repo = ctx.open_repo_with_index()?;
     let entry = report::find(&repo, name)?;
-    let (_, log) = report::load_full(&repo, &entry)?;
-    emit(ctx.output(), &LogOutput { name: name.to_string(), log })?;
+    let stored = report::open(&repo, &entry)?;
+    if ctx.output() != OutputFormat::Table {
+        emit(ctx.output(), &LogOutput { name: name.to_string(), log: stored.log()? })?;
+        return Ok(exit::OK);
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    stored.each_log_line(|line| {
+        writeln!(out, "{line}").map_err(|e| arca_kube::Error::invalid("restore log output", e.to_string()))
+    })?;
+    out.flush()?;
     Ok(exit::OK)
 }

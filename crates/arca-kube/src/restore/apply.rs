@@ -1,8 +1,11 @@
-//! The apply step: sends a plan to the cluster, group by group (owner depth,
-//! then priority), with bounded concurrency inside a group. CRDs are waited
-//! for until Established and discovery is refreshed before anything that
-//! needs them; namespaces that would be missing are created; a namespace
-//! still terminating (a restore right after a delete) is waited out.
+//! The apply step: sends a prepared restore to the cluster, group by group
+//! (priority rank, then objects owned by restored objects by depth), each
+//! group's objects streamed from the backup a batch at a time and created
+//! with bounded concurrency. CRDs are waited for until Established and
+//! discovery is refreshed before anything that needs them; namespaces that
+//! would be missing are created; a namespace still terminating (a restore
+//! right after a delete) is waited out. Results go to a line file as they
+//! come; only counts, notable results and the `--wait` set stay in memory.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -11,46 +14,57 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use futures::StreamExt;
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 
 use crate::api::Kube;
-use crate::catalog::{Catalog, CatalogEntry};
+use crate::catalog::CatalogEntry;
 use crate::diff;
 use crate::discover::{self, Discovery};
 use crate::error::{Error, Result};
 use crate::objects::{self, ResourceType};
+use arca_repo::Id;
+
 use crate::restore::admission;
 use crate::restore::convert;
-use crate::restore::plan::{Plan, PlanItem, TransformContext, transform};
+use crate::restore::lines::LineWriter;
+use crate::restore::plan::{Group, PlanItem, Planner, TransformContext, transform};
+use crate::restore::read::{self, Batch};
 use crate::restore::readiness::{self, Readiness};
-use crate::restore::rebind::{self, Prepared};
-use crate::restore::report::{ItemResult, Outcome};
+use crate::restore::rebind;
+use crate::restore::report::{Capped, ItemResult, Outcome, Tally, WARNINGS_KEPT};
 use crate::restore::versions::{self, Resolution, Unresolved};
-use crate::restore::{ExistingPolicy, RestoreOptions};
+use crate::restore::{ExistingPolicy, Prepared, RestoreOptions};
 
 /// How often `--wait` looks at what is not ready yet.
 const READY_POLL: Duration = Duration::from_secs(1);
+/// Batches read ahead of the one being applied.
+const READ_AHEAD: usize = 1;
 
-/// What the apply step produced.
+/// What the apply step produced (the results themselves went to their file).
 pub struct Outcomes {
-    pub items: Vec<ItemResult>,
-    pub warnings: Vec<String>,
-    pub log: Vec<String>,
+    pub tally: Tally,
+    pub warnings: Capped<String>,
 }
 
 struct Applier<'a> {
     kube: &'a Kube,
-    catalog: Arc<Catalog>,
+    planner: &'a Planner,
     opts: &'a RestoreOptions,
     disco: RwLock<Discovery>,
     /// The target's Kubernetes version (`v1.33`), read once.
     target: String,
+    /// Set when discovery failed: every object fails with this reason.
+    broken: Option<String>,
     uids: Mutex<BTreeMap<String, String>>,
-    restored_pvs: BTreeSet<String>,
     /// Backup uids that some restored object names as its owner: the only
     /// new uids worth remembering.
-    owner_uids: HashSet<String>,
-    log: Mutex<Vec<String>>,
-    warnings: Mutex<Vec<String>>,
+    owner_uids: &'a HashSet<String>,
+    results: &'a LineWriter,
+    log: &'a LineWriter,
+    tally: Mutex<Tally>,
+    /// `--wait`: restored objects of watched kinds, reported once waited for.
+    waiting: Mutex<Vec<(PlanItem, ItemResult)>>,
+    warnings: Mutex<Capped<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -79,87 +93,183 @@ fn add_note(r: &mut ItemResult, note: Option<String>) {
     }
 }
 
-/// Applies the plan. Never fails as a whole: each object's failure is in its result.
-pub async fn execute(kube: &Kube, plan: &Plan, catalog: Arc<Catalog>, opts: &RestoreOptions) -> Outcomes {
-    let app = Applier {
+/// Which pass a group belongs to: priority order (objects restored later
+/// are left out), or the later ones (owned by restored objects).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Priority,
+    Later,
+}
+
+/// Applies a prepared restore, writing each object's result to `results`
+/// and events to `log`. Each object's failure is in its result; only a
+/// backup that cannot be read fails the whole.
+pub async fn execute(
+    kube: &Kube,
+    prepared: &Prepared,
+    opts: &RestoreOptions,
+    results: &LineWriter,
+    log: &LineWriter,
+) -> Result<Outcomes> {
+    let planner = &prepared.planner;
+    let mut app = Applier {
         kube,
-        catalog,
+        planner,
         opts,
         disco: RwLock::new(Discovery::default()),
         target: target_version(kube).await,
+        broken: None,
         uids: Mutex::new(BTreeMap::new()),
-        restored_pvs: plan.restored_pvs(),
-        owner_uids: plan.items.iter().flat_map(|i| i.owners.iter().cloned()).collect(),
-        log: Mutex::new(Vec::new()),
-        warnings: Mutex::new(Vec::new()),
+        owner_uids: planner.owner_uids(),
+        results,
+        log,
+        tally: Mutex::new(Tally::default()),
+        waiting: Mutex::new(Vec::new()),
+        warnings: Mutex::new(Capped::default()),
     };
     if let Err(e) = app.refresh_discovery().await {
         let reason = format!("discovery failed: {}", e.reason());
-        let items = plan.items.iter().map(|i| result(i, Outcome::Failed, Some(reason.clone()))).collect();
-        return Outcomes { items, warnings: vec![reason], log: app.log.into_inner().unwrap_or_default() };
+        app.warn(reason.clone());
+        app.broken = Some(reason);
     }
-    let ns_rank = plan.items.iter().find(|i| i.group.is_empty() && i.resource == "namespaces").map(|i| i.rank);
-    let mut results: Vec<(usize, ItemResult)> = Vec::with_capacity(plan.items.len());
+    let ns_rank = planner.namespace_rank(&prepared.groups);
     let mut namespaces_ready = false;
-    let mut start = 0;
-    while start < plan.items.len() {
-        let key = (plan.items[start].depth, plan.items[start].rank);
-        let end =
-            plan.items[start..].iter().position(|i| (i.depth, i.rank) != key).map_or(plan.items.len(), |p| start + p);
-        let after_namespaces = key.0 > 0 || ns_rank.is_none_or(|r| key.1 > r);
-        if !namespaces_ready && after_namespaces {
-            app.ensure_namespaces(&plan.target_namespaces()).await;
+    // Admission and APIServices wait until the owned objects are in too.
+    let (head, tail): (Vec<_>, Vec<_>) = prepared.groups.iter().partition(|g| !planner.is_tail(g.rank));
+    for group in head {
+        if !namespaces_ready && ns_rank.is_none_or(|r| group.rank > r) {
+            app.ensure_namespaces(planner.target_namespaces()).await;
             namespaces_ready = true;
         }
-        let group: Vec<(usize, &PlanItem)> = (start..end).map(|n| (n, &plan.items[n])).collect();
-        let done: Vec<(usize, ItemResult)> = futures::stream::iter(group)
-            .map(|(n, item)| {
-                let app = &app;
-                async move { (n, app.restore_one(item).await) }
-            })
-            .buffer_unordered(opts.concurrency.max(1))
-            .collect()
-            .await;
-        let crds: Vec<String> = done
-            .iter()
-            .filter(|(n, r)| {
-                plan.items[*n].group_resource() == CRDS
-                    && matches!(r.outcome, Outcome::Created | Outcome::Updated | Outcome::Unchanged)
-            })
-            .map(|(n, _)| plan.items[*n].name.clone())
-            .collect();
-        results.extend(done);
-        if !crds.is_empty() && !opts.dry_run {
-            app.wait_established(&crds).await;
-            if let Err(e) = app.refresh_discovery().await {
-                app.warn(format!("refreshing discovery after restoring CRDs: {}", e.reason()));
-            }
-        }
-        start = end;
+        app.apply_dirs(prepared, group).await?;
     }
     if !namespaces_ready {
-        app.ensure_namespaces(&plan.target_namespaces()).await;
+        app.ensure_namespaces(planner.target_namespaces()).await;
     }
-    results.sort_by_key(|(n, _)| *n);
+    let later = planner.later();
+    let mut start = 0;
+    while start < later.len() {
+        let key = (later[start].depth, later[start].rank);
+        let end = later[start..].iter().position(|l| (l.depth, l.rank) != key).map_or(later.len(), |p| start + p);
+        let entries: Vec<CatalogEntry> = later[start..end].iter().map(|l| l.entry.clone()).collect();
+        let catalog = Arc::clone(&prepared.catalog);
+        let batches = spawn_reader(move |send| read::read_batches(&catalog, entries.into_iter().map(Ok), send));
+        app.apply_group(batches, Pass::Later).await?;
+        start = end;
+    }
+    for group in tail {
+        app.apply_dirs(prepared, group).await?;
+    }
+    let mut waiting = std::mem::take(&mut *lock(&app.waiting));
     if let (Some(timeout), false) = (opts.wait, opts.dry_run) {
-        app.wait_ready(plan, &mut results, timeout).await;
+        app.wait_ready(&mut waiting, timeout).await;
     }
-    Outcomes {
-        items: results.into_iter().map(|(_, r)| r).collect(),
-        warnings: app.warnings.into_inner().unwrap_or_default(),
-        log: app.log.into_inner().unwrap_or_default(),
+    for (_, r) in waiting {
+        app.report(r);
     }
+    Ok(Outcomes {
+        tally: app.tally.into_inner().unwrap_or_else(|e| e.into_inner()),
+        warnings: app.warnings.into_inner().unwrap_or_else(|e| e.into_inner()),
+    })
+}
+
+/// Runs a blocking reader that hands batches to the returned channel (a
+/// batch or two ahead of the applier).
+fn spawn_reader<F>(read: F) -> mpsc::Receiver<Result<Batch>>
+where
+    F: FnOnce(&mut dyn FnMut(Batch) -> Result<()>) -> Result<()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(READ_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        let mut send = |batch: Batch| {
+            tx.blocking_send(Ok(batch)).map_err(|_| Error::Task("the restore stopped reading the backup".into()))
+        };
+        if let Err(e) = read(&mut send) {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    rx
 }
 
 impl Applier<'_> {
     fn note(&self, line: String) {
         tracing::info!("{line}");
-        lock(&self.log).push(format!("{} {line}", Utc::now().format("%H:%M:%S%.3f")));
+        self.log.line(format!("{} {line}", Utc::now().format("%H:%M:%S%.3f")));
     }
 
     fn warn(&self, line: String) {
         self.note(format!("warning: {line}"));
-        lock(&self.warnings).push(line);
+        lock(&self.warnings).push(line, WARNINGS_KEPT);
+    }
+
+    /// One object's final result: counted, and written to the results.
+    fn report(&self, r: ItemResult) {
+        lock(&self.tally).add(&r);
+        match serde_json::to_string(&r) {
+            Ok(line) => self.results.line(line),
+            Err(e) => self.warn(format!("{}: result not stored: {e}", r.object)),
+        }
+    }
+
+    /// A result as it comes: objects `--wait` watches are held until waited for.
+    fn record(&self, item: PlanItem, r: ItemResult) {
+        let restored = matches!(r.outcome, Outcome::Created | Outcome::Updated | Outcome::Unchanged);
+        if self.opts.wait.is_some() && !self.opts.dry_run && restored && readiness::watched(&item.group, &item.kind) {
+            lock(&self.waiting).push((item, r));
+        } else {
+            self.report(r);
+        }
+    }
+
+    /// Reads one priority group's directories in storage order and applies them.
+    async fn apply_dirs(&self, prepared: &Prepared, group: &Group<Id>) -> Result<()> {
+        let catalog = Arc::clone(&prepared.catalog);
+        let dirs = group.dirs.clone();
+        let batches = spawn_reader(move |send| read::read_batches(&catalog, read::dir_entries(&catalog, &dirs), send));
+        self.apply_group(batches, Pass::Priority).await
+    }
+
+    /// Plans and applies one group's objects as they are read; then waits
+    /// for the CRDs it restored.
+    async fn apply_group(&self, mut batches: mpsc::Receiver<Result<Batch>>, pass: Pass) -> Result<()> {
+        let read_error: Mutex<Option<Error>> = Mutex::new(None);
+        let objects = futures::stream::poll_fn(|cx| batches.poll_recv(cx))
+            .map(|batch| {
+                batch.unwrap_or_else(|e| {
+                    *lock(&read_error) = Some(e);
+                    Vec::new()
+                })
+            })
+            .flat_map(futures::stream::iter)
+            .filter_map(|(entry, obj)| {
+                let later = pass == Pass::Priority && self.planner.is_later(&entry.path);
+                let item = if later { None } else { self.planner.item(&entry, &obj) };
+                futures::future::ready(item.map(|i| (i, obj)))
+            })
+            .map(|(item, obj)| async move {
+                let r = self.restore_one(&item, obj).await;
+                (item, r)
+            })
+            .buffer_unordered(self.opts.concurrency.max(1));
+        futures::pin_mut!(objects);
+        let mut crds = Vec::new();
+        while let Some((item, r)) = objects.next().await {
+            let restored = matches!(r.outcome, Outcome::Created | Outcome::Updated | Outcome::Unchanged);
+            if restored && item.group_resource() == CRDS {
+                crds.push(item.name.clone());
+            }
+            self.record(item, r);
+        }
+        if let Some(e) = lock(&read_error).take() {
+            return Err(e);
+        }
+        if !crds.is_empty() && !self.opts.dry_run {
+            self.wait_established(&crds).await;
+            if let Err(e) = self.refresh_discovery().await {
+                self.warn(format!("refreshing discovery after restoring CRDs: {}", e.reason()));
+            }
+        }
+        Ok(())
     }
 
     async fn refresh_discovery(&self) -> Result<()> {
@@ -178,11 +288,14 @@ impl Applier<'_> {
         self.resolution(item).ok().map(|r| r.resource_type().clone())
     }
 
-    async fn restore_one(&self, item: &PlanItem) -> ItemResult {
+    async fn restore_one(&self, item: &PlanItem, original: Value) -> ItemResult {
         if let Some(why) = &item.skip {
             return result(item, Outcome::Skipped, Some(why.clone()));
         }
-        match self.try_restore(item).await {
+        if let Some(why) = &self.broken {
+            return result(item, Outcome::Failed, Some(why.clone()));
+        }
+        match self.try_restore(item, original).await {
             Ok(r) => r,
             Err(e) => {
                 let why = admission::explain(&e);
@@ -192,20 +305,13 @@ impl Applier<'_> {
         }
     }
 
-    async fn load(&self, item: &PlanItem) -> Result<Value> {
-        let catalog = Arc::clone(&self.catalog);
-        let entry = CatalogEntry { path: item.source.clone(), content: item.content.clone(), size: 0 };
-        tokio::task::spawn_blocking(move || catalog.load(&entry)).await?
-    }
-
-    async fn try_restore(&self, item: &PlanItem) -> Result<ItemResult> {
-        let original = self.load(item).await?;
+    async fn try_restore(&self, item: &PlanItem, original: Value) -> Result<ItemResult> {
         let mut desired = {
             let uids = lock(&self.uids);
             let ctx = TransformContext {
                 opts: &self.opts.plan,
                 modifiers: &self.opts.modifiers,
-                restored_pvs: &self.restored_pvs,
+                restored_pvs: self.planner.restored_pvs(),
                 uids: &uids,
             };
             transform(item, original.clone(), &ctx)?
@@ -225,11 +331,11 @@ impl Applier<'_> {
         };
         let rt = resolution.resource_type().clone();
         let converted = self.convert(item, &resolution, &mut desired).await?;
-        let in_plan = |pv: &str| self.restored_pvs.contains(pv);
+        let in_plan = |pv: &str| self.planner.restored_pvs().contains(pv);
         let dry_run = self.opts.dry_run;
         let note = match rebind::prepare(self.kube, item, &original, &mut desired, &in_plan, dry_run).await? {
-            Prepared::Create(note) => note,
-            Prepared::Refuse(why) => {
+            rebind::Prepared::Create(note) => note,
+            rebind::Prepared::Refuse(why) => {
                 self.note(format!("{}: not created: {why}", item.display()));
                 return Ok(result(item, Outcome::Failed, Some(why)));
             }
@@ -326,14 +432,8 @@ impl Applier<'_> {
 
     /// Polls the restored objects whose kind has a readiness rule until all
     /// are ready or `timeout` passes; marks each, and names the laggards.
-    async fn wait_ready(&self, plan: &Plan, results: &mut [(usize, ItemResult)], timeout: Duration) {
-        let mut pending: Vec<usize> = (0..results.len())
-            .filter(|&i| {
-                let (n, r) = &results[i];
-                matches!(r.outcome, Outcome::Created | Outcome::Updated | Outcome::Unchanged)
-                    && readiness::watched(&plan.items[*n].group, &plan.items[*n].kind)
-            })
-            .collect();
+    async fn wait_ready(&self, waiting: &mut [(PlanItem, ItemResult)], timeout: Duration) {
+        let mut pending: Vec<usize> = (0..waiting.len()).collect();
         if pending.is_empty() {
             return;
         }
@@ -341,15 +441,16 @@ impl Applier<'_> {
         let deadline = Instant::now() + timeout;
         let mut why: BTreeMap<usize, String> = BTreeMap::new();
         loop {
-            let checks: Vec<(usize, Readiness)> = futures::stream::iter(pending.iter().map(|&i| (i, results[i].0)))
-                .map(|(i, n)| async move { (i, self.check_ready(&plan.items[n]).await) })
+            let items: &[(PlanItem, ItemResult)] = waiting;
+            let checks: Vec<(usize, Readiness)> = futures::stream::iter(pending.iter().copied())
+                .map(|i| async move { (i, self.check_ready(&items[i].0).await) })
                 .buffer_unordered(self.opts.concurrency.max(1))
                 .collect()
                 .await;
             pending.clear();
             for (i, state) in checks {
                 match state {
-                    Readiness::Ready | Readiness::NotWatched => results[i].1.ready = Some(true),
+                    Readiness::Ready | Readiness::NotWatched => waiting[i].1.ready = Some(true),
                     Readiness::NotYet(reason) => {
                         why.insert(i, reason);
                         pending.push(i);
@@ -361,17 +462,18 @@ impl Applier<'_> {
             }
             tokio::time::sleep(READY_POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
         }
+        pending.sort_unstable();
         for i in pending {
             let mut state = why.remove(&i).unwrap_or_default();
-            if let Some(event) = self.latest_event(&plan.items[results[i].0]).await {
+            if let Some(event) = self.latest_event(&waiting[i].0).await {
                 state = format!("{state} ({event})");
             }
             let reason = format!("not ready after {timeout:?}: {state}");
-            self.warn(format!("{}: {reason}", results[i].1.object));
-            results[i].1.ready = Some(false);
+            self.warn(format!("{}: {reason}", waiting[i].1.object));
+            waiting[i].1.ready = Some(false);
             // What the restore said of it (e.g. its volume) stays, after why it is not ready.
-            let earlier = results[i].1.reason.replace(reason);
-            add_note(&mut results[i].1, earlier);
+            let earlier = waiting[i].1.reason.replace(reason);
+            add_note(&mut waiting[i].1, earlier);
         }
     }
 

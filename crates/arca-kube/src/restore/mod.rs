@@ -1,5 +1,9 @@
 //! Restore: plan (pure, [`plan`]) then apply ([`apply`]) a backup's objects
-//! into a cluster, and keep a report ([`report`]).
+//! into a cluster, and keep a report ([`report`]). Streamed: the backup is
+//! read a batch at a time ([`read`]) in passes (see [`plan::Planner`]), the
+//! per-object results and the log are stored as they come ([`lines`]), and
+//! ordering keeps only owner facts ([`owners`]): memory does not grow with
+//! the object count.
 //!
 //! Order is a table ([`priority`]); per-kind behaviour is a registry of
 //! small rules ([`sanitize`]); mappings and user modifiers are data
@@ -12,10 +16,13 @@ pub mod admission;
 pub mod apply;
 pub mod convert;
 pub mod managed;
+pub mod lines;
 pub mod mapping;
 pub mod modifiers;
+pub mod owners;
 pub mod plan;
 pub mod priority;
+pub mod read;
 pub mod readiness;
 pub mod rebind;
 pub mod report;
@@ -23,19 +30,25 @@ pub mod sanitize;
 pub mod strategic;
 pub mod versions;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arca_repo::Repository;
+use arca_repo::{Id, Repository, SnapshotEntry};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use crate::api::Kube;
-use crate::catalog::{Catalog, CatalogEntry, Scope};
+use crate::catalog::{Catalog, CatalogEntry, CatalogPath, ObjectDir, Scope};
+use crate::closure::visit_rank;
 use crate::error::{Error, Result};
+use crate::objects::group_resource;
+use crate::restore::lines::{LineWriter, Written};
 use crate::restore::modifiers::Modifiers;
-use crate::restore::plan::{Plan, PlanOptions, Planner};
-use crate::restore::report::RestoreReport;
+use crate::restore::plan::{Group, PlanOptions, Planner};
+use crate::restore::report::{ItemLines, ReportFiles, RestoreReport};
+
+const CRDS: &str = "customresourcedefinitions.apiextensions.k8s.io";
 
 /// `--existing-resource-policy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -102,46 +115,107 @@ impl Scope for PlanScope<'_> {
     }
 }
 
-/// Reads the backup and plans the restore. Blocking (repository reads).
-pub fn plan(repo: &Repository, opts: &RestoreOptions) -> Result<(Plan, Catalog, arca_repo::SnapshotEntry)> {
+/// A restore ready to apply: the plan's facts (no entry per object) and the
+/// backup's directories in restore order.
+pub struct Prepared {
+    pub planner: Planner,
+    pub groups: Vec<Group<Id>>,
+    pub catalog: Arc<Catalog>,
+    pub backup: SnapshotEntry,
+}
+
+/// Reads the backup and prepares the restore (passes 1 and 2 of
+/// [`Planner`]): every object in scope is read once, a batch at a time.
+/// Blocking (repository reads).
+pub fn prepare(repo: &Repository, opts: &RestoreOptions) -> Result<Prepared> {
     let backup = crate::backup::find_backup(repo, &opts.backup)?;
     let catalog = Catalog::open(repo, &backup.snapshot.tree)?;
     let mut planner = Planner::new(opts.plan.clone(), catalog.resources()?)?;
-    let entries: Vec<CatalogEntry> = catalog.entries(&PlanScope(&planner))?;
-    planner.set_custom(
-        entries
-            .iter()
-            .filter(|e| e.path.namespace.is_none() && e.path.resource == "customresourcedefinitions")
-            .map(|e| e.path.name.clone()),
-    );
-    // Namespaced first: cluster-scoped objects are chosen by what they serve.
-    // Within each part the order does not matter (the plan sorts), so
-    // objects are read in storage order.
-    let (namespaced, cluster): (Vec<_>, Vec<_>) = entries.into_iter().partition(|e| e.path.namespace.is_some());
-    let planner = std::sync::Mutex::new(planner);
-    for part in [namespaced, cluster] {
-        catalog.load_each(&part, |e, obj| {
-            planner.lock().unwrap_or_else(|p| p.into_inner()).add(e, &obj);
+    let dirs = catalog.dirs(&PlanScope(&planner))?;
+    let crds = dirs.iter().filter(|(d, _)| d.namespace.is_none() && group_resource(&d.group, &d.resource) == CRDS);
+    for (dir, tree) in crds {
+        planner.set_custom(catalog.dir_entries(dir, tree)?.into_iter().map(|e| e.path.name));
+    }
+    // Namespaced first: cluster-scoped objects are chosen by what they
+    // serve; cluster-scoped types one after another in the closure's order.
+    let (namespaced, mut cluster): (Vec<_>, Vec<_>) = dirs.iter().cloned().partition(|(d, _)| d.namespace.is_some());
+    cluster.sort_by_key(|(d, _)| visit_rank(&group_resource(&d.group, &d.resource)));
+    read::read_batches(&catalog, read::dir_entries(&catalog, &namespaced), |batch| {
+        batch.iter().for_each(|(e, o)| planner.observe(e, o));
+        Ok(())
+    })?;
+    for dir in cluster.chunks(1) {
+        read::read_batches(&catalog, read::dir_entries(&catalog, dir), |batch| {
+            batch.iter().for_each(|(e, o)| planner.observe(e, o));
             Ok(())
         })?;
     }
-    let planner = planner.into_inner().unwrap_or_else(|p| p.into_inner());
-    Ok((planner.finish(), catalog, backup))
+    let owners = owner_entries(&catalog, &dirs, planner.owner_paths())?;
+    read::read_batches(&catalog, owners.into_iter().map(Ok), |batch| {
+        batch.iter().for_each(|(e, o)| planner.observe_owner(e, o));
+        Ok(())
+    })?;
+    planner.order_owned();
+    let groups = planner.groups(dirs);
+    Ok(Prepared { planner, groups, catalog: Arc::new(catalog), backup })
+}
+
+/// The catalog entries at `paths` (owners), reading each directory once.
+fn owner_entries(catalog: &Catalog, dirs: &[(ObjectDir, Id)], paths: Vec<CatalogPath>) -> Result<Vec<CatalogEntry>> {
+    let mut wanted: BTreeMap<ObjectDir, BTreeSet<String>> = BTreeMap::new();
+    for p in paths {
+        wanted.entry(ObjectDir::of(&p)).or_default().insert(p.name);
+    }
+    let mut out = Vec::new();
+    for (dir, tree) in dirs.iter().filter(|(d, _)| wanted.contains_key(d)) {
+        let names = &wanted[dir];
+        out.extend(catalog.dir_entries(dir, tree)?.into_iter().filter(|e| names.contains(&e.path.name)));
+    }
+    Ok(out)
 }
 
 /// Plans and applies a restore, then stores its report (unless a dry run).
+/// The report holds counts and the notable results; see [`run_with_items`].
 pub async fn run(kube: &Kube, server: &str, repo: &Repository, opts: &RestoreOptions) -> Result<RestoreReport> {
+    Ok(run_with_items(kube, server, repo, opts).await?.0)
+}
+
+/// [`run`], and where every per-object result can be read again (stored
+/// in the repository, or for a dry run in a temporary file).
+pub async fn run_with_items(
+    kube: &Kube,
+    server: &str,
+    repo: &Repository,
+    opts: &RestoreOptions,
+) -> Result<(RestoreReport, ItemLines)> {
     let started = Utc::now();
-    let (plan, catalog, backup) = {
-        let (repo, opts) = (repo.clone(), opts.clone());
-        tokio::task::spawn_blocking(move || plan(&repo, &opts)).await??
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        let repo = repo.clone();
+        Some(tokio::task::spawn_blocking(move || repo.lock(false, "kubernetes restore")).await??)
     };
-    let outcome = apply::execute(kube, &plan, Arc::new(catalog), opts).await;
+    let prepared = {
+        let (repo, opts) = (repo.clone(), opts.clone());
+        tokio::task::spawn_blocking(move || prepare(&repo, &opts)).await??
+    };
+    let (items, log) = if opts.dry_run {
+        (LineWriter::to_spool("dry-run results")?, LineWriter::discard("restore log"))
+    } else {
+        (LineWriter::to_repository(repo, "restore results"), LineWriter::to_repository(repo, "restore log"))
+    };
+    let outcome = apply::execute(kube, &prepared, opts, &items, &log).await;
+    let files = tokio::task::spawn_blocking(move || -> Result<ReportFiles> {
+        Ok(ReportFiles { items: items.finish()?, log: log.finish()? })
+    })
+    .await??;
+    let outcome = outcome?;
+    let backup = &prepared.backup;
     let report = RestoreReport {
         name: opts.name.clone(),
         backup: backup.snapshot.paths.first().cloned().unwrap_or_default(),
         backup_snapshot: backup.id.to_hex(),
-        phase: RestoreReport::phase_of(&outcome.items),
+        phase: outcome.tally.phase(),
         dry_run: opts.dry_run,
         started,
         finished: Utc::now(),
@@ -151,18 +225,21 @@ pub async fn run(kube: &Kube, server: &str, repo: &Repository, opts: &RestoreOpt
             "existing_resource_policy": opts.policy,
             "resource_modifiers": !opts.modifiers.is_empty(),
         }),
-        counts: RestoreReport::count(&outcome.items),
-        warnings: outcome.warnings,
-        items: outcome.items,
+        counts: outcome.tally.counts,
+        warnings: outcome.warnings.kept,
+        warnings_omitted: outcome.warnings.omitted,
+        items: outcome.tally.notable.kept,
+        items_omitted: outcome.tally.notable.omitted,
+        format: None,
     };
     if opts.dry_run {
-        return Ok(report);
+        let lines = match files.items {
+            Written::Spooled(file) => ItemLines::Spooled(file),
+            _ => ItemLines::Inline(Vec::new()),
+        };
+        return Ok((report, lines));
     }
-    let (repo, log) = (repo.clone(), outcome.log.join("\n") + "\n");
-    let (_, report) = tokio::task::spawn_blocking(move || {
-        let _lock = repo.lock(false, "kubernetes restore report")?;
-        report::save(&repo, report, &log)
-    })
-    .await??;
-    Ok(report)
+    let repo = repo.clone();
+    let (_, report, lines) = tokio::task::spawn_blocking(move || report::save(&repo, report, files)).await??;
+    Ok((report, lines))
 }

@@ -2,20 +2,21 @@
 //! and why, in which order, and how each is transformed (sanitizers,
 //! mappings, modifiers, owner references). No IO: objects are handed in.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use arca_repo::Id;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::catalog::{CatalogEntry, CatalogPath};
-use crate::closure::Closure;
+use crate::catalog::{CatalogEntry, CatalogPath, ObjectDir};
+use crate::closure::{Closure, cluster_visit_rank};
 use crate::error::{Error, Result};
 use crate::filter::{ClusterMode, Filter, FilterSpec, names_type};
 use crate::objects::{self, ResourceType, group_resource, split_api_version};
 use crate::restore::managed;
 use crate::restore::mapping::Mappings;
 use crate::restore::modifiers::Modifiers;
+use crate::restore::owners::{Later, Ownership, owner_refs};
 use crate::restore::priority::{self, DEFAULT_PRIORITIES};
 use crate::restore::sanitize::{self, SanitizeOptions};
 
@@ -144,32 +145,60 @@ impl Plan {
     }
 }
 
-/// Builds a plan from catalog entries: feed namespaced objects first (the
-/// closure of cluster-scoped objects depends on them), then cluster-scoped.
+/// A restore's plan, made in passes over the backup so that nothing is kept
+/// per object:
+///
+/// 1. [`Planner::observe`] every object in the backup's scope, namespaced
+///    ones first (the closure of cluster-scoped objects depends on them):
+///    the closure, the restored volumes and target namespaces, and the
+///    restorable objects that name owners ([`Ownership`]);
+/// 2. [`Planner::owner_paths`] names where those owners are stored;
+///    [`Planner::observe_owner`] each of them, then [`Planner::order_owned`];
+/// 3. restore [`Planner::groups`] in order (one priority rank each), turning
+///    each object into a [`PlanItem`] with [`Planner::item`] as it is read,
+///    leaving out the [`Planner::is_later`] ones, then the
+///    [`Planner::later`] ones (owned by restored objects) by depth.
 pub struct Planner {
     opts: PlanOptions,
     filter: Filter,
     types: HashMap<String, ResourceType>,
+    /// (group, kind) → group-resource, to find owners by their references.
+    kinds: HashMap<(String, String), String>,
     custom: BTreeSet<String>,
     table: Vec<String>,
     closure: Closure,
-    items: Vec<PlanItem>,
+    restored_pvs: BTreeSet<String>,
+    target_namespaces: BTreeSet<String>,
+    ownership: Ownership,
 }
+
+/// Object directories restored together: one priority rank.
+#[derive(Debug, Clone)]
+pub struct Group<T> {
+    pub rank: usize,
+    pub dirs: Vec<(ObjectDir, T)>,
+}
+
+const NAMESPACES: &str = "namespaces";
 
 impl Planner {
     pub fn new(opts: PlanOptions, types: Vec<ResourceType>) -> Result<Planner> {
         let filter = Filter::new(opts.filter.clone())?;
         let table =
             opts.priorities.clone().unwrap_or_else(|| DEFAULT_PRIORITIES.iter().map(|s| s.to_string()).collect());
+        let kinds = types.iter().map(|t| ((t.group.clone(), t.kind.clone()), t.group_resource())).collect();
         let types = types.into_iter().map(|t| (t.group_resource(), t)).collect();
         Ok(Planner {
             opts,
             filter,
             types,
+            kinds,
             custom: BTreeSet::new(),
             table,
             closure: Closure::default(),
-            items: Vec::new(),
+            restored_pvs: BTreeSet::new(),
+            target_namespaces: BTreeSet::new(),
+            ownership: Ownership::default(),
         })
     }
 
@@ -217,7 +246,7 @@ impl Planner {
             if named {
                 return Some(None);
             }
-            let is_ns = rt.group.is_empty() && rt.resource == "namespaces";
+            let is_ns = rt.group.is_empty() && rt.resource == NAMESPACES;
             return if is_ns { self.closure.reason_for(rt, obj).map(Some) } else { None };
         }
         if rt.namespaced {
@@ -226,7 +255,7 @@ impl Planner {
                 && self.filter.object_selected(obj);
             return ok.then_some(None);
         }
-        if rt.group.is_empty() && rt.resource == "namespaces" {
+        if rt.group.is_empty() && rt.resource == NAMESPACES {
             if !self.filter.namespace_included(name) {
                 return None;
             }
@@ -245,29 +274,113 @@ impl Planner {
         }
     }
 
-    /// Considers one backed-up object.
-    pub fn add(&mut self, entry: &CatalogEntry, obj: &Value) {
+    /// Why a selected object is reported rather than restored, if it is.
+    fn skip_reason(&self, rt: &ResourceType, obj: &Value) -> Option<String> {
+        sanitize::skip_reason(&rt.group, &rt.kind, obj)
+            .or_else(|| self.cluster_managed(rt, obj))
+            .or_else(|| self.mapped_volume(rt, obj))
+    }
+
+    /// Position of a type in the restore order.
+    pub fn rank(&self, group: &str, resource: &str) -> usize {
+        let custom = |g: &str| self.custom.contains(g);
+        priority::rank(&self.table, group, &group_resource(group, resource), &custom)
+    }
+
+    /// Whether a group of this rank waits until the owned objects are in
+    /// (admission and APIServices: [`priority`]).
+    pub fn is_tail(&self, rank: usize) -> bool {
+        priority::is_tail_rank(&self.table, rank)
+    }
+
+    /// Pass 1: considers one backed-up object (namespaced ones first).
+    pub fn observe(&mut self, entry: &CatalogEntry, obj: &Value) {
         let rt = self.resource_type(entry, obj);
-        let Some(because) = self.selected(&rt, obj) else {
+        if self.selected(&rt, obj).is_none() {
+            return;
+        }
+        self.closure.observe(&rt, obj);
+        if self.skip_reason(&rt, obj).is_some() {
+            return;
+        }
+        if let Some(ns) = objects::namespace(obj).filter(|_| rt.namespaced) {
+            self.target_namespaces.insert(self.opts.mappings.namespace(ns).to_string());
+        }
+        if rt.group.is_empty() && rt.resource == "persistentvolumes" {
+            self.restored_pvs.insert(objects::name(obj).to_string());
+        }
+        let rank = self.rank(&rt.group, &rt.resource);
+        self.ownership.note(entry, objects::uid(obj), rank, owner_refs(obj));
+    }
+
+    /// Pass 2: where the owners named by restorable objects are stored.
+    pub fn owner_paths(&self) -> Vec<CatalogPath> {
+        self.ownership.owner_paths(|group, kind| {
+            let gr = self.kinds.get(&(group.to_string(), kind.to_string()))?;
+            let rt = self.types.get(gr)?;
+            Some((rt.resource.clone(), rt.namespaced))
+        })
+    }
+
+    /// Pass 2: an object found at one of [`Planner::owner_paths`].
+    pub fn observe_owner(&mut self, entry: &CatalogEntry, obj: &Value) {
+        let Some(uid) = objects::uid(obj).filter(|u| self.ownership.is_wanted(u)) else {
             return;
         };
-        self.closure.observe(&rt, obj);
-        let gr = rt.group_resource();
-        let custom = |g: &str| self.custom.contains(g);
-        let rank = priority::rank(&self.table, &rt.group, &gr, &custom);
+        let rt = self.resource_type(entry, obj);
+        if self.selected(&rt, obj).is_some() && self.skip_reason(&rt, obj).is_none() {
+            let uid = uid.to_string();
+            self.ownership.restored(&uid);
+        }
+    }
+
+    /// Ends pass 2: objects owned by restored objects go after the others.
+    pub fn order_owned(&mut self) {
+        self.ownership.order();
+    }
+
+    /// The object directories in restore order, one group per rank (types
+    /// by name within a rank, a type's namespaces in catalog order).
+    pub fn groups<T>(&self, dirs: Vec<(ObjectDir, T)>) -> Vec<Group<T>> {
+        let mut ranked: Vec<(usize, ObjectDir, T)> =
+            dirs.into_iter().map(|(d, t)| (self.rank(&d.group, &d.resource), d, t)).collect();
+        ranked.sort_by(|a, b| {
+            (a.0, &a.1.group, &a.1.resource, &a.1.namespace).cmp(&(b.0, &b.1.group, &b.1.resource, &b.1.namespace))
+        });
+        let mut groups: Vec<Group<T>> = Vec::new();
+        for (rank, dir, t) in ranked {
+            match groups.last_mut() {
+                Some(g) if g.rank == rank => g.dirs.push((dir, t)),
+                _ => groups.push(Group { rank, dirs: vec![(dir, t)] }),
+            }
+        }
+        groups
+    }
+
+    /// Whether an object is restored after the others (it has a restored owner).
+    pub fn is_later(&self, path: &CatalogPath) -> bool {
+        self.ownership.depth(path) > 0
+    }
+
+    /// The objects restored after the others, in order.
+    pub fn later(&self) -> &[Later] {
+        self.ownership.later()
+    }
+
+    /// Pass 3: the plan of one selected object (`None` when not selected).
+    pub fn item(&self, entry: &CatalogEntry, obj: &Value) -> Option<PlanItem> {
+        let rt = self.resource_type(entry, obj);
+        let because = self.selected(&rt, obj)?;
         let source_namespace = objects::namespace(obj).filter(|_| rt.namespaced).map(String::from);
-        let is_ns = rt.group.is_empty() && rt.resource == "namespaces";
+        let is_ns = rt.group.is_empty() && rt.resource == NAMESPACES;
         let name = if is_ns {
             self.opts.mappings.namespace(objects::name(obj)).to_string()
         } else {
             objects::name(obj).to_string()
         };
-        let owners = obj
-            .pointer("/metadata/ownerReferences")
-            .and_then(Value::as_array)
-            .map(|refs| refs.iter().filter_map(|r| objects::str_at(r, "/uid").map(String::from)).collect())
-            .unwrap_or_default();
-        self.items.push(PlanItem {
+        let restored = self.ownership.restored_owners();
+        let owners = owner_refs(obj).into_iter().map(|r| r.uid).filter(|u| restored.contains(u)).collect();
+        Some(PlanItem {
             source: entry.path.clone(),
             content: entry.content.clone(),
             group: rt.group.clone(),
@@ -280,13 +393,11 @@ impl Planner {
             name,
             backup_uid: objects::uid(obj).map(String::from),
             owners,
-            rank,
-            depth: 0,
-            skip: sanitize::skip_reason(&rt.group, &rt.kind, obj)
-                .or_else(|| self.cluster_managed(&rt, obj))
-                .or_else(|| self.mapped_volume(&rt, obj)),
+            rank: self.rank(&rt.group, &rt.resource),
+            depth: self.ownership.depth(&entry.path),
+            skip: self.skip_reason(&rt, obj),
             included_because: because,
-        });
+        })
     }
 
     fn cluster_managed(&self, rt: &ResourceType, obj: &Value) -> Option<String> {
@@ -308,52 +419,70 @@ impl Planner {
             .map(|to| format!("its claim is restored into namespace {to}, which gets a new volume"))
     }
 
-    /// Orders the plan: by owner depth (owners before what they own), then
-    /// by the priority table, then by namespace and name.
-    pub fn finish(mut self) -> Plan {
-        let restored: HashMap<String, usize> = self
-            .items
-            .iter()
-            .enumerate()
-            .filter(|(_, i)| i.skip.is_none())
-            .filter_map(|(n, i)| Some((i.backup_uid.clone()?, n)))
-            .collect();
-        for item in &mut self.items {
-            item.owners.retain(|u| restored.contains_key(u));
-        }
-        // Depth by relaxation; bounded so an ownership cycle cannot loop.
-        for _ in 0..16 {
-            let mut changed = false;
-            for n in 0..self.items.len() {
-                let d = self.items[n]
-                    .owners
-                    .iter()
-                    .filter_map(|u| restored.get(u))
-                    .map(|&o| self.items[o].depth + 1)
-                    .max()
-                    .unwrap_or(0);
-                if d > self.items[n].depth && d < 16 {
-                    self.items[n].depth = d;
-                    changed = true;
-                }
-            }
-            if !changed {
-                break;
-            }
-        }
-        priority::after_everything(&mut self.items, &self.table);
-        self.items.sort_by(|a, b| {
-            (a.depth, a.rank, &a.namespace, &a.group, &a.resource, &a.name).cmp(&(
-                b.depth,
-                b.rank,
-                &b.namespace,
-                &b.group,
-                &b.resource,
-                &b.name,
-            ))
-        });
-        Plan { items: self.items }
+    /// PV names restored by this plan.
+    pub fn restored_pvs(&self) -> &BTreeSet<String> {
+        &self.restored_pvs
     }
+
+    /// Target namespaces of restored namespaced objects.
+    pub fn target_namespaces(&self) -> &BTreeSet<String> {
+        &self.target_namespaces
+    }
+
+    /// Backup uids of owners that are restored: the only new uids worth remembering.
+    pub fn owner_uids(&self) -> &HashSet<String> {
+        self.ownership.restored_owners()
+    }
+
+    /// The rank of Namespace objects when the plan has a directory of them.
+    pub fn namespace_rank<T>(&self, groups: &[Group<T>]) -> Option<usize> {
+        groups
+            .iter()
+            .find(|g| g.dirs.iter().any(|(d, _)| d.group.is_empty() && d.resource == NAMESPACES))
+            .map(|g| g.rank)
+    }
+}
+
+/// Plans objects held in memory, in the order a restore applies them: the
+/// same passes as a streamed restore, over a slice (tests, small sources).
+pub fn plan_objects(mut planner: Planner, objects: &[(CatalogEntry, Value)]) -> Plan {
+    let (namespaced, mut cluster): (Vec<_>, Vec<_>) = objects.iter().partition(|(e, _)| e.path.namespace.is_some());
+    cluster.sort_by_key(|(e, o)| cluster_visit_rank(&planner.resource_type(e, o)));
+    for (e, o) in namespaced.into_iter().chain(cluster) {
+        planner.observe(e, o);
+    }
+    let owners = planner.owner_paths();
+    for (e, o) in objects.iter().filter(|(e, _)| owners.contains(&e.path)) {
+        planner.observe_owner(e, o);
+    }
+    planner.order_owned();
+    let mut dirs: Vec<(ObjectDir, ())> = objects.iter().map(|(e, _)| (ObjectDir::of(&e.path), ())).collect();
+    dirs.sort();
+    dirs.dedup();
+    let mut items = Vec::new();
+    let group_items = |group: &Group<()>, items: &mut Vec<PlanItem>| {
+        for (dir, ()) in &group.dirs {
+            let mut inside: Vec<&(CatalogEntry, Value)> =
+                objects.iter().filter(|(e, _)| ObjectDir::of(&e.path) == *dir).collect();
+            inside.sort_by(|a, b| a.0.path.name.cmp(&b.0.path.name));
+            items.extend(
+                inside.into_iter().filter(|(e, _)| !planner.is_later(&e.path)).filter_map(|(e, o)| planner.item(e, o)),
+            );
+        }
+    };
+    let (head, tail): (Vec<_>, Vec<_>) = planner.groups(dirs).into_iter().partition(|g| !planner.is_tail(g.rank));
+    for group in &head {
+        group_items(group, &mut items);
+    }
+    for later in planner.later() {
+        if let Some((e, o)) = objects.iter().find(|(e, _)| e.path == later.entry.path) {
+            items.extend(planner.item(e, o));
+        }
+    }
+    for group in &tail {
+        group_items(group, &mut items);
+    }
+    Plan { items }
 }
 
 /// Everything a transform reads besides the object.
@@ -430,16 +559,30 @@ mod tests {
         o
     }
 
+    /// The listed types owner references are looked up in.
+    fn types() -> Vec<ResourceType> {
+        let rt = |group: &str, resource: &str, kind: &str| ResourceType {
+            group: group.into(),
+            version: "v1".into(),
+            resource: resource.into(),
+            kind: kind.into(),
+            namespaced: true,
+            verbs: vec![],
+            short_names: vec![],
+            singular: String::new(),
+            has_status: false,
+        };
+        vec![
+            rt("example.com", "widgets", "Widget"),
+            rt("apps", "replicasets", "ReplicaSet"),
+            rt("", "configmaps", "ConfigMap"),
+        ]
+    }
+
     fn plan(opts: PlanOptions, objs: &[(CatalogEntry, Value)]) -> Result<Plan> {
-        let mut p = Planner::new(opts, vec![])?;
+        let mut p = Planner::new(opts, types())?;
         p.set_custom(["widgets.example.com".to_string()]);
-        for (e, o) in objs.iter().filter(|(e, _)| e.path.namespace.is_some()) {
-            p.add(e, o);
-        }
-        for (e, o) in objs.iter().filter(|(e, _)| e.path.namespace.is_none()) {
-            p.add(e, o);
-        }
-        Ok(p.finish())
+        Ok(plan_objects(p, objs))
     }
 
     fn sample() -> Vec<(CatalogEntry, Value)> {
@@ -477,6 +620,27 @@ mod tests {
         assert!(pos("widget/a/w") < pos("configmap/a/owned"), "owned objects follow their owner: {order:?}");
         let pod = p.items.iter().find(|i| i.kind == "Pod").map(|i| i.skip.clone());
         assert!(matches!(pod, Some(Some(r)) if r.contains("replicaset/web")));
+        Ok(())
+    }
+
+    /// An object whose owner is not restored keeps its place in the
+    /// priority order, and its owner reference is not kept.
+    #[test]
+    fn objects_of_unrestored_owners_keep_their_rank() -> Result<()> {
+        let mut objs = sample();
+        let mut orphan = obj("v1", "ConfigMap", Some("a"), "orphan", "u-orphan");
+        orphan["metadata"]["ownerReferences"] =
+            json!([{"apiVersion": "example.com/v1", "kind": "Widget", "name": "gone", "uid": "u-gone"}]);
+        objs.push((entry(Some("a"), "", "configmaps", "orphan"), orphan));
+        let p = plan(PlanOptions::default(), &objs)?;
+        let order: Vec<String> = p.items.iter().map(PlanItem::display).collect();
+        let pos = |s: &str| order.iter().position(|x| x == s).unwrap_or(usize::MAX);
+        assert!(pos("secret/a/db") < pos("configmap/a/orphan"), "{order:?}");
+        assert!(pos("configmap/a/orphan") < pos("deployment/a/web"), "{order:?}");
+        let item = p.items.iter().find(|i| i.name == "orphan").ok_or_else(|| Error::invalid("test", "missing"))?;
+        assert!(item.owners.is_empty() && item.depth == 0);
+        let owned = p.items.iter().find(|i| i.name == "owned").ok_or_else(|| Error::invalid("test", "missing"))?;
+        assert_eq!((owned.owners.as_slice(), owned.depth), (["u-w".to_string()].as_slice(), 1));
         Ok(())
     }
 

@@ -20,7 +20,8 @@
 //! | 12 | APIServices | an APIService whose backend is not up yet makes its whole group answer 503 (discovery too) |
 //!
 //! The tail comes after objects owned by other restored objects too
-//! ([`after_everything`]).
+//! ([`is_tail_rank`]: the apply step holds tail groups back until the owned
+//! objects are in).
 //!
 //! Overriding: `--restore-priorities` / [`PlanOptions::priorities`] replaces
 //! the head. The tail still applies to every type the user's list leaves
@@ -29,7 +30,6 @@
 //!
 //! [`PlanOptions::priorities`]: crate::restore::plan::PlanOptions::priorities
 
-use crate::restore::plan::PlanItem;
 
 pub const DEFAULT_PRIORITIES: &[&str] = &[
     "customresourcedefinitions.apiextensions.k8s.io",
@@ -82,13 +82,9 @@ pub fn is_tail(table: &[String], group_resource: &str) -> bool {
     DEFAULT_TAIL.contains(&group_resource) && !table.iter().any(|t| t == group_resource)
 }
 
-/// Moves tail objects after everything else, objects owned by other
-/// restored objects included (the plan orders by owner depth first).
-pub fn after_everything(items: &mut [PlanItem], table: &[String]) {
-    let last = items.iter().map(|i| i.depth).max().unwrap_or(0) + 1;
-    for item in items.iter_mut().filter(|i| is_tail(table, &i.group_resource())) {
-        item.depth += last;
-    }
+/// Whether a rank (from [`rank`]) belongs to the tail.
+pub fn is_tail_rank(table: &[String], rank: usize) -> bool {
+    rank >= table.len() + 2
 }
 
 /// Groups of the built-in API (besides `*.k8s.io` and the core group).
@@ -161,5 +157,6 @@ mod tests {
         let widget = rank(&table, "example.com", "widgets.example.com", &none);
         assert!(webhook < config_map, "the user's order wins");
         assert!(widget < mutating, "types the user leaves out keep the tail");
+        assert!(is_tail_rank(&table, mutating) && !is_tail_rank(&table, widget));
     }
 }

@@ -1,19 +1,28 @@
 //! Restore reports: what happened to each object, stored in the repository
-//! (a snapshot of kind `kubernetes-restore` whose tree holds `report.json`)
-//! so `restore list|describe|logs` work from any machine.
+//! (a snapshot of kind `kubernetes-restore` whose tree holds `report.json`,
+//! the per-object results `items.jsonl` and the `log`) so `restore
+//! list|describe|logs` work from any machine. Results are written as they
+//! are produced ([`lines`](super::lines)); only counts and the first
+//! [`NOTABLE_KEPT`] notable results stay in memory.
 
 use std::collections::BTreeMap;
 
-use arca_repo::{BlobType, Repository, Snapshot, SnapshotEntry};
+use arca_repo::{BlobType, Id, Repository, Snapshot, SnapshotEntry};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::catalog::{self, Catalog, CatalogBuilder};
 use crate::error::{Error, Result};
+use crate::restore::lines::{self, Written};
 use crate::{KIND_RESTORE, Phase};
 
 pub const REPORT_FILE: &str = "report.json";
+/// Per-object results, one JSON [`ItemResult`] per line (format 2).
+pub const ITEMS_FILE: &str = "items.jsonl";
+/// Format of stored reports: 2 keeps the results in [`ITEMS_FILE`], 1 (no
+/// `format` field) inside `report.json` as `items`.
+pub const REPORT_FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -71,8 +80,24 @@ pub struct RestoreReport {
     pub counts: BTreeMap<String, u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Warnings beyond the first [`WARNINGS_KEPT`] (all are in the log).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub warnings_omitted: u64,
+    /// Per-object results. A restore's own report holds only the notable
+    /// ones (failed, skipped, not ready; the first [`NOTABLE_KEPT`]); a
+    /// stored report's are read with [`open`]; format-1 reports hold all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub items: Vec<ItemResult>,
+    /// Notable results beyond the ones in `items`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub items_omitted: u64,
+    /// Stored format ([`REPORT_FORMAT`]); absent in format 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<u32>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl RestoreReport {
@@ -112,30 +137,151 @@ impl RestoreReport {
     }
 }
 
-/// Stores a report: the full one in the tree, the summary in the snapshot.
-/// Takes the report and gives it back, so that its items (there can be
-/// many) are never copied.
-pub fn save(repo: &Repository, mut report: RestoreReport, log: &str) -> Result<(arca_repo::Id, RestoreReport)> {
-    let full = serde_json::to_vec(&report).map_err(|e| Error::Decode { what: "restore report".into(), source: e })?;
+/// How many failed, skipped or not-ready results a report keeps in memory
+/// (and in its summary output); all of them are in the stored results.
+pub const NOTABLE_KEPT: usize = 1000;
+/// How many warnings a report keeps; all of them are in the log.
+pub const WARNINGS_KEPT: usize = 1000;
+
+/// The first `cap` values and how many more there were.
+#[derive(Debug, Clone)]
+pub struct Capped<T> {
+    pub kept: Vec<T>,
+    pub omitted: u64,
+}
+
+impl<T> Default for Capped<T> {
+    fn default() -> Self {
+        Capped { kept: Vec::new(), omitted: 0 }
+    }
+}
+
+impl<T> Capped<T> {
+    pub fn push(&mut self, value: T, cap: usize) {
+        if self.kept.len() < cap {
+            self.kept.push(value);
+        } else {
+            self.omitted += 1;
+        }
+    }
+}
+
+/// Counts of a restore's results as they are produced, and the notable ones
+/// (failed, skipped, not ready), capped: memory independent of the object count.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub counts: BTreeMap<String, u64>,
+    pub notable: Capped<ItemResult>,
+    failed: u64,
+    attempted: u64,
+    not_ready: bool,
+}
+
+impl Tally {
+    pub fn add(&mut self, r: &ItemResult) {
+        *self.counts.entry(r.outcome.as_str().to_string()).or_insert(0) += 1;
+        self.failed += u64::from(r.outcome == Outcome::Failed);
+        self.attempted += u64::from(r.outcome != Outcome::Skipped);
+        self.not_ready |= r.ready == Some(false);
+        if matches!(r.outcome, Outcome::Failed | Outcome::Skipped) || r.ready == Some(false) {
+            self.notable.push(r.clone(), NOTABLE_KEPT);
+        }
+    }
+
+    /// The same rule as [`RestoreReport::phase_of`], from the counts.
+    pub fn phase(&self) -> Phase {
+        match self.failed {
+            0 if self.not_ready => Phase::PartiallyFailed,
+            0 => Phase::Completed,
+            f if f == self.attempted => Phase::Failed,
+            _ => Phase::PartiallyFailed,
+        }
+    }
+}
+
+/// Where a report's per-object results are, to read them all again.
+pub enum ItemLines {
+    /// JSON lines in the repository ([`ITEMS_FILE`], format 2).
+    Stored { repo: Repository, content: Vec<Id> },
+    /// JSON lines in a temporary file (a dry run).
+    Spooled(std::fs::File),
+    /// Inside `report.json` (format 1, reports written before format 2).
+    Inline(Vec<ItemResult>),
+}
+
+impl ItemLines {
+    fn from_written(repo: &Repository, written: Written) -> ItemLines {
+        match written {
+            Written::Stored { content, .. } => ItemLines::Stored { repo: repo.clone(), content },
+            Written::Spooled(file) => ItemLines::Spooled(file),
+            Written::Discarded => ItemLines::Inline(Vec::new()),
+        }
+    }
+
+    /// Hands every result to `f`, in the order they were produced. Blocking.
+    pub fn for_each<F>(&self, mut f: F) -> Result<()>
+    where
+        F: FnMut(ItemResult) -> Result<()>,
+    {
+        let parse = |line: &str| -> Result<Option<ItemResult>> {
+            if line.is_empty() {
+                return Ok(None);
+            }
+            serde_json::from_str(line)
+                .map(Some)
+                .map_err(|e| Error::Catalog { what: ITEMS_FILE.into(), message: format!("{e} in line {line:?}") })
+        };
+        match self {
+            ItemLines::Stored { repo, content } => {
+                lines::each_stored_line(repo, content, |l| parse(l)?.map_or(Ok(()), &mut f))
+            }
+            ItemLines::Spooled(file) => lines::each_spooled_line(file, |l| parse(l)?.map_or(Ok(()), &mut f)),
+            ItemLines::Inline(items) => items.iter().try_for_each(|i| f(i.clone())),
+        }
+    }
+}
+
+/// A restore's stored lines: its results and its log.
+pub struct ReportFiles {
+    pub items: Written,
+    pub log: Written,
+}
+
+/// Stores a report: the summary in `report.json` and the snapshot, the
+/// results ([`ITEMS_FILE`]) and the log as already written line files.
+pub fn save(
+    repo: &Repository,
+    mut report: RestoreReport,
+    files: ReportFiles,
+) -> Result<(Id, RestoreReport, ItemLines)> {
+    report.format = Some(REPORT_FORMAT);
+    // The stored report has every result in its own file.
+    let (notable, omitted) = (std::mem::take(&mut report.items), std::mem::take(&mut report.items_omitted));
+    let summary =
+        serde_json::to_vec(&report).map_err(|e| Error::Decode { what: "restore report".into(), source: e })?;
     let mut b = CatalogBuilder::new(repo);
-    let id = repo.save_blob(BlobType::Data, &full)?;
-    b.add(&[REPORT_FILE.to_string()], catalog::file_node("", vec![id], full.len() as u64))?;
-    let log_id = repo.save_blob(BlobType::Data, log.as_bytes())?;
-    b.add(&[catalog::LOG_FILE.to_string()], catalog::file_node("", vec![log_id], log.len() as u64))?;
+    let id = repo.save_blob(BlobType::Data, &summary)?;
+    b.add(&[REPORT_FILE.to_string()], catalog::file_node("", vec![id], summary.len() as u64))?;
+    for (name, written) in [(ITEMS_FILE, &files.items), (catalog::LOG_FILE, &files.log)] {
+        if let Written::Stored { content, size } = written {
+            b.add(&[name.to_string()], catalog::file_node("", content.clone(), *size))?;
+        }
+    }
     let root = b.save()?;
     repo.flush()?;
     let mut snap = Snapshot::new(KIND_RESTORE, vec![report.name.clone()], root);
     snap.time = report.started;
-    let items = std::mem::take(&mut report.items);
-    let summary = serde_json::to_value(&report);
-    report.items = items;
-    if let Value::Object(m) = summary.map_err(|e| Error::Decode { what: "restore report".into(), source: e })? {
+    if let Value::Object(m) =
+        serde_json::to_value(&report).map_err(|e| Error::Decode { what: "restore report".into(), source: e })?
+    {
         snap.meta = m.into_iter().collect();
     }
     for (k, v) in &report.counts {
         snap.summary.insert(k.clone(), (*v).into());
     }
-    Ok((repo.save_snapshot(&snap)?, report))
+    let id = repo.save_snapshot(&snap)?;
+    (report.items, report.items_omitted) = (notable, omitted);
+    Ok((id, report, ItemLines::from_written(repo, files.items)))
 }
 
 pub fn list(repo: &Repository) -> Result<Vec<SnapshotEntry>> {
@@ -153,14 +299,59 @@ pub fn find(repo: &Repository, name: &str) -> Result<SnapshotEntry> {
         .ok_or_else(|| Error::RestoreNotFound(name.to_string()))
 }
 
-/// The full report (with per-object results) and the log.
-pub fn load_full(repo: &Repository, entry: &SnapshotEntry) -> Result<(RestoreReport, String)> {
+/// A stored report: its summary (with no results) and where its results
+/// and log are; either format.
+pub struct StoredReport {
+    pub report: RestoreReport,
+    pub items: ItemLines,
+    log: Vec<Id>,
+    repo: Repository,
+}
+
+impl StoredReport {
+    /// Hands each line of the log to `f`, a blob at a time. Blocking.
+    pub fn each_log_line(&self, f: impl FnMut(&str) -> Result<()>) -> Result<()> {
+        lines::each_stored_line(&self.repo, &self.log, f)
+    }
+
+    /// The whole log.
+    pub fn log(&self) -> Result<String> {
+        let mut out = String::new();
+        self.each_log_line(|l| {
+            out.push_str(l);
+            out.push('\n');
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
+
+/// Opens a stored report without reading its results.
+pub fn open(repo: &Repository, entry: &SnapshotEntry) -> Result<StoredReport> {
     let cat = Catalog::open(repo, &entry.snapshot.tree)?;
     let root = repo.load_tree(&entry.snapshot.tree)?;
     let node =
         root.find(REPORT_FILE).ok_or_else(|| Error::Catalog { what: REPORT_FILE.into(), message: "missing".into() })?;
     let bytes = cat.read_bytes(&node.content)?;
-    let report = serde_json::from_slice(&bytes)
+    let mut report: RestoreReport = serde_json::from_slice(&bytes)
         .map_err(|e| Error::Catalog { what: REPORT_FILE.into(), message: e.to_string() })?;
-    Ok((report, cat.log()?))
+    let items = match root.find(ITEMS_FILE) {
+        Some(n) => ItemLines::Stored { repo: repo.clone(), content: n.content.clone() },
+        None => ItemLines::Inline(std::mem::take(&mut report.items)),
+    };
+    let log = root.find(catalog::LOG_FILE).map(|n| n.content.clone()).unwrap_or_default();
+    Ok(StoredReport { report, items, log, repo: repo.clone() })
+}
+
+/// The full report (with every per-object result) and the log, in memory:
+/// for small reports and tests; [`open`] streams.
+pub fn load_full(repo: &Repository, entry: &SnapshotEntry) -> Result<(RestoreReport, String)> {
+    let stored = open(repo, entry)?;
+    let mut report = stored.report.clone();
+    report.items.clear();
+    stored.items.for_each(|i| {
+        report.items.push(i);
+        Ok(())
+    })?;
+    Ok((report, stored.log()?))
 }
