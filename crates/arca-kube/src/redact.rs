@@ -13,10 +13,13 @@ pub enum Held {
     Whole,
 }
 
+/// A JSON pointer to a field and how it holds secret material.
+pub type SecretField = (&'static str, Held);
+
 /// Kinds whose values are secret, with the fields (JSON pointers) holding
 /// them. The last-applied annotation of a Secret holds its data too; other
 /// annotations and labels are not secret and stay visible.
-pub const SECRET_FIELDS: &[(&str, &str, &[(&str, Held)])] = &[(
+pub const SECRET_FIELDS: &[(&str, &str, &[SecretField])] = &[(
     "",
     "Secret",
     &[
@@ -26,7 +29,7 @@ pub const SECRET_FIELDS: &[(&str, &str, &[(&str, Held)])] = &[(
     ],
 )];
 
-fn secret_fields(obj: &Value) -> &'static [(&'static str, Held)] {
+fn secret_fields(obj: &Value) -> &'static [SecretField] {
     let (group, _) = crate::objects::split_api_version(crate::objects::str_at(obj, "/apiVersion").unwrap_or_default());
     let kind = crate::objects::kind(obj);
     SECRET_FIELDS.iter().find(|(g, k, _)| *g == group && *k == kind).map_or(&[], |(_, _, f)| *f)

@@ -15,8 +15,8 @@
 pub mod admission;
 pub mod apply;
 pub mod convert;
-pub mod managed;
 pub mod lines;
+pub mod managed;
 pub mod mapping;
 pub mod modifiers;
 pub mod owners;

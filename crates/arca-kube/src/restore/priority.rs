@@ -30,7 +30,6 @@
 //!
 //! [`PlanOptions::priorities`]: crate::restore::plan::PlanOptions::priorities
 
-
 pub const DEFAULT_PRIORITIES: &[&str] = &[
     "customresourcedefinitions.apiextensions.k8s.io",
     "namespaces",
