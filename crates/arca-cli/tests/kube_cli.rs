@@ -4,67 +4,13 @@
 
 #[path = "../../arca-kube/tests/common/app.rs"]
 mod app;
-
-use std::path::{Path, PathBuf};
-use std::process::Output;
+mod kube_env;
 
 use arca_kube::api::Kube;
-use arca_repo::{InitOptions, KdfParams, Repository};
 use arca_testcluster::{Fault, FaultRule, TestCluster};
 use serde_json::{Value, json};
 
-struct Env {
-    repo: PathBuf,
-}
-
-impl Env {
-    fn new(dir: &Path) -> anyhow::Result<Env> {
-        let repo = dir.join("repo");
-        // The backend owns a runtime: create and drop it off the async workers.
-        let url = repo.display().to_string();
-        std::thread::spawn(move || {
-            let backend = arca_repo::open_backend(&url, true)?;
-            let opts = InitOptions { kdf: KdfParams::insecure_fast(), ..Default::default() };
-            Repository::init(backend, b"pw", opts).map(drop)
-        })
-        .join()
-        .map_err(|_| anyhow::anyhow!("repository init panicked"))??;
-        Ok(Env { repo })
-    }
-
-    /// Runs `arca` against `cluster` (off the async workers: it blocks).
-    async fn arca(&self, cluster: &TestCluster, args: &[&str]) -> anyhow::Result<Output> {
-        let (repo, kubeconfig) = (self.repo.clone(), cluster.kubeconfig_path().to_path_buf());
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        Ok(tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
-                .args(&args)
-                .arg("--kubeconfig")
-                .arg(&kubeconfig)
-                .env("ARCA_REPO", &repo)
-                .env("ARCA_PASSWORD", "pw")
-                .env_remove("ARCA_PASSWORD_FILE")
-                .output()
-        })
-        .await??)
-    }
-
-    /// Runs and expects exit code `code`; returns stdout.
-    async fn expect(&self, cluster: &TestCluster, code: i32, args: &[&str]) -> anyhow::Result<String> {
-        let out = self.arca(cluster, args).await?;
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(code), "arca {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
-        Ok(stdout)
-    }
-
-    async fn json(&self, cluster: &TestCluster, code: i32, args: &[&str]) -> anyhow::Result<Value> {
-        let mut all = args.to_vec();
-        all.extend(["-o", "json"]);
-        let out = self.expect(cluster, code, &all).await?;
-        Ok(serde_json::from_str(&out)?)
-    }
-}
+use kube_env::Env;
 
 async fn kube(cluster: &TestCluster) -> anyhow::Result<Kube> {
     app::connect(cluster.kubeconfig_path()).await

@@ -6,58 +6,16 @@
 
 #[path = "../../arca-kube/tests/common/app.rs"]
 mod app;
-
-use std::path::{Path, PathBuf};
+mod kube_env;
 
 use arca_kube::api::Kube;
-use arca_repo::{InitOptions, KdfParams, Repository};
 use arca_testcluster::TestCluster;
 use serde_json::{Value, json};
 
+use kube_env::Env;
+
 const NS: &str = "shop";
 const APF: &str = "/apis/flowcontrol.apiserver.k8s.io";
-
-struct Env {
-    repo: PathBuf,
-}
-
-impl Env {
-    fn new(dir: &Path) -> anyhow::Result<Env> {
-        let repo = dir.join("repo");
-        let url = repo.display().to_string();
-        // The backend owns a runtime: create and drop it off the async workers.
-        std::thread::spawn(move || {
-            let backend = arca_repo::open_backend(&url, true)?;
-            let opts = InitOptions { kdf: KdfParams::insecure_fast(), ..Default::default() };
-            Repository::init(backend, b"pw", opts).map(drop)
-        })
-        .join()
-        .map_err(|_| anyhow::anyhow!("repository init panicked"))??;
-        Ok(Env { repo })
-    }
-
-    /// Runs `arca … -o json` against `cluster`, expects exit code `code`.
-    async fn json(&self, cluster: &TestCluster, code: i32, args: &[&str]) -> anyhow::Result<Value> {
-        let (repo, kubeconfig) = (self.repo.clone(), cluster.kubeconfig_path().to_path_buf());
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).chain(["-o".into(), "json".into()]).collect();
-        let shown = args.clone();
-        let out = tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
-                .args(&args)
-                .arg("--kubeconfig")
-                .arg(&kubeconfig)
-                .env("ARCA_REPO", &repo)
-                .env("ARCA_PASSWORD", "pw")
-                .env_remove("ARCA_PASSWORD_FILE")
-                .output()
-        })
-        .await??;
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(code), "arca {shown:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
-        Ok(serde_json::from_str(&stdout)?)
-    }
-}
 
 /// The app: objects at the versions its manifests were written for on 1.25
 /// (the HPA at the oldest autoscaling version 1.25 serves), with a

@@ -5,13 +5,13 @@
 
 #[path = "../../arca-kube/tests/common/app.rs"]
 mod app;
-mod restore_env;
+mod kube_env;
 
 use std::time::Duration;
 
 use arca_kube::api::Kube;
 use arca_testcluster::{TEST_PROVISIONER, TestCluster};
-use restore_env::{Env, item, reason, wait_for, wait_gone};
+use kube_env::{Env, item, reason, wait_for, wait_gone};
 use serde_json::{Value, json};
 
 const NS: &str = "vault";

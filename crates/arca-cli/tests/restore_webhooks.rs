@@ -4,11 +4,11 @@
 
 #[path = "../../arca-kube/tests/common/app.rs"]
 mod app;
-mod restore_env;
+mod kube_env;
 
 use arca_kube::api::Kube;
 use arca_testcluster::TestCluster;
-use restore_env::{Env, item, reason};
+use kube_env::{Env, item, reason};
 use serde_json::{Value, json};
 
 const WEBHOOKS: &str = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations";

@@ -1,5 +1,5 @@
-//! Running the `arca` binary against test clusters, for the restore tests
-//! (admission webhooks, retained volumes).
+//! Running the `arca` binary against test clusters, for the Kubernetes tests
+//! (backup and restore, admission webhooks, retained volumes, migration).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
