@@ -51,8 +51,8 @@ async fn every_container_runs_with_its_own_logs_and_exec() -> anyhow::Result<()>
     "containers": [
         {"name": "a", "image": "busybox", "command": ["sh", "-c", "echo from-a > /out/a; echo log-a"],
          "volumeMounts": [{"name": "shared", "mountPath": "/out"}]},
-        {"name": "b", "image": "busybox", "command": ["sh", "-c", "echo from-b > /work/b; echo log-b; sleep 60"],
-         "volumeMounts": [{"name": "shared", "mountPath": "/work"}]}
+        {"name": "b", "image": "busybox", "command": ["sh", "-c", "echo from-b > /scratch/b; echo log-b; sleep 60"],
+         "volumeMounts": [{"name": "shared", "mountPath": "/scratch"}]}
     ]}}));
     pods.create(&PostParams::default(), &pod).await?;
     let running = pod_where(&pods, "duo", |p| {
@@ -66,7 +66,7 @@ async fn every_container_runs_with_its_own_logs_and_exec() -> anyhow::Result<()>
     assert!(b.state.and_then(|s| s.running).is_some());
 
     // Both wrote into the shared volume, each through its own mount path.
-    let files = exec_out(&pods, "duo", Some("b"), "cat /work/a /work/b").await?;
+    let files = exec_out(&pods, "duo", Some("b"), "cat /scratch/a /scratch/b").await?;
     assert_eq!(files, "from-a\nfrom-b\n");
     assert_eq!(pods.logs("duo", &logs_of("a")).await?, "log-a\n");
     let b_log = eventually(WAIT, || {
