@@ -42,9 +42,7 @@ impl RetryPolicy {
         }
         let retryable = match err {
             // A webhook's answer stands, whatever its code.
-            Error::Api { failure, .. } => {
-                RETRY_CODES.contains(&failure.code) && !crate::restore::admission::is_final(failure)
-            }
+            Error::Api { failure, .. } => RETRY_CODES.contains(&failure.code) && !crate::admission::is_final(failure),
             Error::Transport { .. } => true,
             _ => false,
         };

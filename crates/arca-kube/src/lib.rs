@@ -7,6 +7,7 @@
 //! is [`api::Kube`] (HTTP to the API server, retries, paging) and the
 //! repository calls made from [`backup`], [`catalog`] and [`restore`].
 
+pub mod admission;
 pub mod api;
 pub mod backup;
 pub mod catalog;

@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::objects::{self, ResourceType};
 use arca_repo::Id;
 
-use crate::restore::admission;
+use crate::admission;
 use crate::restore::convert;
 use crate::restore::lines::LineWriter;
 use crate::restore::plan::{Group, PlanItem, Planner, TransformContext, transform};

@@ -12,7 +12,6 @@
 //! version, each object goes to a version the target serves ([`versions`]),
 //! built-in kinds through conversion rules kept as data ([`convert`]).
 
-pub mod admission;
 pub mod apply;
 pub mod convert;
 pub mod lines;

@@ -1,7 +1,8 @@
-//! Naming the admission control that refused an object, for the restore
-//! report. The API server's own message says which webhook or policy it
-//! was, in fixed shapes (k8s.io/apiserver `admission/plugin/webhook/errors`
-//! and the ValidatingAdmissionPolicy dispatcher):
+//! Naming the admission control that refused an object, for the retry rule
+//! (`api.rs`) and the restore report. The API server's own message says
+//! which webhook or policy it was, in fixed shapes (k8s.io/apiserver
+//! `admission/plugin/webhook/errors` and the ValidatingAdmissionPolicy
+//! dispatcher):
 //!
 //! | the server answers | shape of the message | the report says |
 //! |---|---|---|
