@@ -348,19 +348,26 @@ impl Catalog {
     /// The objects in `scope`, in catalog order (cluster first, then by namespace).
     pub fn entries(&self, scope: &dyn Scope) -> Result<Vec<CatalogEntry>> {
         let mut out = Vec::new();
+        self.each_scope_tree(scope, |t, ns| self.collect_groups(t, ns, scope, &mut out))?;
+        Ok(out)
+    }
+
+    /// Calls `f` with the cluster tree (when in scope), then each namespace
+    /// tree in scope, in catalog order.
+    fn each_scope_tree(&self, scope: &dyn Scope, mut f: impl FnMut(&Tree, Option<&str>) -> Result<()>) -> Result<()> {
         if scope.cluster() {
             if let Some(t) = self.subtree(&self.root, CLUSTER_DIR)? {
-                self.collect_groups(&t, None, scope, &mut out)?;
+                f(&t, None)?;
             }
         }
         if let Some(namespaces) = self.subtree(&self.root, NAMESPACES_DIR)? {
             for ns in namespaces.nodes.iter().filter(|n| scope.namespace(&n.name)) {
                 if let Some(t) = self.subtree(&namespaces, &ns.name)? {
-                    self.collect_groups(&t, Some(&ns.name), scope, &mut out)?;
+                    f(&t, Some(&ns.name))?;
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The object directories in `scope` (cluster first, then by
@@ -368,18 +375,7 @@ impl Catalog {
     /// time needs, without an entry per object.
     pub fn dirs(&self, scope: &dyn Scope) -> Result<Vec<(ObjectDir, Id)>> {
         let mut out = Vec::new();
-        if scope.cluster() {
-            if let Some(t) = self.subtree(&self.root, CLUSTER_DIR)? {
-                self.collect_dirs(&t, None, scope, &mut out)?;
-            }
-        }
-        if let Some(namespaces) = self.subtree(&self.root, NAMESPACES_DIR)? {
-            for ns in namespaces.nodes.iter().filter(|n| scope.namespace(&n.name)) {
-                if let Some(t) = self.subtree(&namespaces, &ns.name)? {
-                    self.collect_dirs(&t, Some(&ns.name), scope, &mut out)?;
-                }
-            }
-        }
+        self.each_scope_tree(scope, |t, ns| self.collect_dirs(t, ns, scope, &mut out))?;
         Ok(out)
     }
 
