@@ -166,6 +166,35 @@ impl Kube {
         self.send(http::Method::DELETE, path.to_string(), None, (JSON, JSON), what).await.map(|_| ())
     }
 
+    /// A GET of a plain-text answer (pod logs), with the same retries.
+    pub async fn get_text(&self, path: &str, what: &str) -> Result<String> {
+        let mut attempt = 0;
+        loop {
+            let request = http::Request::builder()
+                .method(http::Method::GET)
+                .uri(path)
+                .header(http::header::ACCEPT, "*/*")
+                .body(Vec::new())
+                .map_err(|e| Error::invalid(format!("request for {what}"), e.to_string()))?;
+            if let Some(rate) = &self.rate {
+                rate.until_ready().await;
+            }
+            let result = {
+                let _permit = self.in_flight.acquire().await.map_err(|e| Error::Task(e.to_string()))?;
+                self.client.request_text(request).await
+            };
+            let (err, retry_after) = match result {
+                Ok(text) => return Ok(text),
+                Err(e) => convert(e, what),
+            };
+            attempt += 1;
+            match self.retry.delay(&err, attempt, retry_after) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return Err(err),
+            }
+        }
+    }
+
     async fn send(
         &self,
         method: http::Method,

@@ -35,6 +35,8 @@ pub struct BackupOptions {
     /// Resource types listed at once.
     pub concurrency: usize,
     pub tags: Vec<String>,
+    /// Volume data (and later application data), run after the objects.
+    pub data: Option<crate::data::DataPhase>,
 }
 
 impl BackupOptions {
@@ -46,6 +48,7 @@ impl BackupOptions {
             page_size: 500,
             concurrency: 4,
             tags: Vec::new(),
+            data: None,
         }
     }
 }
@@ -96,6 +99,9 @@ pub struct BackupReport {
     /// Bytes this backup added to the repository (after dedup, compression).
     #[serde(default)]
     pub stored_bytes: u64,
+    /// One record per volume (`arca-volumes`' `VolumeRecord`), absent in backups without volume data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Value>,
 }
 
 impl BackupReport {
@@ -409,6 +415,15 @@ pub async fn run(
             .await;
         errors.extend(results.into_iter().filter_map(|r| r.err()));
     }
+    let mut volumes = Vec::new();
+    if let Some(data) = &opts.data {
+        let ctx = crate::data::BackupData { kube, repo, filter: &shared.filter, backup: &opts.name };
+        let outcome = data.0.run(ctx).await;
+        outcome.log.into_iter().for_each(|l| shared.log(l));
+        warnings.extend(outcome.warnings);
+        errors.extend(outcome.errors);
+        volumes = outcome.volumes;
+    }
     let counts = lock(&shared.counts).clone();
     let objects: u64 = counts.values().sum();
     let phase = if errors.is_empty() { Phase::Completed } else { Phase::PartiallyFailed };
@@ -434,6 +449,7 @@ pub async fn run(
         errors,
         included_by_closure: lock(&shared.inclusions).clone(),
         stored_bytes: 0,
+        volumes,
     };
     let shared2 = Arc::clone(&shared);
     let tags = opts.tags.clone();

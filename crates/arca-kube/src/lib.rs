@@ -13,6 +13,7 @@ pub mod backup;
 pub mod catalog;
 pub mod closure;
 pub mod connect;
+pub mod data;
 pub mod diff;
 pub mod discover;
 pub mod error;

@@ -24,6 +24,8 @@ pub struct Cluster {
     pub endpoints: Endpoints,
     pub data_dir: PathBuf,
     pub volume_deletion_delay: Duration,
+    /// Directories put first on containers' `PATH` (what the "image" holds).
+    pub container_path: Vec<PathBuf>,
     /// The Kubernetes release the cluster imitates.
     pub release: KubernetesVersion,
 }
@@ -37,6 +39,7 @@ impl Cluster {
             endpoints: Endpoints::default(),
             data_dir,
             volume_deletion_delay: DEFAULT_VOLUME_DELETION_DELAY,
+            container_path: Vec::new(),
             release,
         }
     }

@@ -40,7 +40,7 @@ pub(crate) async fn serve(
         let state = cluster.lock();
         let pod = state.get(&t.rt, t.ns(), &name)?;
         let container = select_container(&pod, q.get("container"))?;
-        let env = kubelet::pod_env(&state, &cluster.data_dir, &pod, &container)
+        let env = kubelet::pod_env(&state, &cluster, &pod, &container)
             .map_err(|e| ApiError::bad_request(format!("unable to upgrade connection: {e}")))?;
         (pod, container, env)
     };

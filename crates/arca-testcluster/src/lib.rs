@@ -72,6 +72,7 @@ pub struct Builder {
     snapshot_crds: bool,
     volume_deletion_delay: Option<std::time::Duration>,
     kubernetes_version: Option<String>,
+    container_path: Vec<PathBuf>,
 }
 
 impl Builder {
@@ -98,6 +99,14 @@ impl Builder {
     /// with reclaim policy `Delete` (default 1 s); until then it is `Released`.
     pub fn volume_deletion_delay(mut self, delay: std::time::Duration) -> Self {
         self.volume_deletion_delay = Some(delay);
+        self
+    }
+
+    /// Put `dir` first on the `PATH` of every container process (repeatable):
+    /// what the containers' images hold, e.g. the directory of a binary a
+    /// pod's `command` names.
+    pub fn container_path(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.container_path.push(dir.into());
         self
     }
 
@@ -132,6 +141,7 @@ impl Builder {
         let port = listener.local_addr()?.port();
         let mut cluster = cluster::Cluster::new(data_dir.clone(), release);
         cluster.volume_deletion_delay = self.volume_deletion_delay.unwrap_or(cluster.volume_deletion_delay);
+        cluster.container_path = self.container_path.clone();
         let cluster = Arc::new(cluster);
         seed::defaults(&cluster)?;
         if self.snapshot_crds {

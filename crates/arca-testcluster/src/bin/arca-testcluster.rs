@@ -23,6 +23,9 @@ struct Args {
     /// Create the objects of this file (one JSON object per line) before serving.
     #[arg(long, value_name = "FILE")]
     load: Option<PathBuf>,
+    /// Put this directory first on every container's PATH (repeatable): what the "images" hold.
+    #[arg(long, value_name = "DIR")]
+    container_path: Vec<PathBuf>,
 }
 
 /// Creates the objects of a JSON-lines file, read one line at a time; stops
@@ -52,6 +55,9 @@ async fn main() -> anyhow::Result<()> {
         .kubernetes_version(&args.kubernetes_version);
     if let Some(dir) = &args.data_dir {
         builder = builder.data_dir(dir);
+    }
+    for dir in &args.container_path {
+        builder = builder.container_path(dir);
     }
     let cluster = builder.start().await?;
     if let Some(path) = &args.load {

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use serde_json::Value;
 
+use crate::cluster::Cluster;
 use crate::controllers::volumes::claim_path;
 use crate::meta;
 use crate::state::State;
@@ -111,7 +112,20 @@ fn lookup(state: &State, plural: &str, ns: &str, name: &str) -> Option<Value> {
 
 /// Resolves volumes and env of `container` (an item of `spec.containers` or
 /// `spec.initContainers`); `Err` while a volume is not ready (an unbound claim).
-pub fn pod_env(state: &State, data_dir: &Path, pod: &Value, container: &Value) -> Result<PodEnv, String> {
+pub fn pod_env(state: &State, cluster: &Cluster, pod: &Value, container: &Value) -> Result<PodEnv, String> {
+    let mut env = pod_env_in(state, &cluster.data_dir, pod, container)?;
+    // The "image": programs the test put on the node come first on PATH.
+    if !cluster.container_path.is_empty() && !env.env.iter().any(|(k, _)| k == "PATH") {
+        let mut dirs = cluster.container_path.clone();
+        dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+        if let Ok(path) = std::env::join_paths(dirs) {
+            env.env.push(("PATH".into(), path.to_string_lossy().into_owned()));
+        }
+    }
+    Ok(env)
+}
+
+fn pod_env_in(state: &State, data_dir: &Path, pod: &Value, container: &Value) -> Result<PodEnv, String> {
     let ns = meta::namespace(pod);
     let root = pod_dir(data_dir, meta::uid(pod));
     let name = meta::str_at(container, "/name").unwrap_or_default();

@@ -213,7 +213,7 @@ impl Kubelet {
         }
         let mut state = cluster.lock();
         let run = PodRun::new(pod);
-        if let Some(why) = run.containers.iter().find_map(|c| pod_env(&state, &cluster.data_dir, pod, &c.spec).err()) {
+        if let Some(why) = run.containers.iter().find_map(|c| pod_env(&state, cluster, pod, &c.spec).err()) {
             tracing::debug!("pod {} waits: {why}", meta::name(pod));
             return;
         }
@@ -244,7 +244,7 @@ impl Kubelet {
                 continue;
             };
             for i in run.startable() {
-                let env = pod_env(&state, &cluster.data_dir, &pod, &run.containers[i].spec);
+                let env = pod_env(&state, cluster, &pod, &run.containers[i].spec);
                 start(&mut run.containers[i], env, &cluster.data_dir, meta::uid(&pod));
             }
             if matches!(status::phase(&run.views()), "Succeeded" | "Failed") {
