@@ -126,6 +126,14 @@ pub struct VolumeRecord {
     /// The repository snapshot holding the files (`move`, `fs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository_snapshot: Option<String>,
+    /// A `hostPath`/local path the data lives at (hostPath and local PVs,
+    /// and pods' inline `hostPath` volumes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_path: Option<String>,
+    /// A pod's inline volume rather than a claim: `claim` is then
+    /// `NAMESPACE/POD/VOLUME`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inline: bool,
     /// For `fs`: the pod whose volume was read (`NAMESPACE/NAME`) and its node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<String>,
@@ -205,6 +213,8 @@ mod tests {
             reason: String::new(),
             snapshot: None,
             repository_snapshot: Some("ab".into()),
+            host_path: None,
+            inline: false,
             pod: None,
             node: None,
             files: 3,
