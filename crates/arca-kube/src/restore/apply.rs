@@ -44,6 +44,9 @@ const READ_AHEAD: usize = 1;
 pub struct Outcomes {
     pub tally: Tally,
     pub warnings: Capped<String>,
+    /// The data phase's per-volume results, and how many failed.
+    pub volumes: Vec<Value>,
+    pub volumes_failed: u64,
 }
 
 struct Applier<'a> {
@@ -65,6 +68,9 @@ struct Applier<'a> {
     /// `--wait`: restored objects of watched kinds, reported once waited for.
     waiting: Mutex<Vec<(PlanItem, ItemResult)>>,
     warnings: Mutex<Capped<String>>,
+    /// Claims created to be filled by the data phase.
+    to_fill: Mutex<Vec<crate::data::RestoredClaim>>,
+    volumes: Mutex<crate::data::RestoreDataOutcome>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -126,6 +132,8 @@ pub async fn execute(
         tally: Mutex::new(Tally::default()),
         waiting: Mutex::new(Vec::new()),
         warnings: Mutex::new(Capped::default()),
+        to_fill: Mutex::new(Vec::new()),
+        volumes: Mutex::new(Default::default()),
     };
     if let Err(e) = app.refresh_discovery().await {
         let reason = format!("discovery failed: {}", e.reason());
@@ -133,7 +141,9 @@ pub async fn execute(
         app.broken = Some(reason);
     }
     let ns_rank = planner.namespace_rank(&prepared.groups);
+    let claims_rank = planner.rank("", "persistentvolumeclaims");
     let mut namespaces_ready = false;
+    let mut filled = false;
     // Admission and APIServices wait until the owned objects are in too.
     let (head, tail): (Vec<_>, Vec<_>) = prepared.groups.iter().partition(|g| !planner.is_tail(g.rank));
     for group in head {
@@ -141,10 +151,17 @@ pub async fn execute(
             app.ensure_namespaces(planner.target_namespaces()).await;
             namespaces_ready = true;
         }
+        if !filled && group.rank > claims_rank {
+            app.fill_volumes().await;
+            filled = true;
+        }
         app.apply_dirs(prepared, group).await?;
     }
     if !namespaces_ready {
         app.ensure_namespaces(planner.target_namespaces()).await;
+    }
+    if !filled {
+        app.fill_volumes().await;
     }
     let later = planner.later();
     let mut start = 0;
@@ -167,9 +184,12 @@ pub async fn execute(
     for (_, r) in waiting {
         app.report(r);
     }
+    let volumes = app.volumes.into_inner().unwrap_or_else(|e| e.into_inner());
     Ok(Outcomes {
         tally: app.tally.into_inner().unwrap_or_else(|e| e.into_inner()),
         warnings: app.warnings.into_inner().unwrap_or_else(|e| e.into_inner()),
+        volumes: volumes.volumes,
+        volumes_failed: volumes.failed,
     })
 }
 
@@ -343,10 +363,80 @@ impl Applier<'_> {
         if let Some(n) = &note {
             self.note(format!("{}: {n}", item.display()));
         }
+        let (data_note, fill) = match self.rewrite_claim(item, &mut desired).await {
+            Ok(rewrite) => rewrite,
+            Err(why) => {
+                self.note(format!("{}: not created: {why}", item.display()));
+                return Ok(result(item, Outcome::Failed, Some(why)));
+            }
+        };
         let mut r = self.send(item, &rt, &original, &desired).await?;
+        if fill && r.outcome == Outcome::Created {
+            lock(&self.to_fill).push(self.restored_claim(item));
+        }
         add_note(&mut r, note);
+        add_note(&mut r, data_note);
         r.converted = converted;
         Ok(r)
+    }
+
+    /// The data phase's rewrite of a claim ([`crate::data`]): a note, and
+    /// whether it is to be filled once created; `Err` refuses it.
+    async fn rewrite_claim(&self, item: &PlanItem, desired: &mut Value) -> Result<(Option<String>, bool), String> {
+        let (Some(phase), Some(ns)) = (&self.opts.data, item.namespace.as_deref()) else {
+            return Ok((None, false));
+        };
+        if !(item.group.is_empty() && item.kind == "PersistentVolumeClaim") {
+            return Ok((None, false));
+        }
+        let claim = crate::data::ClaimToRestore {
+            kube: self.kube,
+            source: self.restored_claim(item).source,
+            namespace: ns,
+            name: &item.name,
+            dry_run: self.opts.dry_run,
+        };
+        match phase.0.rewrite_claim(claim, desired).await {
+            crate::data::ClaimRewrite::Unchanged(note) => Ok((note, false)),
+            crate::data::ClaimRewrite::Fill(note) => {
+                self.note(format!("{}: {note}", item.display()));
+                Ok((Some(note), true))
+            }
+            crate::data::ClaimRewrite::Refuse(why) => Err(why),
+        }
+    }
+
+    fn restored_claim(&self, item: &PlanItem) -> crate::data::RestoredClaim {
+        let source_ns = item.source_namespace.clone().unwrap_or_default();
+        crate::data::RestoredClaim {
+            source: format!("{source_ns}/{}", item.name),
+            namespace: item.namespace.clone().unwrap_or_default(),
+            name: item.name.clone(),
+        }
+    }
+
+    /// Once the claims are in and before anything that mounts them: the
+    /// data phase fills them (and restored pods' inline volumes).
+    async fn fill_volumes(&self) {
+        let Some(phase) = self.opts.data.as_ref().filter(|_| !self.opts.dry_run) else {
+            return;
+        };
+        let claims = std::mem::take(&mut *lock(&self.to_fill));
+        let planner = self.planner;
+        let mappings = &self.opts.plan.mappings;
+        let namespaces = move |ns: &str| planner.wants_namespace(ns).then(|| mappings.namespace(ns).to_string());
+        let ctx =
+            crate::data::RestoreData { kube: self.kube, restore: &self.opts.name, claims, namespaces: &namespaces };
+        let outcome = phase.0.fill(ctx).await;
+        for line in &outcome.log {
+            self.note(line.clone());
+        }
+        for w in &outcome.warnings {
+            self.warn(w.clone());
+        }
+        let mut all = lock(&self.volumes);
+        all.volumes.extend(outcome.volumes);
+        all.failed += outcome.failed;
     }
 
     /// Brings `desired` to the resolved version. A conversion by Arca's

@@ -88,6 +88,10 @@ pub struct RestoreOptions {
     /// `--wait`: how long to wait for restored workloads, claims and pods
     /// to be ready ([`readiness`]) before the restore ends.
     pub wait: Option<Duration>,
+    /// Volume data: claims rewritten and filled ([`crate::data`]).
+    pub data: Option<crate::data::RestorePhase>,
+    /// `--data-only`: no object is created or changed; the data phase fills live claims.
+    pub data_only: bool,
 }
 
 impl RestoreOptions {
@@ -103,6 +107,8 @@ impl RestoreOptions {
             crd_timeout: Duration::from_secs(60),
             namespace_timeout: Duration::from_secs(120),
             wait: None,
+            data: None,
+            data_only: false,
         }
     }
 }
@@ -194,6 +200,9 @@ pub async fn run_with_items(
         let repo = repo.clone();
         Some(tokio::task::spawn_blocking(move || repo.lock(false, "kubernetes restore")).await??)
     };
+    if opts.data_only {
+        return run_data_only(kube, server, repo, opts, started).await;
+    }
     let prepared = {
         let (repo, opts) = (repo.clone(), opts.clone());
         tokio::task::spawn_blocking(move || prepare(&repo, &opts)).await??
@@ -208,7 +217,8 @@ pub async fn run_with_items(
         Ok(ReportFiles { items: items.finish()?, log: log.finish()? })
     })
     .await??;
-    let outcome = outcome?;
+    let mut outcome = outcome?;
+    outcome.tally.add_volumes(outcome.volumes.len() as u64, outcome.volumes_failed);
     let backup = &prepared.backup;
     let report = RestoreReport {
         name: opts.name.clone(),
@@ -223,6 +233,7 @@ pub async fn run_with_items(
             "plan": opts.plan,
             "existing_resource_policy": opts.policy,
             "resource_modifiers": !opts.modifiers.is_empty(),
+            "data_only": opts.data_only,
         }),
         counts: outcome.tally.counts,
         warnings: outcome.warnings.kept,
@@ -230,6 +241,7 @@ pub async fn run_with_items(
         items: outcome.tally.notable.kept,
         items_omitted: outcome.tally.notable.omitted,
         format: None,
+        volumes: outcome.volumes,
     };
     if opts.dry_run {
         let lines = match files.items {
@@ -237,6 +249,67 @@ pub async fn run_with_items(
             _ => ItemLines::Inline(Vec::new()),
         };
         return Ok((report, lines));
+    }
+    let repo = repo.clone();
+    let (_, report, lines) = tokio::task::spawn_blocking(move || report::save(&repo, report, files)).await??;
+    Ok((report, lines))
+}
+
+/// `--data-only`: the data phase fills live claims; no object is touched.
+/// The report holds the volumes' results and the log.
+async fn run_data_only(
+    kube: &Kube,
+    server: &str,
+    repo: &Repository,
+    opts: &RestoreOptions,
+    started: chrono::DateTime<Utc>,
+) -> Result<(RestoreReport, ItemLines)> {
+    let phase = opts
+        .data
+        .as_ref()
+        .ok_or_else(|| Error::invalid("--data-only", "this restore has no volume data phase; nothing can be filled"))?;
+    let backup = {
+        let (repo, name) = (repo.clone(), opts.backup.clone());
+        tokio::task::spawn_blocking(move || crate::backup::find_backup(&repo, &name)).await??
+    };
+    let ctx = crate::data::DataOnly { kube, restore: &opts.name, plan: &opts.plan, dry_run: opts.dry_run };
+    let outcome = phase.0.data_only(ctx).await;
+    let log =
+        if opts.dry_run { LineWriter::discard("restore log") } else { LineWriter::to_repository(repo, "restore log") };
+    for line in &outcome.log {
+        log.line(format!("{} {line}", Utc::now().format("%H:%M:%S%.3f")));
+    }
+    let items = if opts.dry_run {
+        LineWriter::to_spool("dry-run results")?
+    } else {
+        LineWriter::to_repository(repo, "restore results")
+    };
+    let files = tokio::task::spawn_blocking(move || -> Result<ReportFiles> {
+        Ok(ReportFiles { items: items.finish()?, log: log.finish()? })
+    })
+    .await??;
+    let mut tally = report::Tally::default();
+    tally.add_volumes(outcome.volumes.len() as u64, outcome.failed);
+    let report = RestoreReport {
+        name: opts.name.clone(),
+        backup: backup.snapshot.paths.first().cloned().unwrap_or_default(),
+        backup_snapshot: backup.id.to_hex(),
+        phase: tally.phase(),
+        dry_run: opts.dry_run,
+        started,
+        finished: Utc::now(),
+        cluster: server.to_string(),
+        options: serde_json::json!({"plan": opts.plan, "data_only": true}),
+        counts: BTreeMap::new(),
+        warnings: outcome.warnings,
+        warnings_omitted: 0,
+        items: Vec::new(),
+        items_omitted: 0,
+        format: None,
+        volumes: outcome.volumes,
+    };
+    if opts.dry_run {
+        return Ok((report, ItemLines::Inline(Vec::new())));
     }
     let repo = repo.clone();
     let (_, report, lines) = tokio::task::spawn_blocking(move || report::save(&repo, report, files)).await??;

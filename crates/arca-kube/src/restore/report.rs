@@ -94,6 +94,10 @@ pub struct RestoreReport {
     /// Stored format ([`REPORT_FORMAT`]); absent in format 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<u32>,
+    /// One result per volume whose data the restore put back (or failed
+    /// to): `arca-volumes`' `VolumeRestore`, format in `docs/FORMAT.md`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Value>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -186,6 +190,12 @@ impl Tally {
         if matches!(r.outcome, Outcome::Failed | Outcome::Skipped) || r.ready == Some(false) {
             self.notable.push(r.clone(), NOTABLE_KEPT);
         }
+    }
+
+    /// Volume results: a failed volume fails the restore as a failed object does.
+    pub fn add_volumes(&mut self, total: u64, failed: u64) {
+        self.attempted += total;
+        self.failed += failed;
     }
 
     /// The same rule as [`RestoreReport::phase_of`], from the counts.
