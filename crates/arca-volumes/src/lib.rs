@@ -13,6 +13,7 @@
 pub mod error;
 pub mod mover;
 pub mod record;
+pub mod restore;
 pub mod run;
 
 pub use error::{Error, Result};
