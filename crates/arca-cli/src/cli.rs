@@ -65,6 +65,9 @@ pub enum Command {
     Export(crate::commands::export::ExportArgs),
     /// Compare two of: a backup, the live cluster (`live`), a directory of manifests
     Diff(crate::commands::diff::DiffArgs),
+    /// Volume data in backups: restore one claim's data beside the original
+    #[command(subcommand)]
+    Volume(crate::commands::volume_restore::VolumeCommand),
 }
 
 #[derive(Subcommand, Debug)]

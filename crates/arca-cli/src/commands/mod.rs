@@ -10,6 +10,7 @@ mod repo;
 pub mod restore;
 mod snapshots;
 mod stream;
+pub mod volume_restore;
 
 use anyhow::Result;
 
@@ -27,5 +28,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Restore(cmd) => restore::run(&ctx, &ctx.global.kube, cmd),
         Command::Export(args) => export::run(&ctx, &args),
         Command::Diff(args) => diff::run(&ctx, &ctx.global.kube, &args),
+        Command::Volume(cmd) => volume_restore::run_command(&ctx, &ctx.global.kube, cmd),
     }
 }

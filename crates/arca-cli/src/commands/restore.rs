@@ -90,6 +90,16 @@ pub struct CreateArgs {
     /// How long --wait waits
     #[arg(long, value_parser = humantime::parse_duration, default_value = "5m", value_name = "DURATION")]
     pub wait_timeout: std::time::Duration,
+    /// Put the backup's data into the live claims (selected with --include-namespaces, --item
+    /// persistentvolumeclaims/NS/NAME, ...); no object is created or changed. The workloads
+    /// using a claim are scaled to zero and back; files not in the backup are removed
+    #[arg(long)]
+    pub data_only: bool,
+    /// With --data-only: fill claims while the pods using them run (nothing is scaled)
+    #[arg(long, requires = "data_only")]
+    pub no_scale: bool,
+    #[command(flatten)]
+    pub movers: super::volume_restore::MoverArgs,
 }
 
 pub fn run(ctx: &Context, kube: &KubeOpts, cmd: RestoreCommand) -> Result<i32> {
@@ -140,6 +150,7 @@ fn options(args: &CreateArgs) -> Result<RestoreOptions> {
     opts.dry_run = args.dry_run;
     opts.concurrency = args.concurrency.max(1);
     opts.wait = args.wait.then_some(args.wait_timeout);
+    opts.data_only = args.data_only;
     Ok(opts)
 }
 
@@ -204,6 +215,9 @@ impl Shown<'_> {
             r.phase,
             if counts.is_empty() { "nothing to restore".to_string() } else { counts.join(", ") }
         );
+        for line in super::volume_restore::summary_lines(&r.volumes) {
+            s.push_str(&format!("\n{line}"));
+        }
         for w in &r.warnings {
             s.push_str(&format!("\n  warning: {w}"));
         }
@@ -310,10 +324,15 @@ fn show(ctx: &Context, shown: &Shown) -> Result<()> {
 }
 
 fn create(ctx: &Context, kube: &KubeOpts, args: &CreateArgs) -> Result<i32> {
-    let opts = options(args)?;
-    let repo = ctx.open_repo_with_index()?;
+    let mut opts = options(args)?;
+    let (repo, password) = super::volume_restore::open_repo(ctx)?;
     // A mistyped backup name is the user's to fix before any cluster is involved.
-    arca_kube::backup::find_backup(&repo, &opts.backup)?;
+    let backup = arca_kube::backup::find_backup(&repo, &opts.backup)?;
+    let records = super::volume_restore::records(&backup)?;
+    if !records.is_empty() || args.data_only {
+        let phase = super::volume_restore::phase(ctx, &opts.name, records, password, &args.movers, args.no_scale)?;
+        opts.data = Some(super::volume_restore::restore_phase(phase));
+    }
     let rt = kube_opts::runtime()?;
     let (report, items) = rt.block_on(async {
         let (api, server) = kube_opts::connect(kube).await?;
