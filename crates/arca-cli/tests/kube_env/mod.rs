@@ -30,6 +30,11 @@ impl Env {
         Ok(Env { repo })
     }
 
+    /// The repository's directory (password `pw`).
+    pub fn repo(&self) -> &Path {
+        &self.repo
+    }
+
     /// Runs `arca` against `cluster` (off the async workers: it blocks).
     pub async fn arca(&self, cluster: &TestCluster, args: &[&str]) -> anyhow::Result<Output> {
         let (repo, kubeconfig) = (self.repo.clone(), cluster.kubeconfig_path().to_path_buf());
