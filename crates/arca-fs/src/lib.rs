@@ -17,7 +17,7 @@ mod restore;
 mod stream;
 mod xattrs;
 
-pub use backup::{BackupOptions, BackupResult, BackupSummary, META_ROOT, backup};
+pub use backup::{BackupOptions, ChangeDetection, BackupResult, BackupSummary, META_ROOT, backup};
 pub use error::{Error, Result};
 pub use progress::{NoProgress, Progress};
 pub use restore::{RestoreOptions, RestoreSummary, restore};
