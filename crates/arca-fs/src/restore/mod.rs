@@ -11,7 +11,7 @@
 //! Stages live in [`plan`], [`include`], [`file_writer`] and [`apply`].
 
 mod apply;
-mod file_writer;
+pub(crate) mod file_writer;
 mod include;
 mod plan;
 mod summary;
