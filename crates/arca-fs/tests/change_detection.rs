@@ -27,9 +27,12 @@ fn backup_copy_against(rule: ChangeDetection) -> arca_fs::BackupSummary {
     let (src, copy) = (tmp.path().join("src"), tmp.path().join("copy"));
     tree(&src);
     let repo = new_repo(&tmp.path().join("repo"));
-    let first =
-        backup(&repo, &BackupOptions { paths: vec![src.clone()], change_detection: rule, ..Default::default() }, &NoProgress)
-            .unwrap();
+    let first = backup(
+        &repo,
+        &BackupOptions { paths: vec![src.clone()], change_detection: rule, ..Default::default() },
+        &NoProgress,
+    )
+    .unwrap();
     copy_preserving(&src, &copy);
     let opts = BackupOptions {
         paths: vec![copy],

@@ -101,7 +101,7 @@ impl Render for RestoreOutput {
 fn restore(ctx: &Context, args: &FsRestoreArgs) -> Result<i32> {
     let repo = ctx.open_repo()?;
     let snapshot = repo.find_snapshot(&args.snapshot)?;
-    let opts = RestoreOptions { include: args.include.clone() };
+    let opts = RestoreOptions { include: args.include.clone(), ..RestoreOptions::default() };
     let bar = Bar::new(ctx.show_progress(), "restore");
     let summary = arca_fs::restore(&repo, &snapshot.id, &args.target, &opts, &bar);
     bar.finish();
