@@ -54,13 +54,8 @@ fn backup(ctx: &Context, args: FsBackupArgs) -> Result<i32> {
         Some(q) => Some(repo.find_snapshot(q)?.id),
         None => None,
     };
-    let opts = BackupOptions {
-        paths: args.paths,
-        tags: args.tag,
-        parent,
-        excludes: args.exclude,
-        ..BackupOptions::default()
-    };
+    let opts =
+        BackupOptions { paths: args.paths, tags: args.tag, parent, excludes: args.exclude, ..BackupOptions::default() };
     let bar = Bar::new(ctx.show_progress(), "backup");
     let result = arca_fs::backup(&repo, &opts, &bar);
     bar.finish();
