@@ -12,6 +12,8 @@ use arca_volumes::mover::{MoverResult, parse_result};
 
 use crate::common::{Arca, write_file};
 
+pub mod local_phase;
+
 /// Runs `arca -o json mover ARGS`; returns the process output and the
 /// result line, if it printed one.
 pub fn mover(arca: &Arca, args: &[&str]) -> (Output, Option<MoverResult>) {
