@@ -65,9 +65,12 @@ pub enum Command {
     Export(crate::commands::export::ExportArgs),
     /// Compare two of: a backup, the live cluster (`live`), a directory of manifests
     Diff(crate::commands::diff::DiffArgs),
-    /// Volume data in backups: restore one claim's data beside the original
+    /// Run inside Arca's mover pods: move one volume's data
     #[command(subcommand)]
-    Volume(crate::commands::volume_restore::VolumeCommand),
+    Mover(crate::commands::mover::MoverCommand),
+    /// A backup's volumes: list them, restore one's files to a local directory
+    #[command(subcommand)]
+    Volume(crate::commands::volume::VolumeCommand),
 }
 
 #[derive(Subcommand, Debug)]

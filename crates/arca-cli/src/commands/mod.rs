@@ -6,10 +6,12 @@ pub mod export;
 mod fs;
 mod key;
 mod maintenance;
+pub mod mover;
 mod repo;
 pub mod restore;
 mod snapshots;
 mod stream;
+pub mod volume;
 pub mod volume_restore;
 
 use anyhow::Result;
@@ -28,6 +30,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Restore(cmd) => restore::run(&ctx, &ctx.global.kube, cmd),
         Command::Export(args) => export::run(&ctx, &args),
         Command::Diff(args) => diff::run(&ctx, &ctx.global.kube, &args),
-        Command::Volume(cmd) => volume_restore::run_command(&ctx, &ctx.global.kube, cmd),
+        Command::Mover(cmd) => mover::run(&ctx, cmd),
+        Command::Volume(cmd) => volume::run(&ctx, cmd),
     }
 }

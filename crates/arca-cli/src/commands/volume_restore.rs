@@ -38,19 +38,6 @@ pub struct MoverArgs {
     pub volume_timeout: Duration,
 }
 
-/// `arca volume …` (`list` and `files` live in `volume.rs`; merged there).
-#[derive(clap::Subcommand, Debug)]
-pub enum VolumeCommand {
-    /// Restore one backed-up claim's data into a new claim beside the original, for inspection
-    Restore(VolumeRestoreArgs),
-}
-
-pub fn run_command(ctx: &Context, kube: &KubeOpts, cmd: VolumeCommand) -> Result<i32> {
-    match cmd {
-        VolumeCommand::Restore(args) => run(ctx, kube, &args),
-    }
-}
-
 #[derive(Args, Debug)]
 pub struct VolumeRestoreArgs {
     /// Backup holding the claim's data (name or snapshot id)
