@@ -170,7 +170,7 @@ fn new_claim(claim: &Value, ns: &str, name: &str, backup: &str, source: &str) ->
         annotations.remove(*key);
     }
     annotations.insert("arca.io/restored-from".into(), json!(format!("{backup} {source}")));
-    json!({
+    let mut new = json!({
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
         "metadata": {
@@ -180,7 +180,10 @@ fn new_claim(claim: &Value, ns: &str, name: &str, backup: &str, source: &str) ->
             "annotations": annotations,
         },
         "spec": claim["spec"].clone(),
-    })
+    });
+    // Its own volume: the original's stays with the original.
+    arca_volumes::restore::claim::fresh(&mut new);
+    new
 }
 
 async fn restore_beside(
@@ -236,6 +239,7 @@ mod tests {
         assert_eq!(new["metadata"]["name"], "copy");
         assert_eq!(new["metadata"]["namespace"], "lab");
         assert!(new["metadata"].get("uid").is_none() && new.get("status").is_none());
+        assert!(new["spec"].get("volumeName").is_none());
         assert_eq!(new["metadata"]["annotations"]["team"], "a");
         assert!(new["metadata"]["annotations"].get("pv.kubernetes.io/bind-completed").is_none());
         assert_eq!(new["metadata"]["annotations"]["arca.io/restored-from"], "nightly shop/data");
