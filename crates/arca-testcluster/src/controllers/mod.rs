@@ -14,6 +14,7 @@ mod protection;
 mod quantity;
 mod snapshots;
 mod volumes;
+mod workloads;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -76,6 +77,7 @@ fn run(cluster: Arc<Cluster>, stop: Arc<AtomicBool>) {
             protection::reconcile(&cluster);
             snapshots::reconcile(&cluster);
             jobs::reconcile(&cluster);
+            workloads::reconcile(&cluster);
             crate::aggregation::refresh(&cluster);
             kubelet.reconcile(&cluster);
             pass = last.elapsed();
