@@ -23,8 +23,27 @@ pub fn copy_dir(from: &Path, to: &Path) -> std::io::Result<u64> {
     Ok(bytes)
 }
 
-/// Total size of the files under `dir`.
+/// Copies a volume: a directory tree, or a block volume's file (keeping holes).
+pub fn copy_volume(from: &Path, to: &Path) -> std::io::Result<u64> {
+    if from.is_file() {
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        return copy_sparse(from, to);
+    }
+    copy_dir(from, to)
+}
+
+/// Removes a volume's directory tree or block file.
+pub fn remove_volume(path: &Path) -> std::io::Result<()> {
+    if path.is_dir() { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) }
+}
+
+/// Total size of the files under `dir` (a block volume: its length).
 pub fn dir_size(dir: &Path) -> u64 {
+    if dir.is_file() {
+        return dir.metadata().map(|m| m.len()).unwrap_or(0);
+    }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
