@@ -76,7 +76,11 @@ fn copy_metadata(src: &Path, dst: &Path, meta: &std::fs::Metadata, root: bool) -
         copy_user_xattrs(src, dst)?;
     }
     let (atime, mtime) = (FileTime::from_last_access_time(meta), FileTime::from_last_modification_time(meta));
-    if symlink { filetime::set_symlink_file_times(dst, atime, mtime) } else { filetime::set_file_times(dst, atime, mtime) }
+    if symlink {
+        filetime::set_symlink_file_times(dst, atime, mtime)
+    } else {
+        filetime::set_file_times(dst, atime, mtime)
+    }
 }
 
 fn copy_user_xattrs(src: &Path, dst: &Path) -> std::io::Result<()> {
