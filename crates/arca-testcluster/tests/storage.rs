@@ -314,3 +314,22 @@ async fn an_unpullable_image_never_starts() -> anyhow::Result<()> {
     assert_eq!(message.as_deref(), Some(format!("Back-off pulling image \"{image}\"").as_str()));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_missing_host_path_directory_waits_with_failed_mount_until_it_exists() -> anyhow::Result<()> {
+    let (c, client) = start(1).await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let dir = c.data_dir().join("later");
+    let path = dir.to_string_lossy().to_string();
+    let volumes = json!([{"name": "repo", "hostPath": {"path": path, "type": "Directory"}}]);
+    let mounts = json!({"volumeMounts": [{"name": "repo", "mountPath": "/repo"}]});
+    pods.create(&PostParams::default(), &pod("p", Some("ls /repo"), mounts, volumes, json!({}))).await?;
+    let failed = event(&client, "p", "FailedMount").await?;
+    let expected =
+        format!("MountVolume.SetUp failed for volume \"repo\" : hostPath type check failed: {path} is not a directory");
+    assert_eq!(failed.message.as_deref(), Some(expected.as_str()));
+    assert_eq!(pods.get("p").await?.status.and_then(|s| s.phase).as_deref(), Some("Pending"));
+    std::fs::create_dir_all(&dir)?;
+    phase(&pods, "p", "Succeeded").await?;
+    Ok(())
+}

@@ -143,12 +143,18 @@ async fn settled_workloads_and_unschedulable_pods_write_nothing_more() -> anyhow
     let sets: Api<StatefulSet> = Api::namespaced(client.clone(), "default");
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let template = json!({"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}});
-    let d: Deployment = obj(json!({"metadata": {"name": "a"}, "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "a"}}, "template": template}}));
+    let d: Deployment = obj(
+        json!({"metadata": {"name": "a"}, "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "a"}}, "template": template}}),
+    );
     deployments.create(&PostParams::default(), &d).await?;
     let template = json!({"metadata": {"labels": {"app": "s"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}});
-    let s: StatefulSet = obj(json!({"metadata": {"name": "s"}, "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "s"}}, "template": template}}));
+    let s: StatefulSet = obj(
+        json!({"metadata": {"name": "s"}, "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "s"}}, "template": template}}),
+    );
     sets.create(&PostParams::default(), &s).await?;
-    let picky: Pod = obj(json!({"metadata": {"name": "picky"}, "spec": {"nodeSelector": {"disk": "ssd"}, "containers": [{"name": "c", "image": "x"}]}}));
+    let picky: Pod = obj(
+        json!({"metadata": {"name": "picky"}, "spec": {"nodeSelector": {"disk": "ssd"}, "containers": [{"name": "c", "image": "x"}]}}),
+    );
     pods.create(&PostParams::default(), &picky).await?;
     eventually(WAIT, || async {
         let d = deployments.get("a").await?.status.unwrap_or_default();
