@@ -95,7 +95,7 @@ fn assert_files(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Contents, modes and symlinks (the test driver's snapshots are copies that do not keep times).
+/// Contents, modes and symlinks.
 fn assert_file_data(dir: &Path) -> anyhow::Result<()> {
     assert_eq!(std::fs::read(dir.join("hello.txt"))?, b"hello volume\n", "in {}", dir.display());
     assert_eq!(std::fs::read(dir.join("sub/secret.key"))?, vec![7u8; 70_000]);
@@ -298,7 +298,7 @@ async fn a_snapshot_backup_restores_after_its_snapshot_and_content_were_deleted(
     assert_eq!(v["method"], "snapshot");
     let claim = k.get(&claim_path(NS, CLAIM), "claim").await?;
     assert_eq!(claim["spec"]["dataSource"]["kind"], "VolumeSnapshot", "{claim}");
-    assert_file_data(&volume_dir(&k, NS, CLAIM).await?)?;
+    assert_files(&volume_dir(&k, NS, CLAIM).await?)?;
 
     // Into a class of another driver the claim fails, saying why.
     delete_namespace(&k, NS).await?;
