@@ -331,6 +331,9 @@ async fn a_failing_mover_fails_its_claim_with_the_reason() -> anyhow::Result<()>
     let v = volume_result(&restored, "vault/data")?;
     assert_eq!(v["state"], "Failed", "{v}");
     assert!(v["reason"].as_str().unwrap_or_default().contains("exited with code"), "{v}");
+    assert!(v["reason"].as_str().unwrap_or_default().contains("its log ends"), "{v}");
+    let human = env.expect(&cluster, 0, &["restore", "describe", "back"]).await?;
+    assert!(human.contains("volume vault/data: failed: the mover exited with code"), "{human}");
     // The claim itself was restored (empty); the report says its data is not.
     k.get(&claim_path(NS, CLAIM), "claim").await?;
     Ok(())
