@@ -33,7 +33,11 @@ fn arca_dir() -> PathBuf {
 }
 
 async fn cluster() -> anyhow::Result<(TestCluster, Kube)> {
-    let cluster = TestCluster::builder().snapshot_crds(true).container_path(arca_dir()).start().await?;
+    cluster_of(1).await
+}
+
+async fn cluster_of(nodes: usize) -> anyhow::Result<(TestCluster, Kube)> {
+    let cluster = TestCluster::builder().snapshot_crds(true).container_path(arca_dir()).nodes(nodes).start().await?;
     let options =
         arca_kube::connect::ClusterOptions { kubeconfig: Some(cluster.kubeconfig_path().to_path_buf()), context: None };
     let kube = Kube::new(arca_kube::connect::connect(&options).await?.client, 16);
@@ -55,19 +59,28 @@ async fn namespace(k: &Kube, ns: &str) -> anyhow::Result<()> {
 
 /// A bound claim of the test class; returns its volume's directory.
 async fn bound_claim(k: &Kube, ns: &str, name: &str) -> anyhow::Result<PathBuf> {
+    claim_of(k, ns, name, TEST_STORAGE_CLASS).await?;
+    volume_dir(k, ns, name).await
+}
+
+async fn claim_of(k: &Kube, ns: &str, name: &str, class: &str) -> anyhow::Result<()> {
     let claim = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name, "namespace": ns},
-        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": TEST_STORAGE_CLASS,
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": class,
             "resources": {"requests": {"storage": "1Mi"}}}});
     create(k, &format!("/api/v1/namespaces/{ns}/persistentvolumeclaims"), claim).await?;
-    volume_dir(k, ns, name).await
+    Ok(())
+}
+
+/// The bound volume of a claim.
+async fn bound_volume(k: &Kube, ns: &str, name: &str) -> anyhow::Result<Value> {
+    let bound = wait_for(k, &claim_path(ns, name), |c| c["status"]["phase"] == "Bound").await?;
+    let pv = bound["spec"]["volumeName"].as_str().unwrap_or_default();
+    Ok(k.get(&format!("/api/v1/persistentvolumes/{pv}"), "pv").await?)
 }
 
 /// The directory of a bound claim's volume.
 async fn volume_dir(k: &Kube, ns: &str, name: &str) -> anyhow::Result<PathBuf> {
-    let bound = wait_for(k, &claim_path(ns, name), |c| c["status"]["phase"] == "Bound").await?;
-    let pv = k
-        .get(&format!("/api/v1/persistentvolumes/{}", bound["spec"]["volumeName"].as_str().unwrap_or("")), "pv")
-        .await?;
+    let pv = bound_volume(k, ns, name).await?;
     let path = ["/spec/csi/volumeAttributes/path", "/spec/hostPath/path", "/spec/local/path"]
         .iter()
         .find_map(|p| pv.pointer(p).and_then(Value::as_str))
@@ -144,6 +157,9 @@ impl TestPhase {
         let claim = format!("{NS}/{name}");
         let mut record = json!({"claim": claim, "volume_mode": "Filesystem", "method": "move", "chosen_by": "test",
             "state": "Completed", "storage_class": TEST_STORAGE_CLASS, "capacity": "1Mi"});
+        if let Some(affinity) = bound_volume(k, NS, name).await?["spec"].get("nodeAffinity") {
+            record["node_affinity"] = affinity.clone();
+        }
         match &self.protect {
             Protect::Mover => {
                 let dir = volume_dir(k, NS, name).await?;
@@ -423,5 +439,32 @@ async fn data_only_scales_the_deployment_to_zero_and_back() -> anyhow::Result<()
     let missing = env.json(&cluster, 1, &args).await?;
     let reason = volume_result(&missing, "vault/data")?["reason"].as_str().unwrap_or_default().to_string();
     assert!(reason.contains("without --data-only"), "{reason}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_local_claim_comes_back_on_its_node_with_the_mover_as_first_consumer() -> anyhow::Result<()> {
+    let (cluster, k) = cluster_of(3).await?;
+    namespace(&k, NS).await?;
+    claim_of(&k, NS, CLAIM, "arca-test-local").await?;
+    create(&k, &format!("/api/v1/namespaces/{NS}/pods"), app_pod("app")).await?;
+    let before = bound_volume(&k, NS, CLAIM).await?;
+    let affinity = before["spec"]["nodeAffinity"].clone();
+    assert!(affinity.is_object(), "a node-local volume is pinned: {before}");
+    write_files(&volume_dir(&k, NS, CLAIM).await?)?;
+    let dir = tempfile::tempdir()?;
+    let env = Env::new(dir.path())?;
+    backup(&cluster, &k, &env, "nightly", Protect::Mover).await?;
+
+    delete_namespace(&k, NS).await?;
+    volumes_gone(&k).await?;
+    let restored = env.json(&cluster, 0, &["restore", "create", "back", "--from-backup", "nightly"]).await?;
+    let v = volume_result(&restored, "vault/data")?;
+    assert_eq!(v["state"], "Completed", "{restored}");
+    let after = bound_volume(&k, NS, CLAIM).await?;
+    assert_eq!(after["spec"]["nodeAffinity"], affinity, "the volume is provisioned where it was");
+    let node = affinity.pointer("/required/nodeSelectorTerms/0/matchExpressions/0/values/0").cloned();
+    assert_eq!(v["node"].clone(), node.unwrap_or_default(), "the mover ran on the recorded node: {v}");
+    assert_files(&volume_dir(&k, NS, CLAIM).await?)?;
     Ok(())
 }
