@@ -128,6 +128,8 @@ enum Protect {
     MissingSnapshot,
     /// The CSI snapshot made by the test beforehand.
     Snapshot(Value),
+    /// Pod `app`'s inline `hostPath` volume `cache` at this directory, by `arca mover backup`.
+    Inline(PathBuf),
 }
 
 struct TestPhase {
@@ -139,6 +141,17 @@ impl BackupDataPhase for TestPhase {
     fn run<'a>(&'a self, ctx: BackupData<'a>) -> BoxFuture<'a, DataOutcome> {
         Box::pin(async move {
             let mut out = DataOutcome::default();
+            if let Protect::Inline(dir) = &self.protect {
+                match mover_backup(&self.repo, dir, &format!("{NS}/app/cache"), ctx.backup).await {
+                    Ok(snapshot) => out.volumes.push(json!({"claim": format!("{NS}/app/cache"), "inline": true,
+                        "host_path": dir, "volume_mode": "Filesystem", "method": "fs", "chosen_by": "test",
+                        "state": "Completed", "repository_snapshot": snapshot, "pod": format!("{NS}/app")})),
+                    Err(e) => {
+                        out.errors.push(arca_kube::backup::ItemError { object: "cache".into(), reason: e.to_string() })
+                    }
+                }
+                return out;
+            }
             let claims = ctx.kube.get(&format!("/api/v1/namespaces/{NS}/persistentvolumeclaims"), "claims").await;
             for claim in claims.map(|l| l["items"].as_array().cloned().unwrap_or_default()).unwrap_or_default() {
                 let name = claim["metadata"]["name"].as_str().unwrap_or_default().to_string();
@@ -163,26 +176,9 @@ impl TestPhase {
         match &self.protect {
             Protect::Mover => {
                 let dir = volume_dir(k, NS, name).await?;
-                let (repo, backup) = (self.repo.clone(), backup.to_string());
-                let out = tokio::task::spawn_blocking(move || {
-                    std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
-                        .args(["-o", "json", "mover", "backup", "--source"])
-                        .arg(&dir)
-                        .args(["--volume", &claim, "--backup", &backup])
-                        .env("ARCA_REPO", &repo)
-                        .env("ARCA_PASSWORD", "pw")
-                        .output()
-                })
-                .await??;
-                let stdout = String::from_utf8_lossy(&out.stdout);
-                anyhow::ensure!(
-                    out.status.success(),
-                    "mover backup: {stdout} {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                let result: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())?;
-                record["repository_snapshot"] = result["snapshot"].clone();
+                record["repository_snapshot"] = json!(mover_backup(&self.repo, &dir, &claim, backup).await?);
             }
+            Protect::Inline(_) => {}
             Protect::MissingSnapshot => record["repository_snapshot"] = json!("0".repeat(64)),
             Protect::Snapshot(snapshot) => {
                 record["method"] = json!("snapshot");
@@ -191,6 +187,25 @@ impl TestPhase {
         }
         Ok(record)
     }
+}
+
+/// `arca mover backup` of `dir` as a local process; the repository snapshot's id.
+async fn mover_backup(repo: &Path, dir: &Path, volume: &str, backup: &str) -> anyhow::Result<String> {
+    let (repo, dir, volume, backup) = (repo.to_path_buf(), dir.to_path_buf(), volume.to_string(), backup.to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
+            .args(["-o", "json", "mover", "backup", "--source"])
+            .arg(&dir)
+            .args(["--volume", &volume, "--backup", &backup])
+            .env("ARCA_REPO", &repo)
+            .env("ARCA_PASSWORD", "pw")
+            .output()
+    })
+    .await??;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(out.status.success(), "mover backup: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+    let result: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())?;
+    Ok(result["snapshot"].as_str().unwrap_or_default().to_string())
 }
 
 /// A backup of namespace [`NS`] whose volume records the test phase makes.
@@ -466,5 +481,34 @@ async fn a_node_local_claim_comes_back_on_its_node_with_the_mover_as_first_consu
     let node = affinity.pointer("/required/nodeSelectorTerms/0/matchExpressions/0/values/0").cloned();
     assert_eq!(v["node"].clone(), node.unwrap_or_default(), "the mover ran on the recorded node: {v}");
     assert_files(&volume_dir(&k, NS, CLAIM).await?)?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pods_inline_host_path_is_filled_before_the_pod_comes_back() -> anyhow::Result<()> {
+    let (cluster, k) = cluster().await?;
+    namespace(&k, NS).await?;
+    let host = tempfile::tempdir()?;
+    let cache = host.path().join("cache");
+    write_files(&cache)?;
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "app", "namespace": NS},
+        "spec": {"containers": [{"name": "app", "image": "busybox", "command": ["sleep", "600"],
+            "volumeMounts": [{"name": "cache", "mountPath": "/cache"}]}],
+            "volumes": [{"name": "cache", "hostPath": {"path": cache, "type": "DirectoryOrCreate"}}]}});
+    create(&k, &format!("/api/v1/namespaces/{NS}/pods"), pod).await?;
+    let dir = tempfile::tempdir()?;
+    let env = Env::new(dir.path())?;
+    backup(&cluster, &k, &env, "nightly", Protect::Inline(cache.clone())).await?;
+    delete_namespace(&k, NS).await?;
+    std::fs::remove_dir_all(&cache)?;
+
+    let restored = env.json(&cluster, 0, &["restore", "create", "back", "--from-backup", "nightly"]).await?;
+    let v = volume_result(&restored, "vault/app/cache")?;
+    assert_eq!(v["state"], "Completed", "{restored}");
+    assert_files(&cache)?;
+    let log = env.expect(&cluster, 0, &["restore", "logs", "back"]).await?;
+    let filled = log.find("volume vault/app/cache: filled").ok_or_else(|| anyhow::anyhow!("no fill:\n{log}"))?;
+    let created = log.find("pod/vault/app: created").ok_or_else(|| anyhow::anyhow!("no pod:\n{log}"))?;
+    assert!(filled < created, "the pod came back before its data:\n{log}");
     Ok(())
 }
