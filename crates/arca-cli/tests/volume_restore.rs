@@ -512,3 +512,31 @@ async fn a_pods_inline_host_path_is_filled_before_the_pod_comes_back() -> anyhow
     assert!(filled < created, "the pod came back before its data:\n{log}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_only_stops_at_a_pod_it_cannot_scale_unless_told_not_to_scale() -> anyhow::Result<()> {
+    let (cluster, k) = cluster().await?;
+    namespace(&k, NS).await?;
+    let volume = bound_claim(&k, NS, CLAIM).await?;
+    write_files(&volume)?;
+    create(&k, &format!("/api/v1/namespaces/{NS}/pods"), app_pod("app")).await?;
+    let dir = tempfile::tempdir()?;
+    let env = Env::new(dir.path())?;
+    backup(&cluster, &k, &env, "nightly", Protect::Mover).await?;
+    std::fs::write(volume.join("hello.txt"), b"overwritten")?;
+
+    let args = ["restore", "create", "fill", "--from-backup", "nightly", "--data-only", "--include-namespaces", NS];
+    let stopped = env.json(&cluster, 1, &args).await?;
+    let reason = volume_result(&stopped, "vault/data")?["reason"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains("pod vault/app has no owner") && reason.contains("--no-scale"), "{reason}");
+    assert_eq!(std::fs::read(volume.join("hello.txt"))?, b"overwritten", "nothing was written");
+
+    let mut beside = args.to_vec();
+    beside[2] = "beside";
+    beside.push("--no-scale");
+    let filled = env.json(&cluster, 0, &beside).await?;
+    assert_eq!(volume_result(&filled, "vault/data")?["state"], "Completed", "{filled}");
+    assert_files(&volume)?;
+    k.get(&format!("/api/v1/namespaces/{NS}/pods/app"), "the pod ran on").await?;
+    Ok(())
+}
