@@ -365,3 +365,33 @@ pub fn load_full(repo: &Repository, entry: &SnapshotEntry) -> Result<(RestoreRep
     })?;
     Ok((report, stored.log()?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn created(object: &str) -> ItemResult {
+        ItemResult {
+            object: object.into(),
+            outcome: Outcome::Created,
+            reason: None,
+            converted: None,
+            transform: Vec::new(),
+            ready: None,
+        }
+    }
+
+    #[test]
+    fn a_failed_volume_fails_the_restore_like_a_failed_object() {
+        let mut t = Tally::default();
+        t.add(&created("persistentvolumeclaim/shop/data"));
+        t.add_volumes(1, 0);
+        assert_eq!(t.phase(), Phase::Completed);
+        t.add_volumes(1, 1);
+        assert_eq!(t.phase(), Phase::PartiallyFailed);
+        let mut only_volumes = Tally::default();
+        only_volumes.add_volumes(2, 2);
+        assert_eq!(only_volumes.phase(), Phase::Failed);
+        assert!(only_volumes.counts.is_empty(), "volumes are not objects");
+    }
+}
