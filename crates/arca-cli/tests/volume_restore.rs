@@ -124,6 +124,8 @@ fn assert_file_data(dir: &Path) -> anyhow::Result<()> {
 enum Protect {
     /// `arca mover backup` of the volume directory (method `move`).
     Mover,
+    /// `arca mover backup --block` of the volume's device (a block claim).
+    Block,
     /// A record naming a repository snapshot that does not exist.
     MissingSnapshot,
     /// The CSI snapshot made by the test beforehand.
@@ -179,6 +181,11 @@ impl TestPhase {
                 record["repository_snapshot"] = json!(mover_backup(&self.repo, &dir, &claim, backup).await?);
             }
             Protect::Inline(_) => {}
+            Protect::Block => {
+                let device = volume_dir(k, NS, name).await?;
+                record["volume_mode"] = json!("Block");
+                record["repository_snapshot"] = json!(mover_backup_block(&self.repo, &device, &claim, backup).await?);
+            }
             Protect::MissingSnapshot => record["repository_snapshot"] = json!("0".repeat(64)),
             Protect::Snapshot(snapshot) => {
                 record["method"] = json!("snapshot");
@@ -191,10 +198,19 @@ impl TestPhase {
 
 /// `arca mover backup` of `dir` as a local process; the repository snapshot's id.
 async fn mover_backup(repo: &Path, dir: &Path, volume: &str, backup: &str) -> anyhow::Result<String> {
+    run_mover_backup(repo, "--source", dir, volume, backup).await
+}
+
+async fn mover_backup_block(repo: &Path, device: &Path, volume: &str, backup: &str) -> anyhow::Result<String> {
+    run_mover_backup(repo, "--block", device, volume, backup).await
+}
+
+async fn run_mover_backup(repo: &Path, flag: &str, dir: &Path, volume: &str, backup: &str) -> anyhow::Result<String> {
     let (repo, dir, volume, backup) = (repo.to_path_buf(), dir.to_path_buf(), volume.to_string(), backup.to_string());
+    let flag = flag.to_string();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
-            .args(["-o", "json", "mover", "backup", "--source"])
+            .args(["-o", "json", "mover", "backup", &flag])
             .arg(&dir)
             .args(["--volume", &volume, "--backup", &backup])
             .env("ARCA_REPO", &repo)
@@ -538,5 +554,32 @@ async fn data_only_stops_at_a_pod_it_cannot_scale_unless_told_not_to_scale() -> 
     assert_eq!(volume_result(&filled, "vault/data")?["state"], "Completed", "{filled}");
     assert_files(&volume)?;
     k.get(&format!("/api/v1/namespaces/{NS}/pods/app"), "the pod ran on").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_claim_gets_its_device_back() -> anyhow::Result<()> {
+    let (cluster, k) = cluster().await?;
+    namespace(&k, NS).await?;
+    let claim = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": CLAIM, "namespace": NS},
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": TEST_STORAGE_CLASS, "volumeMode": "Block",
+            "resources": {"requests": {"storage": "1Mi"}}}});
+    create(&k, &format!("/api/v1/namespaces/{NS}/persistentvolumeclaims"), claim).await?;
+    let device = volume_dir(&k, NS, CLAIM).await?;
+    let mut data = vec![0u8; 1 << 20];
+    data[..11].copy_from_slice(b"block start");
+    data[700_000..700_009].copy_from_slice(b"block mid");
+    std::fs::write(&device, &data)?;
+    let dir = tempfile::tempdir()?;
+    let env = Env::new(dir.path())?;
+    backup(&cluster, &k, &env, "nightly", Protect::Block).await?;
+    delete_namespace(&k, NS).await?;
+    volumes_gone(&k).await?;
+
+    let restored = env.json(&cluster, 0, &["restore", "create", "back", "--from-backup", "nightly"]).await?;
+    assert_eq!(volume_result(&restored, "vault/data")?["state"], "Completed", "{restored}");
+    let device = volume_dir(&k, NS, CLAIM).await?;
+    assert_ne!(device, PathBuf::new());
+    assert!(std::fs::read(&device)? == data, "the device's bytes are back");
     Ok(())
 }
