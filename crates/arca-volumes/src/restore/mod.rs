@@ -251,7 +251,11 @@ impl VolumeRestorer {
         }
         // Decisions of claims that were not created after all (refused, or failed to send).
         let rest = std::mem::take(&mut *self.decided.lock().unwrap_or_else(|e| e.into_inner()));
-        results.extend(rest.into_values());
+        results.extend(rest.into_values().map(|r| match r.state {
+            // Provisioned for, but the claim's create failed (its own result says why).
+            RestoreState::Completed => r.failed("the claim was not created; see its result"),
+            _ => r,
+        }));
         let kube = ctx.kube;
         let claim_fills: Vec<_> = movers.iter().map(|(record, c)| self.fill_claim(kube, record, c)).collect();
         let inline: Vec<(&VolumeRecord, String)> =
