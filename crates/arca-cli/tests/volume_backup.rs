@@ -34,12 +34,7 @@ async fn namespace(k: &Kube, ns: &str) -> anyhow::Result<()> {
 }
 
 /// A bound claim of the test class holding `files`; returns its volume's directory.
-async fn claim_with_files(
-    k: &Kube,
-    name: &str,
-    annotations: Value,
-    files: &[(&str, &str)],
-) -> anyhow::Result<PathBuf> {
+async fn claim_with_files(k: &Kube, name: &str, annotations: Value, files: &[(&str, &str)]) -> anyhow::Result<PathBuf> {
     let claim = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
         "metadata": {"name": name, "namespace": NS, "annotations": annotations},
         "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": TEST_STORAGE_CLASS,

@@ -18,7 +18,7 @@ use crate::output::{LogOutput, Render, bytes, emit, table};
 #[derive(Subcommand, Debug)]
 pub enum BackupCommand {
     /// Back up the cluster's objects (or a selection) into the repository
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List backups
     List,
     /// Show a backup's result, filters and counts

@@ -69,8 +69,8 @@ impl VolumeArgs {
         if mode == Mode::None && policy.is_none() {
             return Ok(None);
         }
-        let timeout = arca_volumes::limits::parse_duration(&self.volume_timeout)
-            .map_err(|e| anyhow!("--volume-timeout: {e}"))?;
+        let timeout =
+            arca_volumes::limits::parse_duration(&self.volume_timeout).map_err(|e| anyhow!("--volume-timeout: {e}"))?;
         let (repository, local_repository) = mover_repository(repo_url)?;
         let opts = VolumeBackupOptions {
             mode,
@@ -96,8 +96,8 @@ impl VolumeArgs {
 fn mover_repository(url: &str) -> Result<(String, Option<String>)> {
     match RepoUrl::parse(url)? {
         RepoUrl::Local { path } => {
-            let abs = std::fs::canonicalize(&path)
-                .with_context(|| format!("the repository directory {}", path.display()))?;
+            let abs =
+                std::fs::canonicalize(&path).with_context(|| format!("the repository directory {}", path.display()))?;
             let abs = abs.display().to_string();
             Ok((abs.clone(), Some(abs)))
         }
