@@ -152,6 +152,36 @@ async fn skipped_and_unprotected_claims_are_reported_never_silent() -> anyhow::R
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_rule_chooses_over_the_flag() -> anyhow::Result<()> {
+    let cluster = cluster(true).await?;
+    let k = kube(&cluster).await?;
+    namespace(&k, NS).await?;
+    claim_with_files(&k, "data", json!({}), &[("a", "1")]).await?;
+    let dir = tempfile::tempdir()?;
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "version: v1\nvolumePolicies:\n- conditions: {{capacity: \"0,1Ki\"}}\n  action: {{type: skip}}\n\
+             - conditions: {{storageClass: [{TEST_STORAGE_CLASS}], csi: {{driver: {}}}, volumeTypes: [csi]}}\n  \
+             action: {{type: snapshot}}\n",
+            arca_testcluster::TEST_PROVISIONER
+        ),
+    )?;
+    let env = Env::new(dir.path())?;
+    let policy_arg = policy.display().to_string();
+    let args =
+        ["backup", "create", "b1", "--include-namespaces", NS, "--volumes", "none", "--volume-policies", &policy_arg];
+    let report = env.json(&cluster, 0, &args).await?;
+    let v = volume(&report, "shop/data")?;
+    assert_eq!((v["method"].as_str(), v["state"].as_str()), (Some("snapshot"), Some("Completed")), "{v}");
+    assert_eq!(v["chosen_by"], "volume policy rule 2");
+    let human = env.expect(&cluster, 0, &["backup", "describe", "b1"]).await?;
+    assert!(human.contains("1 volume(s): 1 Completed"), "{human}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mover_that_cannot_start_fails_its_volume_and_the_backup_partially() -> anyhow::Result<()> {
     let cluster = cluster(false).await?;
     let k = kube(&cluster).await?;

@@ -154,6 +154,9 @@ fn summary(r: &BackupReport) -> String {
         r.cluster.version,
         r.cluster.uid.as_deref().map(|u| format!(", uid {u}")).unwrap_or_default()
     );
+    if !r.volumes.is_empty() {
+        s.push_str(&format!("\n  {}", super::backup_volumes::states_line(&r.volumes)));
+    }
     for w in &r.warnings {
         s.push_str(&format!("\n  warning: {w}"));
     }

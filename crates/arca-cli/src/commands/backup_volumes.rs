@@ -150,6 +150,16 @@ impl Render for VolumesDescribed {
     }
 }
 
+/// `3 volume(s): 2 Completed, 1 NotProtected`.
+pub fn states_line(volumes: &[Value]) -> String {
+    let mut counts = std::collections::BTreeMap::new();
+    for v in volumes {
+        *counts.entry(v["state"].as_str().unwrap_or("unreadable")).or_insert(0) += 1;
+    }
+    let parts: Vec<String> = counts.iter().map(|(state, n)| format!("{n} {state}")).collect();
+    format!("{} volume(s): {}", volumes.len(), parts.join(", "))
+}
+
 fn row(r: &VolumeRecord) -> Vec<String> {
     let moved = matches!(r.method, record::Method::Move | record::Method::Fs);
     let amount = |v: String| if moved { v } else { "-".into() };
@@ -176,5 +186,11 @@ mod tests {
         assert_eq!(r["limits"]["memory"], "512Mi");
         assert!(resources(None, None).unwrap().is_none());
         assert!(resources(Some("lots"), None).unwrap_err().to_string().contains("--mover-cpu"));
+    }
+
+    #[test]
+    fn volume_states_are_counted() {
+        let v = [json!({"state": "Completed"}), json!({"state": "Failed"}), json!({"state": "Completed"})];
+        assert_eq!(states_line(&v), "3 volume(s): 2 Completed, 1 Failed");
     }
 }
