@@ -148,6 +148,14 @@ async fn skipped_and_unprotected_claims_are_reported_never_silent() -> anyhow::R
     let log = env.expect(&cluster, 0, &["backup", "logs", "b1"]).await?;
     assert!(log.contains("snapshot.storage.k8s.io/v1 API is not served"), "{log}");
     assert!(log.contains("volume shop/data: skip (--volumes auto) NotProtected"), "{log}");
+    // --volumes none leaves them out on purpose, and says so per volume.
+    let report =
+        env.json(&cluster, 0, &["backup", "create", "b2", "--include-namespaces", NS, "--volumes", "none"]).await?;
+    let data = volume(&report, "shop/data")?;
+    assert_eq!(
+        (data["state"].as_str(), data["reason"].as_str()),
+        (Some("Skipped"), Some("left out by --volumes none"))
+    );
     Ok(())
 }
 

@@ -55,7 +55,8 @@ pub struct VolumeArgs {
 }
 
 impl VolumeArgs {
-    /// The data phase for these options, `None` for `--volumes none` without a policy.
+    /// The data phase for these options. Also for `--volumes none`: annotations
+    /// and policies still choose per volume, and every volume gets its record.
     pub fn data_phase(&self, repo_url: &str, password: &[u8]) -> Result<Option<DataPhase>> {
         let mode: Mode = self.volumes.parse().map_err(|e: String| anyhow!(e))?;
         let policy = match &self.volume_policies {
@@ -66,9 +67,6 @@ impl VolumeArgs {
             }
             None => None,
         };
-        if mode == Mode::None && policy.is_none() {
-            return Ok(None);
-        }
         let timeout =
             arca_volumes::limits::parse_duration(&self.volume_timeout).map_err(|e| anyhow!("--volume-timeout: {e}"))?;
         let (repository, local_repository) = mover_repository(repo_url)?;
