@@ -10,8 +10,16 @@ use crate::registry::Registry;
 use crate::release::KubernetesVersion;
 use crate::state::State;
 
-/// Name of the single simulated node.
+/// Name of the node of a single-node cluster.
 pub const NODE_NAME: &str = "arca-node";
+
+/// The names of the simulated nodes: `arca-node` alone, or `arca-node-1` … `arca-node-N`.
+pub fn node_names(count: usize) -> Vec<String> {
+    match count {
+        0 | 1 => vec![NODE_NAME.to_string()],
+        n => (1..=n).map(|i| format!("{NODE_NAME}-{i}")).collect(),
+    }
+}
 
 /// How long after its release the test provisioner deletes a `Delete` volume.
 pub const DEFAULT_VOLUME_DELETION_DELAY: Duration = Duration::from_secs(1);
@@ -28,6 +36,10 @@ pub struct Cluster {
     pub container_path: Vec<PathBuf>,
     /// The Kubernetes release the cluster imitates.
     pub release: KubernetesVersion,
+    /// The nodes a kubelet runs on (other Node objects have none).
+    pub nodes: Vec<String>,
+    /// Image name prefixes no registry has: such containers never start.
+    pub unpullable_images: Vec<String>,
 }
 
 impl Cluster {
@@ -41,11 +53,18 @@ impl Cluster {
             volume_deletion_delay: DEFAULT_VOLUME_DELETION_DELAY,
             container_path: Vec::new(),
             release,
+            nodes: node_names(1),
+            unpullable_images: Vec::new(),
         }
     }
 
     /// Locks the object state. A panic while holding the lock does not poison it
     /// for other requests.
+    /// Where the kubelet of `node` keeps its files (`/var/lib/kubelet` on the node).
+    pub fn kubelet_dir(&self, node: &str) -> PathBuf {
+        self.data_dir.join("nodes").join(node).join("kubelet")
+    }
+
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -47,7 +47,10 @@ pub use error::ApiError;
 pub use faults::{Fault, FaultRule, Faults, RuleId};
 pub use migration::Migration;
 pub use release::{KubernetesVersion, UnsupportedVersion};
-pub use seed::{TEST_PROVISIONER, TEST_SNAPSHOT_CLASS, TEST_STORAGE_CLASS};
+pub use seed::{
+    TEST_LOCAL_PROVISIONER, TEST_LOCAL_STORAGE_CLASS, TEST_PROVISIONER, TEST_SNAPSHOT_CLASS, TEST_STORAGE_CLASS,
+    TEST_WFFC_STORAGE_CLASS,
+};
 
 /// Errors of the library API (not of API requests, which answer `Status` objects).
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +76,8 @@ pub struct Builder {
     volume_deletion_delay: Option<std::time::Duration>,
     kubernetes_version: Option<String>,
     container_path: Vec<PathBuf>,
+    nodes: Option<usize>,
+    unpullable_images: Vec<String>,
 }
 
 impl Builder {
@@ -110,6 +115,21 @@ impl Builder {
         self
     }
 
+    /// Run `n` nodes (default 1): one is `arca-node`, more are `arca-node-1` …
+    /// `arca-node-N` in zones `zone-a`, `zone-b`, … alternating; the scheduler
+    /// spreads pods over them.
+    pub fn nodes(mut self, n: usize) -> Self {
+        self.nodes = Some(n.max(1));
+        self
+    }
+
+    /// Images whose name starts with `prefix` cannot be pulled (repeatable):
+    /// their containers wait in `ErrImagePull`, then `ImagePullBackOff`.
+    pub fn unpullable_image(mut self, prefix: impl Into<String>) -> Self {
+        self.unpullable_images.push(prefix.into());
+        self
+    }
+
     /// Imitate this Kubernetes release (default 1.33): `/version`, the served
     /// group versions and preferred versions, and the objects created at start.
     /// `"1.25"`, `"1.29"` or `"1.33"`; another answers
@@ -142,6 +162,8 @@ impl Builder {
         let mut cluster = cluster::Cluster::new(data_dir.clone(), release);
         cluster.volume_deletion_delay = self.volume_deletion_delay.unwrap_or(cluster.volume_deletion_delay);
         cluster.container_path = self.container_path.clone();
+        cluster.nodes = cluster::node_names(self.nodes.unwrap_or(1));
+        cluster.unpullable_images = self.unpullable_images.clone();
         let cluster = Arc::new(cluster);
         seed::defaults(&cluster)?;
         if self.snapshot_crds {
@@ -219,6 +241,17 @@ impl TestCluster {
 
     pub fn faults(&self) -> &Faults {
         &self.cluster.faults
+    }
+
+    /// The names of the nodes that run pods.
+    pub fn nodes(&self) -> Vec<String> {
+        self.cluster.nodes.clone()
+    }
+
+    /// Where the kubelet of `node` keeps its files: what a `hostPath` under
+    /// `/var/lib/kubelet` of a pod on that node resolves to.
+    pub fn kubelet_dir(&self, node: &str) -> PathBuf {
+        self.cluster.kubelet_dir(node)
     }
 
     /// Where volume, snapshot and pod directories live.

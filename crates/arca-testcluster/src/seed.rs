@@ -7,7 +7,7 @@ mod yaml;
 
 use serde_json::{Value, json};
 
-use crate::cluster::{Cluster, NODE_NAME};
+use crate::cluster::Cluster;
 use crate::error::ApiError;
 use crate::snapshot_crds;
 use crate::state::{State, WriteOpts};
@@ -16,6 +16,12 @@ use crate::state::{State, WriteOpts};
 pub const TEST_PROVISIONER: &str = "hostpath.csi.arca.test";
 /// The default StorageClass every cluster has.
 pub const TEST_STORAGE_CLASS: &str = "arca-test";
+/// A StorageClass of the test provisioner with `WaitForFirstConsumer` binding.
+pub const TEST_WFFC_STORAGE_CLASS: &str = "arca-test-wffc";
+/// A node-local StorageClass (`WaitForFirstConsumer`, no snapshot class).
+pub const TEST_LOCAL_STORAGE_CLASS: &str = "arca-test-local";
+/// Provisioner and CSI driver of the node-local class.
+pub const TEST_LOCAL_PROVISIONER: &str = "local.csi.arca.test";
 /// The default VolumeSnapshotClass installed with the snapshot CRDs.
 pub const TEST_SNAPSHOT_CLASS: &str = "arca-test-snapshots";
 
@@ -36,24 +42,9 @@ pub fn defaults(cluster: &Cluster) -> Result<(), ApiError> {
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         put(&mut state, "", "namespaces", "", json!({"metadata": {"name": ns}}))?;
     }
-    put(
-        &mut state,
-        "",
-        "nodes",
-        "",
-        json!({
-            "metadata": {"name": NODE_NAME, "labels": {"kubernetes.io/hostname": NODE_NAME, "kubernetes.io/os": "linux", "node-role.kubernetes.io/control-plane": ""}},
-            "spec": {"podCIDR": "10.244.0.0/24"},
-        }),
-    )?;
-    let node_rt = state.resource("", "v1", "nodes").ok_or_else(|| ApiError::internal("no nodes resource"))?;
-    state.update(&node_rt, "", NODE_NAME, json!({"status": {
-        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"}],
-        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": NODE_NAME}],
-        "nodeInfo": {"kubeletVersion": cluster.release.git_version(), "operatingSystem": "linux", "architecture": "amd64", "containerRuntimeVersion": "arca://local"},
-        "capacity": {"cpu": "2", "memory": "8Gi", "pods": "110"},
-        "allocatable": {"cpu": "2", "memory": "8Gi", "pods": "110"},
-    }}), "status", &WriteOpts::manager("kubelet"))?;
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        seed_node(&mut state, cluster, node, i)?;
+    }
     put(
         &mut state,
         "",
@@ -64,33 +55,81 @@ pub fn defaults(cluster: &Cluster) -> Result<(), ApiError> {
             "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]},
         }),
     )?;
-    put(
-        &mut state,
-        "storage.k8s.io",
-        "storageclasses",
-        "",
-        json!({
-            "metadata": {"name": crate::TEST_STORAGE_CLASS, "annotations": {crate::types::DEFAULT_CLASS_ANNOTATION: "true"}},
-            "provisioner": TEST_PROVISIONER,
-            "reclaimPolicy": "Delete",
-            "volumeBindingMode": "Immediate",
-            "allowVolumeExpansion": true,
-        }),
-    )?;
+    seed_storage_classes(&mut state)?;
     // What the API server itself creates or reconciles at start.
     control_plane::seed(&mut state)?;
     rbac::seed(&mut state)?;
     apf::seed(&mut state, cluster.release)?;
+    for driver in [TEST_PROVISIONER, TEST_LOCAL_PROVISIONER] {
+        put(
+            &mut state,
+            "storage.k8s.io",
+            "csidrivers",
+            "",
+            json!({
+                "metadata": {"name": driver},
+                "spec": {"attachRequired": false, "podInfoOnMount": false, "volumeLifecycleModes": ["Persistent"]},
+            }),
+        )?;
+    }
+    Ok(())
+}
+
+/// The architecture as Kubernetes names it (`GOARCH`).
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    }
+}
+
+/// A node with the labels a kubelet and a cloud provider set, `Ready`.
+fn seed_node(state: &mut State, cluster: &Cluster, node: &str, index: usize) -> Result<(), ApiError> {
+    let zone = format!("zone-{}", (b'a' + (index % 2) as u8) as char);
+    let mut labels = json!({"kubernetes.io/hostname": node, "kubernetes.io/os": "linux", "kubernetes.io/arch": go_arch(),
+                            "topology.kubernetes.io/zone": zone});
+    if index == 0 {
+        labels["node-role.kubernetes.io/control-plane"] = json!("");
+    }
     put(
-        &mut state,
-        "storage.k8s.io",
-        "csidrivers",
+        state,
         "",
-        json!({
-            "metadata": {"name": TEST_PROVISIONER},
-            "spec": {"attachRequired": false, "podInfoOnMount": false, "volumeLifecycleModes": ["Persistent"]},
-        }),
+        "nodes",
+        "",
+        json!({"metadata": {"name": node, "labels": labels}, "spec": {"podCIDR": format!("10.244.{index}.0/24")}}),
     )?;
+    let node_rt = state.resource("", "v1", "nodes").ok_or_else(|| ApiError::internal("no nodes resource"))?;
+    state.update(&node_rt, "", node, json!({"status": {
+        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"}],
+        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": node}],
+        "nodeInfo": {"kubeletVersion": cluster.release.git_version(), "operatingSystem": "linux", "architecture": go_arch(), "containerRuntimeVersion": "arca://local"},
+        "capacity": {"cpu": "2", "memory": "8Gi", "pods": "110"},
+        "allocatable": {"cpu": "2", "memory": "8Gi", "pods": "110"},
+    }}), "status", &WriteOpts::manager("kubelet"))?;
+    Ok(())
+}
+
+fn seed_storage_classes(state: &mut State) -> Result<(), ApiError> {
+    let classes = [
+        (crate::TEST_STORAGE_CLASS, TEST_PROVISIONER, "Immediate", true),
+        (TEST_WFFC_STORAGE_CLASS, TEST_PROVISIONER, "WaitForFirstConsumer", false),
+        (TEST_LOCAL_STORAGE_CLASS, TEST_LOCAL_PROVISIONER, "WaitForFirstConsumer", false),
+    ];
+    for (name, provisioner, binding, default) in classes {
+        let mut class = json!({
+            "metadata": {"name": name},
+            "provisioner": provisioner,
+            "reclaimPolicy": "Delete",
+            "volumeBindingMode": binding,
+            "allowVolumeExpansion": true,
+        });
+        if default {
+            class["metadata"]["annotations"] = json!({crate::types::DEFAULT_CLASS_ANNOTATION: "true"});
+        }
+        put(state, "storage.k8s.io", "storageclasses", "", class)?;
+    }
     Ok(())
 }
 

@@ -26,6 +26,12 @@ struct Args {
     /// Put this directory first on every container's PATH (repeatable): what the "images" hold.
     #[arg(long, value_name = "DIR")]
     container_path: Vec<PathBuf>,
+    /// How many nodes run pods: 1 is `arca-node`, more are `arca-node-1` … `arca-node-N`.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    nodes: usize,
+    /// Images starting with this prefix cannot be pulled (repeatable).
+    #[arg(long, value_name = "PREFIX")]
+    unpullable_image: Vec<String>,
 }
 
 /// Creates the objects of a JSON-lines file, read one line at a time; stops
@@ -52,7 +58,11 @@ async fn main() -> anyhow::Result<()> {
     let mut builder = arca_testcluster::TestCluster::builder()
         .kubeconfig(&args.kubeconfig)
         .snapshot_crds(args.snapshot_crds)
-        .kubernetes_version(&args.kubernetes_version);
+        .kubernetes_version(&args.kubernetes_version)
+        .nodes(args.nodes);
+    for prefix in &args.unpullable_image {
+        builder = builder.unpullable_image(prefix);
+    }
     if let Some(dir) = &args.data_dir {
         builder = builder.data_dir(dir);
     }

@@ -37,3 +37,43 @@ pub fn dir_size(dir: &Path) -> u64 {
         })
         .sum()
 }
+
+/// Block size of sparse copies: all-zero blocks of this size become holes.
+const SPARSE_BLOCK: usize = 64 * 1024;
+
+/// Copies a file keeping holes: all-zero blocks are skipped by seeking, and
+/// the length is set at the end, so the copy allocates only the data.
+pub fn copy_sparse(from: &Path, to: &Path) -> std::io::Result<u64> {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut src = std::fs::File::open(from)?;
+    let mut dst = std::fs::File::create(to)?;
+    let len = src.metadata()?.len();
+    let mut buf = vec![0u8; SPARSE_BLOCK];
+    let mut written = 0;
+    loop {
+        let n = read_full(&mut src, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if buf[..n].iter().all(|b| *b == 0) {
+            dst.seek(SeekFrom::Current(n as i64))?;
+        } else {
+            dst.write_all(&buf[..n])?;
+            written += n as u64;
+        }
+    }
+    dst.set_len(len)?;
+    Ok(written)
+}
+
+fn read_full(src: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::io::Read;
+    let mut filled = 0;
+    while filled < buf.len() {
+        match src.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}

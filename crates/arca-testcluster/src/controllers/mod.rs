@@ -12,8 +12,10 @@ pub mod kubelet;
 pub mod namespaces;
 mod protection;
 mod quantity;
+mod scheduler;
 mod snapshots;
 mod volumes;
+mod workloads;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,6 +57,7 @@ pub fn spawn(cluster: Arc<Cluster>) -> std::io::Result<Handle> {
 fn run(cluster: Arc<Cluster>, stop: Arc<AtomicBool>) {
     let mut kubelet = kubelet::Kubelet::default();
     let mut binder = binder::Binder::new(cluster.volume_deletion_delay);
+    let mut scheduler = scheduler::Scheduler::default();
     let mut seen_rv = 0;
     let mut last = Instant::now();
     let mut pass = Duration::ZERO;
@@ -76,7 +79,9 @@ fn run(cluster: Arc<Cluster>, stop: Arc<AtomicBool>) {
             protection::reconcile(&cluster);
             snapshots::reconcile(&cluster);
             jobs::reconcile(&cluster);
+            workloads::reconcile(&cluster);
             crate::aggregation::refresh(&cluster);
+            scheduler.reconcile(&cluster);
             kubelet.reconcile(&cluster);
             pass = last.elapsed();
         } else if kubelet.busy() {

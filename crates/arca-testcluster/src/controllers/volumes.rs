@@ -1,8 +1,11 @@
-//! Dynamic provisioning for the test StorageClass (the external provisioner's
-//! job): a claim no existing volume matches gets a PV whose CSI `volumeHandle`
-//! (and `volumeAttributes.path`) is a local directory, pre-bound to the claim
-//! for the binder to complete. Claims with a VolumeSnapshot or PVC `dataSource`
-//! start as a copy of that data.
+//! Dynamic provisioning for the test StorageClasses (the external
+//! provisioner's job): a claim no existing volume matches gets a PV whose CSI
+//! `volumeHandle` (and `volumeAttributes.path`) is a local directory (for
+//! `volumeMode: Block` a sparse file of the claim's size), pre-bound to the
+//! claim for the binder to complete. Claims with a VolumeSnapshot or PVC
+//! `dataSource` start as a copy of that data. Claims of a
+//! `WaitForFirstConsumer` class wait for the scheduler's
+//! `volume.kubernetes.io/selected-node`; their PV is pinned to that node.
 
 use std::path::PathBuf;
 
@@ -12,7 +15,7 @@ use super::binder::rules;
 use super::{fsutil, log_err, objects, opts};
 use crate::cluster::Cluster;
 use crate::meta;
-use crate::seed::TEST_PROVISIONER;
+use crate::seed::{TEST_LOCAL_PROVISIONER, TEST_PROVISIONER};
 use crate::state::{Patch, State};
 
 const MANAGER: &str = "persistentvolume-controller";
@@ -27,20 +30,58 @@ pub fn pv_path(pv: &Value) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-/// The directory of the PV bound to claim `ns/name`.
+/// The directory (or block file) of the PV bound to claim `ns/name`.
 pub fn claim_path(state: &State, ns: &str, name: &str) -> Option<PathBuf> {
+    claim_volume(state, ns, name).and_then(|pv| pv_path(&pv))
+}
+
+/// The PV bound to claim `ns/name`.
+pub fn claim_volume(state: &State, ns: &str, name: &str) -> Option<Value> {
     let pvc_rt = state.resource("", "v1", "persistentvolumeclaims")?;
     let pv_rt = state.resource("", "v1", "persistentvolumes")?;
     let pvc = state.get(&pvc_rt, ns, name).ok()?;
     let volume = meta::str_at(&pvc, "/spec/volumeName").filter(|v| !v.is_empty())?;
-    let pv = state.get(&pv_rt, "", volume).ok()?;
-    pv_path(&pv)
+    state.get(&pv_rt, "", volume).ok()
 }
 
 struct Work {
     pvc: Value,
     source: Option<PathBuf>,
     reclaim: String,
+    driver: String,
+    node: Option<String>,
+}
+
+fn is_block(obj: &Value) -> bool {
+    meta::str_at(obj, "/spec/volumeMode") == Some("Block")
+}
+
+/// Creates the volume: a directory, or for a block claim a sparse file of its size.
+fn make_volume(pvc: &Value, source: Option<&std::path::Path>, target: &std::path::Path) -> std::io::Result<()> {
+    if !is_block(pvc) {
+        return match source {
+            Some(src) => fsutil::copy_dir(src, target).map(|_| ()),
+            None => std::fs::create_dir_all(target),
+        };
+    }
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let size = meta::str_at(pvc, "/spec/resources/requests/storage").and_then(super::quantity::parse).unwrap_or(0.0);
+    match source {
+        Some(src) if src.is_file() => {
+            fsutil::copy_sparse(src, target)?;
+        }
+        Some(src) => {
+            return Err(std::io::Error::other(format!("{} is not a block volume", src.display())));
+        }
+        None => {}
+    }
+    let file = std::fs::OpenOptions::new().create(true).write(true).truncate(false).open(target)?;
+    if file.metadata()?.len() < size as u64 {
+        file.set_len(size as u64)?;
+    }
+    Ok(())
 }
 
 /// Provisions volumes for the claims that need one (copies happen outside the lock).
@@ -48,11 +89,7 @@ pub fn reconcile(cluster: &Cluster) {
     let work = plan(&cluster.lock());
     for w in work {
         let dir = cluster.data_dir.join("volumes").join(format!("pvc-{}", meta::uid(&w.pvc)));
-        let copied = match &w.source {
-            Some(src) => fsutil::copy_dir(src, &dir).map(|_| ()),
-            None => std::fs::create_dir_all(&dir),
-        };
-        if let Err(e) = copied {
+        if let Err(e) = make_volume(&w.pvc, w.source.as_deref(), &dir) {
             tracing::warn!("provisioning {}: {e}", dir.display());
             continue;
         }
@@ -72,7 +109,13 @@ fn plan(state: &State) -> Vec<Work> {
         let Some(class) = classes.iter().find(|c| meta::name(c) == class_name) else {
             continue;
         };
-        if meta::str_at(class, "/provisioner") != Some(TEST_PROVISIONER) {
+        let driver = meta::str_at(class, "/provisioner").unwrap_or_default();
+        if driver != TEST_PROVISIONER && driver != TEST_LOCAL_PROVISIONER {
+            continue;
+        }
+        let node = rules::annotation(&pvc, rules::ANN_SELECTED_NODE).map(String::from);
+        let delayed = meta::str_at(class, "/volumeBindingMode") == Some("WaitForFirstConsumer");
+        if delayed && node.is_none() {
             continue;
         }
         let ns = meta::namespace(&pvc);
@@ -92,7 +135,7 @@ fn plan(state: &State) -> Vec<Work> {
             }
         };
         let reclaim = meta::str_at(class, "/reclaimPolicy").unwrap_or("Delete").to_string();
-        out.push(Work { pvc, source, reclaim });
+        out.push(Work { pvc, source, reclaim, driver: driver.to_string(), node });
     }
     out
 }
@@ -133,8 +176,9 @@ fn create_pv(state: &mut State, w: &Work, dir: &std::path::Path) {
     let pvc = &w.pvc;
     let (ns, name, uid) = (meta::namespace(pvc), meta::name(pvc), meta::uid(pvc));
     // The PV controller's `setClaimProvisioner`, before the provisioner runs.
+    let driver = w.driver.as_str();
     let p = Patch::Merge(
-        json!({"metadata": {"annotations": {"volume.beta.kubernetes.io/storage-provisioner": TEST_PROVISIONER, "volume.kubernetes.io/storage-provisioner": TEST_PROVISIONER}}}),
+        json!({"metadata": {"annotations": {"volume.beta.kubernetes.io/storage-provisioner": driver, "volume.kubernetes.io/storage-provisioner": driver}}}),
     );
     let Some(pvc) = log_err("annotate pvc", state.patch(&pvc_rt, ns, name, p, "", &opts(MANAGER))) else {
         return;
@@ -142,8 +186,8 @@ fn create_pv(state: &mut State, w: &Work, dir: &std::path::Path) {
     let storage = pvc.pointer("/spec/resources/requests/storage").cloned().unwrap_or(json!("1Gi"));
     let modes = pvc.pointer("/spec/accessModes").cloned().unwrap_or(json!(["ReadWriteOnce"]));
     let path = dir.to_string_lossy().to_string();
-    let pv = json!({
-        "metadata": {"name": format!("pvc-{uid}"), "annotations": {rules::ANN_PROVISIONED_BY: TEST_PROVISIONER, "volume.kubernetes.io/provisioner-deletion-secret-name": "", "volume.kubernetes.io/provisioner-deletion-secret-namespace": ""}},
+    let mut pv = json!({
+        "metadata": {"name": format!("pvc-{uid}"), "annotations": {rules::ANN_PROVISIONED_BY: driver, "volume.kubernetes.io/provisioner-deletion-secret-name": "", "volume.kubernetes.io/provisioner-deletion-secret-namespace": ""}},
         "spec": {
             "capacity": {"storage": storage},
             "accessModes": modes,
@@ -151,8 +195,17 @@ fn create_pv(state: &mut State, w: &Work, dir: &std::path::Path) {
             "storageClassName": pvc.pointer("/spec/storageClassName").cloned().unwrap_or(Value::Null),
             "volumeMode": pvc.pointer("/spec/volumeMode").cloned().unwrap_or(json!("Filesystem")),
             "claimRef": {"kind": "PersistentVolumeClaim", "apiVersion": "v1", "namespace": ns, "name": name, "uid": uid, "resourceVersion": meta::str_at(&pvc, "/metadata/resourceVersion")},
-            "csi": {"driver": TEST_PROVISIONER, "volumeHandle": path, "fsType": "ext4", "volumeAttributes": {"path": path}},
+            "csi": {"driver": driver, "volumeHandle": path, "fsType": "ext4", "volumeAttributes": {"path": path}},
         },
     });
+    if let Some(node) = &w.node {
+        pv["spec"]["nodeAffinity"] = json!({"required": {"nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}});
+    }
+    if is_block(&pvc) {
+        if let Some(csi) = pv.pointer_mut("/spec/csi").and_then(Value::as_object_mut) {
+            csi.remove("fsType");
+        }
+    }
     log_err("create pv", state.create(&pv_rt, "", pv, &opts(PROVISIONER)));
 }

@@ -15,12 +15,13 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::events::{self, Event};
+use super::scheduler::delays_binding;
 use super::volumes::pv_path;
 use super::{log_err, objects};
 use crate::cluster::Cluster;
 use crate::meta;
 use crate::registry::ResourceType;
-use crate::seed::TEST_PROVISIONER;
+use crate::seed::{TEST_LOCAL_PROVISIONER, TEST_PROVISIONER};
 use crate::state::{DeleteOpts, State};
 use rules::{ClaimAction, Note, VolumeAction};
 
@@ -61,8 +62,10 @@ impl Binder {
     pub fn reconcile(&mut self, cluster: &Cluster) {
         let mut state = cluster.lock();
         let pvs = objects(&state, "", "persistentvolumes");
+        let classes = objects(&state, "storage.k8s.io", "storageclasses");
         for claim in objects(&state, "", "persistentvolumeclaims") {
-            let action = rules::decide_claim(&claim, &pvs);
+            let delayed = delays_binding(&classes, rules::class_of(&claim));
+            let action = rules::decide_claim(&claim, &pvs, delayed);
             self.apply_claim(&mut state, &claim, &pvs, action);
         }
         let claims = objects(&state, "", "persistentvolumeclaims");
@@ -151,8 +154,10 @@ impl Binder {
     /// `deletion_delay` after their release. Other volumes wait for an external
     /// deleter that does not exist here, as they would on a cluster without one.
     fn delete_later(&mut self, state: &mut State, cluster: &Cluster, pv: &Value) {
-        let ours = rules::annotation(pv, rules::ANN_PROVISIONED_BY) == Some(TEST_PROVISIONER)
-            || meta::str_at(pv, "/spec/csi/driver") == Some(TEST_PROVISIONER);
+        let ours = [TEST_PROVISIONER, TEST_LOCAL_PROVISIONER].iter().any(|p| {
+            rules::annotation(pv, rules::ANN_PROVISIONED_BY) == Some(p)
+                || meta::str_at(pv, "/spec/csi/driver") == Some(p)
+        });
         if !ours || meta::is_deleting(pv) {
             return;
         }
@@ -161,7 +166,8 @@ impl Binder {
             return;
         }
         if let Some(dir) = pv_path(pv).filter(|d| d.starts_with(&cluster.data_dir)) {
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
+            let removed = if dir.is_dir() { std::fs::remove_dir_all(&dir) } else { std::fs::remove_file(&dir) };
+            if let Err(e) = removed {
                 tracing::debug!("deleting volume directory {}: {e}", dir.display());
             }
         }

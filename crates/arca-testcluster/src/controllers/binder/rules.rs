@@ -13,6 +13,7 @@ use crate::meta;
 pub const ANN_BIND_COMPLETED: &str = "pv.kubernetes.io/bind-completed";
 pub const ANN_BOUND_BY_CONTROLLER: &str = "pv.kubernetes.io/bound-by-controller";
 pub const ANN_PROVISIONED_BY: &str = "pv.kubernetes.io/provisioned-by";
+pub const ANN_SELECTED_NODE: &str = "volume.kubernetes.io/selected-node";
 const ANN_STORAGE_CLASS: &str = "volume.beta.kubernetes.io/storage-class";
 
 /// An event to record on the claim.
@@ -190,22 +191,30 @@ pub fn best_match<'a>(claim: &Value, pvs: &'a [Value]) -> Option<&'a Value> {
     smallest
 }
 
-/// `syncClaim`: unbound claims (no `bind-completed`) get bound, bound ones checked.
-pub fn decide_claim(claim: &Value, pvs: &[Value]) -> ClaimAction {
+/// `syncClaim`: unbound claims (no `bind-completed`) get bound, bound ones
+/// checked. `delayed`: the claim's class binds `WaitForFirstConsumer`, so
+/// until the scheduler picked a node only a volume pre-bound to it binds.
+pub fn decide_claim(claim: &Value, pvs: &[Value], delayed: bool) -> ClaimAction {
     let volume_name = meta::str_at(claim, "/spec/volumeName").unwrap_or_default();
     let pv = pvs.iter().find(|pv| !volume_name.is_empty() && meta::name(pv) == volume_name);
     if has_annotation(claim, ANN_BIND_COMPLETED) {
         return decide_bound_claim(claim, volume_name, pv);
     }
     if volume_name.is_empty() {
+        let waiting = delayed && annotation(claim, ANN_SELECTED_NODE).is_none();
         return match best_match(claim, pvs) {
-            Some(pv) => ClaimAction::Bind(meta::name(pv).to_string()),
+            Some(pv) if !waiting || bound_to_claim(pv, claim) => ClaimAction::Bind(meta::name(pv).to_string()),
+            _ if waiting => ClaimAction::Pending(Some(Note {
+                warning: false,
+                reason: "WaitForFirstConsumer",
+                message: "waiting for first consumer to be created before binding".into(),
+            })),
             None if class_of(claim).is_empty() => ClaimAction::Pending(Some(Note {
                 warning: false,
                 reason: "FailedBinding",
                 message: "no persistent volumes available for this claim and no storage class is set".into(),
             })),
-            None => ClaimAction::Provision,
+            _ => ClaimAction::Provision,
         };
     }
     // The claim asks for a specific volume; a missing one is waited for, without an event.
@@ -306,17 +315,17 @@ mod tests {
         let new = claim("new", Some("pv1"), json!({}));
         let stale = pv("pv1", json!({"namespace": "app", "name": "data", "uid": "old"}), "Released");
         let note = warning("FailedBinding", "volume \"pv1\" already bound to a different claim.".into());
-        assert_eq!(decide_claim(&new, std::slice::from_ref(&stale)), ClaimAction::Pending(Some(note.clone())));
+        assert_eq!(decide_claim(&new, std::slice::from_ref(&stale), false), ClaimAction::Pending(Some(note.clone())));
         let by_controller = claim("new", Some("pv1"), json!({ANN_BOUND_BY_CONTROLLER: "yes"}));
-        assert_eq!(decide_claim(&by_controller, std::slice::from_ref(&stale)), ClaimAction::NoteOnly(note));
+        assert_eq!(decide_claim(&by_controller, std::slice::from_ref(&stale), false), ClaimAction::NoteOnly(note));
         let cleared = pv("pv1", json!({"namespace": "app", "name": "data"}), "Available");
-        assert_eq!(decide_claim(&new, &[cleared]), ClaimAction::Bind("pv1".into()));
+        assert_eq!(decide_claim(&new, &[cleared], false), ClaimAction::Bind("pv1".into()));
         let free = pv("pv1", Value::Null, "Available");
-        assert_eq!(decide_claim(&new, std::slice::from_ref(&free)), ClaimAction::Bind("pv1".into()));
-        assert_eq!(decide_claim(&new, &[]), ClaimAction::Pending(None));
+        assert_eq!(decide_claim(&new, std::slice::from_ref(&free), false), ClaimAction::Bind("pv1".into()));
+        assert_eq!(decide_claim(&new, &[], false), ClaimAction::Pending(None));
         let mut small = free.clone();
         small["spec"]["capacity"]["storage"] = json!("500Mi");
-        let ClaimAction::Pending(Some(n)) = decide_claim(&new, &[small]) else { panic!("expected a mismatch") };
+        let ClaimAction::Pending(Some(n)) = decide_claim(&new, &[small], false) else { panic!("expected a mismatch") };
         assert_eq!(n.message, "Cannot bind to requested volume \"pv1\": requested PV is too small");
     }
 
@@ -324,8 +333,8 @@ mod tests {
     fn bound_claim_rules() {
         let bound = claim("u1", Some("pv1"), json!({ANN_BIND_COMPLETED: "yes"}));
         let other = pv("pv1", json!({"namespace": "app", "name": "data", "uid": "u0"}), "Bound");
-        assert!(matches!(decide_claim(&bound, &[other]), ClaimAction::Lost(n) if n.reason == "ClaimMisbound"));
-        assert!(matches!(decide_claim(&bound, &[]), ClaimAction::Lost(n) if n.reason == "ClaimLost"));
+        assert!(matches!(decide_claim(&bound, &[other], false), ClaimAction::Lost(n) if n.reason == "ClaimMisbound"));
+        assert!(matches!(decide_claim(&bound, &[], false), ClaimAction::Lost(n) if n.reason == "ClaimLost"));
     }
 
     #[test]
@@ -336,10 +345,28 @@ mod tests {
         small["spec"]["capacity"]["storage"] = json!("1Gi");
         let mut other_class = small.clone();
         other_class["spec"]["storageClassName"] = json!("other");
-        assert_eq!(decide_claim(&c, &[big.clone(), small.clone(), other_class]), ClaimAction::Bind("small".into()));
+        assert_eq!(
+            decide_claim(&c, &[big.clone(), small.clone(), other_class], false),
+            ClaimAction::Bind("small".into())
+        );
         let reserved = pv("reserved", json!({"namespace": "app", "name": "data"}), "Available");
-        assert_eq!(decide_claim(&c, &[big, small, reserved]), ClaimAction::Bind("reserved".into()));
-        assert_eq!(decide_claim(&c, &[]), ClaimAction::Provision);
+        assert_eq!(
+            decide_claim(&c, &[big.clone(), small, reserved.clone()], false),
+            ClaimAction::Bind("reserved".into())
+        );
+        assert_eq!(decide_claim(&c, &[], false), ClaimAction::Provision);
+        // WaitForFirstConsumer: only the pre-bound volume until a node is selected.
+        assert_eq!(decide_claim(&c, &[big.clone(), reserved], true), ClaimAction::Bind("reserved".into()));
+        let ClaimAction::Pending(Some(n)) = decide_claim(&c, std::slice::from_ref(&big), true) else {
+            panic!("expected to wait for a consumer")
+        };
+        assert_eq!(
+            (n.reason, n.message.as_str()),
+            ("WaitForFirstConsumer", "waiting for first consumer to be created before binding")
+        );
+        let selected = claim("u1", None, json!({ANN_SELECTED_NODE: "n1"}));
+        assert_eq!(decide_claim(&selected, &[big], true), ClaimAction::Bind("big".into()));
+        assert_eq!(decide_claim(&selected, &[], true), ClaimAction::Provision);
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //! `hostPath` to itself); the process sees it as `ARCA_MOUNT_<VOLUME_NAME>`
 //! (upper-cased, `-` and `.` as `_`), and every occurrence of the mount path in
 //! the command, args, env values and workingDir is rewritten to the host path.
+//! A `hostPath` under `/var/lib/kubelet` is the node's kubelet directory
+//! (`DATA_DIR/nodes/<node>/kubelet`). A `volumeDevices` entry maps its
+//! `devicePath` to the block volume's file (`ARCA_DEVICE_<NAME>`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,7 +19,7 @@ use base64::Engine;
 use serde_json::Value;
 
 use crate::cluster::Cluster;
-use crate::controllers::volumes::claim_path;
+use crate::controllers::volumes::{claim_volume, pv_path};
 use crate::meta;
 use crate::state::State;
 
@@ -31,6 +34,29 @@ fn container_dir(data_dir: &Path, uid: &str, container: &str) -> PathBuf {
 /// The log (stdout and stderr) of one container of a pod.
 pub fn log_path(data_dir: &Path, uid: &str, container: &str) -> PathBuf {
     container_dir(data_dir, uid, container).join("log")
+}
+
+/// The kubelet's directory on a node, as pods name it.
+const KUBELET_DIR: &str = "/var/lib/kubelet";
+
+/// Why a container's view cannot be built.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EnvError {
+    /// A volume is not ready yet (an unbound claim): the pod waits.
+    #[error("{0}")]
+    NotReady(String),
+    /// The pod cannot start as specified (the kubelet's volume errors).
+    #[error("{message}")]
+    Invalid { volume: String, message: String },
+}
+
+/// A path of a pod's `hostPath` on the host: the node's kubelet directory
+/// stands for `/var/lib/kubelet`, anything else is itself.
+fn host_path(cluster: &Cluster, node: &str, path: &str) -> PathBuf {
+    match Path::new(path).strip_prefix(KUBELET_DIR) {
+        Ok(rest) if !node.is_empty() => cluster.kubelet_dir(node).join(rest),
+        _ => PathBuf::from(path),
+    }
 }
 
 /// How a pod's container sees the local machine.
@@ -112,8 +138,8 @@ fn lookup(state: &State, plural: &str, ns: &str, name: &str) -> Option<Value> {
 
 /// Resolves volumes and env of `container` (an item of `spec.containers` or
 /// `spec.initContainers`); `Err` while a volume is not ready (an unbound claim).
-pub fn pod_env(state: &State, cluster: &Cluster, pod: &Value, container: &Value) -> Result<PodEnv, String> {
-    let mut env = pod_env_in(state, &cluster.data_dir, pod, container)?;
+pub fn pod_env(state: &State, cluster: &Cluster, pod: &Value, container: &Value) -> Result<PodEnv, EnvError> {
+    let mut env = pod_env_in(state, cluster, pod, container)?;
     // The "image": programs the test put on the node come first on PATH.
     if !cluster.container_path.is_empty() && !env.env.iter().any(|(k, _)| k == "PATH") {
         let mut dirs = cluster.container_path.clone();
@@ -125,23 +151,54 @@ pub fn pod_env(state: &State, cluster: &Cluster, pod: &Value, container: &Value)
     Ok(env)
 }
 
-fn pod_env_in(state: &State, data_dir: &Path, pod: &Value, container: &Value) -> Result<PodEnv, String> {
+/// A volume of a pod resolved to the host: a directory, or a block volume's file.
+struct Resolved {
+    path: PathBuf,
+    block: bool,
+}
+
+fn device_env_name(volume: &str) -> String {
+    env_name(volume).replacen("ARCA_MOUNT_", "ARCA_DEVICE_", 1)
+}
+
+/// The kubelet's check of claims against how containers use them.
+fn mode_error(volume: &str, block: bool, as_device: bool) -> Option<EnvError> {
+    let (mode, field) = match (block, as_device) {
+        (true, false) => ("Block", "volumeMounts"),
+        (false, true) => ("Filesystem", "volumeDevices"),
+        _ => return None,
+    };
+    Some(EnvError::Invalid {
+        volume: volume.to_string(),
+        message: format!("volume {volume} has volumeMode {mode}, but is specified in {field}"),
+    })
+}
+
+fn pod_env_in(state: &State, cluster: &Cluster, pod: &Value, container: &Value) -> Result<PodEnv, EnvError> {
+    let data_dir = cluster.data_dir.as_path();
+    let node = meta::str_at(pod, "/spec/nodeName").unwrap_or_default();
     let ns = meta::namespace(pod);
     let root = pod_dir(data_dir, meta::uid(pod));
     let name = meta::str_at(container, "/name").unwrap_or_default();
     let rootfs = container_dir(data_dir, meta::uid(pod), name).join("rootfs");
-    std::fs::create_dir_all(&rootfs).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&rootfs).map_err(|e| EnvError::NotReady(e.to_string()))?;
     let volumes = pod.pointer("/spec/volumes").and_then(Value::as_array).cloned().unwrap_or_default();
     let mut env = PodEnv { working_dir: rootfs.clone(), ..Default::default() };
-    let mut by_name: HashMap<String, PathBuf> = HashMap::new();
+    let mut by_name: HashMap<String, Resolved> = HashMap::new();
     for v in &volumes {
         let name = meta::str_at(v, "/name").unwrap_or_default().to_string();
         let local = root.join("volumes").join(&name);
-        let io = |r: std::io::Result<()>| r.map_err(|e| e.to_string());
-        let path = if let Some(claim) = meta::str_at(v, "/persistentVolumeClaim/claimName") {
-            claim_path(state, ns, claim).ok_or_else(|| format!("claim {claim} is not bound"))?
-        } else if let Some(p) = meta::str_at(v, "/hostPath/path") {
-            PathBuf::from(p)
+        let io = |r: std::io::Result<()>| r.map_err(|e| EnvError::NotReady(e.to_string()));
+        if let Some(claim) = meta::str_at(v, "/persistentVolumeClaim/claimName") {
+            let not_bound = || EnvError::NotReady(format!("claim {claim} is not bound"));
+            let pv = claim_volume(state, ns, claim).ok_or_else(not_bound)?;
+            let path = pv_path(&pv).ok_or_else(not_bound)?;
+            let block = meta::str_at(&pv, "/spec/volumeMode") == Some("Block");
+            by_name.insert(name, Resolved { path, block });
+            continue;
+        }
+        let path = if let Some(p) = meta::str_at(v, "/hostPath/path") {
+            host_path(cluster, node, p)
         } else if let Some(cm) = meta::str_at(v, "/configMap/name") {
             let obj = lookup(state, "configmaps", ns, cm);
             io(write_items(&local, obj.as_ref().and_then(|o| o.get("data")), false))?;
@@ -154,15 +211,31 @@ fn pod_env_in(state: &State, data_dir: &Path, pod: &Value, container: &Value) ->
             io(std::fs::create_dir_all(&local))?;
             local
         };
-        by_name.insert(name, path);
+        by_name.insert(name, Resolved { path, block: false });
     }
-    let mounts = container.get("volumeMounts").and_then(Value::as_array).cloned().unwrap_or_default();
-    for m in &mounts {
-        let name = meta::str_at(m, "/name").unwrap_or_default();
-        let mount_path = meta::str_at(m, "/mountPath").unwrap_or_default();
-        let Some(base) = by_name.get(name) else {
+    let list = |key: &str| container.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+    for d in &list("volumeDevices") {
+        let name = meta::str_at(d, "/name").unwrap_or_default();
+        let device_path = meta::str_at(d, "/devicePath").unwrap_or_default();
+        let Some(volume) = by_name.get(name) else {
             continue;
         };
+        if let Some(e) = mode_error(name, volume.block, true) {
+            return Err(e);
+        }
+        env.env.push((device_env_name(name), volume.path.to_string_lossy().to_string()));
+        env.mounts.push((device_path.to_string(), volume.path.clone()));
+    }
+    for m in &list("volumeMounts") {
+        let name = meta::str_at(m, "/name").unwrap_or_default();
+        let mount_path = meta::str_at(m, "/mountPath").unwrap_or_default();
+        let Some(volume) = by_name.get(name) else {
+            continue;
+        };
+        if let Some(e) = mode_error(name, volume.block, false) {
+            return Err(e);
+        }
+        let base = &volume.path;
         let host = match meta::str_at(m, "/subPath").filter(|s| !s.is_empty()) {
             Some(sub) => base.join(sub),
             None => base.clone(),
@@ -232,5 +305,16 @@ mod tests {
         assert_eq!(env.rewrite("--dir=/data/x"), "--dir=/tmp/v1/x");
         assert_eq!(env.rewrite("/database /x/data"), "/database /x/data");
         assert_eq!(env_name("my-vol.1"), "ARCA_MOUNT_MY_VOL_1");
+        assert_eq!(device_env_name("raw-disk"), "ARCA_DEVICE_RAW_DISK");
+    }
+
+    #[test]
+    fn claims_are_used_by_their_volume_mode() {
+        assert_eq!(mode_error("d", true, true), None);
+        assert_eq!(mode_error("d", false, false), None);
+        let e = mode_error("d", true, false).map(|e| e.to_string());
+        assert_eq!(e.as_deref(), Some("volume d has volumeMode Block, but is specified in volumeMounts"));
+        let e = mode_error("d", false, true).map(|e| e.to_string());
+        assert_eq!(e.as_deref(), Some("volume d has volumeMode Filesystem, but is specified in volumeDevices"));
     }
 }

@@ -1,25 +1,30 @@
-//! The simulated kubelet: schedules pods to the single node and runs every
-//! container's command as a local process, each with its own mount mapping
-//! (see `env`). Init containers run first, one after the other; native
+//! The simulated kubelets of the cluster's nodes: run every container of a
+//! pod bound to one of them as a local process, each with its own mount
+//! mapping (see `env`), once the pod's claims are bound. Init containers run first, one after the other; native
 //! sidecars (init containers with `restartPolicy: Always`) start in order and
 //! keep running beside the main containers until the pod ends.
 
 pub mod env;
+mod pods_dir;
 mod status;
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::events::{self, Event};
 use super::{log_err, objects, opts};
-use crate::cluster::{Cluster, NODE_NAME};
+use crate::cluster::Cluster;
 use crate::meta;
-pub use env::{PodEnv, log_path, pod_env};
+pub use env::{EnvError, PodEnv, log_path, pod_env};
 use status::{State, View};
 
 const MANAGER: &str = "kubelet";
+/// How long a failed image pull shows `ErrImagePull` before `ImagePullBackOff`.
+const PULL_BACKOFF: Duration = Duration::from_secs(1);
 
 /// One container of a running pod.
 struct Container {
@@ -84,10 +89,15 @@ impl Container {
     }
 }
 
-/// A pod admitted to the node.
+/// A pod admitted to its node.
 struct PodRun {
     ns: String,
     name: String,
+    node: String,
+    /// The node's number (its pod CIDR).
+    subnet: usize,
+    /// A volume cannot be used as the spec says: nothing starts.
+    blocked: bool,
     started: String,
     containers: Vec<Container>,
     /// The container states last written to the pod status.
@@ -95,7 +105,7 @@ struct PodRun {
 }
 
 impl PodRun {
-    fn new(pod: &Value) -> Self {
+    fn new(pod: &Value, node: &str, subnet: usize) -> Self {
         let list =
             |key: &str| pod.pointer(&format!("/spec/{key}")).and_then(Value::as_array).cloned().unwrap_or_default();
         let mut containers = Vec::new();
@@ -122,6 +132,9 @@ impl PodRun {
         PodRun {
             ns: meta::namespace(pod).to_string(),
             name: meta::name(pod).to_string(),
+            node: node.to_string(),
+            subnet,
+            blocked: false,
             started: meta::now(),
             containers,
             written: None,
@@ -136,10 +149,29 @@ impl PodRun {
         self.containers.iter_mut().for_each(Container::stop);
     }
 
+    /// Turns failed pulls shown long enough into `ImagePullBackOff`; `true` if any changed.
+    fn back_off_pulls(&mut self) -> bool {
+        let mut changed = false;
+        for c in &mut self.containers {
+            if let State::Blocked { reason: "ErrImagePull", since, .. } = &c.state {
+                if since.elapsed() >= PULL_BACKOFF {
+                    let image = meta::str_at(&c.spec, "/image").unwrap_or_default();
+                    let message = format!("Back-off pulling image \"{image}\"");
+                    c.state = State::Blocked { reason: "ImagePullBackOff", message, since: Instant::now() };
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+
     /// Which containers may start now: init containers one at a time (a
     /// sidecar lets the next start once it runs), the main ones after all.
     fn startable(&self) -> Vec<usize> {
         let mut out = Vec::new();
+        if self.blocked {
+            return out;
+        }
         for (i, c) in self.containers.iter().enumerate().filter(|(_, c)| c.init) {
             let waiting = matches!(c.state, State::Waiting(_));
             if waiting {
@@ -192,6 +224,7 @@ impl Kubelet {
             let keep = live.get(uid.as_str()).is_some_and(|pod| !meta::is_deleting(pod));
             if !keep {
                 run.stop_all();
+                pods_dir::unpublish(cluster, &run.node, uid);
             }
             keep
         });
@@ -205,26 +238,31 @@ impl Kubelet {
         self.reap(cluster);
     }
 
-    /// Schedules a pod to the node once its volumes are ready.
+    /// Admits a pod bound to one of the nodes once its volumes are ready (a
+    /// pod bound to a node without a kubelet stays `Pending`, as upstream).
     fn admit(&mut self, cluster: &Cluster, pod: &Value) {
         let node = meta::str_at(pod, "/spec/nodeName").unwrap_or_default();
-        if !node.is_empty() && node != NODE_NAME {
+        let Some(subnet) = cluster.nodes.iter().position(|n| n == node) else {
             return;
-        }
+        };
         let mut state = cluster.lock();
-        let run = PodRun::new(pod);
-        if let Some(why) = run.containers.iter().find_map(|c| pod_env(&state, cluster, pod, &c.spec).err()) {
+        let mut run = PodRun::new(pod, node, subnet);
+        let errors: Vec<EnvError> =
+            run.containers.iter().filter_map(|c| pod_env(&state, cluster, pod, &c.spec).err()).collect();
+        if let Some(why) = errors.iter().find(|e| matches!(e, EnvError::NotReady(_))) {
             tracing::debug!("pod {} waits: {why}", meta::name(pod));
             return;
         }
-        let Some(rt) = state.resource("", "v1", "pods") else {
-            return;
-        };
-        let mut bound = pod.clone();
-        meta::object_mut(&mut bound, "spec").insert("nodeName".into(), json!(NODE_NAME));
-        if log_err("bind pod", state.update(&rt, &run.ns, &run.name, bound, "", &opts("default-scheduler"))).is_none() {
-            return;
+        if let Some(EnvError::Invalid { volume, message }) = errors.first() {
+            run.blocked = true;
+            let message = format!(
+                "Unable to attach or mount volumes: unmounted volumes=[{volume}], unattached volumes=[], failed to process volumes=[{volume}]: {message}"
+            );
+            let e =
+                Event { involved: pod, warning: true, reason: "FailedMount", message: &message, component: MANAGER };
+            events::record(&mut state, &e);
         }
+        pods_dir::publish(cluster, &state, pod, node);
         self.pods.insert(meta::uid(pod).to_string(), run);
     }
 
@@ -233,7 +271,8 @@ impl Kubelet {
         for run in self.pods.values_mut() {
             // Poll every container (no short circuit): each must notice its own exit.
             let exited = run.containers.iter_mut().map(Container::poll).filter(|e| *e).count() > 0;
-            if !exited && run.written.is_some() && run.startable().is_empty() {
+            let backed_off = run.back_off_pulls();
+            if !exited && !backed_off && run.written.is_some() && run.startable().is_empty() {
                 continue;
             }
             let mut state = cluster.lock();
@@ -244,17 +283,22 @@ impl Kubelet {
                 continue;
             };
             for i in run.startable() {
+                if let Some(message) = unpullable(cluster, &run.containers[i].spec) {
+                    pull_failed(&mut state, &pod, &mut run.containers[i], message);
+                    continue;
+                }
                 let env = pod_env(&state, cluster, &pod, &run.containers[i].spec);
                 start(&mut run.containers[i], env, &cluster.data_dir, meta::uid(&pod));
             }
             if matches!(status::phase(&run.views()), "Succeeded" | "Failed") {
                 run.stop_all();
+                pods_dir::unpublish(cluster, &run.node, meta::uid(&pod));
             }
             let states: Vec<State> = run.containers.iter().map(|c| c.state.clone()).collect();
             if run.written.as_ref() == Some(&states) {
                 continue;
             }
-            let status = status::pod_status(&pod, &run.started, &run.views());
+            let status = status::pod_status(&pod, &run.started, &run.views(), run.subnet);
             let written = state.update(&rt, &run.ns, &run.name, json!({"status": status}), "status", &opts(MANAGER));
             if log_err("pod status", written).is_some() {
                 run.written = Some(states);
@@ -263,11 +307,27 @@ impl Kubelet {
     }
 }
 
+/// The runtime's error for a container whose image no registry has.
+fn unpullable(cluster: &Cluster, spec: &Value) -> Option<String> {
+    let image = meta::str_at(spec, "/image").unwrap_or_default();
+    cluster.unpullable_images.iter().any(|prefix| image.starts_with(prefix.as_str())).then(|| {
+        format!("rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": failed to resolve reference \"{image}\": {image}: not found")
+    })
+}
+
+fn pull_failed(state: &mut crate::state::State, pod: &Value, c: &mut Container, message: String) {
+    let image = meta::str_at(&c.spec, "/image").unwrap_or_default();
+    let text = format!("Failed to pull image \"{image}\": {message}");
+    let e = Event { involved: pod, warning: true, reason: "Failed", message: &text, component: MANAGER };
+    events::record(state, &e);
+    c.state = State::Blocked { reason: "ErrImagePull", message, since: Instant::now() };
+}
+
 /// Starts a container's process; one without a command runs as a pause container.
-fn start(c: &mut Container, env: Result<PodEnv, String>, data_dir: &Path, pod_uid: &str) {
+fn start(c: &mut Container, env: Result<PodEnv, EnvError>, data_dir: &Path, pod_uid: &str) {
     let env = match env {
         Ok(env) => env,
-        Err(why) => return c.terminate(128, "StartError", &why),
+        Err(why) => return c.terminate(128, "StartError", &why.to_string()),
     };
     let argv = env.argv(&env::container_argv(&c.spec));
     c.state = State::Running { started: meta::now() };

@@ -8,13 +8,33 @@ use crate::meta;
 #[derive(Debug, Clone, PartialEq)]
 pub enum State {
     Waiting(&'static str),
-    Running { started: String },
-    Terminated { code: i32, reason: String, message: String, started: String, finished: String },
+    /// Waiting for a reason that does not resolve by itself (an image that
+    /// cannot be pulled, a volume that cannot be used): it never starts.
+    Blocked {
+        reason: &'static str,
+        message: String,
+        since: std::time::Instant,
+    },
+    Running {
+        started: String,
+    },
+    Terminated {
+        code: i32,
+        reason: String,
+        message: String,
+        started: String,
+        finished: String,
+    },
 }
 
 impl State {
     pub fn is_running(&self) -> bool {
         matches!(self, State::Running { .. })
+    }
+
+    /// Not started yet (waiting, or blocked).
+    pub fn is_waiting(&self) -> bool {
+        matches!(self, State::Waiting(_) | State::Blocked { .. })
     }
 
     pub fn exit_code(&self) -> Option<i32> {
@@ -27,6 +47,7 @@ impl State {
     fn to_json(&self, container_id: &str) -> Value {
         match self {
             State::Waiting(reason) => json!({"waiting": {"reason": reason}}),
+            State::Blocked { reason, message, .. } => json!({"waiting": {"reason": reason, "message": message}}),
             State::Running { started } => json!({"running": {"startedAt": started}}),
             State::Terminated { code, reason, message, started, finished } => {
                 let mut t = json!({"exitCode": code, "reason": reason, "startedAt": started, "finishedAt": finished, "containerID": container_id});
@@ -85,7 +106,7 @@ pub fn phase(views: &[View<'_>]) -> &'static str {
         return "Failed";
     }
     let main: Vec<&View<'_>> = views.iter().filter(|v| !v.init).collect();
-    if main.iter().all(|v| matches!(v.state, State::Waiting(_))) {
+    if main.iter().all(|v| v.state.is_waiting()) {
         return "Pending";
     }
     if main.iter().any(|v| v.state.exit_code().is_none()) {
@@ -120,15 +141,16 @@ fn conditions(views: &[View<'_>], now: &str) -> Value {
     ])
 }
 
-fn pod_ip(pod: &Value) -> String {
+/// An address from the pod CIDR of node number `subnet` (`10.244.<subnet>.0/24`).
+fn pod_ip(pod: &Value, subnet: usize) -> String {
     let uid = meta::uid(pod);
     let n = uid.bytes().fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(b as u32));
-    format!("10.244.0.{}", n % 250 + 2)
+    format!("10.244.{subnet}.{}", n % 250 + 2)
 }
 
-/// The whole `status` of a pod started at `started`.
-pub fn pod_status(pod: &Value, started: &str, views: &[View<'_>]) -> Value {
-    let ip = pod_ip(pod);
+/// The whole `status` of a pod started at `started` on node number `subnet`.
+pub fn pod_status(pod: &Value, started: &str, views: &[View<'_>], subnet: usize) -> Value {
+    let ip = pod_ip(pod, subnet);
     let uid = meta::uid(pod);
     let list = |init: bool| -> Vec<Value> { views.iter().filter(|v| v.init == init).map(|v| v.to_json(uid)).collect() };
     let mut status = json!({
