@@ -17,10 +17,17 @@ use serde_json::{Value, json};
 const NS: &str = "shop";
 const MOVERS: &str = "arca-system";
 
+/// Images of this registry cannot be pulled in the test clusters.
+const UNPULLABLE: &str = "registry.invalid/";
+
+fn builder(snapshots: bool) -> arca_testcluster::Builder {
+    let bin = Path::new(env!("CARGO_BIN_EXE_arca")).parent().map(Path::to_path_buf).unwrap_or_default();
+    TestCluster::builder().snapshot_crds(snapshots).container_path(bin).unpullable_image(UNPULLABLE)
+}
+
 /// A cluster with the snapshot API (or without), whose containers find `arca` on their PATH.
 async fn cluster(snapshots: bool) -> anyhow::Result<TestCluster> {
-    let bin = Path::new(env!("CARGO_BIN_EXE_arca")).parent().map(Path::to_path_buf).unwrap_or_default();
-    Ok(TestCluster::builder().snapshot_crds(snapshots).container_path(bin).start().await?)
+    Ok(builder(snapshots).start().await?)
 }
 
 async fn kube(cluster: &TestCluster) -> anyhow::Result<Kube> {
@@ -218,6 +225,63 @@ async fn a_mover_that_cannot_start_fails_its_volume_and_the_backup_partially() -
     assert!(errors.contains("PersistentVolumeClaim shop/data"), "{errors}");
     // The namespace was made for the movers; nothing else stays.
     assert!(k.get_opt(&format!("/api/v1/namespaces/{MOVERS}"), "ns").await?.is_some());
+    nothing_left(&k).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpullable_mover_image_fails_the_volume_and_cleans_up() -> anyhow::Result<()> {
+    let cluster = cluster(true).await?;
+    let k = kube(&cluster).await?;
+    namespace(&k, NS).await?;
+    claim_with_files(&k, "data", json!({}), &[("a", "1")]).await?;
+    let dir = tempfile::tempdir()?;
+    let env = Env::new(dir.path())?;
+    let image = format!("{UNPULLABLE}arca:1");
+    let args =
+        ["backup", "create", "b1", "--include-namespaces", NS, "--volume-timeout", "3s", "--mover-image", &image];
+    let report = env.json(&cluster, 3, &args).await?;
+    assert_eq!(report["phase"], "PartiallyFailed");
+    let v = volume(&report, "shop/data")?;
+    assert_eq!((v["method"].as_str(), v["state"].as_str()), (Some("move"), Some("Failed")), "{v}");
+    let reason = v["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("did not finish within 3s") && reason.contains(&format!("image {image} cannot be pulled")),
+        "{reason}"
+    );
+    assert!(v.get("repository_snapshot").is_none(), "{v}");
+    // The snapshot, its staged copy and the temporary claim are gone with the failure.
+    let snaps = list(&k, &format!("/apis/snapshot.storage.k8s.io/v1/namespaces/{NS}/volumesnapshots")).await?;
+    assert!(snaps.is_empty(), "{snaps:?}");
+    let staged = list(&k, &format!("/apis/snapshot.storage.k8s.io/v1/namespaces/{MOVERS}/volumesnapshots")).await?;
+    assert!(staged.is_empty(), "{staged:?}");
+    nothing_left(&k).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_reads_a_running_pods_volume_through_its_nodes_kubelet_directory() -> anyhow::Result<()> {
+    let cluster = builder(false).nodes(3).start().await?;
+    let k = kube(&cluster).await?;
+    namespace(&k, NS).await?;
+    claim_with_files(&k, "data", json!({}), &[("a.txt", "alpha"), ("b.txt", "bravo")]).await?;
+    let pod = app_pod(&k, "db-0", "data").await?;
+    let node = pod["spec"]["nodeName"].as_str().unwrap_or_default().to_string();
+    let dir = tempfile::tempdir()?;
+    let env = Env::new(dir.path())?;
+    let args = ["backup", "create", "b1", "--include-namespaces", NS, "--volume-timeout", "60s"];
+    let report = env.json(&cluster, 0, &args).await?;
+    let v = volume(&report, "shop/data")?;
+    assert_eq!((v["method"].as_str(), v["state"].as_str()), (Some("fs"), Some("Completed")), "{v}");
+    assert!(v["chosen_by"].as_str().unwrap_or_default().contains("a running pod mounts it"), "{v}");
+    assert_eq!(
+        (v["pod"].as_str(), v["node"].as_str()),
+        (Some("shop/db-0"), Some(node.as_str())),
+        "pinned to the pod's node"
+    );
+    assert_eq!(v["files"], 2, "{v}");
+    let snapshot = v["repository_snapshot"].as_str().unwrap_or_default().to_string();
+    let target = restored(&env, &cluster, &snapshot, dir.path()).await?;
+    let a = find(&target, "a.txt").ok_or_else(|| anyhow::anyhow!("a.txt not restored"))?;
+    assert_eq!(std::fs::read_to_string(a)?, "alpha");
     nothing_left(&k).await
 }
 
