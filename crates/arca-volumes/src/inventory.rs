@@ -117,7 +117,11 @@ pub async fn read(kube: &Kube, log: &mut Vec<String>) -> arca_kube::Result<Clust
             );
             None
         }
-        Err(e) => return Err(e),
+        Err(e) => {
+            // Claims can still be read in place; each move or snapshot asked for fails naming the missing class.
+            log.push(format!("volume snapshot classes could not be listed ({e}): no move or snapshot"));
+            None
+        }
     };
     Ok(ClusterState { claims, pods, volumes, storage_classes, snapshot_classes })
 }
