@@ -65,6 +65,12 @@ pub enum Command {
     Export(crate::commands::export::ExportArgs),
     /// Compare two of: a backup, the live cluster (`live`), a directory of manifests
     Diff(crate::commands::diff::DiffArgs),
+    /// Run inside Arca's mover pods: move one volume's data
+    #[command(subcommand)]
+    Mover(crate::commands::mover::MoverCommand),
+    /// A backup's volumes: list them, restore one's files to a local directory
+    #[command(subcommand)]
+    Volume(crate::commands::volume::VolumeCommand),
 }
 
 #[derive(Subcommand, Debug)]

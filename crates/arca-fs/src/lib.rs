@@ -9,6 +9,7 @@
 //! repository's shared lock and loads its index itself.
 
 mod backup;
+mod block;
 mod error;
 mod metadata;
 mod names;
@@ -17,7 +18,10 @@ mod restore;
 mod stream;
 mod xattrs;
 
-pub use backup::{BackupOptions, BackupResult, BackupSummary, META_ROOT, backup};
+pub use backup::{BackupOptions, BackupResult, BackupSummary, ChangeDetection, META_ROOT, backup};
+pub use block::{
+    BLOCK_CHUNK, BlockRestoreSummary, IMAGE_NAME, META_BLOCK, backup_block, is_block_snapshot, restore_block,
+};
 pub use error::{Error, Result};
 pub use progress::{NoProgress, Progress};
 pub use restore::{RestoreOptions, RestoreSummary, restore};

@@ -26,7 +26,7 @@ fn include_globs_select_files_and_their_parents() {
         .snapshot_id;
 
     let dst = tmp.path().join("one");
-    let opts = RestoreOptions { include: vec!["a/b/*.bin".into()] };
+    let opts = RestoreOptions { include: vec!["a/b/*.bin".into()], ..Default::default() };
     let sum = restore(&repo, &snap, &dst, &opts, &NoProgress).unwrap();
     assert_eq!(sum.files, 1);
     assert_eq!(listing(&dst), ["a", "a/b", "a/b/random.bin"].map(PathBuf::from));
@@ -36,7 +36,7 @@ fn include_globs_select_files_and_their_parents() {
 
     // A directory brings everything below it.
     let dst = tmp.path().join("two");
-    let opts = RestoreOptions { include: vec!["a/b".into(), "**/*.txt".into()] };
+    let opts = RestoreOptions { include: vec!["a/b".into(), "**/*.txt".into()], ..Default::default() };
     restore(&repo, &snap, &dst, &opts, &NoProgress).unwrap();
     let got = listing(&dst);
     for want in ["a/b/c/medium.bin", "a/b/text.log", "small.txt", "a/b/random.bin"] {
@@ -47,10 +47,17 @@ fn include_globs_select_files_and_their_parents() {
 
     // A glob that matches nothing restores nothing and is not an error.
     let dst = tmp.path().join("none");
-    let sum = restore(&repo, &snap, &dst, &RestoreOptions { include: vec!["nope/*".into()] }, &NoProgress).unwrap();
+    let sum = restore(
+        &repo,
+        &snap,
+        &dst,
+        &RestoreOptions { include: vec!["nope/*".into()], ..Default::default() },
+        &NoProgress,
+    )
+    .unwrap();
     assert_eq!((sum.files, sum.dirs), (0, 0));
 
-    let bad = RestoreOptions { include: vec!["a[".into()] };
+    let bad = RestoreOptions { include: vec!["a[".into()], ..Default::default() };
     let err = restore(&repo, &snap, &tmp.path().join("bad"), &bad, &NoProgress).unwrap_err();
     assert!(err.to_string().contains("a["), "{err}");
 }
@@ -66,6 +73,7 @@ fn a_hard_link_whose_first_name_is_excluded_is_still_restored() {
         .unwrap()
         .snapshot_id;
     let dst = tmp.path().join("dst");
-    restore(&repo, &snap, &dst, &RestoreOptions { include: vec!["a/hl2".into()] }, &NoProgress).unwrap();
+    restore(&repo, &snap, &dst, &RestoreOptions { include: vec!["a/hl2".into()], ..Default::default() }, &NoProgress)
+        .unwrap();
     assert_eq!(fs::read(dst.join("a/hl2")).unwrap(), b"shared by two names");
 }

@@ -54,7 +54,8 @@ fn backup(ctx: &Context, args: FsBackupArgs) -> Result<i32> {
         Some(q) => Some(repo.find_snapshot(q)?.id),
         None => None,
     };
-    let opts = BackupOptions { paths: args.paths, tags: args.tag, parent, force_full: false, excludes: args.exclude };
+    let opts =
+        BackupOptions { paths: args.paths, tags: args.tag, parent, excludes: args.exclude, ..BackupOptions::default() };
     let bar = Bar::new(ctx.show_progress(), "backup");
     let result = arca_fs::backup(&repo, &opts, &bar);
     bar.finish();
@@ -95,7 +96,7 @@ impl Render for RestoreOutput {
 fn restore(ctx: &Context, args: &FsRestoreArgs) -> Result<i32> {
     let repo = ctx.open_repo()?;
     let snapshot = repo.find_snapshot(&args.snapshot)?;
-    let opts = RestoreOptions { include: args.include.clone() };
+    let opts = RestoreOptions { include: args.include.clone(), ..RestoreOptions::default() };
     let bar = Bar::new(ctx.show_progress(), "restore");
     let summary = arca_fs::restore(&repo, &snapshot.id, &args.target, &opts, &bar);
     bar.finish();

@@ -7,10 +7,12 @@ pub mod export;
 mod fs;
 mod key;
 mod maintenance;
+pub mod mover;
 mod repo;
 pub mod restore;
 mod snapshots;
 mod stream;
+pub mod volume;
 
 use anyhow::Result;
 
@@ -28,5 +30,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Restore(cmd) => restore::run(&ctx, &ctx.global.kube, cmd),
         Command::Export(args) => export::run(&ctx, &args),
         Command::Diff(args) => diff::run(&ctx, &ctx.global.kube, &args),
+        Command::Mover(cmd) => mover::run(&ctx, cmd),
+        Command::Volume(cmd) => volume::run(&ctx, cmd),
     }
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 use arca_repo::{Node, NodeKind, Repository};
 use nix::libc;
 
+use super::ChangeDetection;
 use super::summary::Counters;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
@@ -26,26 +27,32 @@ pub(crate) struct FileSaver<'a> {
     pub repo: &'a Repository,
     pub counters: &'a Counters<'a>,
     pub progress: &'a dyn Progress,
+    pub change_detection: ChangeDetection,
 }
 
-/// The change test: a file whose size, mtime, ctime, inode and device all
-/// match is taken to have the same content. ctime catches `touch -d` and
-/// metadata-preserving copies that mtime alone misses.
-pub(crate) fn unchanged(node: &Node, parent: &Node) -> bool {
-    parent.kind == NodeKind::File
+/// The change test. `Full`: a file whose size, mtime, ctime, inode and
+/// device all match is taken to have the same content; ctime catches
+/// `touch -d` and metadata-preserving copies that mtime alone misses.
+/// `Stable`: size, mtime, mode, uid and gid, which a snapshot clone keeps.
+pub(crate) fn unchanged(node: &Node, parent: &Node, rule: ChangeDetection) -> bool {
+    let common = parent.kind == NodeKind::File
         && parent.size == node.size
         && parent.mtime_ns == node.mtime_ns
-        && parent.ctime_ns == node.ctime_ns
-        && parent.inode == node.inode
-        && parent.device == node.device
-        && (parent.size == 0 || !parent.content.is_empty())
+        && (parent.size == 0 || !parent.content.is_empty());
+    common
+        && match rule {
+            ChangeDetection::Full => {
+                parent.ctime_ns == node.ctime_ns && parent.inode == node.inode && parent.device == node.device
+            }
+            ChangeDetection::Stable => parent.mode == node.mode && parent.uid == node.uid && parent.gid == node.gid,
+        }
 }
 
 impl FileSaver<'_> {
     /// Fills `node.content` and `node.size` for the file at `path`. Problems
     /// with the file itself are `Error::Io`; anything else is the repository.
     pub(crate) fn save(&self, path: &Path, node: &mut Node, parent: Option<&Node>) -> Result<FileStatus> {
-        if let Some(p) = parent.filter(|p| unchanged(node, p)) {
+        if let Some(p) = parent.filter(|p| unchanged(node, p, self.change_detection)) {
             node.content = p.content.clone();
             self.progress.bytes_processed(node.size);
             return Ok(FileStatus::Unchanged);

@@ -63,6 +63,27 @@ pub struct BackupOptions {
     /// Glob patterns: without `/` they match file names anywhere, with `/`
     /// absolute paths. `*` stays within one component, `**` crosses.
     pub excludes: Vec<String>,
+    /// Which metadata must match the parent's for a file to count as unchanged.
+    pub change_detection: ChangeDetection,
+    /// Recorded as the snapshot's `paths` instead of the absolute source
+    /// paths (volume snapshots record `NAMESPACE/CLAIM`), and used to find
+    /// the parent. `None`: the source paths.
+    pub recorded_paths: Option<Vec<String>>,
+    /// Extra entries of the snapshot's `meta` (e.g. `volume`, `backup`).
+    pub meta: BTreeMap<String, serde_json::Value>,
+}
+
+/// Which metadata decides that a file is unchanged since the parent
+/// snapshot (and its stored content is reused without reading it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ChangeDetection {
+    /// Size, mtime, ctime, inode and device: catches `touch -d` and
+    /// metadata-preserving copies. Right for a file system backed up in place.
+    #[default]
+    Full,
+    /// Size, mtime, mode, uid and gid: what survives a volume being cloned
+    /// from a snapshot (new inodes and ctimes every time). For volume movers.
+    Stable,
 }
 
 /// The result of a backup.
@@ -87,7 +108,10 @@ pub fn backup(repo: &Repository, opts: &BackupOptions, progress: &dyn Progress) 
         return Err(Error::Invalid("nothing to back up: give at least one path".into()));
     }
     let sources = absolute_sources(&opts.paths)?;
-    let paths: Vec<String> = sources.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    let paths: Vec<String> = match &opts.recorded_paths {
+        Some(recorded) => recorded.clone(),
+        None => sources.iter().map(|p| p.to_string_lossy().into_owned()).collect(),
+    };
     let excludes = Excludes::new(&opts.excludes)?;
 
     let _lock = repo.lock(false, "backup")?;
@@ -100,7 +124,14 @@ pub fn backup(repo: &Repository, opts: &BackupOptions, progress: &dyn Progress) 
 
     let counters = Counters::new(progress);
     let owners = OwnerNames::default();
-    let saver = TreeSaver { repo, excludes: &excludes, owners: &owners, counters: &counters, progress };
+    let saver = TreeSaver {
+        repo,
+        excludes: &excludes,
+        owners: &owners,
+        counters: &counters,
+        progress,
+        change_detection: opts.change_detection,
+    };
     let pool = rayon::ThreadPoolBuilder::new()
         .stack_size(WORKER_STACK)
         .thread_name(|i| format!("arca-backup-{i}"))
@@ -124,6 +155,7 @@ pub fn backup(repo: &Repository, opts: &BackupOptions, progress: &dyn Progress) 
     snapshot.tags = opts.tags.clone();
     snapshot.parent = parent_id;
     snapshot.summary = to_map(&summary);
+    snapshot.meta.extend(opts.meta.clone());
     if let Some(root) = root {
         snapshot.meta.insert(META_ROOT.into(), to_value(&root));
     }

@@ -10,6 +10,7 @@ use std::path::Path;
 use arca_repo::{Id, Node, NodeKind, Repository, Tree};
 use rayon::prelude::*;
 
+use super::ChangeDetection;
 use super::exclude::Excludes;
 use super::file_saver::{FileSaver, FileStatus};
 use super::parent::ParentTree;
@@ -27,6 +28,7 @@ pub(crate) struct TreeSaver<'a> {
     pub owners: &'a OwnerNames,
     pub counters: &'a Counters<'a>,
     pub progress: &'a dyn Progress,
+    pub change_detection: ChangeDetection,
 }
 
 impl TreeSaver<'_> {
@@ -92,7 +94,12 @@ impl TreeSaver<'_> {
     }
 
     fn save_file(&self, path: &Path, node: &mut Node, parent: Option<&Node>) -> Result<()> {
-        let saver = FileSaver { repo: self.repo, counters: self.counters, progress: self.progress };
+        let saver = FileSaver {
+            repo: self.repo,
+            counters: self.counters,
+            progress: self.progress,
+            change_detection: self.change_detection,
+        };
         let status = saver.save(path, node, parent)?;
         let counter = match status {
             FileStatus::New => &self.counters.files_new,

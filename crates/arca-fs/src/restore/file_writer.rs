@@ -97,7 +97,7 @@ impl FileWriter<'_> {
         Ok(written)
     }
 
-    fn fetch(&self, id: &Id) -> Result<Blob> {
+    pub(crate) fn fetch(&self, id: &Id) -> Result<Blob> {
         if let Some(len) = self.zeros.lock().get(id) {
             return Ok(Blob::Zero(*len));
         }
@@ -111,7 +111,7 @@ impl FileWriter<'_> {
     }
 }
 
-enum Blob {
+pub(crate) enum Blob {
     Zero(u64),
     Data(Vec<u8>),
 }
@@ -120,7 +120,7 @@ enum Blob {
 const BLOCK: u64 = 4096;
 
 /// Writes `data` at `offset`, leaving out every block-aligned run of zeros.
-fn write_sparse(file: &File, data: &[u8], offset: u64, path: &Path) -> Result<Written> {
+pub(crate) fn write_sparse(file: &File, data: &[u8], offset: u64, path: &Path) -> Result<Written> {
     let mut out = Written::default();
     let mut run: Option<usize> = None;
     let flush = |start: usize, end: usize, out: &mut Written| {

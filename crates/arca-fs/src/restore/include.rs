@@ -39,6 +39,13 @@ impl Include {
         self.set.is_none()
     }
 
+    /// Whether `rel` is inside the included set: it or a directory above
+    /// it matches a pattern.
+    pub(crate) fn covers(&self, rel: &Path) -> bool {
+        let Some(set) = &self.set else { return true };
+        rel.ancestors().filter(|p| !p.as_os_str().is_empty()).any(|p| set.is_match(p))
+    }
+
     /// The entries to restore, in their original order. `entries` must list
     /// every directory before its contents (as `plan::walk` does).
     pub(crate) fn select(&self, entries: Vec<Entry>) -> Vec<Entry> {

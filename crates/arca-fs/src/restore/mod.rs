@@ -8,11 +8,15 @@
 //! 4. apply metadata to everything but directories, then to directories
 //!    deepest first, so writing children does not change a parent's times.
 //!
-//! Stages live in [`plan`], [`include`], [`file_writer`] and [`apply`].
+//! A mirror restore first clears the target of what the snapshot does not
+//! hold ([`mirror`]).
+//!
+//! Stages live in [`plan`], [`include`], [`mirror`], [`file_writer`] and [`apply`].
 
 mod apply;
-mod file_writer;
+pub(crate) mod file_writer;
 mod include;
+mod mirror;
 mod plan;
 mod summary;
 
@@ -43,6 +47,14 @@ pub struct RestoreOptions {
     /// Glob patterns over paths relative to the snapshot root; empty means
     /// everything. See the `include` module for the matching rules.
     pub include: Vec<String>,
+    /// Make the target an exact copy of the snapshot: restore into an
+    /// existing, non-empty directory, replace entries whose type differs
+    /// (a directory by a file and vice versa), and remove every entry the
+    /// snapshot does not have (counted in `RestoreSummary::removed`). With
+    /// `include`, only entries inside the included set are removed.
+    /// Symlinks in the target are never followed, neither while removing nor
+    /// while writing. Without it, entries not in the snapshot are left alone.
+    pub mirror: bool,
 }
 
 /// Restores snapshot `snapshot_id` into `target` (created if missing).
@@ -70,6 +82,11 @@ pub fn restore(
 
     let target_created = prepare_target(target)?;
     let counters = Counters::new(progress);
+    if opts.mirror {
+        let kinds = mirror::snapshot_kinds(&planned);
+        let removed = mirror::Mirror { target, kinds: &kinds, include: &include }.clear_extras()?;
+        Counters::add(&counters.removed, removed);
+    }
     let restorer = Restorer {
         target,
         counters: &counters,
@@ -80,7 +97,7 @@ pub fn restore(
     restorer.run(&planned)?;
 
     // The source directory's own metadata, when the target is all ours.
-    let root = snapshot.meta.get(META_ROOT).filter(|_| target_created && include.is_all());
+    let root = snapshot.meta.get(META_ROOT).filter(|_| (target_created || opts.mirror) && include.is_all());
     if let Some(root) = root {
         match serde_json::from_value::<Node>(root.clone()) {
             Ok(node) => restorer.applier.apply(target, &node)?,

@@ -18,6 +18,7 @@ pub(crate) struct Counters<'a> {
     pub bytes_sparse: AtomicU64,
     pub skipped: AtomicU64,
     pub ownership_skipped: AtomicU64,
+    pub removed: AtomicU64,
     warnings: Warnings,
 }
 
@@ -35,6 +36,7 @@ impl<'a> Counters<'a> {
             bytes_sparse: zero(),
             skipped: zero(),
             ownership_skipped: zero(),
+            removed: zero(),
             warnings: Warnings::default(),
         }
     }
@@ -59,6 +61,7 @@ impl<'a> Counters<'a> {
             bytes_sparse: get(&self.bytes_sparse),
             skipped: get(&self.skipped),
             ownership_skipped: get(&self.ownership_skipped),
+            removed: get(&self.removed),
             warnings: self.warnings.count(),
             warning_samples: self.warnings.samples(),
             duration_secs,
@@ -84,6 +87,9 @@ pub struct RestoreSummary {
     pub skipped: u64,
     /// Entries whose owner could not be set (not running as root).
     pub ownership_skipped: u64,
+    /// Entries a mirror restore removed from the target (not in the snapshot).
+    #[serde(default)]
+    pub removed: u64,
     pub warnings: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warning_samples: Vec<String>,
