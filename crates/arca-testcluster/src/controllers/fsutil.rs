@@ -18,9 +18,18 @@ pub fn copy_dir(from: &Path, to: &Path) -> std::io::Result<u64> {
             std::os::unix::fs::symlink(link, &target)?;
         } else {
             bytes += std::fs::copy(entry.path(), &target)?;
+            keep_modified(&entry.path(), &target)?;
         }
     }
     Ok(bytes)
+}
+
+/// A storage snapshot is a copy of the blocks: files keep their modification
+/// times (what data movers compare to find unchanged files).
+fn keep_modified(from: &Path, to: &Path) -> std::io::Result<()> {
+    let modified = std::fs::metadata(from)?.modified()?;
+    // Setting times needs ownership, not write access: a read-only file works too.
+    std::fs::File::open(to)?.set_modified(modified)
 }
 
 /// Total size of the files under `dir`.
