@@ -285,6 +285,47 @@ async fn fs_reads_a_running_pods_volume_through_its_nodes_kubelet_directory() ->
     nothing_left(&k).await
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_claim_is_moved_as_its_device() -> anyhow::Result<()> {
+    let cluster = cluster(true).await?;
+    let k = kube(&cluster).await?;
+    namespace(&k, NS).await?;
+    let claim = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "disk", "namespace": NS},
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": TEST_STORAGE_CLASS, "volumeMode": "Block",
+                 "resources": {"requests": {"storage": "1Mi"}}}});
+    k.create(&format!("/api/v1/namespaces/{NS}/persistentvolumeclaims"), &claim, "claim").await?;
+    let path = format!("/api/v1/namespaces/{NS}/persistentvolumeclaims/disk");
+    let bound = wait_for(&k, &path, |c| c["status"]["phase"] == "Bound").await?;
+    let pv_name = bound["spec"]["volumeName"].as_str().unwrap_or_default();
+    let pv = k.get(&format!("/api/v1/persistentvolumes/{pv_name}"), "pv").await?;
+    let device = PathBuf::from(pv["spec"]["csi"]["volumeAttributes"]["path"].as_str().unwrap_or_default());
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&device)?;
+        f.seek(SeekFrom::Start(4096))?;
+        f.write_all(b"block data")?;
+    }
+    let dir = tempfile::tempdir()?;
+    let env = Env::new(dir.path())?;
+    let args = ["backup", "create", "b1", "--include-namespaces", NS, "--volume-timeout", "60s"];
+    let report = env.json(&cluster, 0, &args).await?;
+    let v = volume(&report, "shop/disk")?;
+    assert_eq!(
+        (v["method"].as_str(), v["state"].as_str(), v["volume_mode"].as_str()),
+        (Some("move"), Some("Completed"), Some("Block")),
+        "{v}"
+    );
+    let snapshot = v["repository_snapshot"].as_str().unwrap_or_default().to_string();
+    let image = dir.path().join("disk.img");
+    std::fs::write(&image, [])?;
+    let image_arg = image.display().to_string();
+    env.expect(&cluster, 0, &["mover", "restore", "--snapshot", &snapshot, "--block", &image_arg]).await?;
+    let restored = std::fs::read(&image)?;
+    assert_eq!(restored.len(), 1024 * 1024);
+    assert_eq!(&restored[4096..4106], b"block data");
+    nothing_left(&k).await
+}
+
 /// The repository snapshot's files, restored into a fresh directory.
 async fn restored(env: &Env, cluster: &TestCluster, snapshot: &str, into: &Path) -> anyhow::Result<PathBuf> {
     let target = into.join(&snapshot[..8]);

@@ -37,7 +37,14 @@ pub fn reconcile(cluster: &Cluster) {
     };
     for w in work {
         let dir = cluster.data_dir.join("snapshots").join(format!("snapcontent-{}", meta::uid(&w.snapshot)));
-        match fsutil::copy_dir(&w.source, &dir) {
+        // A block volume is one file: its snapshot is a sparse copy of it.
+        let copied = if w.source.is_file() {
+            std::fs::create_dir_all(cluster.data_dir.join("snapshots"))
+                .and_then(|_| fsutil::copy_sparse(&w.source, &dir))
+        } else {
+            fsutil::copy_dir(&w.source, &dir)
+        };
+        match copied {
             Ok(_) => finish(&mut cluster.lock(), &w, &dir),
             Err(e) => tracing::warn!("snapshot copy to {}: {e}", dir.display()),
         }
