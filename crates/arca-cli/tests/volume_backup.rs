@@ -307,9 +307,12 @@ async fn a_block_claim_is_moved_as_its_device() -> anyhow::Result<()> {
     }
     let dir = tempfile::tempdir()?;
     let env = Env::new(dir.path())?;
-    let args = ["backup", "create", "b1", "--include-namespaces", NS, "--volume-timeout", "60s"];
+    let args = ["backup", "create", "b1", "--include-namespaces", NS, "--volume-timeout", "60s", "--keep-snapshots"];
     let report = env.json(&cluster, 0, &args).await?;
     let v = volume(&report, "shop/disk")?;
+    assert_eq!(v["snapshot"]["kept"], true, "{v}");
+    let kept = v["snapshot"]["name"].as_str().unwrap_or_default();
+    k.get(&format!("/apis/snapshot.storage.k8s.io/v1/namespaces/{NS}/volumesnapshots/{kept}"), "kept snapshot").await?;
     assert_eq!(
         (v["method"].as_str(), v["state"].as_str(), v["volume_mode"].as_str()),
         (Some("move"), Some("Completed"), Some("Block")),

@@ -182,14 +182,19 @@ fn local_with_affinity(item: &VolumeItem) -> bool {
     item.host_path.is_some() && item.node_affinity.is_some()
 }
 
-/// The newest repository snapshot of each volume in earlier backups (the parent of its next one).
-fn previous_snapshots(repo: &arca_repo::Repository) -> arca_kube::Result<HashMap<String, String>> {
+/// The newest repository snapshot of each volume in earlier backups (the
+/// parent of its next one), among the snapshots still in the repository.
+fn previous_snapshots(repo: &arca_repo::Repository) -> Result<HashMap<String, String>, arca_repo::Error> {
+    let all = repo.list_snapshots()?;
+    let present: std::collections::HashSet<String> = all.iter().map(|s| s.id.to_hex()).collect();
+    let backups = all.iter().filter(|s| s.snapshot.kind == arca_kube::KIND_BACKUP);
     let mut parents = HashMap::new();
-    for entry in arca_kube::backup::list_backups(repo)?.iter().rev() {
+    for entry in backups.rev() {
         let Ok(report) = arca_kube::backup::BackupReport::from_snapshot(entry) else { continue };
         for record in crate::record::from_report(&report.volumes).into_iter().flatten() {
             if record.state == VolumeState::Completed
                 && let Some(id) = record.repository_snapshot
+                && present.contains(&id)
             {
                 parents.entry(record.claim).or_insert(id);
             }
