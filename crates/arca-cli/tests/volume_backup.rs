@@ -154,7 +154,7 @@ async fn skipped_and_unprotected_claims_are_reported_never_silent() -> anyhow::R
     assert_eq!(described["volumes"].as_array().map(Vec::len), Some(2), "{described}");
     let log = env.expect(&cluster, 0, &["backup", "logs", "b1"]).await?;
     assert!(log.contains("snapshot.storage.k8s.io/v1 API is not served"), "{log}");
-    assert!(log.contains("volume shop/data: skip (--volumes auto) NotProtected"), "{log}");
+    assert!(log.contains("volume shop/data: NotProtected (--volumes auto): no VolumeSnapshotClass"), "{log}");
     // --volumes none leaves them out on purpose, and says so per volume.
     let report =
         env.json(&cluster, 0, &["backup", "create", "b2", "--include-namespaces", NS, "--volumes", "none"]).await?;

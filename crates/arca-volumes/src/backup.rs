@@ -139,7 +139,11 @@ fn object_name(r: &VolumeRecord) -> String {
 }
 
 fn log_line(r: &VolumeRecord) -> String {
-    let mut s = format!("volume {}: {} ({}) {}", r.claim, r.method, r.chosen_by, r.state);
+    let mut s = match r.state {
+        // No method ran: the record's `skip` is a placeholder.
+        VolumeState::NotProtected => format!("volume {}: {} ({})", r.claim, r.state, r.chosen_by),
+        _ => format!("volume {}: {} ({}) {}", r.claim, r.method, r.chosen_by, r.state),
+    };
     if r.state == VolumeState::Completed && matches!(r.method, Method::Move | Method::Fs) {
         s.push_str(&format!(
             ": {} file(s), {} byte(s) read, {} added, {:.1}s",

@@ -163,7 +163,7 @@ fn row(r: &VolumeRecord) -> Vec<String> {
     let amount = |v: String| if moved { v } else { "-".into() };
     vec![
         r.claim.clone(),
-        r.method.to_string(),
+        if r.state == record::VolumeState::NotProtected { "-".into() } else { r.method.to_string() },
         r.state.to_string(),
         amount(r.files.to_string()),
         amount(bytes(r.bytes_read)),
