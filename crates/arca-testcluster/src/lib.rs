@@ -164,6 +164,9 @@ impl Builder {
         cluster.container_path = self.container_path.clone();
         cluster.nodes = cluster::node_names(self.nodes.unwrap_or(1));
         cluster.unpullable_images = self.unpullable_images.clone();
+        for node in &cluster.nodes {
+            std::fs::create_dir_all(cluster.kubelet_dir(node).join("pods"))?;
+        }
         let cluster = Arc::new(cluster);
         seed::defaults(&cluster)?;
         if self.snapshot_crds {

@@ -135,3 +135,38 @@ async fn a_statefulset_creates_ordered_pods_with_claims_that_outlive_scale_down(
     assert!(claims.get_opt("data-db-1").await?.is_some(), "claims are retained on scale-down");
     Ok(())
 }
+
+#[tokio::test]
+async fn settled_workloads_and_unschedulable_pods_write_nothing_more() -> anyhow::Result<()> {
+    let (_c, client) = cluster().await?;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let template = json!({"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}});
+    let d: Deployment = obj(
+        json!({"metadata": {"name": "a"}, "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "a"}}, "template": template}}),
+    );
+    deployments.create(&PostParams::default(), &d).await?;
+    let template = json!({"metadata": {"labels": {"app": "s"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}});
+    let s: StatefulSet = obj(
+        json!({"metadata": {"name": "s"}, "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "s"}}, "template": template}}),
+    );
+    sets.create(&PostParams::default(), &s).await?;
+    let picky: Pod = obj(
+        json!({"metadata": {"name": "picky"}, "spec": {"nodeSelector": {"disk": "ssd"}, "containers": [{"name": "c", "image": "x"}]}}),
+    );
+    pods.create(&PostParams::default(), &picky).await?;
+    eventually(WAIT, || async {
+        let d = deployments.get("a").await?.status.unwrap_or_default();
+        let s = sets.get("s").await?.status.unwrap_or_default();
+        Ok((d.ready_replicas == Some(2) && s.ready_replicas == Some(2)).then_some(()))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let version = |list: kube::core::ObjectList<Pod>| list.metadata.resource_version.unwrap_or_default();
+    let before = version(pods.list(&ListParams::default()).await?);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = version(pods.list(&ListParams::default()).await?);
+    assert_eq!(before, after, "controllers kept writing while nothing changed");
+    Ok(())
+}

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use super::volumes::claim_path;
+use super::volumes::{claim_volume, pv_path};
 use super::{fsutil, log_err, objects, opts};
 use crate::cluster::Cluster;
 use crate::meta;
@@ -37,14 +37,7 @@ pub fn reconcile(cluster: &Cluster) {
     };
     for w in work {
         let dir = cluster.data_dir.join("snapshots").join(format!("snapcontent-{}", meta::uid(&w.snapshot)));
-        // A block volume is one file: its snapshot is a sparse copy of it.
-        let copied = if w.source.is_file() {
-            std::fs::create_dir_all(cluster.data_dir.join("snapshots"))
-                .and_then(|_| fsutil::copy_sparse(&w.source, &dir))
-        } else {
-            fsutil::copy_dir(&w.source, &dir)
-        };
-        match copied {
+        match fsutil::copy_volume(&w.source, &dir) {
             Ok(_) => finish(&mut cluster.lock(), &w, &dir),
             Err(e) => tracing::warn!("snapshot copy to {}: {e}", dir.display()),
         }
@@ -72,7 +65,13 @@ fn plan(state: &State) -> Vec<Work> {
             continue;
         };
         let ns = meta::namespace(&vs);
-        let Some(source) = claim_path(state, ns, claim) else {
+        // The class's driver must be the volume's (a node-local volume has no snapshot class).
+        let Some(pv) =
+            claim_volume(state, ns, claim).filter(|pv| meta::str_at(pv, "/spec/csi/driver") == Some(TEST_PROVISIONER))
+        else {
+            continue;
+        };
+        let Some(source) = pv_path(&pv) else {
             continue;
         };
         out.push(Work {
@@ -180,7 +179,7 @@ fn cleanup(state: &mut State, cluster: &Cluster) {
         if meta::str_at(&vsc, "/spec/deletionPolicy") == Some("Delete") {
             if let Some(dir) = meta::str_at(&vsc, "/status/snapshotHandle").map(PathBuf::from) {
                 if dir.starts_with(&cluster.data_dir) {
-                    let _ = std::fs::remove_dir_all(dir);
+                    let _ = fsutil::remove_volume(&dir);
                 }
             }
             let _ = state.delete(&vsc_rt, "", &content, &DeleteOpts::default());

@@ -166,8 +166,7 @@ impl Binder {
             return;
         }
         if let Some(dir) = pv_path(pv).filter(|d| d.starts_with(&cluster.data_dir)) {
-            let removed = if dir.is_dir() { std::fs::remove_dir_all(&dir) } else { std::fs::remove_file(&dir) };
-            if let Err(e) = removed {
+            if let Err(e) = super::fsutil::remove_volume(&dir) {
                 tracing::debug!("deleting volume directory {}: {e}", dir.display());
             }
         }

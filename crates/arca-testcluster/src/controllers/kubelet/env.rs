@@ -45,9 +45,34 @@ pub enum EnvError {
     /// A volume is not ready yet (an unbound claim): the pod waits.
     #[error("{0}")]
     NotReady(String),
+    /// A volume cannot be set up now (a `hostPath` type check): the pod
+    /// waits, and the kubelet reports it.
+    #[error("{message}")]
+    Mount { volume: String, message: String },
     /// The pod cannot start as specified (the kubelet's volume errors).
     #[error("{message}")]
     Invalid { volume: String, message: String },
+}
+
+/// The kubelet's `hostPath` type check, on the resolved `host` path;
+/// `DirectoryOrCreate` and `FileOrCreate` create what is missing.
+fn check_host_path(volume: &str, path: &str, host: &Path, kind: Option<&str>) -> Result<(), EnvError> {
+    let fail = |what: &str| {
+        Err(EnvError::Mount {
+            volume: volume.to_string(),
+            message: format!(
+                "MountVolume.SetUp failed for volume \"{volume}\" : hostPath type check failed: {path} is not a {what}"
+            ),
+        })
+    };
+    let io = |r: std::io::Result<()>| r.map_err(|e| EnvError::NotReady(format!("hostPath {path}: {e}")));
+    match kind.unwrap_or_default() {
+        "Directory" if !host.is_dir() => fail("directory"),
+        "File" if !host.is_file() => fail("file"),
+        "DirectoryOrCreate" if !host.exists() => io(std::fs::create_dir_all(host)),
+        "FileOrCreate" if !host.exists() => io(std::fs::write(host, b"")),
+        _ => Ok(()),
+    }
 }
 
 /// A path of a pod's `hostPath` on the host: the node's kubelet directory
@@ -198,7 +223,9 @@ fn pod_env_in(state: &State, cluster: &Cluster, pod: &Value, container: &Value) 
             continue;
         }
         let path = if let Some(p) = meta::str_at(v, "/hostPath/path") {
-            host_path(cluster, node, p)
+            let host = host_path(cluster, node, p);
+            check_host_path(&name, p, &host, meta::str_at(v, "/hostPath/type"))?;
+            host
         } else if let Some(cm) = meta::str_at(v, "/configMap/name") {
             let obj = lookup(state, "configmaps", ns, cm);
             io(write_items(&local, obj.as_ref().and_then(|o| o.get("data")), false))?;
@@ -306,6 +333,21 @@ mod tests {
         assert_eq!(env.rewrite("/database /x/data"), "/database /x/data");
         assert_eq!(env_name("my-vol.1"), "ARCA_MOUNT_MY_VOL_1");
         assert_eq!(device_env_name("raw-disk"), "ARCA_DEVICE_RAW_DISK");
+    }
+
+    #[test]
+    fn host_paths_are_type_checked() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let missing = tmp.path().join("missing");
+        let e = check_host_path("repo", "/srv/repo", &missing, Some("Directory")).map_err(|e| e.to_string());
+        assert_eq!(
+            e,
+            Err("MountVolume.SetUp failed for volume \"repo\" : hostPath type check failed: /srv/repo is not a directory".into())
+        );
+        assert_eq!(check_host_path("repo", "/srv/repo", &missing, None), Ok(()));
+        assert_eq!(check_host_path("repo", "/srv/repo", &missing, Some("DirectoryOrCreate")), Ok(()));
+        assert!(missing.is_dir());
+        assert!(check_host_path("repo", "/srv/repo", &missing, Some("File")).is_err());
     }
 
     #[test]

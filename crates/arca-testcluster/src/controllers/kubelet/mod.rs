@@ -193,10 +193,16 @@ impl PodRun {
     }
 }
 
+/// How often a pod's volume setup failure is reported again (a real kubelet
+/// retries with a growing back-off).
+const MOUNT_EVENT_PERIOD: Duration = Duration::from_secs(10);
+
 /// Running pods by uid.
 #[derive(Default)]
 pub struct Kubelet {
     pods: HashMap<String, PodRun>,
+    /// Pods (by uid) waiting for a volume setup: what was last reported, and when.
+    mount_noted: HashMap<String, (String, Instant)>,
 }
 
 fn kill(child: &mut Child) {
@@ -228,6 +234,7 @@ impl Kubelet {
             }
             keep
         });
+        self.mount_noted.retain(|uid, _| live.contains_key(uid.as_str()));
         for pod in &pods {
             let uid = meta::uid(pod).to_string();
             let pending = meta::str_at(pod, "/status/phase") == Some("Pending");
@@ -253,6 +260,18 @@ impl Kubelet {
             tracing::debug!("pod {} waits: {why}", meta::name(pod));
             return;
         }
+        if let Some(EnvError::Mount { message, .. }) = errors.iter().find(|e| matches!(e, EnvError::Mount { .. })) {
+            let uid = meta::uid(pod).to_string();
+            let due =
+                self.mount_noted.get(&uid).is_none_or(|(m, at)| m != message || at.elapsed() >= MOUNT_EVENT_PERIOD);
+            if due {
+                let e = Event { involved: pod, warning: true, reason: "FailedMount", message, component: MANAGER };
+                events::record(&mut state, &e);
+                self.mount_noted.insert(uid, (message.clone(), Instant::now()));
+            }
+            return;
+        }
+        self.mount_noted.remove(meta::uid(pod));
         if let Some(EnvError::Invalid { volume, message }) = errors.first() {
             run.blocked = true;
             let message = format!(
