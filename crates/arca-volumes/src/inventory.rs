@@ -183,13 +183,15 @@ fn volume_type(pv: &Value) -> String {
 
 /// The volumes of the selection, sorted by key.
 pub fn assemble(state: &ClusterState, filter: &Filter) -> Vec<VolumeItem> {
-    let selected = |o: &Value| filter.object_namespace_included(o) && filter.object_selected(o);
+    // Arca's own temporary claims and mover pods (of a run going on now) are no application's data.
+    let ours = |o: &Value| objects::label(o, crate::CREATED_BY_LABEL) == Some(crate::CREATED_BY);
+    let selected = |o: &Value| filter.object_namespace_included(o) && filter.object_selected(o) && !ours(o);
     let pvs: HashMap<&str, &Value> = state.volumes.iter().map(|v| (objects::name(v), v)).collect();
     let classes: HashMap<&str, &Value> = state.storage_classes.iter().map(|c| (objects::name(c), c)).collect();
     // Pods by the claims they mount (whether each is selected); running ones are picked below.
     let mut mounting: HashMap<(String, String), Vec<(bool, PodUse)>> = HashMap::new();
     let mut inline = Vec::new();
-    for pod in &state.pods {
+    for pod in state.pods.iter().filter(|p| !ours(p)) {
         let ns = objects::namespace(pod).unwrap_or_default();
         for v in pod["spec"]["volumes"].as_array().into_iter().flatten() {
             let vname = v["name"].as_str().unwrap_or_default();
@@ -214,7 +216,7 @@ pub fn assemble(state: &ClusterState, filter: &Filter) -> Vec<VolumeItem> {
         .map(|p| (objects::namespace(p).unwrap_or_default().to_string(), objects::name(p).to_string()))
         .collect();
     let mut out = Vec::new();
-    for claim in &state.claims {
+    for claim in state.claims.iter().filter(|c| !ours(c)) {
         let ns = objects::namespace(claim).unwrap_or_default().to_string();
         let name = objects::name(claim).to_string();
         let users = mounting.get(&(ns.clone(), name.clone())).cloned().unwrap_or_default();
@@ -364,6 +366,17 @@ mod tests {
         assert!(cache.pods.is_empty(), "a pending pod is no running pod");
         assert_eq!(cache.annotating_pods.len(), 1);
         assert!(items[2].inline);
+    }
+
+    #[test]
+    fn arcas_own_claims_and_movers_are_left_out() {
+        let mut s = state();
+        s.claims[1]["metadata"]["labels"] = json!({crate::CREATED_BY_LABEL: crate::CREATED_BY});
+        s.pods[0]["metadata"]["labels"] = json!({crate::CREATED_BY_LABEL: crate::CREATED_BY});
+        let items = assemble(&s, &Filter::new(FilterSpec::default()).unwrap());
+        let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["other/x", "shop/data"]);
+        assert!(items[1].pods.is_empty(), "a mover is not the app's running pod");
     }
 
     #[test]
