@@ -223,8 +223,9 @@ async fn a_mover_that_cannot_start_fails_its_volume_and_the_backup_partially() -
     assert!(v.get("repository_snapshot").is_none(), "a failed volume is never restorable: {v}");
     let errors = report["errors"].to_string();
     assert!(errors.contains("PersistentVolumeClaim shop/data"), "{errors}");
-    // The namespace was made for the movers; nothing else stays.
-    assert!(k.get_opt(&format!("/api/v1/namespaces/{MOVERS}"), "ns").await?.is_some());
+    // The namespace was made for the movers (privileged: they mount host paths); nothing else stays.
+    let movers = k.get(&format!("/api/v1/namespaces/{MOVERS}"), "ns").await?;
+    assert_eq!(movers["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "privileged");
     nothing_left(&k).await
 }
 

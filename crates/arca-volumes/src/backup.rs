@@ -227,8 +227,11 @@ impl Session {
         match kube.get_opt(&path, &format!("namespace {ns}")).await {
             Ok(Some(_)) => {}
             Ok(None) => {
+                // File-level readers mount host paths and run as root: Pod Security's
+                // baseline and restricted levels refuse them, so Arca's namespace is privileged.
                 let body = json!({"apiVersion": "v1", "kind": "Namespace",
-                    "metadata": {"name": ns, "labels": {CREATED_BY_LABEL: CREATED_BY}}});
+                    "metadata": {"name": ns, "labels": {CREATED_BY_LABEL: CREATED_BY,
+                        "pod-security.kubernetes.io/enforce": "privileged"}}});
                 kube.create("/api/v1/namespaces", &body, &format!("namespace {ns}"))
                     .await
                     .map_err(|e| format!("could not create the mover namespace {ns}: {e}"))?;

@@ -179,17 +179,20 @@ impl Staged {
         let what = format!("VolumeSnapshot {ns}/{name}");
         create_fresh(kube, &snapshot_path(ns, name), &snapshots_path(ns), &vs, &what).await?;
         wait_ready(kube, &snapshot_path(ns, name), &what, deadline).await?;
-        let claim = json!({
+        let mut claim = json!({
             "apiVersion": "v1", "kind": "PersistentVolumeClaim",
             "metadata": {"name": name, "namespace": ns, "labels": labels},
             "spec": {
-                "storageClassName": shape.storage_class,
                 "accessModes": ["ReadWriteOnce"],
                 "volumeMode": shape.volume_mode,
                 "resources": {"requests": {"storage": claim_size(shape.capacity, snapshot.restore_size.as_deref())}},
                 "dataSource": {"apiGroup": GROUP, "kind": "VolumeSnapshot", "name": name},
             },
         });
+        // No class named: the cluster's default class provisions it (`""` would mean none).
+        if !shape.storage_class.is_empty() {
+            claim["spec"]["storageClassName"] = json!(shape.storage_class);
+        }
         let what = format!("temporary claim {ns}/{name}");
         let collection = format!("/api/v1/namespaces/{ns}/persistentvolumeclaims");
         create_fresh(kube, &claim_path(ns, name), &collection, &claim, &what).await
