@@ -62,9 +62,9 @@ async fn claim_with_files(k: &Kube, name: &str, annotations: Value, files: &[(&s
     Ok(dir)
 }
 
-/// A running pod mounting `claim` at /data.
-async fn app_pod(k: &Kube, name: &str, claim: &str) -> anyhow::Result<Value> {
-    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NS},
+/// A running pod mounting `claim` at /data (its volume is named `data`).
+async fn app_pod(k: &Kube, name: &str, claim: &str, annotations: Value) -> anyhow::Result<Value> {
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NS, "annotations": annotations},
         "spec": {"containers": [{"name": "app", "image": "busybox", "command": ["sleep", "600"],
                                  "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
                  "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]}});
@@ -259,12 +259,13 @@ async fn an_unpullable_mover_image_fails_the_volume_and_cleans_up() -> anyhow::R
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fs_reads_a_running_pods_volume_through_its_nodes_kubelet_directory() -> anyhow::Result<()> {
-    let cluster = builder(false).nodes(3).start().await?;
+async fn fs_reads_a_running_pods_volume_through_its_nodes_kubelet_directory_when_velero_asks() -> anyhow::Result<()> {
+    // A snapshot class exists, but Velero's annotation asks for a file-level read.
+    let cluster = builder(true).nodes(3).start().await?;
     let k = kube(&cluster).await?;
     namespace(&k, NS).await?;
     claim_with_files(&k, "data", json!({}), &[("a.txt", "alpha"), ("b.txt", "bravo")]).await?;
-    let pod = app_pod(&k, "db-0", "data").await?;
+    let pod = app_pod(&k, "db-0", "data", json!({"backup.velero.io/backup-volumes": "data"})).await?;
     let node = pod["spec"]["nodeName"].as_str().unwrap_or_default().to_string();
     let dir = tempfile::tempdir()?;
     let env = Env::new(dir.path())?;
@@ -272,7 +273,8 @@ async fn fs_reads_a_running_pods_volume_through_its_nodes_kubelet_directory() ->
     let report = env.json(&cluster, 0, &args).await?;
     let v = volume(&report, "shop/data")?;
     assert_eq!((v["method"].as_str(), v["state"].as_str()), (Some("fs"), Some("Completed")), "{v}");
-    assert!(v["chosen_by"].as_str().unwrap_or_default().contains("a running pod mounts it"), "{v}");
+    assert_eq!(v["chosen_by"], "pod shop/db-0 annotation backup.velero.io/backup-volumes");
+    assert!(v.get("snapshot").is_none(), "no CSI snapshot for a file-level read: {v}");
     assert_eq!(
         (v["pod"].as_str(), v["node"].as_str()),
         (Some("shop/db-0"), Some(node.as_str())),
@@ -361,7 +363,7 @@ async fn move_stores_the_files_and_the_next_backup_reads_only_what_changed() -> 
     namespace(&k, NS).await?;
     let files = [("a.txt", "alpha"), ("b.txt", "bravo bravo"), ("sub/c.txt", "charlie charlie charlie")];
     let volume_dir = claim_with_files(&k, "data", json!({}), &files).await?;
-    app_pod(&k, "db-0", "data").await?;
+    app_pod(&k, "db-0", "data", json!({})).await?;
     let dir = tempfile::tempdir()?;
     let env = Env::new(dir.path())?;
     let args = ["backup", "create", "b1", "--include-namespaces", NS, "--volume-timeout", "60s"];
