@@ -243,8 +243,8 @@ async fn kube_faults_give_partially_failed_and_exit_code_3() -> anyhow::Result<(
 }
 
 /// `restore create --wait`: a claim and a pod become ready and the restore
-/// completes; a Deployment nobody reconciles (the test cluster runs no
-/// Deployment controller) is named as not ready and the exit code is 3.
+/// completes; a Deployment whose image cannot be pulled never gets an
+/// available replica, is named as not ready and the exit code is 3.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_wait_reports_what_did_not_become_ready() -> anyhow::Result<()> {
     let cluster = TestCluster::start().await?;
@@ -274,7 +274,7 @@ async fn restore_wait_reports_what_did_not_become_ready() -> anyhow::Result<()> 
         ready["items"].as_array().map(|i| i.iter().filter(|x| x["ready"] == true).collect()).unwrap_or_default();
     assert_eq!(waited.len(), 2, "the claim and the pod were waited for: {ready}");
 
-    let other = TestCluster::start().await?;
+    let other = TestCluster::builder().unpullable_image("nginx").start().await?;
     let args = ["restore", "create", "r-2", "--from-backup", "w-2", "--wait", "--wait-timeout", "2s"];
     let late = env.json(&other, 3, &args).await?;
     assert_eq!(late["phase"], "PartiallyFailed", "{late}");
