@@ -119,3 +119,20 @@ fn without_mirror_extras_stay() {
     assert_eq!(s.removed, 0);
     assert!(dst.join("extra").exists());
 }
+
+#[test]
+fn an_empty_directory_in_the_snapshot_is_emptied() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir_all(src.join("empty")).unwrap();
+    let repo = new_repo(&tmp.path().join("repo"));
+    let id = backup(&repo, &BackupOptions { paths: vec![src.clone()], ..Default::default() }, &NoProgress)
+        .unwrap()
+        .snapshot_id;
+    let dst = tmp.path().join("dst");
+    fs::create_dir_all(dst.join("empty/sub")).unwrap();
+    fs::write(dst.join("empty/sub/f"), b"f").unwrap();
+    fs::write(dst.join("empty/g"), b"g").unwrap();
+    assert_eq!(mirror(&repo, &id, &dst, &[]).removed, 3);
+    same_tree(&src, &dst);
+}

@@ -6,13 +6,14 @@
 //! pointing outside cannot make the restore touch anything outside.
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use arca_repo::NodeKind;
 
 use super::include::Include;
-use super::plan::Planned;
+use super::plan::{Entry, Planned};
 use crate::error::{Error, Result};
 
 /// The snapshot's entries by relative path: whether each is a directory.
@@ -56,6 +57,26 @@ impl Mirror<'_> {
         }
         Ok(removed)
     }
+}
+
+/// Clears one directory `dir` of the target whose snapshot entries are
+/// `entries` (a whole-snapshot mirror visits every directory this way).
+/// Returns the number of entries removed.
+pub(crate) fn clear_level(dir: &Path, entries: &[Entry]) -> Result<u64> {
+    let kinds: HashMap<&OsStr, bool> =
+        entries.iter().filter_map(|e| e.rel.file_name().map(|n| (n, e.node.kind == NodeKind::Dir))).collect();
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io("list directory", dir, e))? {
+        let entry = entry.map_err(|e| Error::io("list directory", dir, e))?;
+        let path = entry.path();
+        let is_dir = entry.file_type().map_err(|e| Error::io("stat", &path, e))?.is_dir();
+        match kinds.get(entry.file_name().as_os_str()) {
+            Some(false) if is_dir => removed += remove_tree(&path)? - 1,
+            Some(_) => {}
+            None => removed += remove_entry(&path, is_dir)?,
+        }
+    }
+    Ok(removed)
 }
 
 fn remove_entry(path: &Path, is_dir: bool) -> Result<u64> {

@@ -1,6 +1,8 @@
 //! Restoring a snapshot into a directory. The order matters:
 //!
-//! 1. plan: load every tree, check names, select includes, map hard links;
+//! 1. plan: load the trees, check names, select includes, map hard links
+//!    (a whole-snapshot restore does this a directory at a time, [`by_dir`],
+//!    so memory does not grow with the number of files);
 //! 2. create directories (parents first), replacing any non-directory in
 //!    the way, so nothing below is ever written through a symlink;
 //! 3. write files in parallel, then create symlinks and special files,
@@ -11,9 +13,10 @@
 //! A mirror restore first clears the target of what the snapshot does not
 //! hold ([`mirror`]).
 //!
-//! Stages live in [`plan`], [`include`], [`mirror`], [`file_writer`] and [`apply`].
+//! Stages live in [`plan`], [`by_dir`], [`include`], [`mirror`], [`file_writer`] and [`apply`].
 
 mod apply;
+mod by_dir;
 pub(crate) mod file_writer;
 mod include;
 mod mirror;
@@ -74,19 +77,7 @@ pub fn restore(
     repo.load_index()?;
     let snapshot: Snapshot = repo.load_json("snapshots", snapshot_id)?;
 
-    let entries = include.select(plan::walk(repo, &snapshot.tree)?);
-    let planned = plan::plan(entries);
-    let (files, bytes) =
-        planned.iter().filter(|p| p.action == Action::File).fold((0, 0), |(n, b), p| (n + 1, b + p.entry.node.size));
-    progress.totals(files, bytes, true);
-
-    let target_created = prepare_target(target)?;
     let counters = Counters::new(progress);
-    if opts.mirror {
-        let kinds = mirror::snapshot_kinds(&planned);
-        let removed = mirror::Mirror { target, kinds: &kinds, include: &include }.clear_extras()?;
-        Counters::add(&counters.removed, removed);
-    }
     let restorer = Restorer {
         target,
         counters: &counters,
@@ -94,7 +85,11 @@ pub fn restore(
         applier: Applier::new(&counters),
         progress,
     };
-    restorer.run(&planned)?;
+    let target_created = if include.is_all() {
+        by_dir::restore_all(&restorer, &snapshot, opts.mirror)?
+    } else {
+        restore_selected(&restorer, &snapshot, &include, opts.mirror)?
+    };
 
     // The source directory's own metadata, when the target is all ours.
     let root = snapshot.meta.get(META_ROOT).filter(|_| (target_created || opts.mirror) && include.is_all());
@@ -105,6 +100,27 @@ pub fn restore(
         }
     }
     Ok(counters.summary(started.elapsed().as_secs_f64()))
+}
+
+/// A partial restore: every tree is loaded and the included entries
+/// chosen before anything is written.
+fn restore_selected(r: &Restorer<'_>, snapshot: &Snapshot, include: &Include, mirror: bool) -> Result<bool> {
+    let entries = include.select(plan::walk(r.writer.repo, &snapshot.tree)?);
+    let planned = plan::plan(entries);
+    let (files, bytes) =
+        planned.iter().filter(|p| p.action == Action::File).fold((0, 0), |(n, b), p| (n + 1, b + p.entry.node.size));
+    r.progress.totals(files, bytes, true);
+    let target_created = prepare_target(r.target)?;
+    if mirror {
+        let kinds = mirror::snapshot_kinds(&planned);
+        let removed = mirror::Mirror { target: r.target, kinds: &kinds, include }.clear_extras()?;
+        Counters::add(&r.counters.removed, removed);
+    }
+    r.run_entries(&planned)?;
+    for p in planned.iter().rev().filter(|p| p.action == Action::Dir) {
+        r.applier.apply(&r.target.join(&p.entry.rel), &p.entry.node)?;
+    }
+    Ok(target_created)
 }
 
 /// Creates the target directory if needed; returns whether it was created.
@@ -133,7 +149,9 @@ struct Restorer<'a> {
 }
 
 impl Restorer<'_> {
-    fn run(&self, planned: &[Planned]) -> Result<()> {
+    /// Restores `planned` (directories created, not yet given their
+    /// metadata: their contents may still change them).
+    fn run_entries(&self, planned: &[Planned]) -> Result<()> {
         let path = |p: &Planned| self.target.join(&p.entry.rel);
         for p in planned.iter().filter(|p| p.action == Action::Dir) {
             ensure_dir(&path(p))?;
@@ -173,11 +191,7 @@ impl Restorer<'_> {
             .par_iter()
             .zip(created)
             .filter(|(p, made)| *made && matches!(p.action, Action::File | Action::Symlink | Action::Special))
-            .try_for_each(|(p, _)| self.applier.apply(&path(p), &p.entry.node))?;
-        for p in planned.iter().rev().filter(|p| p.action == Action::Dir) {
-            self.applier.apply(&path(p), &p.entry.node)?;
-        }
-        Ok(())
+            .try_for_each(|(p, _)| self.applier.apply(&path(p), &p.entry.node))
     }
 
     fn write_file(&self, path: &Path, node: &Node) -> Result<()> {

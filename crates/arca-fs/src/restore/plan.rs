@@ -40,6 +40,26 @@ pub(crate) struct Planned {
 /// Trees are loaded a level at a time, in parallel. Names are checked here:
 /// one that is not a single path component, or appears twice in a
 /// directory, fails the restore before anything is written.
+/// The entries of one directory (tree `id`, at `dir` below the target),
+/// names checked as in [`walk`].
+pub(crate) fn load_dir(repo: &Repository, id: &Id, dir: &Path) -> Result<Vec<Entry>> {
+    let tree = repo.load_tree(id)?;
+    let mut seen: HashSet<OsString> = HashSet::with_capacity(tree.nodes.len());
+    let mut out = Vec::with_capacity(tree.nodes.len());
+    for node in tree.nodes {
+        let name = names::node_name(&node, dir)?;
+        let rel = dir.join(&name);
+        if !seen.insert(name) {
+            return Err(corrupt(&rel, "name appears twice in its directory"));
+        }
+        if node.kind == NodeKind::Dir && node.subtree.is_none() {
+            return Err(corrupt(&rel, "directory without a subtree"));
+        }
+        out.push(Entry { rel, node });
+    }
+    Ok(out)
+}
+
 pub(crate) fn walk(repo: &Repository, root: &Id) -> Result<Vec<Entry>> {
     let mut out = Vec::new();
     let mut frontier = vec![(*root, PathBuf::new())];
@@ -72,7 +92,15 @@ pub(crate) fn walk(repo: &Repository, root: &Id) -> Result<Vec<Entry>> {
 /// (same device and inode, more than one link) is written; the others link
 /// to it, so a group restores as one inode with all its names.
 pub(crate) fn plan(entries: Vec<Entry>) -> Vec<Planned> {
-    let mut primaries: HashMap<(u64, u64), PathBuf> = HashMap::new();
+    plan_with(entries, &mut HashMap::new())
+}
+
+/// First names of hard-link groups, by (device, inode).
+pub(crate) type Primaries = HashMap<(u64, u64), PathBuf>;
+
+/// [`plan`] for one batch of entries of a longer restore: `primaries`
+/// carries the hard-link groups seen in earlier batches.
+pub(crate) fn plan_with(entries: Vec<Entry>, primaries: &mut Primaries) -> Vec<Planned> {
     entries
         .into_iter()
         .map(|entry| {

@@ -1,0 +1,180 @@
+//! `arca mover backup|restore` through the real binary, as a mover pod runs
+//! it: one JSON result line, stable change detection across `cp -a`
+//! copies (what a snapshot clone looks like), identical restores, mirror
+//! restores, block images, and clear errors.
+
+mod common;
+mod movers;
+
+use std::fs::File;
+use std::os::unix::fs::{FileExt, MetadataExt};
+
+use common::{Arca, stderr, write_file};
+use movers::*;
+
+#[test]
+fn backup_of_a_copy_reads_nothing_and_restore_is_identical() {
+    let arca = Arca::new_local();
+    let src = arca.path("src");
+    volume_tree(&src);
+    // The kubelet's pods directory may be reached through a symlink.
+    std::os::unix::fs::symlink(&src, arca.path("via-link")).unwrap();
+    let first = backup_dir(&arca, &arca.path("via-link"), "shop/data", "nightly-1", &[]);
+    assert_eq!(first.mover, "backup");
+    assert_eq!(first.snapshot.len(), 64);
+    assert_eq!(first.files, 6, "{first:?}");
+    assert!(first.bytes_read > 300 * 1024, "{first:?}");
+    assert!(first.bytes_added > 0);
+    assert_eq!(first.warnings, 0);
+
+    let snaps = arca.json(&["snapshots"]);
+    let snap = &snaps.as_array().unwrap()[0];
+    assert_eq!(snap["paths"][0], "shop/data");
+    assert!(snap["tags"].as_array().unwrap().iter().any(|t| t == "volume"), "{snap}");
+    assert_eq!(snap["meta"]["volume"], "shop/data");
+    assert_eq!(snap["meta"]["backup"], "nightly-1");
+
+    // A clone of the snapshot: new inodes and ctimes, same mtimes.
+    let clone = arca.path("clone");
+    let cp = std::process::Command::new("cp").arg("-a").arg(&src).arg(&clone).status().unwrap();
+    assert!(cp.success());
+    let second = backup_dir(&arca, &clone, "shop/data", "nightly-2", &["--parent", &first.snapshot]);
+    assert_eq!(second.bytes_read, 0, "{second:?}");
+    assert_eq!(second.files, 6);
+    // Without --parent the volume's latest snapshot is the parent.
+    let third = backup_dir(&arca, &clone, "shop/data", "nightly-3", &[]);
+    assert_eq!(third.bytes_read, 0, "{third:?}");
+
+    let target = arca.path("restored");
+    let restored = mover_ok(&arca, &["restore", "--snapshot", &second.snapshot, "--target", &target.to_string_lossy()]);
+    assert_eq!(restored.mover, "restore");
+    assert_eq!(restored.snapshot, second.snapshot);
+    assert_eq!(restored.files, 6);
+    assert!(restored.bytes_written > 300 * 1024);
+    assert_restored_same(&src, &target);
+}
+
+fn assert_restored_same(a: &std::path::Path, b: &std::path::Path) {
+    assert_same_tree(a, b);
+    let ino = |p: &str| std::fs::metadata(b.join(p)).unwrap().ino();
+    assert_eq!(ino("data/db/table.dat"), ino("table-link.dat"), "hard link restored as one inode");
+}
+
+#[test]
+fn mirror_restore_removes_what_the_snapshot_does_not_hold() {
+    let arca = Arca::new_local();
+    let src = arca.path("src");
+    volume_tree(&src);
+    let snap = backup_dir(&arca, &src, "shop/data", "b1", &[]);
+    let target = arca.path("claim");
+    write_file(&target.join("stale/old.log"), b"old");
+    write_file(&target.join("conf/app.conf"), b"port = 1\n");
+    write_file(&target.join("extra.txt"), b"extra");
+    let t = target.to_string_lossy();
+
+    let plain = mover_ok(&arca, &["restore", "--snapshot", &snap.snapshot, "--target", &t]);
+    assert_eq!(plain.removed, 0);
+    assert!(target.join("extra.txt").exists(), "without --mirror nothing is removed");
+
+    let mirrored = mover_ok(&arca, &["restore", "--snapshot", &snap.snapshot, "--target", &t, "--mirror"]);
+    assert_eq!(mirrored.removed, 3, "stale, stale/old.log, extra.txt: {mirrored:?}");
+    assert_restored_same(&src, &target);
+}
+
+#[test]
+fn block_volume_round_trip() {
+    let arca = Arca::new_local();
+    let image = arca.path("disk.img");
+    let file = File::create(&image).unwrap();
+    file.set_len(256 * 1024 * 1024).unwrap();
+    for (i, at) in [0u64, 77 * 1024 * 1024 + 5, 255 * 1024 * 1024].into_iter().enumerate() {
+        file.write_all_at(&pseudo_random(512 * 1024, i as u64 + 1), at).unwrap();
+    }
+    let image_s = image.to_string_lossy();
+    let (out, result) = mover(&arca, &["backup", "--block", &image_s, "--volume", "shop/raw", "--backup", "b1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let result = result.expect("result line");
+    assert_eq!(result.files, 1);
+    assert!(result.bytes_read <= 4 * 1024 * 1024, "holes are not read: {result:?}");
+
+    let restored = arca.path("restored.img");
+    let r = mover_ok(&arca, &["restore", "--snapshot", &result.snapshot, "--block", &restored.to_string_lossy()]);
+    assert_eq!(r.files, 1);
+    assert_eq!(std::fs::read(&restored).unwrap(), std::fs::read(&image).unwrap());
+    assert!(std::fs::metadata(&restored).unwrap().blocks() * 512 < 16 * 1024 * 1024, "restored image stays sparse");
+
+    // A block snapshot restored with --target lands as volume.img.
+    let dir = arca.path("as-dir");
+    mover_ok(&arca, &["restore", "--snapshot", &result.snapshot, "--target", &dir.to_string_lossy()]);
+    assert_eq!(std::fs::metadata(dir.join("volume.img")).unwrap().len(), 256 * 1024 * 1024);
+}
+
+#[test]
+fn errors_are_clear_and_fail() {
+    let arca = Arca::new_local();
+    let missing = arca.path("no-such-dir");
+    let (out, result) =
+        mover(&arca, &["backup", "--source", &missing.to_string_lossy(), "--volume", "a/b", "--backup", "b"]);
+    assert!(!out.status.success());
+    assert!(result.is_none());
+    assert!(stderr(&out).contains("no-such-dir"), "{}", stderr(&out));
+
+    let src = arca.path("src");
+    volume_tree(&src);
+    let s = src.to_string_lossy();
+    let (out, _) = mover(&arca, &["backup", "--source", &s, "--volume", "no-namespace", "--backup", "b"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("NAMESPACE/CLAIM"), "{}", stderr(&out));
+
+    let (out, _) = mover(&arca, &["backup", "--source", &s, "--block", &s, "--volume", "a/b", "--backup", "b"]);
+    assert!(!out.status.success(), "--source and --block together are refused");
+
+    let (out, _) = mover(&arca, &["backup", "--block", &s, "--volume", "a/b", "--backup", "b"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("is a directory"), "{}", stderr(&out));
+
+    let (out, _) = mover(&arca, &["restore", "--snapshot", "ffffffff", "--target", "/nonexistent-arca-target"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("ffffffff"), "{}", stderr(&out));
+
+    // A directory snapshot is not a block image.
+    let snap = backup_dir(&arca, &src, "a/b", "b", &[]);
+    let (out, _) =
+        mover(&arca, &["restore", "--snapshot", &snap.snapshot, "--block", &arca.path("x.img").to_string_lossy()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("not a block volume image"), "{}", stderr(&out));
+
+    // An unreadable repository.
+    let out = arca
+        .cmd()
+        .args(["-o", "json", "mover", "backup", "--source", &s, "--volume", "a/b", "--backup", "b"])
+        .env("ARCA_REPO", arca.path("not-a-repo"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn unreadable_files_make_a_partial_result() {
+    if nix_is_root() {
+        eprintln!("skipping: root reads every file, so none can be made unreadable");
+        return;
+    }
+    let arca = Arca::new_local();
+    let src = arca.path("src");
+    volume_tree(&src);
+    write_file(&src.join("locked"), b"locked");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(src.join("locked"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    let s = src.to_string_lossy();
+    let (out, result) = mover(&arca, &["backup", "--source", &s, "--volume", "a/b", "--backup", "b"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let result = result.expect("the result line is printed even when files were skipped");
+    assert_eq!(result.warnings, 1);
+    assert!(stderr(&out).contains("locked"));
+}
+
+fn nix_is_root() -> bool {
+    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+}
