@@ -1,6 +1,10 @@
 //! The `arca` binary against test clusters over HTTP: backup, restore
 //! (whole, namespace-mapped clone, single item, update policy, dry run, a
 //! second cluster), reports, export and diff, and exit codes.
+//!
+//! Backups here are of objects (`--volumes none`): volume data has its own
+//! tests (`volume_backup.rs`), and these clusters' containers have no `arca`
+//! binary to run mover pods with.
 
 #[path = "../../arca-kube/tests/common/app.rs"]
 mod app;
@@ -43,7 +47,9 @@ async fn kube_backup_restore_round_trip_through_the_binary() -> anyhow::Result<(
     let dir = tempfile::tempdir()?;
     let env = Env::new(dir.path())?;
 
-    let created = env.json(&a, 0, &["backup", "create", "shop-1", "--include-namespaces", "shop", "--wait"]).await?;
+    let created = env
+        .json(&a, 0, &["backup", "create", "shop-1", "--include-namespaces", "shop", "--wait", "--volumes", "none"])
+        .await?;
     assert_eq!(created["phase"], "Completed");
     assert_eq!(created["counts"]["widgets.example.com"], 2);
     let list = env.json(&a, 0, &["backup", "list"]).await?;
@@ -54,7 +60,7 @@ async fn kube_backup_restore_round_trip_through_the_binary() -> anyhow::Result<(
     assert!(!details.contains("czNjcjN0"), "no secret value in describe output");
     let logs = env.expect(&a, 0, &["backup", "logs", "shop-1"]).await?;
     assert!(logs.contains("widgets.example.com: 2 object(s)"), "{logs}");
-    env.expect(&a, 1, &["backup", "create", "shop-1"]).await?; // names are unique
+    env.expect(&a, 1, &["backup", "create", "shop-1", "--volumes", "none"]).await?; // names are unique
 
     // Full restore after deleting the namespace and the CRD.
     app::delete_app(&ka).await?;
@@ -173,7 +179,7 @@ async fn kube_backup_restore_round_trip_through_the_binary() -> anyhow::Result<(
     assert!(!exported_secret.contains("czNjcjN0") && exported_secret.contains("redacted"));
     let same = env.expect(&a, 0, &["diff", "shop-1", "shop-1"]).await?;
     assert!(same.contains("no differences"));
-    env.expect(&a, 0, &["backup", "create", "shop-2", "--include-namespaces", "shop"]).await?;
+    env.expect(&a, 0, &["backup", "create", "shop-2", "--include-namespaces", "shop", "--volumes", "none"]).await?;
     let drift = env.expect(&a, 3, &["diff", "shop-1", "shop-2", "--exit-code"]).await?;
     assert!(drift.contains("~ core/ConfigMap/shop/web-config") || drift.contains("shop"), "{drift}");
 
@@ -217,7 +223,8 @@ async fn kube_faults_give_partially_failed_and_exit_code_3() -> anyhow::Result<(
             .path("^/api/v1/namespaces/p/serviceaccounts$")?
             .times(1),
     );
-    let ok = env.json(&cluster, 0, &["backup", "create", "p-1", "--include-namespaces", "p"]).await?;
+    let ok =
+        env.json(&cluster, 0, &["backup", "create", "p-1", "--include-namespaces", "p", "--volumes", "none"]).await?;
     assert_eq!(ok["counts"]["configmaps"], 3);
     faults.clear();
 
@@ -236,8 +243,8 @@ async fn kube_faults_give_partially_failed_and_exit_code_3() -> anyhow::Result<(
 }
 
 /// `restore create --wait`: a claim and a pod become ready and the restore
-/// completes; a Deployment nobody reconciles (the test cluster runs no
-/// Deployment controller) is named as not ready and the exit code is 3.
+/// completes; a Deployment whose image cannot be pulled never gets an
+/// available replica, is named as not ready and the exit code is 3.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_wait_reports_what_did_not_become_ready() -> anyhow::Result<()> {
     let cluster = TestCluster::start().await?;
@@ -255,10 +262,10 @@ async fn restore_wait_reports_what_did_not_become_ready() -> anyhow::Result<()> 
                  "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}});
     let dir = tempfile::tempdir()?;
     let env = Env::new(dir.path())?;
-    let only_ready_kinds = ["backup", "create", "w-1", "--include-namespaces", "w"];
+    let only_ready_kinds = ["backup", "create", "w-1", "--include-namespaces", "w", "--volumes", "none"];
     env.expect(&cluster, 0, &only_ready_kinds).await?;
     k.create("/apis/apps/v1/namespaces/w/deployments", &deployment, "deployment").await?;
-    env.expect(&cluster, 0, &["backup", "create", "w-2", "--include-namespaces", "w"]).await?;
+    env.expect(&cluster, 0, &["backup", "create", "w-2", "--include-namespaces", "w", "--volumes", "none"]).await?;
 
     let target = TestCluster::start().await?;
     let ready = env.json(&target, 0, &["restore", "create", "r-1", "--from-backup", "w-1", "--wait"]).await?;
@@ -267,7 +274,7 @@ async fn restore_wait_reports_what_did_not_become_ready() -> anyhow::Result<()> 
         ready["items"].as_array().map(|i| i.iter().filter(|x| x["ready"] == true).collect()).unwrap_or_default();
     assert_eq!(waited.len(), 2, "the claim and the pod were waited for: {ready}");
 
-    let other = TestCluster::start().await?;
+    let other = TestCluster::builder().unpullable_image("nginx").start().await?;
     let args = ["restore", "create", "r-2", "--from-backup", "w-2", "--wait", "--wait-timeout", "2s"];
     let late = env.json(&other, 3, &args).await?;
     assert_eq!(late["phase"], "PartiallyFailed", "{late}");

@@ -1,6 +1,10 @@
 //! Restores through the `arca` binary in clusters with admission webhooks:
 //! webhook configurations are restored after everything they guard (custom
 //! resources included), and an object a webhook refuses names the webhook.
+//!
+//! Backups here are of objects (`--volumes none`): volume data has its own
+//! tests (`volume_backup.rs`), and these clusters' containers have no `arca`
+//! binary to run mover pods with.
 
 #[path = "../../arca-kube/tests/common/app.rs"]
 mod app;
@@ -79,7 +83,7 @@ async fn a_failing_webhook_in_the_backup_is_restored_last() -> anyhow::Result<()
     install_guarded_app(&ka).await?;
     let dir = tempfile::tempdir()?;
     let env = Env::new(dir.path())?;
-    env.expect(&a, 0, &["backup", "create", "all"]).await?;
+    env.expect(&a, 0, &["backup", "create", "all", "--volumes", "none"]).await?;
 
     // Same cluster, after losing the app and its webhook.
     ka.delete(&format!("{WEBHOOKS}/{GUARD}"), "delete webhook").await?;
@@ -108,7 +112,7 @@ async fn the_restore_order_can_still_be_overridden() -> anyhow::Result<()> {
     install_guarded_app(&ka).await?;
     let dir = tempfile::tempdir()?;
     let env = Env::new(dir.path())?;
-    env.expect(&a, 0, &["backup", "create", "all"]).await?;
+    env.expect(&a, 0, &["backup", "create", "all", "--volumes", "none"]).await?;
     let fresh = TestCluster::start().await?;
     let first = "validatingwebhookconfigurations.admissionregistration.k8s.io";
     let dry = env
@@ -129,7 +133,7 @@ async fn an_object_refused_by_a_webhook_names_it() -> anyhow::Result<()> {
     install_guarded_app(&ka).await?;
     let dir = tempfile::tempdir()?;
     let env = Env::new(dir.path())?;
-    env.expect(&a, 0, &["backup", "create", "shop", "--include-namespaces", app::NS]).await?;
+    env.expect(&a, 0, &["backup", "create", "shop", "--include-namespaces", app::NS, "--volumes", "none"]).await?;
     // Deleting is not admission-checked for this webhook (CREATE, UPDATE).
     ka.delete(&format!("/api/v1/namespaces/{}/configmaps/guarded", app::NS), "delete").await?;
 
@@ -208,7 +212,7 @@ async fn live_webhooks_mutate_and_refuse_restored_objects_by_name() -> anyhow::R
     ka.create(&config_maps, &forbidden, "fixture").await?;
     let dir = tempfile::tempdir()?;
     let env = Env::new(dir.path())?;
-    env.expect(&a, 0, &["backup", "create", "shop", "--include-namespaces", app::NS]).await?;
+    env.expect(&a, 0, &["backup", "create", "shop", "--include-namespaces", app::NS, "--volumes", "none"]).await?;
 
     // Webhooks installed after the backup, with their services and backends up.
     app::delete_app(&ka).await?;

@@ -50,6 +50,8 @@ fn stable_rule_keeps_a_preserving_copy_unchanged() {
     let s = backup_copy_against(ChangeDetection::Stable);
     assert_eq!(s.bytes_read, 0, "{s:?}");
     assert_eq!((s.files_unchanged, s.files_changed, s.files_new), (3, 0, 0), "{s:?}");
+    // The copy's trees are the original's: nothing new to store.
+    assert_eq!((s.dirs_unchanged, s.blobs_added), (2, 0), "{s:?}");
 }
 
 #[test]

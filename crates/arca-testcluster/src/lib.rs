@@ -1,7 +1,9 @@
 //! An emulation of the Kubernetes API server for tests, reached over real HTTP by a
 //! `kube::Client` built from the kubeconfig file it writes, with simulated
-//! controllers (namespaces, garbage collection, volume provisioning, snapshots,
-//! Jobs) and a simulated kubelet that runs pod commands as local processes.
+//! controllers (namespaces, garbage collection, volume provisioning and
+//! binding, snapshots, Jobs, Deployments, ReplicaSets, StatefulSets), a
+//! scheduler over one or more nodes, and a simulated kubelet per node that
+//! runs pod commands as local processes.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {

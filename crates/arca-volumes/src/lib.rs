@@ -10,11 +10,17 @@
 //! that need no cluster (which method a claim gets, policies, placement)
 //! are pure functions with unit tests.
 
+pub mod backup;
 pub mod error;
+pub mod inventory;
+pub mod limits;
+pub mod method;
 pub mod mover;
+pub mod policy;
 pub mod record;
 pub mod restore;
 pub mod run;
+pub mod snapshot;
 
 pub use error::{Error, Result};
 

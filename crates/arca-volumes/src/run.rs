@@ -207,7 +207,8 @@ async fn wait_gone(kube: &Kube, path: &str, what: &str, timeout: Duration) {
 
 /// `90s`, `5m`, `1h30m`.
 pub fn human(d: Duration) -> String {
-    let s = d.as_secs();
+    // Rounded up: a budget of 2s less a few milliseconds still reads "2s".
+    let s = d.as_secs() + u64::from(d.subsec_nanos() > 0);
     match s {
         s if s < 120 => format!("{s}s"),
         s if s % 3600 == 0 => format!("{}h", s / 3600),
@@ -247,5 +248,6 @@ mod tests {
         assert_eq!(human(Duration::from_secs(30)), "30s");
         assert_eq!(human(Duration::from_secs(1800)), "30m");
         assert_eq!(human(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(human(Duration::from_millis(1950)), "2s");
     }
 }

@@ -4,10 +4,12 @@ use anyhow::{Context as _, Result};
 use arca_kube::backup::{self, BackupOptions, BackupReport};
 use arca_kube::catalog::{All, Catalog};
 use arca_kube::filter::{ClusterResources, FilterSpec};
+use arca_repo::Repository;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+use super::backup_volumes::{VolumeArgs, VolumesDescribed};
 use crate::context::Context;
 use crate::exit;
 use crate::kube_opts::{self, KubeOpts};
@@ -16,7 +18,7 @@ use crate::output::{LogOutput, Render, bytes, emit, table};
 #[derive(Subcommand, Debug)]
 pub enum BackupCommand {
     /// Back up the cluster's objects (or a selection) into the repository
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List backups
     List,
     /// Show a backup's result, filters and counts
@@ -94,6 +96,8 @@ pub struct CreateArgs {
     /// Resource types listed at once
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
+    #[command(flatten)]
+    pub volumes: VolumeArgs,
 }
 
 #[derive(Args, Debug)]
@@ -103,6 +107,9 @@ pub struct DescribeArgs {
     /// Also list every object, per-type counts and why cluster objects were included
     #[arg(long)]
     pub details: bool,
+    /// Show each volume's method, state, files and bytes instead
+    #[arg(long)]
+    pub volumes: bool,
 }
 
 pub fn run(ctx: &Context, kube: &KubeOpts, cmd: BackupCommand) -> Result<i32> {
@@ -147,6 +154,9 @@ fn summary(r: &BackupReport) -> String {
         r.cluster.version,
         r.cluster.uid.as_deref().map(|u| format!(", uid {u}")).unwrap_or_default()
     );
+    if !r.volumes.is_empty() {
+        s.push_str(&format!("\n  {}", super::backup_volumes::states_line(&r.volumes)));
+    }
     for w in &r.warnings {
         s.push_str(&format!("\n  warning: {w}"));
     }
@@ -171,7 +181,12 @@ fn create(ctx: &Context, kube: &KubeOpts, args: &CreateArgs) -> Result<i32> {
     if args.no_default_skips {
         opts.skip.clear();
     }
-    let repo = ctx.open_repo_with_index()?;
+    // One password read (a prompt at most once) for the repository and the movers.
+    let password = ctx.password()?;
+    let url = ctx.repo_url()?;
+    opts.data = args.volumes.data_phase(url, &password)?;
+    let repo = Repository::open(arca_repo::open_backend(url, false)?, &password)?;
+    repo.load_index().with_context(|| format!("loading the index of {}", repo.location()))?;
     let bar = if ctx.show_progress() {
         let b = ProgressBar::new_spinner();
         b.set_style(
@@ -297,6 +312,10 @@ fn describe(ctx: &Context, args: &DescribeArgs) -> Result<i32> {
     let repo = ctx.open_repo_with_index()?;
     let entry = backup::find_backup(&repo, &args.name)?;
     let report = BackupReport::from_snapshot(&entry)?;
+    if args.volumes {
+        emit(ctx.output(), &VolumesDescribed::new(&report, entry.id.to_hex()))?;
+        return Ok(exit::OK);
+    }
     let objects = if args.details {
         let catalog = Catalog::open(&repo, &entry.snapshot.tree)?;
         Some(catalog.entries(&All)?.iter().map(|e| e.path.display()).collect())

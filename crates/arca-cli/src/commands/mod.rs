@@ -1,6 +1,7 @@
 //! One module per command group.
 
 pub mod backup;
+mod backup_volumes;
 pub mod diff;
 pub mod export;
 mod fs;

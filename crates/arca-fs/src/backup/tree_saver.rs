@@ -63,6 +63,9 @@ impl TreeSaver<'_> {
         let kind = kind_of(md).ok_or_else(|| Error::io("back up", path, std::io::Error::other("unknown file type")))?;
         let mut node = node_from(name, kind, md, self.owners);
         self.read_xattrs(path, &mut node);
+        if let Some(p) = parent.filter(|_| self.change_detection == ChangeDetection::Stable) {
+            keep_parent_identity(&mut node, p);
+        }
         match kind {
             NodeKind::File => self.save_file(path, &mut node, parent)?,
             NodeKind::Dir => {
@@ -123,5 +126,25 @@ impl TreeSaver<'_> {
             }
             Err(e) => self.counters.warn(path, &format!("xattrs not saved: {e}")),
         }
+    }
+}
+
+/// Under the stable rule, an entry whose stable metadata matches the
+/// parent's keeps the parent's inode, device and ctime, so an unchanged
+/// clone of a volume gives identical trees and stores nothing new.
+/// Hard-linked files keep their own: restores group hard links by inode,
+/// and only files with more than one link are grouped.
+fn keep_parent_identity(node: &mut Node, parent: &Node) {
+    let same = node.kind == parent.kind
+        && node.links <= 1
+        && node.size == parent.size
+        && node.mtime_ns == parent.mtime_ns
+        && node.mode == parent.mode
+        && node.uid == parent.uid
+        && node.gid == parent.gid;
+    if same {
+        node.inode = parent.inode;
+        node.device = parent.device;
+        node.ctime_ns = parent.ctime_ns;
     }
 }

@@ -204,6 +204,13 @@ pub async fn install(kube: &Kube) -> anyhow::Result<()> {
         p.pointer("/spec/volumeName").is_some()
     })
     .await?;
+    // The workload controllers create pods (and the set's claim): let them settle.
+    for (kind, replicas) in [("deployments/web", 2), ("statefulsets/db", 1)] {
+        wait_for(kube, &format!("/apis/apps/v1/namespaces/{NS}/{kind}"), |o| {
+            o.pointer("/status/readyReplicas").and_then(Value::as_i64) == Some(replicas)
+        })
+        .await?;
+    }
     Ok(())
 }
 
