@@ -583,3 +583,24 @@ async fn a_block_claim_gets_its_device_back() -> anyhow::Result<()> {
     assert!(std::fs::read(&device)? == data, "the device's bytes are back");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_moved_by_arca_backup_comes_back_with_its_files() -> anyhow::Result<()> {
+    let (cluster, k) = cluster().await?;
+    namespace(&k, NS).await?;
+    write_files(&bound_claim(&k, NS, CLAIM).await?)?;
+    let dir = tempfile::tempdir()?;
+    let env = Env::new(dir.path())?;
+    let made =
+        env.json(&cluster, 0, &["backup", "create", "real", "--include-namespaces", NS, "--volumes", "move"]).await?;
+    assert_eq!(made["volumes"][0]["state"], "Completed", "{made}");
+    delete_namespace(&k, NS).await?;
+    volumes_gone(&k).await?;
+
+    let restored = env.json(&cluster, 0, &["restore", "create", "back", "--from-backup", "real"]).await?;
+    let v = volume_result(&restored, "vault/data")?;
+    assert_eq!(v["state"], "Completed", "{restored}");
+    assert_eq!(v["method"], "move");
+    assert_files(&volume_dir(&k, NS, CLAIM).await?)?;
+    Ok(())
+}
