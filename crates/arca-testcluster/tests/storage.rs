@@ -224,6 +224,14 @@ async fn block_claims_are_sparse_files_mapped_by_volume_devices() -> anyhow::Res
     .await?;
     phase(&pods, "writer", "Succeeded").await?;
     let data = std::fs::read(&file)?;
+    // While a pod using it runs, its node's kubelet directory links the device.
+    let reader = pod("reader", None, devices.clone(), json!([claim_volume("disk", "disk")]), json!({}));
+    pods.create(&PostParams::default(), &reader).await?;
+    let running = phase(&pods, "reader", "Running").await?;
+    let uid = running.metadata.uid.clone().unwrap_or_default();
+    let link = c.kubelet_dir("arca-node").join("pods").join(uid).join("volumeDevices/kubernetes.io~csi").join(&volume);
+    eventually(WAIT, || async { Ok(link.exists().then_some(())) }).await?;
+    assert_eq!(std::fs::read_link(&link)?, file);
     assert_eq!((data.len(), &data[300000..300003]), (1024 * 1024, &b"abc"[..]));
 
     // A snapshot and a restore of it copy the file, holes included.

@@ -1,8 +1,10 @@
 //! The kubelet's pods directory on a node (`/var/lib/kubelet/pods/<uid>`):
 //! while a pod runs, `volumes/kubernetes.io~csi/<pv>/mount` (claims bound to
-//! CSI volumes) and `volumes/kubernetes.io~empty-dir/<name>` point at the
-//! volumes' directories, as data movers with a `hostPath` of the kubelet
-//! directory expect. Real kubelets bind-mount; here they are symlinks.
+//! CSI volumes of mode `Filesystem`), `volumes/kubernetes.io~empty-dir/<name>`
+//! and `volumeDevices/kubernetes.io~csi/<pv>` (block claims) point at the
+//! volumes, as data movers with a `hostPath` of the kubelet directory expect.
+//! Real kubelets bind-mount directories (and link block devices); here all
+//! are symlinks.
 
 use std::path::{Path, PathBuf};
 
@@ -18,8 +20,8 @@ fn kubelet_pod_dir(cluster: &Cluster, node: &str, uid: &str) -> PathBuf {
     cluster.kubelet_dir(node).join("pods").join(uid)
 }
 
-/// Where a volume of a pod appears under the kubelet's pod directory, and
-/// what it points at.
+/// Where a volume of a pod appears in the kubelet's directory of the pod,
+/// and what it points at.
 fn links(cluster: &Cluster, state: &State, pod: &Value) -> Vec<(PathBuf, PathBuf)> {
     let volumes = pod.pointer("/spec/volumes").and_then(Value::as_array).cloned().unwrap_or_default();
     let mut out = Vec::new();
@@ -29,13 +31,17 @@ fn links(cluster: &Cluster, state: &State, pod: &Value) -> Vec<(PathBuf, PathBuf
             let Some(pv) = claim_volume(state, meta::namespace(pod), claim) else {
                 continue;
             };
-            let filesystem = meta::str_at(&pv, "/spec/volumeMode") != Some("Block");
-            if let (true, Some(_), Some(target)) = (filesystem, pv.pointer("/spec/csi"), pv_path(&pv)) {
-                out.push((Path::new("kubernetes.io~csi").join(meta::name(&pv)).join("mount"), target));
-            }
+            let (Some(_), Some(target)) = (pv.pointer("/spec/csi"), pv_path(&pv)) else {
+                continue;
+            };
+            let at = match meta::str_at(&pv, "/spec/volumeMode") {
+                Some("Block") => Path::new("volumeDevices/kubernetes.io~csi").join(meta::name(&pv)),
+                _ => Path::new("volumes/kubernetes.io~csi").join(meta::name(&pv)).join("mount"),
+            };
+            out.push((at, target));
         } else if v.get("emptyDir").is_some() {
             let target = pod_dir(&cluster.data_dir, meta::uid(pod)).join("volumes").join(name);
-            out.push((Path::new("kubernetes.io~empty-dir").join(name), target));
+            out.push((Path::new("volumes/kubernetes.io~empty-dir").join(name), target));
         }
     }
     out
@@ -43,7 +49,7 @@ fn links(cluster: &Cluster, state: &State, pod: &Value) -> Vec<(PathBuf, PathBuf
 
 /// Publishes a starting pod's volumes in its node's kubelet directory.
 pub fn publish(cluster: &Cluster, state: &State, pod: &Value, node: &str) {
-    let root = kubelet_pod_dir(cluster, node, meta::uid(pod)).join("volumes");
+    let root = kubelet_pod_dir(cluster, node, meta::uid(pod));
     for (at, target) in links(cluster, state, pod) {
         let link = root.join(at);
         let made = link
