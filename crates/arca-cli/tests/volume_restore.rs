@@ -531,7 +531,7 @@ async fn a_pods_inline_host_path_is_filled_before_the_pod_comes_back() -> anyhow
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_only_stops_at_a_pod_it_cannot_scale_unless_told_not_to_scale() -> anyhow::Result<()> {
-    let (cluster, k) = cluster().await?;
+    let (cluster, k) = cluster_of(3).await?;
     namespace(&k, NS).await?;
     let volume = bound_claim(&k, NS, CLAIM).await?;
     write_files(&volume)?;
@@ -553,7 +553,9 @@ async fn data_only_stops_at_a_pod_it_cannot_scale_unless_told_not_to_scale() -> 
     let filled = env.json(&cluster, 0, &beside).await?;
     assert_eq!(volume_result(&filled, "vault/data")?["state"], "Completed", "{filled}");
     assert_files(&volume)?;
-    k.get(&format!("/api/v1/namespaces/{NS}/pods/app"), "the pod ran on").await?;
+    let pod = k.get(&format!("/api/v1/namespaces/{NS}/pods/app"), "the pod ran on").await?;
+    let v = volume_result(&filled, "vault/data")?;
+    assert_eq!(v["node"], pod["spec"]["nodeName"], "the mover ran beside the pod (a ReadWriteOnce claim): {v}");
     Ok(())
 }
 

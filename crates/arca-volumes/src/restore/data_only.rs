@@ -28,6 +28,8 @@ struct Ready<'a> {
     namespace: String,
     name: String,
     workloads: Vec<Workload>,
+    /// `--no-scale`: the node of the pods using the claim.
+    node: Option<String>,
 }
 
 pub async fn run(r: &VolumeRestorer, ctx: DataOnly<'_>) -> RestoreDataOutcome {
@@ -44,7 +46,9 @@ pub async fn run(r: &VolumeRestorer, ctx: DataOnly<'_>) -> RestoreDataOutcome {
     for record in records {
         let namespace = ctx.plan.mappings.namespace(record.namespace()).to_string();
         match check(ctx.kube, r, record, &namespace).await {
-            Ok(workloads) => ready.push(Ready { record, namespace, name: record.claim_name().to_string(), workloads }),
+            Ok((workloads, node)) => {
+                ready.push(Ready { record, namespace, name: record.claim_name().to_string(), workloads, node })
+            }
             Err(done) => results.push(done),
         }
     }
@@ -101,7 +105,7 @@ async fn check(
     r: &VolumeRestorer,
     record: &VolumeRecord,
     ns: &str,
-) -> Result<Vec<Workload>, VolumeRestore> {
+) -> Result<(Vec<Workload>, Option<String>), VolumeRestore> {
     let shown = format!("{ns}/{}", record.claim_name());
     let base = || VolumeRestore::new(&shown, &record.claim, record.method, RestoreState::Failed);
     match source_of(record) {
@@ -145,9 +149,10 @@ async fn check(
         )));
     }
     if r.settings().no_scale {
-        workloads.clear();
+        let node = pods.iter().find_map(|p| p["spec"]["nodeName"].as_str()).map(String::from);
+        return Ok((Vec::new(), node));
     }
-    Ok(workloads)
+    Ok((workloads, None))
 }
 
 fn dry_run(c: &Ready) -> VolumeRestore {
@@ -230,6 +235,7 @@ async fn fill_one(
         shown: shown.clone(),
         mirror: true,
         restore: r.restore_name(),
+        node: c.node.clone(),
     };
     fill::fill(kube, settings, target).await
 }

@@ -26,6 +26,9 @@ pub struct Target<'a> {
     /// Remove files not in the backup (`--data-only`).
     pub mirror: bool,
     pub restore: &'a str,
+    /// Run on this node (`--no-scale`: beside the pods using a
+    /// `ReadWriteOnce` claim, the only node that can attach it).
+    pub node: Option<String>,
 }
 
 /// Runs the restore mover for `target` and reports how it went.
@@ -53,7 +56,10 @@ pub async fn fill(kube: &Kube, settings: &MoverSettings, target: Target<'_>) -> 
         args: args(&snapshot, record.is_block(), target.mirror),
         source: target.source.clone(),
         block: record.is_block(),
-        placement: placement(kube, record, &target.source).await,
+        placement: match &target.node {
+            Some(node) => Placement::Node(node.clone()),
+            None => placement(kube, record, &target.source).await,
+        },
         resources: settings.resources.clone(),
         secret: secret_name.clone(),
         local_repository: settings.local_repository.clone(),

@@ -212,6 +212,7 @@ impl VolumeRestorer {
             shown: format!("{}/{}", c.namespace, c.name),
             mirror: false,
             restore: &self.restore,
+            node: None,
         };
         fill::fill(kube, &self.settings, target).await
     }
@@ -223,8 +224,15 @@ impl VolumeRestorer {
         match (source_of(record), &record.host_path) {
             (Some(Source::Repository), Some(path)) => {
                 let source = VolumeSource::HostPath { path: path.clone() };
-                let target =
-                    fill::Target { record, namespace: ns, source, shown, mirror: false, restore: &self.restore };
+                let target = fill::Target {
+                    record,
+                    namespace: ns,
+                    source,
+                    shown,
+                    mirror: false,
+                    restore: &self.restore,
+                    node: None,
+                };
                 fill::fill(kube, &self.settings, target).await
             }
             (Some(_), _) => VolumeRestore::new(shown, &record.claim, record.method, RestoreState::Failed)
