@@ -454,6 +454,12 @@ async fn data_only_scales_the_deployment_to_zero_and_back() -> anyhow::Result<()
         "--item",
         "persistentvolumeclaims/vault/data",
     ];
+    let mut dry = args.to_vec();
+    dry.push("--dry-run");
+    let planned = env.json(&cluster, 0, &dry).await?;
+    let reason = volume_result(&planned, "vault/data")?["reason"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains("would scale deployment/vault/web to zero"), "{planned}");
+    assert!(volume.join("stray").exists(), "a dry run writes nothing");
     let restored = env.json(&cluster, 0, &args).await?;
     let v = volume_result(&restored, "vault/data")?;
     assert_eq!(v["state"], "Completed", "{restored}");
