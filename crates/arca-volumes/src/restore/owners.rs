@@ -73,8 +73,11 @@ pub async fn owner_of(kube: &Kube, pod: &Value) -> Result<Workload, String> {
     }
     // A Deployment's ReplicaSet is scaled through the Deployment (it would scale it back).
     let rs = kube.get_opt(&w.path, &format!("reading {}", w.shown)).await.map_err(|e| e.reason())?;
-    match rs.as_ref().and_then(controller) {
-        Some((k, d)) if k == "Deployment" => workload(&k, ns, &d).ok_or_else(|| "unreachable".to_string()),
+    let deployment = rs.as_ref().and_then(controller);
+    if let Some(d) = deployment.as_ref().filter(|(k, _)| k == "Deployment").and_then(|(k, d)| workload(k, ns, d)) {
+        return Ok(d);
+    }
+    match deployment {
         Some((k, o)) => {
             Err(format!("pod {ns}/{name} is run by ReplicaSet {owner} of {k} {o}, which Arca does not scale down"))
         }
