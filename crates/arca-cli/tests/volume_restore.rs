@@ -612,3 +612,28 @@ async fn a_claim_moved_by_arca_backup_comes_back_with_its_files() -> anyhow::Res
     assert_files(&volume_dir(&k, NS, CLAIM).await?)?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_bound_again_to_its_retained_volume_keeps_that_data() -> anyhow::Result<()> {
+    let (cluster, k) = cluster().await?;
+    let class = json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "kept"},
+        "provisioner": arca_testcluster::TEST_PROVISIONER, "reclaimPolicy": "Retain", "volumeBindingMode": "Immediate"});
+    create(&k, "/apis/storage.k8s.io/v1/storageclasses", class).await?;
+    namespace(&k, NS).await?;
+    claim_of(&k, NS, CLAIM, "kept").await?;
+    let volume = volume_dir(&k, NS, CLAIM).await?;
+    write_files(&volume)?;
+    let dir = tempfile::tempdir()?;
+    let env = Env::new(dir.path())?;
+    backup(&cluster, &k, &env, "nightly", Protect::Mover).await?;
+    std::fs::write(volume.join("hello.txt"), b"newer than the backup")?;
+    delete_namespace(&k, NS).await?;
+
+    let restored = env.json(&cluster, 0, &["restore", "create", "back", "--from-backup", "nightly"]).await?;
+    let v = volume_result(&restored, "vault/data")?;
+    assert_eq!(v["state"], "Skipped", "{restored}");
+    assert!(v["reason"].as_str().unwrap_or_default().contains("kept volume"), "{v}");
+    assert_eq!(volume_dir(&k, NS, CLAIM).await?, volume, "bound to its old volume");
+    assert_eq!(std::fs::read(volume.join("hello.txt"))?, b"newer than the backup", "its data is not written over");
+    Ok(())
+}
