@@ -191,6 +191,27 @@ pub fn best_match<'a>(claim: &Value, pvs: &'a [Value]) -> Option<&'a Value> {
     smallest
 }
 
+/// The free (`Available`, unclaimed) volumes that satisfy a claim, smallest
+/// first: what the scheduler may bind a `WaitForFirstConsumer` claim to.
+pub fn free_matches<'a>(claim: &Value, pvs: &'a [Value]) -> Vec<&'a Value> {
+    let wanted = requested(claim);
+    let mut out: Vec<&Value> = pvs
+        .iter()
+        .filter(|pv| {
+            meta::str_at(pv, "/status/phase") == Some("Available")
+                && !has_claim_ref(pv)
+                && !meta::is_deleting(pv)
+                && volume_mode(pv) == volume_mode(claim)
+                && access_modes_fit(claim, pv)
+                && selector_matches(claim, pv)
+                && class_of(pv) == class_of(claim)
+                && capacity(pv) >= wanted
+        })
+        .collect();
+    out.sort_by(|a, b| capacity(a).total_cmp(&capacity(b)).then_with(|| meta::name(a).cmp(meta::name(b))));
+    out
+}
+
 /// `syncClaim`: unbound claims (no `bind-completed`) get bound, bound ones
 /// checked. `delayed`: the claim's class binds `WaitForFirstConsumer`, so
 /// until the scheduler picked a node only a volume pre-bound to it binds.
