@@ -341,3 +341,57 @@ async fn a_missing_host_path_directory_waits_with_failed_mount_until_it_exists()
     phase(&pods, "p", "Succeeded").await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_delayed_claim_of_static_local_volumes_binds_one_on_the_pods_node() -> anyhow::Result<()> {
+    let (c, client) = start(3).await?;
+    let classes: Api<StorageClass> = Api::all(client.clone());
+    let pvs: Api<PersistentVolume> = Api::all(client.clone());
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let class: StorageClass =
+        obj(json!({"metadata": {"name": "local-storage"}, "provisioner": "kubernetes.io/no-provisioner",
+        "volumeBindingMode": "WaitForFirstConsumer"}));
+    classes.create(&PostParams::default(), &class).await?;
+    for node in ["arca-node-2", "arca-node-3"] {
+        let dir = c.data_dir().join(format!("disk-{node}"));
+        std::fs::create_dir_all(&dir)?;
+        let pv: PersistentVolume = obj(json!({"metadata": {"name": format!("local-{node}")}, "spec": {
+            "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "local-storage",
+            "persistentVolumeReclaimPolicy": "Retain", "local": {"path": dir.to_string_lossy()},
+            "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}}}));
+        pvs.create(&PostParams::default(), &pv).await?;
+    }
+    claims.create(&PostParams::default(), &claim("data", "local-storage", "Filesystem")).await?;
+    // Node 3 holds a volume but is the only choice left: node 1 has none, node 2 is taken by a selector.
+    let not_2 = json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "NotIn", "values": ["arca-node-2"]}]}]}}}});
+    let user = pod(
+        "user",
+        Some("echo hi > /d/f"),
+        json!({"volumeMounts": [{"name": "d", "mountPath": "/d"}]}),
+        json!([claim_volume("d", "data")]),
+        not_2,
+    );
+    pods.create(&PostParams::default(), &user).await?;
+    let done = phase(&pods, "user", "Succeeded").await?;
+    assert_eq!(done.spec.and_then(|s| s.node_name).as_deref(), Some("arca-node-3"));
+    let bound_to = bound(&claims, "data").await?.spec.and_then(|s| s.volume_name);
+    assert_eq!(bound_to.as_deref(), Some("local-arca-node-3"));
+    assert_eq!(std::fs::read_to_string(c.data_dir().join("disk-arca-node-3/f"))?, "hi\n");
+
+    // No free volume left on a fitting node, and nothing provisions this class.
+    claims.create(&PostParams::default(), &claim("more", "local-storage", "Filesystem")).await?;
+    let only_1 = json!({"nodeSelector": {"kubernetes.io/hostname": "arca-node-1"}});
+    pods.create(&PostParams::default(), &pod("stuck", None, json!({}), json!([claim_volume("d", "more")]), only_1))
+        .await?;
+    let failed = event(&client, "stuck", "FailedScheduling").await?;
+    assert_eq!(
+        failed.message.as_deref(),
+        Some(
+            "0/3 nodes are available: 1 node(s) didn't find available persistent volumes to bind, 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+        )
+    );
+    Ok(())
+}

@@ -102,19 +102,19 @@ fn plan(state: &State) -> Vec<Work> {
     let pvs = objects(state, "", "persistentvolumes");
     let mut out = Vec::new();
     for pvc in objects(state, "", "persistentvolumeclaims") {
-        if !wants_provisioning(&pvc, &pvs) {
-            continue;
-        }
         let class_name = rules::class_of(&pvc);
         let Some(class) = classes.iter().find(|c| meta::name(c) == class_name) else {
             continue;
         };
+        let delayed = meta::str_at(class, "/volumeBindingMode") == Some("WaitForFirstConsumer");
+        if !wants_provisioning(&pvc, &pvs, delayed) {
+            continue;
+        }
         let driver = meta::str_at(class, "/provisioner").unwrap_or_default();
         if driver != TEST_PROVISIONER && driver != TEST_LOCAL_PROVISIONER {
             continue;
         }
         let node = rules::annotation(&pvc, rules::ANN_SELECTED_NODE).map(String::from);
-        let delayed = meta::str_at(class, "/volumeBindingMode") == Some("WaitForFirstConsumer");
         if delayed && node.is_none() {
             continue;
         }
@@ -142,15 +142,17 @@ fn plan(state: &State) -> Vec<Work> {
 
 /// As upstream, a claim is provisioned for only when it names no volume, was
 /// never bound, and no existing volume matches it (the binder binds those);
-/// a volume already provisioned for it waits for the binder too.
-fn wants_provisioning(pvc: &Value, pvs: &[Value]) -> bool {
+/// a volume already provisioned for it waits for the binder too. For a
+/// `delayed` (`WaitForFirstConsumer`) claim only a volume pre-bound to it
+/// counts: the scheduler pre-binds a free one that fits the node.
+fn wants_provisioning(pvc: &Value, pvs: &[Value], delayed: bool) -> bool {
     let named = meta::str_at(pvc, "/spec/volumeName").is_some_and(|v| !v.is_empty());
     let provisioned = format!("pvc-{}", meta::uid(pvc));
     !meta::is_deleting(pvc)
         && !named
         && rules::annotation(pvc, rules::ANN_BIND_COMPLETED).is_none()
         && !pvs.iter().any(|pv| meta::name(pv) == provisioned)
-        && rules::best_match(pvc, pvs).is_none()
+        && !rules::best_match(pvc, pvs).is_some_and(|pv| !delayed || rules::bound_to_claim(pv, pvc))
 }
 
 fn snapshot_path(state: &State, ns: &str, name: &str) -> Option<PathBuf> {

@@ -191,9 +191,31 @@ pub fn best_match<'a>(claim: &Value, pvs: &'a [Value]) -> Option<&'a Value> {
     smallest
 }
 
+/// The free (`Available`, unclaimed) volumes that satisfy a claim, smallest
+/// first: what the scheduler may bind a `WaitForFirstConsumer` claim to.
+pub fn free_matches<'a>(claim: &Value, pvs: &'a [Value]) -> Vec<&'a Value> {
+    let wanted = requested(claim);
+    let mut out: Vec<&Value> = pvs
+        .iter()
+        .filter(|pv| {
+            meta::str_at(pv, "/status/phase") == Some("Available")
+                && !has_claim_ref(pv)
+                && !meta::is_deleting(pv)
+                && volume_mode(pv) == volume_mode(claim)
+                && access_modes_fit(claim, pv)
+                && selector_matches(claim, pv)
+                && class_of(pv) == class_of(claim)
+                && capacity(pv) >= wanted
+        })
+        .collect();
+    out.sort_by(|a, b| capacity(a).total_cmp(&capacity(b)).then_with(|| meta::name(a).cmp(meta::name(b))));
+    out
+}
+
 /// `syncClaim`: unbound claims (no `bind-completed`) get bound, bound ones
 /// checked. `delayed`: the claim's class binds `WaitForFirstConsumer`, so
-/// until the scheduler picked a node only a volume pre-bound to it binds.
+/// only a volume pre-bound to it binds (the scheduler pre-binds one that
+/// fits the pod's node), else it waits for a consumer, then for provisioning.
 pub fn decide_claim(claim: &Value, pvs: &[Value], delayed: bool) -> ClaimAction {
     let volume_name = meta::str_at(claim, "/spec/volumeName").unwrap_or_default();
     let pv = pvs.iter().find(|pv| !volume_name.is_empty() && meta::name(pv) == volume_name);
@@ -203,7 +225,7 @@ pub fn decide_claim(claim: &Value, pvs: &[Value], delayed: bool) -> ClaimAction 
     if volume_name.is_empty() {
         let waiting = delayed && annotation(claim, ANN_SELECTED_NODE).is_none();
         return match best_match(claim, pvs) {
-            Some(pv) if !waiting || bound_to_claim(pv, claim) => ClaimAction::Bind(meta::name(pv).to_string()),
+            Some(pv) if !delayed || bound_to_claim(pv, claim) => ClaimAction::Bind(meta::name(pv).to_string()),
             _ if waiting => ClaimAction::Pending(Some(Note {
                 warning: false,
                 reason: "WaitForFirstConsumer",
@@ -365,7 +387,7 @@ mod tests {
             ("WaitForFirstConsumer", "waiting for first consumer to be created before binding")
         );
         let selected = claim("u1", None, json!({ANN_SELECTED_NODE: "n1"}));
-        assert_eq!(decide_claim(&selected, &[big], true), ClaimAction::Bind("big".into()));
+        assert_eq!(decide_claim(&selected, &[big], true), ClaimAction::Provision);
         assert_eq!(decide_claim(&selected, &[], true), ClaimAction::Provision);
     }
 

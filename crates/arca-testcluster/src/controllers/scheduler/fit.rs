@@ -23,18 +23,25 @@ pub enum ClaimView<'a> {
     Deleting,
     /// Not bound, its class binds `Immediate`: the PV controller's job first.
     UnboundImmediate,
-    /// Not bound, its class binds `WaitForFirstConsumer`: binds to the chosen node.
-    UnboundDelayed,
+    /// Not bound, its class binds `WaitForFirstConsumer`: on the chosen node it
+    /// binds to the first of these free volumes that fits the node, else (if
+    /// its class has a provisioner) to a volume provisioned there.
+    UnboundDelayed {
+        free: Vec<&'a Value>,
+        provisionable: bool,
+    },
     /// Bound to this volume.
     Bound(&'a Value),
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
-    /// Bind to the node; the named claims get the `selected-node` annotation.
+    /// Bind to the node; the claims in `select` get the `selected-node`
+    /// annotation, those in `prebind` the named free volume.
     Bind {
         node: String,
         select: Vec<String>,
+        prebind: Vec<(String, String)>,
     },
     Unschedulable(String),
 }
@@ -42,6 +49,7 @@ pub enum Decision {
 const AFFINITY: &str = "node(s) didn't match Pod's node affinity/selector";
 const VOLUME_AFFINITY: &str = "node(s) had volume node affinity conflict";
 const UNSCHEDULABLE: &str = "node(s) were unschedulable";
+const NO_VOLUMES: &str = "node(s) didn't find available persistent volumes to bind";
 
 pub fn decide(pod: &Value, nodes: &[NodeView<'_>], claims: &[(String, ClaimView<'_>)]) -> Decision {
     let n = nodes.len();
@@ -65,9 +73,23 @@ pub fn decide(pod: &Value, nodes: &[NodeView<'_>], claims: &[(String, ClaimView<
         parts.sort();
         return Decision::Unschedulable(fit_error(n, &parts.join(", ")));
     };
-    let select =
-        claims.iter().filter(|(_, c)| matches!(c, ClaimView::UnboundDelayed)).map(|(n, _)| n.clone()).collect();
-    Decision::Bind { node: meta::name(best.node).to_string(), select }
+    let (mut select, mut prebind) = (Vec::new(), Vec::new());
+    for (name, claim) in claims {
+        if let ClaimView::UnboundDelayed { free, .. } = claim {
+            match free.iter().find(|pv| fits_volume(pv, best.node)) {
+                Some(pv) => prebind.push((name.clone(), meta::name(pv).to_string())),
+                None => select.push(name.clone()),
+            }
+        }
+    }
+    Decision::Bind { node: meta::name(best.node).to_string(), select, prebind }
+}
+
+/// A volume without node affinity fits every node.
+fn fits_volume(pv: &Value, node: &Value) -> bool {
+    pv.pointer("/spec/nodeAffinity/required")
+        .filter(|r| !r.is_null())
+        .is_none_or(|required| node_selector_matches(required, node))
 }
 
 fn fit_error(n: usize, reasons: &str) -> String {
@@ -97,14 +119,17 @@ fn filter(pod: &Value, node: &Value, claims: &[(String, ClaimView<'_>)]) -> Opti
     if !selector_fits(pod, node) || !required_affinity_fits(pod, node) {
         return Some(AFFINITY);
     }
-    let volume_conflict = claims.iter().any(|(_, c)| match c {
-        ClaimView::Bound(pv) => pv
-            .pointer("/spec/nodeAffinity/required")
-            .filter(|r| !r.is_null())
-            .is_some_and(|required| !node_selector_matches(required, node)),
+    let volume_conflict = claims.iter().any(|(_, c)| matches!(c, ClaimView::Bound(pv) if !fits_volume(pv, node)));
+    if volume_conflict {
+        return Some(VOLUME_AFFINITY);
+    }
+    let unbindable = claims.iter().any(|(_, c)| match c {
+        ClaimView::UnboundDelayed { free, provisionable } => {
+            !provisionable && !free.iter().any(|pv| fits_volume(pv, node))
+        }
         _ => false,
     });
-    volume_conflict.then_some(VOLUME_AFFINITY)
+    unbindable.then_some(NO_VOLUMES)
 }
 
 fn labels(node: &Value) -> BTreeMap<String, String> {
@@ -193,7 +218,7 @@ mod tests {
     }
 
     fn bind(node: &str) -> Decision {
-        Decision::Bind { node: node.into(), select: vec![] }
+        Decision::Bind { node: node.into(), select: vec![], prebind: vec![] }
     }
 
     fn affinity(terms: Value) -> Value {
@@ -262,7 +287,34 @@ mod tests {
         assert!(
             matches!(decide(&json!({}), &v, &missing), Decision::Unschedulable(m) if m.contains("persistentvolumeclaim \"gone\" not found"))
         );
-        let delayed = [("data".to_string(), ClaimView::UnboundDelayed)];
-        assert_eq!(decide(&json!({}), &v, &delayed), Decision::Bind { node: "n1".into(), select: vec!["data".into()] });
+        let delayed = [("data".to_string(), ClaimView::UnboundDelayed { free: vec![], provisionable: true })];
+        assert_eq!(
+            decide(&json!({}), &v, &delayed),
+            Decision::Bind { node: "n1".into(), select: vec!["data".into()], prebind: vec![] }
+        );
+    }
+
+    #[test]
+    fn delayed_claims_take_a_free_volume_of_the_node_or_are_provisioned() {
+        let ns = nodes();
+        let v = views(&ns, &[0, 0, 0]);
+        let on_n2 = json!({"metadata": {"name": "pv-n2"}, "spec": {"nodeAffinity": {"required": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["n2"]}]}]}}}});
+        let static_only =
+            [("data".to_string(), ClaimView::UnboundDelayed { free: vec![&on_n2], provisionable: false })];
+        assert_eq!(
+            decide(&json!({}), &v, &static_only),
+            Decision::Bind { node: "n2".into(), select: vec![], prebind: vec![("data".into(), "pv-n2".into())] }
+        );
+        let none = [("data".to_string(), ClaimView::UnboundDelayed { free: vec![], provisionable: false })];
+        assert_eq!(
+            decide(&json!({}), &v, &none),
+            Decision::Unschedulable("0/3 nodes are available: 3 node(s) didn't find available persistent volumes to bind. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.".into())
+        );
+        let either = [("data".to_string(), ClaimView::UnboundDelayed { free: vec![&on_n2], provisionable: true })];
+        assert_eq!(
+            decide(&json!({}), &v, &either),
+            Decision::Bind { node: "n1".into(), select: vec!["data".into()], prebind: vec![] }
+        );
     }
 }

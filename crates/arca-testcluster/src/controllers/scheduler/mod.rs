@@ -22,6 +22,7 @@ use fit::{ClaimView, Decision, NodeView};
 
 const MANAGER: &str = "default-scheduler";
 pub const ANN_SELECTED_NODE: &str = "volume.kubernetes.io/selected-node";
+const NO_PROVISIONER: &str = "kubernetes.io/no-provisioner";
 /// How often a still unschedulable pod's event is repeated (upstream backs
 /// off to `podMaxBackoffDuration`, 10 s).
 const EVENT_PERIOD: Duration = Duration::from_secs(10);
@@ -71,8 +72,8 @@ impl Scheduler {
                 .collect();
             let used = claims_of(pod, &claims, &pvs, &classes);
             match fit::decide(pod, &views, &used) {
-                Decision::Bind { node, select } => {
-                    if bind(&mut state, pod, &node, &select) {
+                Decision::Bind { node, select, prebind } => {
+                    if bind(&mut state, pod, &node, &select, &prebind) {
                         *load.entry(node).or_default() += 1;
                         self.reported.remove(meta::uid(pod));
                     }
@@ -109,6 +110,12 @@ impl Scheduler {
     }
 }
 
+/// Whether a class's claims can get a new volume (upstream's marker for
+/// classes without a dynamic provisioner is `kubernetes.io/no-provisioner`).
+fn provisionable(classes: &[Value], class: &str) -> bool {
+    classes.iter().any(|c| meta::name(c) == class && meta::str_at(c, "/provisioner") != Some(NO_PROVISIONER))
+}
+
 /// The claims a pod's volumes name, as the scheduler sees them.
 fn claims_of<'a>(pod: &Value, claims: &[Value], pvs: &'a [Value], classes: &[Value]) -> Vec<(String, ClaimView<'a>)> {
     let volumes = pod.pointer("/spec/volumes").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -125,7 +132,10 @@ fn claims_of<'a>(pod: &Value, claims: &[Value], pvs: &'a [Value], classes: &[Val
                     let volume = meta::str_at(c, "/spec/volumeName").filter(|v| !v.is_empty());
                     match volume.and_then(|v| pvs.iter().find(|pv| meta::name(pv) == v)) {
                         Some(pv) => ClaimView::Bound(pv),
-                        None if delays_binding(classes, rules::class_of(c)) => ClaimView::UnboundDelayed,
+                        None if delays_binding(classes, rules::class_of(c)) => ClaimView::UnboundDelayed {
+                            free: rules::free_matches(c, pvs),
+                            provisionable: provisionable(classes, rules::class_of(c)),
+                        },
                         None => ClaimView::UnboundImmediate,
                     }
                 }
@@ -135,14 +145,30 @@ fn claims_of<'a>(pod: &Value, claims: &[Value], pvs: &'a [Value], classes: &[Val
         .collect()
 }
 
-/// Annotates delayed claims with the node, then binds the pod.
-fn bind(state: &mut State, pod: &Value, node: &str, select: &[String]) -> bool {
-    let (Some(pod_rt), Some(pvc_rt)) =
-        (state.resource("", "v1", "pods"), state.resource("", "v1", "persistentvolumeclaims"))
-    else {
+/// Binds delayed claims' chosen free volumes (the PV controller completes
+/// the binding), annotates the others with the node, then binds the pod.
+fn bind(state: &mut State, pod: &Value, node: &str, select: &[String], prebind: &[(String, String)]) -> bool {
+    let (Some(pod_rt), Some(pvc_rt), Some(pv_rt)) = (
+        state.resource("", "v1", "pods"),
+        state.resource("", "v1", "persistentvolumeclaims"),
+        state.resource("", "v1", "persistentvolumes"),
+    ) else {
         return false;
     };
     let ns = meta::namespace(pod);
+    for (claim, pv) in prebind {
+        let Ok(c) = state.get(&pvc_rt, ns, claim) else {
+            return false;
+        };
+        let claim_ref = json!({"kind": "PersistentVolumeClaim", "apiVersion": "v1", "namespace": ns, "name": claim,
+                               "uid": meta::uid(&c), "resourceVersion": meta::str_at(&c, "/metadata/resourceVersion")});
+        let p = Patch::Merge(
+            json!({"metadata": {"annotations": {rules::ANN_BOUND_BY_CONTROLLER: "yes"}}, "spec": {"claimRef": claim_ref}}),
+        );
+        if log_err("prebind volume", state.patch(&pv_rt, "", pv, p, "", &opts(MANAGER))).is_none() {
+            return false;
+        }
+    }
     for claim in select {
         let p = Patch::Merge(json!({"metadata": {"annotations": {ANN_SELECTED_NODE: node}}}));
         if log_err("select node", state.patch(&pvc_rt, ns, claim, p, "", &opts(MANAGER))).is_none() {
