@@ -340,9 +340,10 @@ impl Work<'_> {
         deadline: &Deadline,
     ) -> Result<(), String> {
         let mut snap = self.take_snapshot(item, deadline).await?;
+        let retained = snapshot::retain(self.kube, &snap.content).await;
         snap.kept = true;
         record.snapshot = Some(snap);
-        Ok(())
+        retained
     }
 
     async fn move_data(&self, item: &VolumeItem, record: &mut VolumeRecord, deadline: &Deadline) -> Result<(), String> {
@@ -363,11 +364,14 @@ impl Work<'_> {
         staged.remove(self.kube).await;
         let mut snap = snap;
         snap.kept = self.opts.keep_snapshots;
-        if !snap.kept {
+        let retained = if snap.kept {
+            snapshot::retain(self.kube, &snap.content).await
+        } else {
             snapshot::delete_snapshot(self.kube, &item.namespace, &snap.name).await;
-        }
+            Ok(())
+        };
         record.snapshot = Some(snap);
-        result
+        result.and(retained)
     }
 
     async fn read_in_place(

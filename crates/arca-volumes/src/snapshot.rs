@@ -75,6 +75,18 @@ pub async fn take(
     })
 }
 
+/// Switches a kept snapshot's content to `deletionPolicy: Retain`: the
+/// backup relies on it, so deleting the namespace or the VolumeSnapshot
+/// (which a `Delete` class turns into deleting the storage snapshot) must
+/// leave the data with the storage system.
+pub async fn retain(kube: &Kube, content: &str) -> Result<(), String> {
+    let what = format!("VolumeSnapshotContent {content}");
+    kube.merge_patch(&content_path(content), &json!({"spec": {"deletionPolicy": "Retain"}}), &what)
+        .await
+        .map(drop)
+        .map_err(|e| format!("could not set {what} to deletionPolicy Retain: {e}"))
+}
+
 /// Creates `body` at `collection`, first removing a leftover of the same
 /// name from an interrupted run.
 async fn create_fresh(kube: &Kube, path: &str, collection: &str, body: &Value, what: &str) -> Result<(), String> {
