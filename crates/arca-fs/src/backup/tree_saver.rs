@@ -130,8 +130,10 @@ impl TreeSaver<'_> {
 }
 
 /// Under the stable rule, an entry whose stable metadata matches the
-/// parent's keeps the parent's inode, device and ctime, so an unchanged
-/// clone of a volume gives identical trees and stores nothing new.
+/// parent's keeps the parent's inode, device, ctime and atime (reading a
+/// file, copying the volume, or the backup before this one may have moved
+/// its atime), so an unchanged clone of a volume gives identical trees and
+/// stores nothing new.
 /// Hard-linked files keep their own: restores group hard links by inode,
 /// and only files with more than one link are grouped.
 fn keep_parent_identity(node: &mut Node, parent: &Node) {
@@ -146,5 +148,6 @@ fn keep_parent_identity(node: &mut Node, parent: &Node) {
         node.inode = parent.inode;
         node.device = parent.device;
         node.ctime_ns = parent.ctime_ns;
+        node.atime_ns = parent.atime_ns;
     }
 }
