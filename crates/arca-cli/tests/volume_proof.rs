@@ -47,7 +47,9 @@ async fn claim(k: &Kube, name: &str, size: &str) -> anyhow::Result<PathBuf> {
 async fn volume_dir(k: &Kube, name: &str) -> anyhow::Result<PathBuf> {
     let path = format!("/api/v1/namespaces/{NS}/persistentvolumeclaims/{name}");
     let bound = wait_for(k, &path, |c| c["status"]["phase"] == "Bound").await?;
-    let pv = k.get(&format!("/api/v1/persistentvolumes/{}", bound["spec"]["volumeName"].as_str().unwrap_or("")), "pv").await?;
+    let pv = k
+        .get(&format!("/api/v1/persistentvolumes/{}", bound["spec"]["volumeName"].as_str().unwrap_or("")), "pv")
+        .await?;
     Ok(PathBuf::from(pv["spec"]["csi"]["volumeAttributes"]["path"].as_str().unwrap_or_default()))
 }
 
@@ -66,7 +68,11 @@ fn bytes(seed: u64, len: usize) -> Vec<u8> {
 }
 
 fn set_mtime(path: &Path, secs: i64) -> anyhow::Result<()> {
-    filetime::set_symlink_file_times(path, filetime::FileTime::from_unix_time(secs, 0), filetime::FileTime::from_unix_time(secs, 0))?;
+    filetime::set_symlink_file_times(
+        path,
+        filetime::FileTime::from_unix_time(secs, 0),
+        filetime::FileTime::from_unix_time(secs, 0),
+    )?;
     Ok(())
 }
 
@@ -167,11 +173,21 @@ fn manifest(root: &Path) -> anyhow::Result<BTreeMap<PathBuf, Entry>> {
                 std::fs::read(&path)?.hash(&mut h);
                 ("file", h.finish(), None)
             };
-            let same_as = (kind == "file" && md.nlink() > 1).then(|| inodes.entry(md.ino()).or_insert(rel.clone()).clone());
+            let same_as =
+                (kind == "file" && md.nlink() > 1).then(|| inodes.entry(md.ino()).or_insert(rel.clone()).clone());
             let size = if kind == "dir" { 0 } else { md.size() };
             out.insert(
                 rel,
-                Entry { kind, mode: md.mode() & 0o7777, owner: (md.uid(), md.gid()), mtime: md.mtime(), size, content, link, same_as },
+                Entry {
+                    kind,
+                    mode: md.mode() & 0o7777,
+                    owner: (md.uid(), md.gid()),
+                    mtime: md.mtime(),
+                    size,
+                    content,
+                    link,
+                    same_as,
+                },
             );
         }
     }
@@ -200,16 +216,17 @@ fn completed(report: &Value, claims: &[&str]) {
 }
 
 async fn delete_namespace_and_volumes(k: &Kube) -> anyhow::Result<()> {
+    // Removing volumes of many files takes the test provisioner a while.
     k.delete(&format!("/api/v1/namespaces/{NS}"), "namespace").await?;
-    wait_gone(k, &format!("/api/v1/namespaces/{NS}")).await?;
-    for _ in 0..400 {
+    for _ in 0..1200 {
+        let ns = k.get_opt(&format!("/api/v1/namespaces/{NS}"), "namespace").await?;
         let pvs = k.get("/api/v1/persistentvolumes", "pvs").await?;
-        if pvs["items"].as_array().is_none_or(Vec::is_empty) {
+        if ns.is_none() && pvs["items"].as_array().is_none_or(Vec::is_empty) {
             return Ok(());
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    anyhow::bail!("the namespace's volumes were not deleted")
+    anyhow::bail!("the namespace and its volumes were not deleted within 2 minutes")
 }
 
 fn allocated(path: &Path) -> anyhow::Result<u64> {
@@ -249,15 +266,23 @@ async fn three_claims_come_back_identical_after_their_namespace_and_volumes_are_
     completed(&two, &claims);
     let v = volume(&two, "vault/small");
     assert_eq!(v["bytes_read"], changed, "only the changed files are read: {v}");
-    let added = v["bytes_added"].as_u64().unwrap_or(u64::MAX);
-    assert!(added <= changed + changed / 2, "about 1 % of the bytes ({changed} of {total}) is added, not {added}: {v}");
+    // Uploaded: the changed files plus the listings of the directories
+    // holding them (every directory here: one file in each of the 200 changed).
+    let stored = v["bytes_stored"].as_u64().unwrap_or(u64::MAX);
+    assert!(
+        stored > 0 && stored < total / 25,
+        "about 1 % of the {total} bytes is uploaded ({changed} changed), not {stored}: {v}"
+    );
+    eprintln!("1 % changed: {changed} of {total} bytes read, {stored} uploaded");
     for unchanged in ["vault/sparse", "vault/meta"] {
         assert_eq!(volume(&two, unchanged)["bytes_read"], 0, "{}", volume(&two, unchanged));
     }
 
     let expected = [("small", manifest(&small)?), ("sparse", manifest(&sparse)?), ("meta", manifest(&meta)?)];
     delete_namespace_and_volumes(&k).await?;
-    let restored = env.json(&cluster, 0, &["restore", "create", "back", "--from-backup", "two", "--volume-timeout", "10m"]).await?;
+    let restored = env
+        .json(&cluster, 0, &["restore", "create", "back", "--from-backup", "two", "--volume-timeout", "10m"])
+        .await?;
     completed(&restored, &claims);
     for (name, before) in &expected {
         let dir = volume_dir(&k, name).await?;
@@ -353,7 +378,8 @@ async fn a_mover_killed_mid_way_fails_its_volume_and_leaves_the_repository_valid
     }
     let dir = tempfile::tempdir()?;
     let env = Env::new(dir.path())?;
-    let args = ["backup", "create", "killed", "--include-namespaces", NS, "--volumes", "move", "--volume-timeout", "5m"];
+    let args =
+        ["backup", "create", "killed", "--include-namespaces", NS, "--volumes", "move", "--volume-timeout", "5m"];
     let backup = env.json(&cluster, 3, &args);
     let killer = async {
         for _ in 0..6000 {
@@ -372,9 +398,13 @@ async fn a_mover_killed_mid_way_fails_its_volume_and_leaves_the_repository_valid
     let v = volume(&report, "vault/big");
     assert_eq!(v["state"], "Failed", "{v}");
     assert!(v["reason"].as_str().unwrap_or_default().contains("killed"), "the reason says it was killed: {v}");
-    assert!(v.get("repository_snapshot").is_none_or(Value::is_null), "a killed mover stores no restorable snapshot: {v}");
+    assert!(
+        v.get("repository_snapshot").is_none_or(Value::is_null),
+        "a killed mover stores no restorable snapshot: {v}"
+    );
     env.expect(&cluster, 0, &["repo", "check"]).await?;
-    let again = env.json(&cluster, 0, &["backup", "create", "again", "--include-namespaces", NS, "--volumes", "move"]).await?;
+    let again =
+        env.json(&cluster, 0, &["backup", "create", "again", "--include-namespaces", NS, "--volumes", "move"]).await?;
     completed(&again, &["vault/big"]);
     assert_eq!(volume(&again, "vault/big")["files"], 8);
     Ok(())

@@ -464,6 +464,7 @@ impl Work<'_> {
                 record.files = result.files;
                 record.bytes_read = result.bytes_read;
                 record.bytes_added = result.bytes_added;
+                record.bytes_stored = result.bytes_stored;
                 record.details.insert("mover_secs".into(), json!(result.duration_secs));
                 Ok(())
             }
@@ -514,6 +515,7 @@ fn base_record(item: &VolumeItem, d: &Decision) -> VolumeRecord {
         files: 0,
         bytes_read: 0,
         bytes_added: 0,
+        bytes_stored: 0,
         duration_secs: 0.0,
         details: BTreeMap::new(),
     }

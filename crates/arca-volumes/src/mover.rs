@@ -219,6 +219,9 @@ pub struct MoverResult {
     pub bytes_read: u64,
     #[serde(default)]
     pub bytes_added: u64,
+    /// Bytes uploaded for them (compressed, encrypted).
+    #[serde(default)]
+    pub bytes_stored: u64,
     #[serde(default)]
     pub bytes_written: u64,
     /// Entries a `--mirror` restore removed (not in the snapshot).

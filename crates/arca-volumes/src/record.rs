@@ -145,6 +145,9 @@ pub struct VolumeRecord {
     pub bytes_read: u64,
     #[serde(default)]
     pub bytes_added: u64,
+    /// What the repository grew by for this volume (after dedup, compression, encryption).
+    #[serde(default)]
+    pub bytes_stored: u64,
     #[serde(default)]
     pub duration_secs: f64,
     /// Free-form extras (mover pod name, freeze window, …).
@@ -220,6 +223,7 @@ mod tests {
             files: 3,
             bytes_read: 10,
             bytes_added: 10,
+            bytes_stored: 8,
             duration_secs: 1.0,
             details: BTreeMap::new(),
         };

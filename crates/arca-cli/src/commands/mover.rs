@@ -175,6 +175,7 @@ fn backup(ctx: &Context, args: &MoverBackupArgs) -> Result<i32> {
         files: s.total_files,
         bytes_read: s.bytes_read,
         bytes_added: s.bytes_added_raw,
+        bytes_stored: s.bytes_stored,
         warnings: s.warnings,
         duration_secs: started.elapsed().as_secs_f64(),
         ..MoverResult::default()

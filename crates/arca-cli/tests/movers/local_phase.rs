@@ -56,6 +56,7 @@ pub fn record(claim: &str, method: Method, state: VolumeState, volume_mode: &str
         files: 0,
         bytes_read: 0,
         bytes_added: 0,
+        bytes_stored: 0,
         duration_secs: 0.0,
         details: Default::default(),
     }
