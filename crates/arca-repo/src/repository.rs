@@ -150,7 +150,7 @@ impl Repository {
             return Ok(id);
         }
         let writer = self.writer()?;
-        if !writer.claim(id) {
+        if !writer.claim(&self.inner, id) {
             return Ok(id);
         }
         let level = if kind == BlobType::Tree { self.inner.compression.max(1) } else { self.inner.compression };

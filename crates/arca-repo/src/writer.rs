@@ -25,11 +25,13 @@ const UPLOADERS: usize = 4;
 /// Packs recorded per index file written during a long backup, so a killed
 /// backup leaves most of its work reusable.
 const PACKS_PER_INDEX_FILE: usize = 64;
+/// ... or this many blobs, whichever comes first: backups of many small
+/// files put tens of thousands of blobs in a pack, and the entries waiting
+/// for their index file (and its JSON) must not grow with the backup.
+const BLOBS_PER_INDEX_FILE: usize = 50_000;
 
 pub(crate) struct Writer {
     packers: Mutex<[PackBuilder; 2]>,
-    /// Blobs claimed by this writer and not yet in the in-memory index.
-    pending: Mutex<HashSet<Id>>,
     sender: Mutex<Option<Sender<PackBuilder>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     state: Arc<UploadState>,
@@ -37,6 +39,9 @@ pub(crate) struct Writer {
 
 #[derive(Default)]
 struct UploadState {
+    /// Blobs claimed by this writer and not yet in the in-memory index
+    /// (removed once their pack is uploaded and indexed).
+    pending: Mutex<HashSet<Id>>,
     unindexed: Mutex<Vec<IndexPack>>,
     error: Mutex<Option<Error>>,
     stats: Mutex<WriteStats>,
@@ -86,16 +91,18 @@ impl Writer {
         }
         Ok(Writer {
             packers: Mutex::new([PackBuilder::default(), PackBuilder::default()]),
-            pending: Mutex::new(HashSet::new()),
             sender: Mutex::new(Some(tx)),
             threads: Mutex::new(threads),
             state,
         })
     }
 
-    /// Claims a blob id; false when this session already stores it.
-    pub(crate) fn claim(&self, id: Id) -> bool {
-        self.pending.lock().insert(id)
+    /// Claims a blob id; false when this session already stores it or an
+    /// upload has indexed it meanwhile (checked under the pending lock, so a
+    /// blob leaving `pending` for the index is never claimed twice).
+    pub(crate) fn claim(&self, inner: &Inner, id: Id) -> bool {
+        let mut pending = self.state.pending.lock();
+        !inner.index.read().contains(&id) && pending.insert(id)
     }
 
     pub(crate) fn add(&self, inner: &Inner, kind: BlobType, id: Id, sealed: &[u8], raw_len: usize) -> Result<()> {
@@ -149,7 +156,7 @@ impl Writer {
         self.check_error()?;
         let rest = std::mem::take(&mut *self.state.unindexed.lock());
         write_index(inner, rest)?;
-        self.pending.lock().clear();
+        self.state.pending.lock().clear();
         Ok(*self.state.stats.lock())
     }
 }
@@ -164,6 +171,12 @@ fn upload(inner: &Inner, state: &UploadState, builder: PackBuilder) -> Result<()
     }
     inner.index.write().add_pack(id, &blobs);
     {
+        let mut pending = state.pending.lock();
+        for b in &blobs {
+            pending.remove(&b.id);
+        }
+    }
+    {
         let mut stats = state.stats.lock();
         stats.packs_written += 1;
         stats.bytes_stored += size;
@@ -171,7 +184,12 @@ fn upload(inner: &Inner, state: &UploadState, builder: PackBuilder) -> Result<()
     let batch = {
         let mut unindexed = state.unindexed.lock();
         unindexed.push(IndexPack { id, blobs });
-        if unindexed.len() >= PACKS_PER_INDEX_FILE { std::mem::take(&mut *unindexed) } else { Vec::new() }
+        let entries: usize = unindexed.iter().map(|p| p.blobs.len()).sum();
+        if unindexed.len() >= PACKS_PER_INDEX_FILE || entries >= BLOBS_PER_INDEX_FILE {
+            std::mem::take(&mut *unindexed)
+        } else {
+            Vec::new()
+        }
     };
     write_index(inner, batch)
 }
