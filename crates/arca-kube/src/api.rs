@@ -168,31 +168,7 @@ impl Kube {
 
     /// A GET of a plain-text answer (pod logs), with the same retries.
     pub async fn get_text(&self, path: &str, what: &str) -> Result<String> {
-        let mut attempt = 0;
-        loop {
-            let request = http::Request::builder()
-                .method(http::Method::GET)
-                .uri(path)
-                .header(http::header::ACCEPT, "*/*")
-                .body(Vec::new())
-                .map_err(|e| Error::invalid(format!("request for {what}"), e.to_string()))?;
-            if let Some(rate) = &self.rate {
-                rate.until_ready().await;
-            }
-            let result = {
-                let _permit = self.in_flight.acquire().await.map_err(|e| Error::Task(e.to_string()))?;
-                self.client.request_text(request).await
-            };
-            let (err, retry_after) = match result {
-                Ok(text) => return Ok(text),
-                Err(e) => convert(e, what),
-            };
-            attempt += 1;
-            match self.retry.delay(&err, attempt, retry_after) {
-                Some(wait) => tokio::time::sleep(wait).await,
-                None => return Err(err),
-            }
-        }
+        self.send_text(http::Method::GET, path.to_string(), None, (JSON, "*/*"), what).await
     }
 
     async fn send(
@@ -200,9 +176,25 @@ impl Kube {
         method: http::Method,
         uri: String,
         body: Option<&Value>,
-        (content_type, accept): (&str, &str),
+        types: (&str, &str),
         what: &str,
     ) -> Result<Value> {
+        let text = self.send_text(method, uri, body, types, what).await?;
+        if text.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&text).map_err(|e| Error::Decode { what: what.to_string(), source: e })
+    }
+
+    /// Sends a request with retries (backoff on 429/5xx, `Retry-After`); the answer's body.
+    async fn send_text(
+        &self,
+        method: http::Method,
+        uri: String,
+        body: Option<&Value>,
+        (content_type, accept): (&str, &str),
+        what: &str,
+    ) -> Result<String> {
         let bytes = match body {
             Some(b) => serde_json::to_vec(b).map_err(|e| Error::Decode { what: what.to_string(), source: e })?,
             None => Vec::new(),
@@ -224,11 +216,7 @@ impl Kube {
                 self.client.request_text(request).await
             };
             let (err, retry_after) = match result {
-                Ok(text) if text.trim().is_empty() => return Ok(Value::Null),
-                Ok(text) => {
-                    return serde_json::from_str(&text)
-                        .map_err(|e| Error::Decode { what: what.to_string(), source: e });
-                }
+                Ok(text) => return Ok(text),
                 Err(e) => convert(e, what),
             };
             attempt += 1;

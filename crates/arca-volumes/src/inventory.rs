@@ -156,8 +156,9 @@ pub fn snapshot_class_for(classes: &[Value], driver: &str) -> Option<String> {
     labelled.or_else(default).map(|c| objects::name(c).to_string())
 }
 
-/// Source keys of a PV's spec, the first present is its volume type.
-const PV_SOURCES: &[&str] = &[
+/// Source keys of a PV's spec, the first present is its volume type (also
+/// the volume types a policy may name).
+pub const PV_SOURCES: &[&str] = &[
     "csi",
     "hostPath",
     "local",

@@ -109,26 +109,6 @@ fn strings(v: &Value, path: &str) -> Result<Vec<String>, String> {
     }
 }
 
-const VOLUME_TYPES: &[&str] = &[
-    "csi",
-    "hostPath",
-    "local",
-    "nfs",
-    "iscsi",
-    "fc",
-    "rbd",
-    "cephfs",
-    "glusterfs",
-    "awsElasticBlockStore",
-    "gcePersistentDisk",
-    "azureDisk",
-    "azureFile",
-    "vsphereVolume",
-    "portworxVolume",
-    "flexVolume",
-    "cinder",
-];
-
 fn parse_rule(item: &Value, path: &str) -> Result<Rule, String> {
     let m = object(item, path)?;
     known_fields(m, path, &["conditions", "action"])?;
@@ -174,8 +154,11 @@ fn parse_rule(item: &Value, path: &str) -> Result<Rule, String> {
     if let Some(v) = c.get("volumeTypes") {
         let p = format!("{cpath}.volumeTypes");
         rule.volume_types = strings(v, &p)?;
-        if let Some(t) = rule.volume_types.iter().find(|t| !VOLUME_TYPES.contains(&t.as_str())) {
-            return Err(format!("{p}: {t:?} is not a volume type (known: {})", VOLUME_TYPES.join(", ")));
+        if let Some(t) = rule.volume_types.iter().find(|t| !crate::inventory::PV_SOURCES.contains(&t.as_str())) {
+            return Err(format!(
+                "{p}: {t:?} is not a volume type (known: {})",
+                crate::inventory::PV_SOURCES.join(", ")
+            ));
         }
     }
     Ok(rule)
