@@ -26,6 +26,11 @@ impl PodOutcome {
     }
 }
 
+/// How long an image may fail to pull before the mover is given up: a
+/// registry hiccup clears within it, a wrong or missing image never does
+/// (and should not hold each volume for the whole `--volume-timeout`).
+pub const IMAGE_PULL_GRACE: Duration = Duration::from_secs(120);
+
 /// Waiting reasons that will not go away by themselves.
 const PERMANENT_WAITING: &[&str] = &["InvalidImageName", "CreateContainerConfigError", "CreateContainerError"];
 
@@ -60,6 +65,7 @@ pub async fn run_pod(kube: &Kube, pod: &Value, timeout: Duration) -> PodOutcome 
 async fn follow(kube: &Kube, path: &str, what: &str, timeout: Duration) -> PodOutcome {
     let start = Instant::now();
     let mut last: Option<Value> = None;
+    let mut pull_failing_since: Option<Instant> = None;
     loop {
         match kube.get_opt(path, what).await {
             Ok(Some(live)) => {
@@ -74,6 +80,12 @@ async fn follow(kube: &Kube, path: &str, what: &str, timeout: Duration) -> PodOu
                 }
                 if let Some(reason) = permanent_waiting(&live) {
                     return PodOutcome::Failed { reason: format!("{what} cannot start: {reason}"), node };
+                }
+                pull_failing_since =
+                    if pulling_fails(&live) { pull_failing_since.or(Some(Instant::now())) } else { None };
+                if pull_failing_since.is_some_and(|t| t.elapsed() >= IMAGE_PULL_GRACE) {
+                    let reason = format!("{what} cannot start: {}", stuck_reason(&live));
+                    return PodOutcome::Failed { reason, node };
                 }
                 last = Some(live);
             }
@@ -163,6 +175,12 @@ pub fn permanent_waiting(pod: &Value) -> Option<String> {
     PERMANENT_WAITING.contains(&reason).then(|| join_reason(reason, waiting["message"].as_str()))
 }
 
+/// Whether the mover's image is failing to pull right now.
+pub fn pulling_fails(pod: &Value) -> bool {
+    let reason = mover_status(pod).and_then(|c| c["state"]["waiting"]["reason"].as_str());
+    matches!(reason, Some("ErrImagePull" | "ImagePullBackOff"))
+}
+
 /// What a pod that never ended is stuck on.
 pub fn stuck_reason(pod: &Value) -> String {
     let conditions = pod["status"]["conditions"].as_array().cloned().unwrap_or_default();
@@ -231,6 +249,9 @@ mod tests {
             {"name": "mover", "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"nope:1\""}}}]}});
         assert!(stuck_reason(&pod).contains("image nope:1 cannot be pulled"), "{}", stuck_reason(&pod));
         assert_eq!(permanent_waiting(&pod), None);
+        assert!(pulling_fails(&pod));
+        let running = json!({"status": {"containerStatuses": [{"name": "mover", "state": {"running": {}}}]}});
+        assert!(!pulling_fails(&running));
     }
 
     #[test]
