@@ -106,9 +106,14 @@ async fn follow(kube: &Kube, path: &str, what: &str, timeout: Duration) -> PodOu
     }
 }
 
-/// Quick polls first (small volumes end in a second), then every 2 s.
+/// Quick polls first (small volumes end in a second), then every 0.5 s for
+/// the first minutes (a late poll adds to every volume's time), then every 2 s.
 fn poll_interval(elapsed: Duration) -> Duration {
-    if elapsed < Duration::from_secs(5) { Duration::from_millis(200) } else { Duration::from_secs(2) }
+    match elapsed.as_secs() {
+        0..5 => Duration::from_millis(200),
+        5..300 => Duration::from_millis(500),
+        _ => Duration::from_secs(2),
+    }
 }
 
 async fn succeeded(kube: &Kube, path: &str, what: &str, node: Option<String>) -> PodOutcome {
