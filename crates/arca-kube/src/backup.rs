@@ -102,6 +102,12 @@ pub struct BackupReport {
     /// One record per volume (`arca-volumes`' `VolumeRecord`), absent in backups without volume data.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Value>,
+    /// One record per hook run (`arca-apps`' `HookRecord`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<Value>,
+    /// One record per application dump (`arca-apps`' `DumpRecord`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dumps: Vec<Value>,
 }
 
 impl BackupReport {
@@ -415,7 +421,7 @@ pub async fn run(
             .await;
         errors.extend(results.into_iter().filter_map(|r| r.err()));
     }
-    let mut volumes = Vec::new();
+    let (mut volumes, mut hooks, mut dumps) = (Vec::new(), Vec::new(), Vec::new());
     if let Some(data) = &opts.data {
         let ctx = crate::data::BackupData { kube, repo, filter: &shared.filter, backup: &opts.name };
         let outcome = data.0.run(ctx).await;
@@ -423,6 +429,8 @@ pub async fn run(
         warnings.extend(outcome.warnings);
         errors.extend(outcome.errors);
         volumes = outcome.volumes;
+        hooks = outcome.hooks;
+        dumps = outcome.dumps;
     }
     let counts = lock(&shared.counts).clone();
     let objects: u64 = counts.values().sum();
@@ -450,6 +458,8 @@ pub async fn run(
         included_by_closure: lock(&shared.inclusions).clone(),
         stored_bytes: 0,
         volumes,
+        hooks,
+        dumps,
     };
     let shared2 = Arc::clone(&shared);
     let tags = opts.tags.clone();

@@ -32,15 +32,48 @@ pub struct BackupData<'a> {
 pub struct DataOutcome {
     /// One record per volume, stored as the report's `volumes`.
     pub volumes: Vec<Value>,
-    /// Volumes that failed: the backup ends `PartiallyFailed`.
+    /// One record per hook run, stored as the report's `hooks`.
+    pub hooks: Vec<Value>,
+    /// One record per application dump (blueprints), stored as the report's `dumps`.
+    pub dumps: Vec<Value>,
+    /// Items that failed (volumes, hooks, dumps): the backup ends `PartiallyFailed`.
     pub errors: Vec<ItemError>,
     pub warnings: Vec<String>,
     /// Lines for the backup's log.
     pub log: Vec<String>,
 }
 
+impl DataOutcome {
+    /// Adds another phase's outcome to this one.
+    pub fn merge(&mut self, other: DataOutcome) {
+        self.volumes.extend(other.volumes);
+        self.hooks.extend(other.hooks);
+        self.dumps.extend(other.dumps);
+        self.errors.extend(other.errors);
+        self.warnings.extend(other.warnings);
+        self.log.extend(other.log);
+    }
+}
+
 pub trait BackupDataPhase: Send + Sync {
     fn run<'a>(&'a self, ctx: BackupData<'a>) -> BoxFuture<'a, DataOutcome>;
+}
+
+/// Several data phases run one after the other (e.g. application dumps,
+/// then volumes); their outcomes are merged.
+pub struct BackupChain(pub Vec<Arc<dyn BackupDataPhase>>);
+
+impl BackupDataPhase for BackupChain {
+    fn run<'a>(&'a self, ctx: BackupData<'a>) -> BoxFuture<'a, DataOutcome> {
+        Box::pin(async move {
+            let mut all = DataOutcome::default();
+            for phase in &self.0 {
+                let ctx = BackupData { kube: ctx.kube, repo: ctx.repo, filter: ctx.filter, backup: ctx.backup };
+                all.merge(phase.run(ctx).await);
+            }
+            all
+        })
+    }
 }
 
 /// A data phase in [`crate::backup::BackupOptions`].
@@ -113,25 +146,163 @@ pub struct DataOnly<'a> {
     pub dry_run: bool,
 }
 
+/// An object the restore sent that a data phase asked to follow
+/// ([`RestoreDataPhase::prepare_object`]), handed to
+/// [`RestoreDataPhase::after_apply`] when it was created or updated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoredObject {
+    /// The object as it was sent (after transforms and the data phase's changes).
+    pub object: Value,
+    /// Its namespace in the backup (`None`: cluster-scoped).
+    pub source_namespace: Option<String>,
+}
+
+/// What [`RestoreDataPhase::after_apply`] gets: called once every object is
+/// applied (and `--wait` is over).
+pub struct AfterApply<'a> {
+    pub kube: &'a Kube,
+    pub restore: &'a str,
+    /// The followed objects that were created or updated.
+    pub restored: Vec<RestoredObject>,
+    /// Where a backed-up namespace is restored to (`None`: not restored).
+    pub namespaces: &'a (dyn Fn(&str) -> Option<String> + Sync),
+    pub dry_run: bool,
+}
+
 /// What a restore's data phase did.
 #[derive(Debug, Default)]
 pub struct RestoreDataOutcome {
     /// One result per volume, stored as the restore report's `volumes`.
     pub volumes: Vec<Value>,
-    /// How many of them failed: the restore ends `PartiallyFailed` (or `Failed`).
+    /// One result per restore hook run, stored as the report's `hooks`.
+    pub hooks: Vec<Value>,
+    /// One result per application dump restored, stored as the report's `dumps`.
+    pub dumps: Vec<Value>,
+    /// How many items (volumes, hooks, dumps) failed: the restore ends
+    /// `PartiallyFailed` (or `Failed`).
     pub failed: u64,
     pub warnings: Vec<String>,
     /// Lines for the restore's log.
     pub log: Vec<String>,
 }
 
+impl RestoreDataOutcome {
+    /// Adds another phase's outcome to this one.
+    pub fn merge(&mut self, other: RestoreDataOutcome) {
+        self.volumes.extend(other.volumes);
+        self.hooks.extend(other.hooks);
+        self.dumps.extend(other.dumps);
+        self.failed += other.failed;
+        self.warnings.extend(other.warnings);
+        self.log.extend(other.log);
+    }
+}
+
+/// What [`RestoreDataPhase::prepare_object`] made of an object about to be sent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObjectPrepared {
+    /// Goes into the object's result (e.g. "init container injected").
+    pub note: Option<String>,
+    /// Hand the object to [`RestoreDataPhase::after_apply`] once it is in.
+    pub follow: bool,
+}
+
+fn nothing<'a>() -> BoxFuture<'a, RestoreDataOutcome> {
+    Box::pin(async { RestoreDataOutcome::default() })
+}
+
 pub trait RestoreDataPhase: Send + Sync {
     /// Rewrites one claim before it is created.
-    fn rewrite_claim<'a>(&'a self, claim: ClaimToRestore<'a>, desired: &'a mut Value) -> BoxFuture<'a, ClaimRewrite>;
+    fn rewrite_claim<'a>(&'a self, claim: ClaimToRestore<'a>, desired: &'a mut Value) -> BoxFuture<'a, ClaimRewrite> {
+        let _ = (claim, desired);
+        Box::pin(async { ClaimRewrite::Unchanged(None) })
+    }
     /// Fills the created claims (and restored pods' inline volumes).
-    fn fill<'a>(&'a self, ctx: RestoreData<'a>) -> BoxFuture<'a, RestoreDataOutcome>;
-    /// `--data-only`: fills existing claims in place.
-    fn data_only<'a>(&'a self, ctx: DataOnly<'a>) -> BoxFuture<'a, RestoreDataOutcome>;
+    fn fill<'a>(&'a self, ctx: RestoreData<'a>) -> BoxFuture<'a, RestoreDataOutcome> {
+        let _ = ctx;
+        nothing()
+    }
+    /// `--data-only`: fills existing claims (or applications) in place.
+    fn data_only<'a>(&'a self, ctx: DataOnly<'a>) -> BoxFuture<'a, RestoreDataOutcome> {
+        let _ = ctx;
+        nothing()
+    }
+    /// Every object, after its transforms and before it is sent: may change
+    /// it (restore hooks' init containers) and ask to follow it.
+    fn prepare_object(&self, desired: &mut Value) -> ObjectPrepared {
+        let _ = desired;
+        ObjectPrepared::default()
+    }
+    /// Once every object is in: restore hooks, blueprints' restore actions.
+    fn after_apply<'a>(&'a self, ctx: AfterApply<'a>) -> BoxFuture<'a, RestoreDataOutcome> {
+        let _ = ctx;
+        nothing()
+    }
+}
+
+/// Several restore data phases: claims go to the first that does not leave
+/// them unchanged; fills, data-only runs and after-apply steps run in order.
+pub struct RestoreChain(pub Vec<Arc<dyn RestoreDataPhase>>);
+
+impl RestoreDataPhase for RestoreChain {
+    fn rewrite_claim<'a>(&'a self, claim: ClaimToRestore<'a>, desired: &'a mut Value) -> BoxFuture<'a, ClaimRewrite> {
+        Box::pin(async move {
+            let mut notes = Vec::new();
+            for phase in &self.0 {
+                let claim = ClaimToRestore { source: claim.source.clone(), ..claim };
+                match phase.rewrite_claim(claim, desired).await {
+                    ClaimRewrite::Unchanged(note) => notes.extend(note),
+                    decided => return decided,
+                }
+            }
+            ClaimRewrite::Unchanged((!notes.is_empty()).then(|| notes.join("; ")))
+        })
+    }
+
+    fn fill<'a>(&'a self, ctx: RestoreData<'a>) -> BoxFuture<'a, RestoreDataOutcome> {
+        Box::pin(async move {
+            let mut all = RestoreDataOutcome::default();
+            for phase in &self.0 {
+                let ctx = RestoreData { claims: ctx.claims.clone(), ..ctx };
+                all.merge(phase.fill(ctx).await);
+            }
+            all
+        })
+    }
+
+    fn data_only<'a>(&'a self, ctx: DataOnly<'a>) -> BoxFuture<'a, RestoreDataOutcome> {
+        Box::pin(async move {
+            let mut all = RestoreDataOutcome::default();
+            for phase in &self.0 {
+                let ctx = DataOnly { ..ctx };
+                all.merge(phase.data_only(ctx).await);
+            }
+            all
+        })
+    }
+
+    fn prepare_object(&self, desired: &mut Value) -> ObjectPrepared {
+        let mut all = ObjectPrepared::default();
+        let mut notes = Vec::new();
+        for phase in &self.0 {
+            let p = phase.prepare_object(desired);
+            all.follow |= p.follow;
+            notes.extend(p.note);
+        }
+        all.note = (!notes.is_empty()).then(|| notes.join("; "));
+        all
+    }
+
+    fn after_apply<'a>(&'a self, ctx: AfterApply<'a>) -> BoxFuture<'a, RestoreDataOutcome> {
+        Box::pin(async move {
+            let mut all = RestoreDataOutcome::default();
+            for phase in &self.0 {
+                let ctx = AfterApply { restored: ctx.restored.clone(), ..ctx };
+                all.merge(phase.after_apply(ctx).await);
+            }
+            all
+        })
+    }
 }
 
 /// A restore's data phase in [`crate::restore::RestoreOptions`].

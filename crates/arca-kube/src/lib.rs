@@ -17,6 +17,7 @@ pub mod data;
 pub mod diff;
 pub mod discover;
 pub mod error;
+pub mod exec;
 pub mod export;
 pub mod filter;
 pub mod objects;

@@ -47,6 +47,9 @@ pub struct Outcomes {
     /// The data phase's per-volume results, and how many failed.
     pub volumes: Vec<Value>,
     pub volumes_failed: u64,
+    /// The data phase's restore hooks and dumps.
+    pub hooks: Vec<Value>,
+    pub dumps: Vec<Value>,
 }
 
 struct Applier<'a> {
@@ -71,6 +74,8 @@ struct Applier<'a> {
     /// Claims created to be filled by the data phase.
     to_fill: Mutex<Vec<crate::data::RestoredClaim>>,
     volumes: Mutex<crate::data::RestoreDataOutcome>,
+    /// Objects the data phase follows, once sent ([`crate::data::RestoredObject`]).
+    followed: Mutex<Vec<crate::data::RestoredObject>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -134,6 +139,7 @@ pub async fn execute(
         warnings: Mutex::new(Capped::default()),
         to_fill: Mutex::new(Vec::new()),
         volumes: Mutex::new(Default::default()),
+        followed: Mutex::new(Vec::new()),
     };
     if let Err(e) = app.refresh_discovery().await {
         let reason = format!("discovery failed: {}", e.reason());
@@ -184,12 +190,15 @@ pub async fn execute(
     for (_, r) in waiting {
         app.report(r);
     }
+    app.after_apply().await;
     let volumes = app.volumes.into_inner().unwrap_or_else(|e| e.into_inner());
     Ok(Outcomes {
         tally: app.tally.into_inner().unwrap_or_else(|e| e.into_inner()),
         warnings: app.warnings.into_inner().unwrap_or_else(|e| e.into_inner()),
         volumes: volumes.volumes,
         volumes_failed: volumes.failed,
+        hooks: volumes.hooks,
+        dumps: volumes.dumps,
     })
 }
 
@@ -370,12 +379,21 @@ impl Applier<'_> {
                 return Ok(result(item, Outcome::Failed, Some(why)));
             }
         };
+        let prepared = match &self.opts.data {
+            Some(phase) => phase.0.prepare_object(&mut desired),
+            None => Default::default(),
+        };
         let mut r = self.send(item, &rt, &original, &desired).await?;
         if fill && r.outcome == Outcome::Created {
             lock(&self.to_fill).push(self.restored_claim(item));
         }
+        if prepared.follow && matches!(r.outcome, Outcome::Created | Outcome::Updated) && !self.opts.dry_run {
+            let source_namespace = item.source_namespace.clone();
+            lock(&self.followed).push(crate::data::RestoredObject { object: desired.clone(), source_namespace });
+        }
         add_note(&mut r, note);
         add_note(&mut r, data_note);
+        add_note(&mut r, prepared.note);
         r.converted = converted;
         Ok(r)
     }
@@ -428,6 +446,30 @@ impl Applier<'_> {
         let ctx =
             crate::data::RestoreData { kube: self.kube, restore: &self.opts.name, claims, namespaces: &namespaces };
         let outcome = phase.0.fill(ctx).await;
+        self.take_outcome(outcome);
+    }
+
+    /// Once everything is in: the data phase's restore hooks and dumps.
+    async fn after_apply(&self) {
+        let Some(phase) = self.opts.data.as_ref() else {
+            return;
+        };
+        let restored = std::mem::take(&mut *lock(&self.followed));
+        let planner = self.planner;
+        let mappings = &self.opts.plan.mappings;
+        let namespaces = move |ns: &str| planner.wants_namespace(ns).then(|| mappings.namespace(ns).to_string());
+        let ctx = crate::data::AfterApply {
+            kube: self.kube,
+            restore: &self.opts.name,
+            restored,
+            namespaces: &namespaces,
+            dry_run: self.opts.dry_run,
+        };
+        let outcome = phase.0.after_apply(ctx).await;
+        self.take_outcome(outcome);
+    }
+
+    fn take_outcome(&self, outcome: crate::data::RestoreDataOutcome) {
         for line in &outcome.log {
             self.note(line.clone());
         }
@@ -436,6 +478,8 @@ impl Applier<'_> {
         }
         let mut all = lock(&self.volumes);
         all.volumes.extend(outcome.volumes);
+        all.hooks.extend(outcome.hooks);
+        all.dumps.extend(outcome.dumps);
         all.failed += outcome.failed;
     }
 

@@ -218,7 +218,8 @@ pub async fn run_with_items(
     })
     .await??;
     let mut outcome = outcome?;
-    outcome.tally.add_volumes(outcome.volumes.len() as u64, outcome.volumes_failed);
+    let data_items = outcome.volumes.len() + outcome.hooks.len() + outcome.dumps.len();
+    outcome.tally.add_volumes(data_items as u64, outcome.volumes_failed);
     let backup = &prepared.backup;
     let report = RestoreReport {
         name: opts.name.clone(),
@@ -242,6 +243,8 @@ pub async fn run_with_items(
         items_omitted: outcome.tally.notable.omitted,
         format: None,
         volumes: outcome.volumes,
+        hooks: outcome.hooks,
+        dumps: outcome.dumps,
     };
     if opts.dry_run {
         let lines = match files.items {
@@ -289,7 +292,8 @@ async fn run_data_only(
     })
     .await??;
     let mut tally = report::Tally::default();
-    tally.add_volumes(outcome.volumes.len() as u64, outcome.failed);
+    let data_items = outcome.volumes.len() + outcome.hooks.len() + outcome.dumps.len();
+    tally.add_volumes(data_items as u64, outcome.failed);
     let report = RestoreReport {
         name: opts.name.clone(),
         backup: backup.snapshot.paths.first().cloned().unwrap_or_default(),
@@ -307,6 +311,8 @@ async fn run_data_only(
         items_omitted: 0,
         format: None,
         volumes: outcome.volumes,
+        hooks: outcome.hooks,
+        dumps: outcome.dumps,
     };
     if opts.dry_run {
         return Ok((report, ItemLines::Inline(Vec::new())));

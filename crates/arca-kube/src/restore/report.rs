@@ -98,6 +98,12 @@ pub struct RestoreReport {
     /// to): `arca-volumes`' `VolumeRestore`, format in `docs/FORMAT.md`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Value>,
+    /// One result per restore hook run (`arca-apps`' `HookRecord`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<Value>,
+    /// One result per application dump restored (`arca-apps`' `DumpRestore`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dumps: Vec<Value>,
 }
 
 fn is_zero(n: &u64) -> bool {

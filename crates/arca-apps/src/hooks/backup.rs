@@ -1,0 +1,1 @@
+//! Backup hooks: pre and post commands around a pod's snapshots.

@@ -1,0 +1,1 @@
+//! Restore hooks: commands once a restored pod is Ready, and injected init containers.
