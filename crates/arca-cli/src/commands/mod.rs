@@ -10,6 +10,7 @@ mod maintenance;
 pub mod mover;
 mod repo;
 pub mod restore;
+mod restore_hooks;
 mod snapshots;
 mod stream;
 pub mod volume;

@@ -1,6 +1,7 @@
 //! `arca restore create|list|describe|logs`: bring a backup's objects back.
 
 use std::io::Write as _;
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use arca_kube::restore::mapping::{Mappings, parse_pairs};
@@ -100,6 +101,8 @@ pub struct CreateArgs {
     pub no_scale: bool,
     #[command(flatten)]
     pub movers: super::volume_restore::MoverArgs,
+    #[command(flatten)]
+    pub hooks: super::restore_hooks::RestoreHookArgs,
 }
 
 pub fn run(ctx: &Context, kube: &KubeOpts, cmd: RestoreCommand) -> Result<i32> {
@@ -218,6 +221,9 @@ impl Shown<'_> {
         for line in super::volume_restore::summary_lines(&r.volumes) {
             s.push_str(&format!("\n{line}"));
         }
+        for line in super::restore_hooks::summary_lines(&r.hooks) {
+            s.push_str(&format!("\n{line}"));
+        }
         for w in &r.warnings {
             s.push_str(&format!("\n  warning: {w}"));
         }
@@ -329,10 +335,13 @@ fn create(ctx: &Context, kube: &KubeOpts, args: &CreateArgs) -> Result<i32> {
     // A mistyped backup name is the user's to fix before any cluster is involved.
     let backup = arca_kube::backup::find_backup(&repo, &opts.backup)?;
     let records = super::volume_restore::records(&backup)?;
+    let mut phases: Vec<Arc<dyn arca_kube::data::RestoreDataPhase>> = Vec::new();
     if !records.is_empty() || args.data_only {
         let phase = super::volume_restore::phase(ctx, &opts.name, records, password, &args.movers, args.no_scale)?;
-        opts.data = Some(super::volume_restore::restore_phase(phase));
+        phases.push(Arc::new(phase));
     }
+    phases.extend(args.hooks.phase());
+    opts.data = super::restore_hooks::chain(phases);
     let rt = kube_opts::runtime()?;
     let (report, items) = rt.block_on(async {
         let (api, server) = kube_opts::connect(kube).await?;

@@ -2,13 +2,12 @@
 //! restored into a new claim beside the original, for inspection; and the
 //! mover options restores share (`arca restore create` uses them too).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use arca_kube::backup::BackupReport;
 use arca_kube::catalog::{Catalog, CatalogPath};
-use arca_kube::data::{ClaimRewrite, ClaimToRestore, RestoreData, RestorePhase, RestoredClaim};
+use arca_kube::data::{ClaimRewrite, ClaimToRestore, RestoreData, RestoredClaim};
 use arca_repo::{Repository, SnapshotEntry};
 use arca_volumes::record::{self, VolumeRecord};
 use arca_volumes::restore::VolumeRestorer;
@@ -90,11 +89,6 @@ pub fn phase(
     settings.env = std::env::vars().collect();
     settings.no_scale = no_scale;
     Ok(VolumeRestorer::new(restore, records, settings))
-}
-
-/// The phase as `RestoreOptions` take it.
-pub fn restore_phase(restorer: VolumeRestorer) -> RestorePhase {
-    RestorePhase(Arc::new(restorer))
 }
 
 /// Lines of a restore report's volume results, for its summary.

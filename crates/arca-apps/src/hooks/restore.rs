@@ -1,1 +1,0 @@
-//! Restore hooks: commands once a restored pod is Ready, and injected init containers.
