@@ -12,6 +12,7 @@
 
 pub mod backup;
 pub mod error;
+pub mod freeze;
 pub mod inventory;
 pub mod limits;
 pub mod method;

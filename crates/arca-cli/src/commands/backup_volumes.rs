@@ -58,6 +58,12 @@ impl VolumeArgs {
     /// The data phase for these options. Also for `--volumes none`: annotations
     /// and policies still choose per volume, and every volume gets its record.
     pub fn data_phase(&self, repo_url: &str, password: &[u8]) -> Result<Option<DataPhase>> {
+        let opts = self.options(repo_url, password)?;
+        Ok(Some(DataPhase(Arc::new(VolumeBackup(Arc::new(opts))))))
+    }
+
+    /// The volume phase's options (no hooks).
+    pub fn options(&self, repo_url: &str, password: &[u8]) -> Result<VolumeBackupOptions> {
         let mode: Mode = self.volumes.parse().map_err(|e: String| anyhow!(e))?;
         let policy = match &self.volume_policies {
             Some(path) => {
@@ -85,8 +91,10 @@ impl VolumeArgs {
             local_repository,
             password: password.to_vec(),
             env: std::env::vars().collect(),
+            freezer: None,
+            consistency: Default::default(),
         };
-        Ok(Some(DataPhase(Arc::new(VolumeBackup(Arc::new(opts))))))
+        Ok(opts)
     }
 }
 
