@@ -18,13 +18,21 @@ use serde_json::{Value, json};
 
 const NS: &str = "shop";
 
-async fn cluster() -> anyhow::Result<TestCluster> {
+async fn cluster(group_snapshots: Option<&str>) -> anyhow::Result<TestCluster> {
     let bin = Path::new(env!("CARGO_BIN_EXE_arca")).parent().map(Path::to_path_buf).unwrap_or_default();
-    Ok(TestCluster::builder().snapshot_crds(true).container_path(bin).start().await?)
+    let mut b = TestCluster::builder().snapshot_crds(true).container_path(bin);
+    if let Some(version) = group_snapshots {
+        b = b.group_snapshots(version);
+    }
+    Ok(b.start().await?)
 }
 
 async fn setup() -> anyhow::Result<(TestCluster, Kube)> {
-    let cluster = cluster().await?;
+    setup_with(None).await
+}
+
+async fn setup_with(group_snapshots: Option<&str>) -> anyhow::Result<(TestCluster, Kube)> {
+    let cluster = cluster(group_snapshots).await?;
     let k = app::connect(cluster.kubeconfig_path()).await?;
     let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}});
     k.create("/api/v1/namespaces", &body, "namespace").await?;
@@ -332,6 +340,34 @@ async fn group_consistency_freezes_every_pod_before_any_snapshot() -> anyhow::Re
     for c in ["ca", "cb", "cc"] {
         let handle = PathBuf::from(volume(&report, c)?["snapshot"]["handle"].as_str().unwrap_or_default());
         assert!(handle.join("frozen").exists(), "{c} was cut frozen");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_consistency_takes_a_volume_group_snapshot_where_a_class_serves_the_driver() -> anyhow::Result<()> {
+    let (cluster, k) = setup_with(Some("v1beta1")).await?;
+    for (p, c) in [("a", "ca"), ("b", "cb")] {
+        claim(&k, c).await?;
+        app_pod(&k, p, c, hooks("touch /data/frozen", "rm /data/frozen")).await?;
+    }
+    let env_dir = tempfile::tempdir()?;
+    let env = Env::new(env_dir.path())?;
+    let report = env.json(&cluster, 0, &args(&["--consistency", "group"])).await?;
+    assert_group_order(&report, &["a", "b"], &["ca", "cb"])?;
+    let (va, vb) = (volume(&report, "ca")?, volume(&report, "cb")?);
+    let group = va["details"]["group_snapshot"].as_str().unwrap_or_default();
+    assert!(!group.is_empty() && va["details"]["group_snapshot"] == vb["details"]["group_snapshot"], "{report}");
+    for v in [va, vb] {
+        let handle = PathBuf::from(v["snapshot"]["handle"].as_str().unwrap_or_default());
+        assert!(handle.join("frozen").exists(), "cut frozen: {v}");
+    }
+    let (ns, name) = group.split_once('/').unwrap_or_default();
+    let path = format!("/apis/groupsnapshot.storage.k8s.io/v1beta1/namespaces/{ns}/volumegroupsnapshots/{name}");
+    assert!(k.get_opt(&path, "group").await?.is_some(), "kept with its kept members");
+    for c in ["ca", "cb"] {
+        let claim = k.get(&format!("/api/v1/namespaces/{NS}/persistentvolumeclaims/{c}"), "claim").await?;
+        assert!(claim["metadata"]["labels"]["arca.io/group-snapshot"].is_null(), "label removed: {claim}");
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 use crate::freeze::{self, Consistency, Freezer};
+use crate::group;
 use crate::inventory::{self, VolumeItem};
 use crate::limits::{Deadline, Limits};
 use crate::method::{self, Decision, Facts, Mode, Plan};
@@ -112,6 +113,10 @@ async fn run_phase(opts: &VolumeBackupOptions, ctx: BackupData<'_>) -> DataOutco
         planned.iter().any(|(_, d)| d.plan == Plan::Run && matches!(d.method, Method::Move | Method::Fs));
     let session = if needs_movers { Some(Session::open(ctx.kube, opts, ctx.backup, &mut out.log).await) } else { None };
     let limits = Limits::new(opts.concurrency, opts.per_node);
+    let group_api = match opts.consistency {
+        Consistency::Group if !hooked.is_empty() => group::GroupApi::discover(ctx.kube, &mut out.log).await,
+        _ => None,
+    };
     let work = Work {
         kube: ctx.kube,
         opts,
@@ -119,6 +124,7 @@ async fn run_phase(opts: &VolumeBackupOptions, ctx: BackupData<'_>) -> DataOutco
         limits: &limits,
         session: session.as_ref(),
         parents: &parents,
+        groups: group_api.as_ref(),
     };
     let records: Vec<VolumeRecord> = match &opts.freezer {
         Some(freezer) if !hooked.is_empty() => work.protect_frozen(planned, &hooked, freezer.as_ref()).await,
@@ -148,6 +154,10 @@ async fn run_phase(opts: &VolumeBackupOptions, ctx: BackupData<'_>) -> DataOutco
     }
     out.volumes = records.iter().filter_map(|r| serde_json::to_value(r).ok()).collect();
     out
+}
+
+fn driver_class(api: Option<&group::GroupApi>, driver: &str) -> String {
+    api.and_then(|g| g.classes.get(driver)).cloned().unwrap_or_default()
 }
 
 /// Running pods with hooks: selected by the backup, or mounting one of its volumes.
@@ -331,6 +341,8 @@ struct Work<'a> {
     limits: &'a Limits,
     session: Option<&'a Result<Session, String>>,
     parents: &'a HashMap<String, String>,
+    /// The group snapshot API, with `--consistency group`.
+    groups: Option<&'a group::GroupApi>,
 }
 
 /// A volume on its way: planned, maybe cut (the snapshot taken or the
@@ -345,6 +357,8 @@ struct Pending {
     open: bool,
     /// Cut already (a snapshot created and cut, or an `fs` read done).
     cut: bool,
+    /// Its VolumeSnapshot (a group snapshot's member has the group's name for it).
+    snap_name: String,
 }
 
 /// A timestamp for the records (milliseconds, so orders show).
@@ -372,6 +386,7 @@ impl Work<'_> {
             record.state = VolumeState::Completed;
         }
         Pending {
+            snap_name: self.snapshot_name(&item),
             item,
             method: decision.method,
             record,
@@ -394,7 +409,7 @@ impl Work<'_> {
         p.cut = true;
         p.record.details.insert("cut_started".into(), stamp());
         let result = match p.method {
-            Method::Snapshot | Method::Move => self.start_snapshot(&p.item, &p.deadline).await,
+            Method::Snapshot | Method::Move => self.start_snapshot(&p.item, &p.snap_name, &p.deadline).await,
             Method::Fs => self.read_in_place(&p.item, &mut p.record, &p.deadline).await,
             Method::Skip => Ok(()),
         };
@@ -408,8 +423,8 @@ impl Work<'_> {
         self.cut(&mut p).await;
         if p.open {
             let result = match p.method {
-                Method::Snapshot => self.snapshot_only(&p.item, &mut p.record, &p.deadline).await,
-                Method::Move => self.move_data(&p.item, &mut p.record, &p.deadline).await,
+                Method::Snapshot => self.snapshot_only(&p.item, &p.snap_name, &mut p.record, &p.deadline).await,
+                Method::Move => self.move_data(&p.item, &p.snap_name, &mut p.record, &p.deadline).await,
                 Method::Fs | Method::Skip => Ok(()),
             };
             match result {
@@ -434,6 +449,7 @@ impl Work<'_> {
         let items: Vec<VolumeItem> = planned.iter().map(|(i, _)| i.clone()).collect();
         let units = freeze::units(&keys, &items);
         let mut slots: Vec<Option<Pending>> = planned.into_iter().map(|(i, d)| Some(self.begin(i, d))).collect();
+        let mut groups = Vec::new();
         match self.opts.consistency {
             Consistency::Pod => {
                 for unit in &units {
@@ -451,7 +467,12 @@ impl Work<'_> {
                     futures::future::join_all(units.iter().map(|u| self.freeze_unit(u, pods, freezer))).await;
                 let mut taken: Vec<Vec<Pending>> =
                     units.iter().map(|u| u.items.iter().filter_map(|i| slots[*i].take()).collect()).collect();
-                futures::future::join_all(taken.iter_mut().zip(frozen).map(|(mine, f)| self.cut_all(mine, f))).await;
+                for (mine, f) in taken.iter_mut().zip(frozen) {
+                    if let Err(why) = f {
+                        self.cut_all(mine, Err(why)).await;
+                    }
+                }
+                groups = self.cut_together(taken.iter_mut().flatten().collect()).await;
                 futures::future::join_all(units.iter().map(|u| self.thaw_unit(u, freezer))).await;
                 for (unit, mine) in units.iter().zip(taken) {
                     for (i, p) in unit.items.iter().zip(mine) {
@@ -460,11 +481,75 @@ impl Work<'_> {
                 }
             }
         }
-        futures::stream::iter(slots.into_iter().flatten())
+        let records: Vec<VolumeRecord> = futures::stream::iter(slots.into_iter().flatten())
             .map(|p| self.finish(p))
             .buffered(self.opts.concurrency.max(1) * 2)
             .collect()
-            .await
+            .await;
+        self.drop_groups(&groups, &records).await;
+        records
+    }
+
+    /// Cuts every pending volume at once: one VolumeGroupSnapshot per
+    /// namespace and driver where a class serves the driver, the others
+    /// individually. Returns the group snapshots made (`NAMESPACE`, name).
+    async fn cut_together(&self, pending: Vec<&mut Pending>) -> Vec<(String, String)> {
+        let mut grouped: BTreeMap<(String, String), Vec<&mut Pending>> = BTreeMap::new();
+        let mut single = Vec::new();
+        for p in pending.into_iter().filter(|p| p.open && !p.cut) {
+            let served = self.groups.and_then(|g| g.classes.get(&p.item.driver)).is_some();
+            if served && !p.item.inline && matches!(p.method, Method::Snapshot | Method::Move) {
+                grouped.entry((p.item.namespace.clone(), p.item.driver.clone())).or_default().push(p);
+            } else {
+                single.push(p);
+            }
+        }
+        let names: Vec<(String, String)> = grouped
+            .keys()
+            .map(|(ns, driver)| (ns.clone(), mover::pod_name("arca-group", &[self.backup, ns, driver])))
+            .collect();
+        let groups = grouped.into_iter().zip(&names).map(|(((_, driver), members), (ns, name))| {
+            self.cut_group(ns, name, &driver_class(self.groups, &driver), members)
+        });
+        let singles = futures::future::join_all(single.into_iter().map(|p| self.cut(p)));
+        futures::future::join(futures::future::join_all(groups), singles).await;
+        names
+    }
+
+    async fn cut_group(&self, ns: &str, name: &str, class: &str, mut members: Vec<&mut Pending>) {
+        let Some(api) = self.groups else { return };
+        let started = stamp();
+        let claims: Vec<(String, String)> = members.iter().map(|p| (p.item.claim.clone(), p.item.pv.clone())).collect();
+        let list: Vec<group::Member> = claims.iter().map(|(c, v)| group::Member { claim: c, pv: v }).collect();
+        let deadline = Deadline::after(self.opts.timeout);
+        let result = group::take(self.kube, api, (ns, name), class, &list, &labels(self.backup), &deadline).await;
+        let finished = stamp();
+        for p in members.iter_mut() {
+            p.cut = true;
+            p.record.details.insert("cut_started".into(), started.clone());
+            p.record.details.insert("cut_finished".into(), finished.clone());
+            p.record.details.insert("group_snapshot".into(), json!(format!("{ns}/{name}")));
+            match result.as_ref().map(|m| m.get(&p.item.claim)) {
+                Ok(Some(snap)) => p.snap_name = snap.clone(),
+                Ok(None) => Self::fail(p, format!("VolumeGroupSnapshot {ns}/{name} has no member for this claim")),
+                Err(e) => Self::fail(p, e.clone()),
+            }
+        }
+    }
+
+    /// Deletes the group snapshots none of whose members is kept.
+    async fn drop_groups(&self, groups: &[(String, String)], records: &[VolumeRecord]) {
+        let Some(api) = self.groups else { return };
+        for (ns, name) in groups {
+            let tag = json!(format!("{ns}/{name}"));
+            let kept = records
+                .iter()
+                .filter(|r| r.details.get("group_snapshot") == Some(&tag))
+                .any(|r| r.snapshot.as_ref().is_some_and(|s| s.kept));
+            if !kept {
+                group::delete(self.kube, api, ns, name).await;
+            }
+        }
     }
 
     /// Cuts the unit's volumes at once, or fails them when its freeze failed.
@@ -502,17 +587,16 @@ impl Work<'_> {
     }
 
     /// Creates the item's VolumeSnapshot and waits until it is cut.
-    async fn start_snapshot(&self, item: &VolumeItem, deadline: &Deadline) -> Result<(), String> {
+    async fn start_snapshot(&self, item: &VolumeItem, name: &str, deadline: &Deadline) -> Result<(), String> {
         let class = item.snapshot_class.as_deref().unwrap_or_default();
-        let name = self.snapshot_name(item);
         let result = async {
-            snapshot::start(self.kube, (&item.namespace, &item.claim), &name, class, &labels(self.backup)).await?;
-            snapshot::wait_cut(self.kube, &item.namespace, &name, deadline).await
+            snapshot::start(self.kube, (&item.namespace, &item.claim), name, class, &labels(self.backup)).await?;
+            snapshot::wait_cut(self.kube, &item.namespace, name, deadline).await
         }
         .await;
         if result.is_err() {
             // Never leave a half-made snapshot behind.
-            snapshot::delete_snapshot(self.kube, &item.namespace, &name).await;
+            snapshot::delete_snapshot(self.kube, &item.namespace, name).await;
         }
         result
     }
@@ -525,14 +609,14 @@ impl Work<'_> {
     async fn take_snapshot(
         &self,
         item: &VolumeItem,
+        name: &str,
         deadline: &Deadline,
     ) -> Result<crate::record::SnapshotRecord, String> {
         let class = item.snapshot_class.as_deref().unwrap_or_default();
-        let name = self.snapshot_name(item);
-        let result = snapshot::complete(self.kube, &item.namespace, &name, class, deadline).await;
+        let result = snapshot::complete(self.kube, &item.namespace, name, class, deadline).await;
         if result.is_err() {
             // Never leave a half-made snapshot behind.
-            snapshot::delete_snapshot(self.kube, &item.namespace, &name).await;
+            snapshot::delete_snapshot(self.kube, &item.namespace, name).await;
         }
         result
     }
@@ -540,19 +624,26 @@ impl Work<'_> {
     async fn snapshot_only(
         &self,
         item: &VolumeItem,
+        name: &str,
         record: &mut VolumeRecord,
         deadline: &Deadline,
     ) -> Result<(), String> {
-        let mut snap = self.take_snapshot(item, deadline).await?;
+        let mut snap = self.take_snapshot(item, name, deadline).await?;
         let retained = snapshot::retain(self.kube, &snap.content).await;
         snap.kept = true;
         record.snapshot = Some(snap);
         retained
     }
 
-    async fn move_data(&self, item: &VolumeItem, record: &mut VolumeRecord, deadline: &Deadline) -> Result<(), String> {
+    async fn move_data(
+        &self,
+        item: &VolumeItem,
+        snap_name: &str,
+        record: &mut VolumeRecord,
+        deadline: &Deadline,
+    ) -> Result<(), String> {
         let session = self.session()?;
-        let snap = self.take_snapshot(item, deadline).await?;
+        let snap = self.take_snapshot(item, snap_name, deadline).await?;
         let name = mover::pod_name("arca-stage", &[self.backup, &item.key]);
         let shape =
             ClaimShape { storage_class: &item.storage_class, volume_mode: &item.volume_mode, capacity: &item.capacity };
