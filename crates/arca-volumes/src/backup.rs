@@ -361,9 +361,9 @@ struct Pending {
     snap_name: String,
 }
 
-/// A timestamp for the records (milliseconds, so orders show).
+/// A timestamp for the records (nanoseconds, as the hook records have, so orders show).
 fn stamp() -> Value {
-    json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
 }
 
 impl Work<'_> {
@@ -509,20 +509,20 @@ impl Work<'_> {
             .map(|(ns, driver)| (ns.clone(), mover::pod_name("arca-group", &[self.backup, ns, driver])))
             .collect();
         let groups = grouped.into_iter().zip(&names).map(|(((_, driver), members), (ns, name))| {
-            self.cut_group(ns, name, &driver_class(self.groups, &driver), members)
+            self.cut_group(ns, name, driver_class(self.groups, &driver), members)
         });
         let singles = futures::future::join_all(single.into_iter().map(|p| self.cut(p)));
         futures::future::join(futures::future::join_all(groups), singles).await;
         names
     }
 
-    async fn cut_group(&self, ns: &str, name: &str, class: &str, mut members: Vec<&mut Pending>) {
+    async fn cut_group(&self, ns: &str, name: &str, class: String, mut members: Vec<&mut Pending>) {
         let Some(api) = self.groups else { return };
         let started = stamp();
         let claims: Vec<(String, String)> = members.iter().map(|p| (p.item.claim.clone(), p.item.pv.clone())).collect();
         let list: Vec<group::Member> = claims.iter().map(|(c, v)| group::Member { claim: c, pv: v }).collect();
         let deadline = Deadline::after(self.opts.timeout);
-        let result = group::take(self.kube, api, (ns, name), class, &list, &labels(self.backup), &deadline).await;
+        let result = group::take(self.kube, api, (ns, name), &class, &list, &labels(self.backup), &deadline).await;
         let finished = stamp();
         for p in members.iter_mut() {
             p.cut = true;

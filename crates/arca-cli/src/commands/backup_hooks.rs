@@ -13,10 +13,11 @@ use arca_kube::data::{DataOutcome, DataPhase};
 use arca_volumes::backup::VolumeBackup;
 use arca_volumes::freeze::{Consistency, Freezer};
 use clap::Args;
-use futures::future::BoxFuture;
 use serde_json::Value;
 
 use super::backup_volumes::VolumeArgs;
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 #[derive(Args, Debug, Clone)]
 pub struct HookArgs {
