@@ -20,6 +20,7 @@ mod controllers;
 mod convert;
 pub mod error;
 mod exec;
+pub mod group_snapshot_crds;
 pub mod faults;
 mod handlers;
 mod http_client;
@@ -50,7 +51,8 @@ pub use faults::{Fault, FaultRule, Faults, RuleId};
 pub use migration::Migration;
 pub use release::{KubernetesVersion, UnsupportedVersion};
 pub use seed::{
-    TEST_LOCAL_PROVISIONER, TEST_LOCAL_STORAGE_CLASS, TEST_PROVISIONER, TEST_SNAPSHOT_CLASS, TEST_STORAGE_CLASS,
+    TEST_GROUP_SNAPSHOT_CLASS, TEST_LOCAL_PROVISIONER, TEST_LOCAL_STORAGE_CLASS, TEST_PROVISIONER, TEST_SNAPSHOT_CLASS,
+    TEST_STORAGE_CLASS,
     TEST_WFFC_STORAGE_CLASS,
 };
 
@@ -75,6 +77,7 @@ pub struct Builder {
     kubeconfig: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     snapshot_crds: bool,
+    group_snapshots: Option<String>,
     volume_deletion_delay: Option<std::time::Duration>,
     kubernetes_version: Option<String>,
     container_path: Vec<PathBuf>,
@@ -97,6 +100,15 @@ impl Builder {
     }
 
     /// Install the CSI snapshot CRDs and the test VolumeSnapshotClass at start.
+    /// Also serve `groupsnapshot.storage.k8s.io` at `version` (`v1beta1` as
+    /// external-snapshotter 8.0–8.2, `v1beta2` as newer ones) with a
+    /// VolumeGroupSnapshotClass of the test driver, and run the group
+    /// snapshot controller. Needs [`Builder::snapshot_crds`].
+    pub fn group_snapshots(mut self, version: &str) -> Self {
+        self.group_snapshots = Some(version.to_string());
+        self
+    }
+
     pub fn snapshot_crds(mut self, yes: bool) -> Self {
         self.snapshot_crds = yes;
         self
@@ -173,6 +185,9 @@ impl Builder {
         seed::defaults(&cluster)?;
         if self.snapshot_crds {
             seed::snapshot_support(&cluster)?;
+        }
+        if let Some(version) = &self.group_snapshots {
+            seed::group_snapshot_support(&cluster, version)?;
         }
         aggregation::refresh(&cluster);
         let url = format!("http://127.0.0.1:{port}");

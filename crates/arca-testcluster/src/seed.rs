@@ -134,6 +134,30 @@ fn seed_storage_classes(state: &mut State) -> Result<(), ApiError> {
 }
 
 /// Installs the snapshot CRDs and the test VolumeSnapshotClass.
+/// The VolumeGroupSnapshotClass of the test driver (with `Builder::group_snapshots`).
+pub const TEST_GROUP_SNAPSHOT_CLASS: &str = "arca-test-group-snapshots";
+
+pub fn group_snapshot_support(cluster: &Cluster, version: &str) -> Result<(), ApiError> {
+    let mut state = cluster.lock();
+    for crd in crate::group_snapshot_crds::all(version) {
+        put(&mut state, "apiextensions.k8s.io", "customresourcedefinitions", "", crd)?;
+    }
+    let group = crate::group_snapshot_crds::GROUP;
+    put(
+        &mut state,
+        group,
+        "volumegroupsnapshotclasses",
+        "",
+        json!({
+            "apiVersion": format!("{group}/{version}"),
+            "kind": "VolumeGroupSnapshotClass",
+            "metadata": {"name": TEST_GROUP_SNAPSHOT_CLASS},
+            "driver": TEST_PROVISIONER,
+            "deletionPolicy": "Delete",
+        }),
+    )
+}
+
 pub fn snapshot_support(cluster: &Cluster) -> Result<(), ApiError> {
     let mut state = cluster.lock();
     for crd in snapshot_crds::all() {

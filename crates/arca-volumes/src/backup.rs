@@ -13,6 +13,8 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
+use crate::freeze::{self, Consistency, Freezer};
+use crate::group;
 use crate::inventory::{self, VolumeItem};
 use crate::limits::{Deadline, Limits};
 use crate::method::{self, Decision, Facts, Mode, Plan};
@@ -48,6 +50,9 @@ pub struct VolumeBackupOptions {
     pub password: Vec<u8>,
     /// The process's environment (the object-store variables are passed on).
     pub env: Vec<(String, String)>,
+    /// Application hooks around the snapshots, if any.
+    pub freezer: Option<Arc<dyn Freezer>>,
+    pub consistency: Consistency,
 }
 
 impl std::fmt::Debug for VolumeBackupOptions {
@@ -82,7 +87,11 @@ async fn run_phase(opts: &VolumeBackupOptions, ctx: BackupData<'_>) -> DataOutco
         }
     };
     let items = inventory::assemble(&state, ctx.filter);
-    if items.is_empty() {
+    let hooked = match &opts.freezer {
+        Some(f) => hooked_pods(&state, ctx.filter, &items, f.as_ref()),
+        None => Vec::new(),
+    };
+    if items.is_empty() && hooked.is_empty() {
         out.log.push("no volumes in the selection".into());
         return out;
     }
@@ -104,6 +113,10 @@ async fn run_phase(opts: &VolumeBackupOptions, ctx: BackupData<'_>) -> DataOutco
         planned.iter().any(|(_, d)| d.plan == Plan::Run && matches!(d.method, Method::Move | Method::Fs));
     let session = if needs_movers { Some(Session::open(ctx.kube, opts, ctx.backup, &mut out.log).await) } else { None };
     let limits = Limits::new(opts.concurrency, opts.per_node);
+    let group_api = match opts.consistency {
+        Consistency::Group if !hooked.is_empty() => group::GroupApi::discover(ctx.kube, &mut out.log).await,
+        _ => None,
+    };
     let work = Work {
         kube: ctx.kube,
         opts,
@@ -111,14 +124,23 @@ async fn run_phase(opts: &VolumeBackupOptions, ctx: BackupData<'_>) -> DataOutco
         limits: &limits,
         session: session.as_ref(),
         parents: &parents,
+        groups: group_api.as_ref(),
     };
-    let records: Vec<VolumeRecord> = futures::stream::iter(planned)
-        .map(|(item, decision)| work.protect(item, decision))
-        .buffered(opts.concurrency.max(1) * 2)
-        .collect()
-        .await;
+    let records: Vec<VolumeRecord> = match &opts.freezer {
+        Some(freezer) if !hooked.is_empty() => work.protect_frozen(planned, &hooked, freezer.as_ref()).await,
+        _ => {
+            futures::stream::iter(planned)
+                .map(|(item, decision)| work.protect(item, decision))
+                .buffered(opts.concurrency.max(1) * 2)
+                .collect()
+                .await
+        }
+    };
     if let Some(Ok(s)) = &session {
         s.close(ctx.kube).await;
+    }
+    if let Some(freezer) = &opts.freezer {
+        out.merge(freezer.outcome());
     }
     for r in &records {
         out.log.push(log_line(r));
@@ -132,6 +154,37 @@ async fn run_phase(opts: &VolumeBackupOptions, ctx: BackupData<'_>) -> DataOutco
     }
     out.volumes = records.iter().filter_map(|r| serde_json::to_value(r).ok()).collect();
     out
+}
+
+fn driver_class(api: Option<&group::GroupApi>, driver: &str) -> String {
+    api.and_then(|g| g.classes.get(driver)).cloned().unwrap_or_default()
+}
+
+/// Running pods with hooks: selected by the backup, or mounting one of its volumes.
+fn hooked_pods(
+    state: &inventory::ClusterState,
+    filter: &arca_kube::filter::Filter,
+    items: &[VolumeItem],
+    freezer: &dyn Freezer,
+) -> Vec<Value> {
+    let mounting: std::collections::HashSet<String> =
+        items.iter().flat_map(|i| i.pods.iter().map(|p| format!("{}/{}", p.namespace, p.name))).collect();
+    let ours = |o: &Value| arca_kube::objects::label(o, crate::CREATED_BY_LABEL) == Some(crate::CREATED_BY);
+    state
+        .pods
+        .iter()
+        .filter(|p| p["status"]["phase"] == "Running" && p["metadata"]["deletionTimestamp"].is_null() && !ours(p))
+        .filter(|p| {
+            (filter.object_namespace_included(p) && filter.object_selected(p)) || mounting.contains(&pod_key(p))
+        })
+        .filter(|p| freezer.has_hooks(p))
+        .cloned()
+        .collect()
+}
+
+fn pod_key(pod: &Value) -> String {
+    let ns = arca_kube::objects::namespace(pod).unwrap_or_default();
+    format!("{ns}/{}", arca_kube::objects::name(pod))
 }
 
 fn object_name(r: &VolumeRecord) -> String {
@@ -288,47 +341,282 @@ struct Work<'a> {
     limits: &'a Limits,
     session: Option<&'a Result<Session, String>>,
     parents: &'a HashMap<String, String>,
+    /// The group snapshot API, with `--consistency group`.
+    groups: Option<&'a group::GroupApi>,
+}
+
+/// A volume on its way: planned, maybe cut (the snapshot taken or the
+/// files read), then finished (content read, data moved).
+struct Pending {
+    item: VolumeItem,
+    method: Method,
+    record: VolumeRecord,
+    deadline: Deadline,
+    started: Instant,
+    /// Still to do (planned to run and nothing failed yet).
+    open: bool,
+    /// Cut already (a snapshot created and cut, or an `fs` read done).
+    cut: bool,
+    /// Its VolumeSnapshot (a group snapshot's member has the group's name for it).
+    snap_name: String,
+}
+
+/// A timestamp for the records (nanoseconds, as the hook records have, so orders show).
+fn stamp() -> Value {
+    json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
 }
 
 impl Work<'_> {
     async fn protect(&self, item: VolumeItem, decision: Decision) -> VolumeRecord {
-        let started = Instant::now();
+        let mut p = self.begin(item, decision);
+        self.cut(&mut p).await;
+        self.finish(p).await
+    }
+
+    fn begin(&self, item: VolumeItem, decision: Decision) -> Pending {
         let mut record = base_record(&item, &decision);
+        let (mut open, skip_run) = (false, decision.plan == Plan::Run && decision.method == Method::Skip);
         match decision.plan {
             Plan::Skipped(reason) => (record.state, record.reason) = (VolumeState::Skipped, reason),
             Plan::NotProtected(reason) => (record.state, record.reason) = (VolumeState::NotProtected, reason),
             Plan::Failed(reason) => (record.state, record.reason) = (VolumeState::Failed, reason),
-            Plan::Run => {
-                let deadline = Deadline::after(self.opts.timeout);
-                let result = match decision.method {
-                    Method::Snapshot => self.snapshot_only(&item, &mut record, &deadline).await,
-                    Method::Move => self.move_data(&item, &mut record, &deadline).await,
-                    Method::Fs => self.read_in_place(&item, &mut record, &deadline).await,
-                    Method::Skip => Ok(()),
-                };
-                match result {
-                    Ok(()) => record.state = VolumeState::Completed,
-                    Err(reason) => (record.state, record.reason) = (VolumeState::Failed, reason),
+            Plan::Run => open = decision.method != Method::Skip,
+        }
+        if skip_run {
+            record.state = VolumeState::Completed;
+        }
+        Pending {
+            snap_name: self.snapshot_name(&item),
+            item,
+            method: decision.method,
+            record,
+            deadline: Deadline::after(self.opts.timeout),
+            started: Instant::now(),
+            open,
+            cut: false,
+        }
+    }
+
+    fn fail(p: &mut Pending, reason: String) {
+        (p.record.state, p.record.reason, p.open) = (VolumeState::Failed, reason, false);
+    }
+
+    /// Takes the snapshot until it is cut (`snapshot`, `move`) or reads the files (`fs`).
+    async fn cut(&self, p: &mut Pending) {
+        if !p.open || p.cut {
+            return;
+        }
+        p.cut = true;
+        p.record.details.insert("cut_started".into(), stamp());
+        let result = match p.method {
+            Method::Snapshot | Method::Move => self.start_snapshot(&p.item, &p.snap_name, &p.deadline).await,
+            Method::Fs => self.read_in_place(&p.item, &mut p.record, &p.deadline).await,
+            Method::Skip => Ok(()),
+        };
+        p.record.details.insert("cut_finished".into(), stamp());
+        if let Err(reason) = result {
+            Self::fail(p, reason);
+        }
+    }
+
+    async fn finish(&self, mut p: Pending) -> VolumeRecord {
+        self.cut(&mut p).await;
+        if p.open {
+            let result = match p.method {
+                Method::Snapshot => self.snapshot_only(&p.item, &p.snap_name, &mut p.record, &p.deadline).await,
+                Method::Move => self.move_data(&p.item, &p.snap_name, &mut p.record, &p.deadline).await,
+                Method::Fs | Method::Skip => Ok(()),
+            };
+            match result {
+                Ok(()) => p.record.state = VolumeState::Completed,
+                Err(reason) => Self::fail(&mut p, reason),
+            }
+        }
+        p.record.duration_secs = p.started.elapsed().as_secs_f64();
+        p.record
+    }
+
+    /// Pods with hooks: each unit frozen, its volumes cut, thawed — one
+    /// unit after another (`pod`), or all frozen, all cut at once, all
+    /// thawed (`group`); then every volume finished as usual.
+    async fn protect_frozen(
+        &self,
+        planned: Vec<(VolumeItem, Decision)>,
+        pods: &[Value],
+        freezer: &dyn Freezer,
+    ) -> Vec<VolumeRecord> {
+        let keys: Vec<String> = pods.iter().map(pod_key).collect();
+        let items: Vec<VolumeItem> = planned.iter().map(|(i, _)| i.clone()).collect();
+        let units = freeze::units(&keys, &items);
+        let mut slots: Vec<Option<Pending>> = planned.into_iter().map(|(i, d)| Some(self.begin(i, d))).collect();
+        let mut groups = Vec::new();
+        match self.opts.consistency {
+            Consistency::Pod => {
+                for unit in &units {
+                    let mut mine: Vec<Pending> = unit.items.iter().filter_map(|i| slots[*i].take()).collect();
+                    let frozen = self.freeze_unit(unit, pods, freezer).await;
+                    self.cut_all(&mut mine, frozen).await;
+                    self.thaw_unit(unit, freezer).await;
+                    for (i, p) in unit.items.iter().zip(mine) {
+                        slots[*i] = Some(p);
+                    }
+                }
+            }
+            Consistency::Group => {
+                let frozen =
+                    futures::future::join_all(units.iter().map(|u| self.freeze_unit(u, pods, freezer))).await;
+                let mut taken: Vec<Vec<Pending>> =
+                    units.iter().map(|u| u.items.iter().filter_map(|i| slots[*i].take()).collect()).collect();
+                for (mine, f) in taken.iter_mut().zip(frozen) {
+                    if let Err(why) = f {
+                        self.cut_all(mine, Err(why)).await;
+                    }
+                }
+                groups = self.cut_together(taken.iter_mut().flatten().collect()).await;
+                futures::future::join_all(units.iter().map(|u| self.thaw_unit(u, freezer))).await;
+                for (unit, mine) in units.iter().zip(taken) {
+                    for (i, p) in unit.items.iter().zip(mine) {
+                        slots[*i] = Some(p);
+                    }
                 }
             }
         }
-        record.duration_secs = started.elapsed().as_secs_f64();
-        record
+        let records: Vec<VolumeRecord> = futures::stream::iter(slots.into_iter().flatten())
+            .map(|p| self.finish(p))
+            .buffered(self.opts.concurrency.max(1) * 2)
+            .collect()
+            .await;
+        self.drop_groups(&groups, &records).await;
+        records
     }
 
+    /// Cuts every pending volume at once: one VolumeGroupSnapshot per
+    /// namespace and driver where a class serves the driver, the others
+    /// individually. Returns the group snapshots made (`NAMESPACE`, name).
+    async fn cut_together(&self, pending: Vec<&mut Pending>) -> Vec<(String, String)> {
+        let mut grouped: BTreeMap<(String, String), Vec<&mut Pending>> = BTreeMap::new();
+        let mut single = Vec::new();
+        for p in pending.into_iter().filter(|p| p.open && !p.cut) {
+            let served = self.groups.and_then(|g| g.classes.get(&p.item.driver)).is_some();
+            if served && !p.item.inline && matches!(p.method, Method::Snapshot | Method::Move) {
+                grouped.entry((p.item.namespace.clone(), p.item.driver.clone())).or_default().push(p);
+            } else {
+                single.push(p);
+            }
+        }
+        let names: Vec<(String, String)> = grouped
+            .keys()
+            .map(|(ns, driver)| (ns.clone(), mover::pod_name("arca-group", &[self.backup, ns, driver])))
+            .collect();
+        let groups = grouped.into_iter().zip(&names).map(|(((_, driver), members), (ns, name))| {
+            self.cut_group(ns, name, driver_class(self.groups, &driver), members)
+        });
+        let singles = futures::future::join_all(single.into_iter().map(|p| self.cut(p)));
+        futures::future::join(futures::future::join_all(groups), singles).await;
+        names
+    }
+
+    async fn cut_group(&self, ns: &str, name: &str, class: String, mut members: Vec<&mut Pending>) {
+        let Some(api) = self.groups else { return };
+        let started = stamp();
+        let claims: Vec<(String, String)> = members.iter().map(|p| (p.item.claim.clone(), p.item.pv.clone())).collect();
+        let list: Vec<group::Member> = claims.iter().map(|(c, v)| group::Member { claim: c, pv: v }).collect();
+        let deadline = Deadline::after(self.opts.timeout);
+        let result = group::take(self.kube, api, (ns, name), &class, &list, &labels(self.backup), &deadline).await;
+        let finished = stamp();
+        for p in members.iter_mut() {
+            p.cut = true;
+            p.record.details.insert("cut_started".into(), started.clone());
+            p.record.details.insert("cut_finished".into(), finished.clone());
+            p.record.details.insert("group_snapshot".into(), json!(format!("{ns}/{name}")));
+            match result.as_ref().map(|m| m.get(&p.item.claim)) {
+                Ok(Some(snap)) => p.snap_name = snap.clone(),
+                Ok(None) => Self::fail(p, format!("VolumeGroupSnapshot {ns}/{name} has no member for this claim")),
+                Err(e) => Self::fail(p, e.clone()),
+            }
+        }
+    }
+
+    /// Deletes the group snapshots none of whose members is kept.
+    async fn drop_groups(&self, groups: &[(String, String)], records: &[VolumeRecord]) {
+        let Some(api) = self.groups else { return };
+        for (ns, name) in groups {
+            let tag = json!(format!("{ns}/{name}"));
+            let kept = records
+                .iter()
+                .filter(|r| r.details.get("group_snapshot") == Some(&tag))
+                .any(|r| r.snapshot.as_ref().is_some_and(|s| s.kept));
+            if !kept {
+                group::delete(self.kube, api, ns, name).await;
+            }
+        }
+    }
+
+    /// Cuts the unit's volumes at once, or fails them when its freeze failed.
+    async fn cut_all(&self, mine: &mut [Pending], frozen: Result<(), String>) {
+        match frozen {
+            Ok(()) => {
+                futures::future::join_all(mine.iter_mut().map(|p| self.cut(p))).await;
+            }
+            Err(why) => {
+                for p in mine.iter_mut().filter(|p| p.open) {
+                    Self::fail(p, format!("not snapshotted: a pre hook failed: {why}"));
+                }
+            }
+        }
+    }
+
+    /// Runs the pre hooks of every pod of the unit; the first failure fails the unit.
+    async fn freeze_unit(&self, unit: &freeze::Unit, pods: &[Value], freezer: &dyn Freezer) -> Result<(), String> {
+        let mut failed = Ok(());
+        for (key, volumes) in &unit.pods {
+            let Some(pod) = pods.iter().find(|p| pod_key(p) == *key) else { continue };
+            if let Err(e) = freezer.freeze(self.kube, pod, volumes).await
+                && failed.is_ok()
+            {
+                failed = Err(e);
+            }
+        }
+        failed
+    }
+
+    async fn thaw_unit(&self, unit: &freeze::Unit, freezer: &dyn Freezer) {
+        for (key, _) in &unit.pods {
+            freezer.thaw(key).await;
+        }
+    }
+
+    /// Creates the item's VolumeSnapshot and waits until it is cut.
+    async fn start_snapshot(&self, item: &VolumeItem, name: &str, deadline: &Deadline) -> Result<(), String> {
+        let class = item.snapshot_class.as_deref().unwrap_or_default();
+        let result = async {
+            snapshot::start(self.kube, (&item.namespace, &item.claim), name, class, &labels(self.backup)).await?;
+            snapshot::wait_cut(self.kube, &item.namespace, name, deadline).await
+        }
+        .await;
+        if result.is_err() {
+            // Never leave a half-made snapshot behind.
+            snapshot::delete_snapshot(self.kube, &item.namespace, name).await;
+        }
+        result
+    }
+
+    fn snapshot_name(&self, item: &VolumeItem) -> String {
+        mover::pod_name("arca-snap", &[self.backup, &item.key])
+    }
+
+    /// Waits for the cut snapshot to be ready and reads its record.
     async fn take_snapshot(
         &self,
         item: &VolumeItem,
+        name: &str,
         deadline: &Deadline,
     ) -> Result<crate::record::SnapshotRecord, String> {
         let class = item.snapshot_class.as_deref().unwrap_or_default();
-        let name = mover::pod_name("arca-snap", &[self.backup, &item.key]);
-        let result =
-            snapshot::take(self.kube, (&item.namespace, &item.claim), &name, class, &labels(self.backup), deadline)
-                .await;
+        let result = snapshot::complete(self.kube, &item.namespace, name, class, deadline).await;
         if result.is_err() {
             // Never leave a half-made snapshot behind.
-            snapshot::delete_snapshot(self.kube, &item.namespace, &name).await;
+            snapshot::delete_snapshot(self.kube, &item.namespace, name).await;
         }
         result
     }
@@ -336,19 +624,26 @@ impl Work<'_> {
     async fn snapshot_only(
         &self,
         item: &VolumeItem,
+        name: &str,
         record: &mut VolumeRecord,
         deadline: &Deadline,
     ) -> Result<(), String> {
-        let mut snap = self.take_snapshot(item, deadline).await?;
+        let mut snap = self.take_snapshot(item, name, deadline).await?;
         let retained = snapshot::retain(self.kube, &snap.content).await;
         snap.kept = true;
         record.snapshot = Some(snap);
         retained
     }
 
-    async fn move_data(&self, item: &VolumeItem, record: &mut VolumeRecord, deadline: &Deadline) -> Result<(), String> {
+    async fn move_data(
+        &self,
+        item: &VolumeItem,
+        snap_name: &str,
+        record: &mut VolumeRecord,
+        deadline: &Deadline,
+    ) -> Result<(), String> {
         let session = self.session()?;
-        let snap = self.take_snapshot(item, deadline).await?;
+        let snap = self.take_snapshot(item, snap_name, deadline).await?;
         let name = mover::pod_name("arca-stage", &[self.backup, &item.key]);
         let shape =
             ClaimShape { storage_class: &item.storage_class, volume_mode: &item.volume_mode, capacity: &item.capacity };

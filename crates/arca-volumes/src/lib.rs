@@ -12,6 +12,8 @@
 
 pub mod backup;
 pub mod error;
+pub mod freeze;
+pub mod group;
 pub mod inventory;
 pub mod limits;
 pub mod method;

@@ -43,13 +43,47 @@ pub async fn take(
     labels: &BTreeMap<String, String>,
     deadline: &Deadline,
 ) -> Result<SnapshotRecord, String> {
+    start(kube, (ns, claim), name, class, labels).await?;
+    complete(kube, ns, name, class, deadline).await
+}
+
+/// Creates the VolumeSnapshot `name` of claim `ns/claim` (not waiting).
+pub async fn start(
+    kube: &Kube,
+    (ns, claim): (&str, &str),
+    name: &str,
+    class: &str,
+    labels: &BTreeMap<String, String>,
+) -> Result<(), String> {
     let body = json!({
         "apiVersion": format!("{GROUP}/v1"), "kind": "VolumeSnapshot",
         "metadata": {"name": name, "namespace": ns, "labels": labels},
         "spec": {"volumeSnapshotClassName": class, "source": {"persistentVolumeClaimName": claim}},
     });
     let what = format!("VolumeSnapshot {ns}/{name}");
-    create_fresh(kube, &snapshot_path(ns, name), &snapshots_path(ns), &body, &what).await?;
+    create_fresh(kube, &snapshot_path(ns, name), &snapshots_path(ns), &body, &what).await
+}
+
+/// Waits until the storage system has cut the snapshot (`status.creationTime`
+/// set, or ready): from then on the application may change its data again.
+pub async fn wait_cut(kube: &Kube, ns: &str, name: &str, deadline: &Deadline) -> Result<(), String> {
+    let what = format!("VolumeSnapshot {ns}/{name}");
+    wait_status(kube, &snapshot_path(ns, name), &what, deadline, |s| {
+        s["status"]["readyToUse"] == true || !s["status"]["creationTime"].is_null()
+    })
+    .await
+    .map(drop)
+}
+
+/// Waits until the VolumeSnapshot `ns/name` is ready and reads its content into a record.
+pub async fn complete(
+    kube: &Kube,
+    ns: &str,
+    name: &str,
+    class: &str,
+    deadline: &Deadline,
+) -> Result<SnapshotRecord, String> {
+    let what = format!("VolumeSnapshot {ns}/{name}");
     let ready = wait_ready(kube, &snapshot_path(ns, name), &what, deadline).await?;
     let content_name = ready["status"]["boundVolumeSnapshotContentName"].as_str().unwrap_or_default();
     let content = kube
@@ -100,11 +134,22 @@ async fn create_fresh(kube: &Kube, path: &str, collection: &str, body: &Value, w
 
 /// Polls a VolumeSnapshot until `readyToUse`; its `status.error` fails it.
 async fn wait_ready(kube: &Kube, path: &str, what: &str, deadline: &Deadline) -> Result<Value, String> {
+    wait_status(kube, path, what, deadline, |s| s["status"]["readyToUse"] == true).await
+}
+
+/// Polls a VolumeSnapshot until `done` holds; its `status.error` fails it.
+async fn wait_status(
+    kube: &Kube,
+    path: &str,
+    what: &str,
+    deadline: &Deadline,
+    done: impl Fn(&Value) -> bool,
+) -> Result<Value, String> {
     let mut last = Value::Null;
     loop {
         match kube.get_opt(path, what).await {
             Ok(Some(s)) => {
-                if s["status"]["readyToUse"] == true {
+                if done(&s) {
                     return Ok(s);
                 }
                 if let Some(m) = s["status"]["error"]["message"].as_str() {

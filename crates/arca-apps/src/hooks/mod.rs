@@ -4,10 +4,14 @@
 //! injected init container ([`restore`]). Each run is a [`HookRecord`] in
 //! the backup's or restore's report.
 
+pub mod annotations;
 pub mod backup;
 pub mod container;
+pub mod file;
 pub mod record;
 pub mod restore;
+pub mod spec;
+pub mod watchdog;
 
 pub use container::choose_container;
-pub use record::{HookPhase, HookRecord, HookState, OnError};
+pub use record::{HookPhase, HookRecord, HookRun, HookState, OnError};

@@ -84,6 +84,12 @@ pub struct HookRecord {
     /// Why it failed, timed out or was skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Post hooks: how long the pod had been frozen (its pre hooks' end → this hook's start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze_secs: Option<f64>,
+    /// Post hooks: who ran it — `backup` (after the snapshots), `watchdog` (the freeze outlived its bound) or `interrupt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thawed_by: Option<String>,
 }
 
 /// What a hook is, before it runs.
@@ -155,6 +161,8 @@ impl HookRecord {
             finished,
             duration_secs: (finished - started).num_milliseconds().max(0) as f64 / 1000.0,
             reason: None,
+            freeze_secs: None,
+            thawed_by: None,
         }
     }
 

@@ -98,6 +98,8 @@ pub struct CreateArgs {
     pub concurrency: usize,
     #[command(flatten)]
     pub volumes: VolumeArgs,
+    #[command(flatten)]
+    pub hooks: super::backup_hooks::HookArgs,
 }
 
 #[derive(Args, Debug)]
@@ -157,6 +159,9 @@ fn summary(r: &BackupReport) -> String {
     if !r.volumes.is_empty() {
         s.push_str(&format!("\n  {}", super::backup_volumes::states_line(&r.volumes)));
     }
+    if !r.hooks.is_empty() {
+        s.push_str(&format!("\n  {}", super::backup_hooks::hooks_line(&r.hooks)));
+    }
     for w in &r.warnings {
         s.push_str(&format!("\n  warning: {w}"));
     }
@@ -184,7 +189,8 @@ fn create(ctx: &Context, kube: &KubeOpts, args: &CreateArgs) -> Result<i32> {
     // One password read (a prompt at most once) for the repository and the movers.
     let password = ctx.password()?;
     let url = ctx.repo_url()?;
-    opts.data = args.volumes.data_phase(url, &password)?;
+    let (data, hooks) = super::backup_hooks::data_phase(&args.volumes, &args.hooks, url, &password)?;
+    opts.data = data;
     let repo = Repository::open(arca_repo::open_backend(url, false)?, &password)?;
     repo.load_index().with_context(|| format!("loading the index of {}", repo.location()))?;
     let bar = if ctx.show_progress() {
@@ -205,7 +211,8 @@ fn create(ctx: &Context, kube: &KubeOpts, args: &CreateArgs) -> Result<i32> {
     let rt = kube_opts::runtime()?;
     let result = rt.block_on(async {
         let (api, server) = kube_opts::connect(kube).await?;
-        anyhow::Ok(backup::run(&api, &server, &repo, &opts, progress.as_ref()).await?)
+        let work = backup::run(&api, &server, &repo, &opts, progress.as_ref());
+        anyhow::Ok(super::backup_hooks::interruptible(&hooks, work).await?)
     });
     if let Some(b) = bar {
         b.finish_and_clear();

@@ -1,13 +1,11 @@
 //! The volume options of `arca backup create` and the volume table of
 //! `arca backup describe --volumes`.
 
-use std::sync::Arc;
 
 use anyhow::{Context as _, Result, anyhow};
 use arca_kube::backup::BackupReport;
-use arca_kube::data::DataPhase;
 use arca_repo::backend::RepoUrl;
-use arca_volumes::backup::{VolumeBackup, VolumeBackupOptions};
+use arca_volumes::backup::VolumeBackupOptions;
 use arca_volumes::method::Mode;
 use arca_volumes::policy::{Policy, parse_quantity};
 use arca_volumes::record::{self, VolumeRecord};
@@ -55,9 +53,10 @@ pub struct VolumeArgs {
 }
 
 impl VolumeArgs {
-    /// The data phase for these options. Also for `--volumes none`: annotations
-    /// and policies still choose per volume, and every volume gets its record.
-    pub fn data_phase(&self, repo_url: &str, password: &[u8]) -> Result<Option<DataPhase>> {
+    /// The volume phase's options (no hooks). Also for `--volumes none`:
+    /// annotations and policies still choose per volume, and every volume
+    /// gets its record.
+    pub fn options(&self, repo_url: &str, password: &[u8]) -> Result<VolumeBackupOptions> {
         let mode: Mode = self.volumes.parse().map_err(|e: String| anyhow!(e))?;
         let policy = match &self.volume_policies {
             Some(path) => {
@@ -85,8 +84,10 @@ impl VolumeArgs {
             local_repository,
             password: password.to_vec(),
             env: std::env::vars().collect(),
+            freezer: None,
+            consistency: Default::default(),
         };
-        Ok(Some(DataPhase(Arc::new(VolumeBackup(Arc::new(opts))))))
+        Ok(opts)
     }
 }
 

@@ -1,6 +1,7 @@
 //! One module per command group.
 
 pub mod backup;
+mod backup_hooks;
 mod backup_volumes;
 pub mod diff;
 pub mod export;

@@ -6,6 +6,7 @@ mod binder;
 mod crds;
 mod events;
 mod fsutil;
+mod group_snapshots;
 mod gc;
 mod jobs;
 pub mod kubelet;
@@ -78,6 +79,7 @@ fn run(cluster: Arc<Cluster>, stop: Arc<AtomicBool>) {
             binder.reconcile(&cluster);
             protection::reconcile(&cluster);
             snapshots::reconcile(&cluster);
+            group_snapshots::reconcile(&cluster);
             jobs::reconcile(&cluster);
             workloads::reconcile(&cluster);
             crate::aggregation::refresh(&cluster);
