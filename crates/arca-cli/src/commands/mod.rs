@@ -14,6 +14,7 @@ mod snapshots;
 mod stream;
 pub mod volume;
 pub mod volume_restore;
+mod wal;
 
 use anyhow::Result;
 
@@ -33,5 +34,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Diff(args) => diff::run(&ctx, &ctx.global.kube, &args),
         Command::Mover(cmd) => mover::run(&ctx, cmd),
         Command::Volume(cmd) => volume::run(&ctx, cmd),
+        Command::Wal(cmd) => wal::run(&ctx, cmd),
     }
 }
