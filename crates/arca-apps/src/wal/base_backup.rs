@@ -86,11 +86,36 @@ pub fn store(
     let start_time = Utc::now();
     let _lock = repo.lock(false, "wal base-backup")?;
     repo.load_index()?;
-    let saved = repo.save_stream(stream, "base backup stream")?;
+    let saved = save_tar(repo, stream)?;
     let log = finish()?;
-    let points = parse_wal_points(&log).ok_or_else(|| WalError::Command {
+    commit(repo, cluster, label, saved, &log, start_time)
+}
+
+/// The tar stream's data, saved but not yet a snapshot. The caller holds
+/// the repository lock and has loaded the index.
+pub struct SavedTar {
+    content: Vec<Id>,
+    size: u64,
+}
+
+pub fn save_tar(repo: &Repository, stream: impl Read) -> Result<SavedTar> {
+    let saved = repo.save_stream(stream, "base backup stream")?;
+    Ok(SavedTar { content: saved.content, size: saved.size })
+}
+
+/// Writes the snapshot of a saved tar, after its producer exited 0 with
+/// `log` (pg_basebackup's verbose log, naming the WAL start and end).
+pub fn commit(
+    repo: &Repository,
+    cluster: &str,
+    label: &str,
+    saved: SavedTar,
+    log: &str,
+    start_time: DateTime<Utc>,
+) -> Result<(Id, BaseBackupRecord)> {
+    let points = parse_wal_points(log).ok_or_else(|| WalError::Command {
         command: "pg_basebackup".into(),
-        detail: format!("its log names no start and end point; nothing stored. Log: {}", tail(&log, 2000)),
+        detail: format!("its log names no start and end point; nothing stored. Log: {}", tail(log, 2000)),
     })?;
     let stop_time = Utc::now();
     let node = Node {

@@ -10,8 +10,10 @@ pub mod base_backup;
 pub mod cluster;
 pub mod error;
 pub mod names;
+pub mod phase;
 pub mod pipe;
 pub mod recovery;
+pub mod restore_phase;
 pub mod retention;
 
 pub use error::{Result, WalError};

@@ -185,6 +185,7 @@ fn create(ctx: &Context, kube: &KubeOpts, args: &CreateArgs) -> Result<i32> {
     let password = ctx.password()?;
     let url = ctx.repo_url()?;
     opts.data = args.volumes.data_phase(url, &password)?;
+    opts.data = super::restore_pitr::with_base_backups(opts.data);
     let repo = Repository::open(arca_repo::open_backend(url, false)?, &password)?;
     repo.load_index().with_context(|| format!("loading the index of {}", repo.location()))?;
     let bar = if ctx.show_progress() {

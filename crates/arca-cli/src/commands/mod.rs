@@ -10,11 +10,12 @@ mod maintenance;
 pub mod mover;
 mod repo;
 pub mod restore;
+pub mod restore_pitr;
 mod snapshots;
 mod stream;
 pub mod volume;
 pub mod volume_restore;
-mod wal;
+pub mod wal;
 
 use anyhow::Result;
 

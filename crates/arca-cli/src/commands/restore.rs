@@ -100,6 +100,8 @@ pub struct CreateArgs {
     pub no_scale: bool,
     #[command(flatten)]
     pub movers: super::volume_restore::MoverArgs,
+    #[command(flatten)]
+    pub pitr: super::restore_pitr::PitrArgs,
 }
 
 pub fn run(ctx: &Context, kube: &KubeOpts, cmd: RestoreCommand) -> Result<i32> {
@@ -330,9 +332,10 @@ fn create(ctx: &Context, kube: &KubeOpts, args: &CreateArgs) -> Result<i32> {
     let backup = arca_kube::backup::find_backup(&repo, &opts.backup)?;
     let records = super::volume_restore::records(&backup)?;
     if !records.is_empty() || args.data_only {
-        let phase = super::volume_restore::phase(ctx, &opts.name, records, password, &args.movers, args.no_scale)?;
+        let phase = super::volume_restore::phase(ctx, &opts.name, records, password.clone(), &args.movers, args.no_scale)?;
         opts.data = Some(super::volume_restore::restore_phase(phase));
     }
+    super::restore_pitr::wire(ctx, &args.pitr, &repo, &backup, &mut opts, password, &args.movers)?;
     let rt = kube_opts::runtime()?;
     let (report, items) = rt.block_on(async {
         let (api, server) = kube_opts::connect(kube).await?;
