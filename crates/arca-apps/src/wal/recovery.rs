@@ -107,6 +107,9 @@ pub fn prepare_data_dir(tar: impl Read, dir: &Path, restore_command: &str, targe
     let counting = Counting { inner: tar, bytes: 0 };
     let mut archive = tar::Archive::new(counting);
     archive.set_preserve_permissions(true);
+    // Root (a restore mover) gives the files back to the database's user;
+    // anyone else keeps them (the DBA's own `arca wal restore`).
+    archive.set_preserve_ownerships(running_as_root());
     archive.unpack(dir).map_err(io("cannot unpack the base backup into", dir))?;
     let bytes = archive.into_inner().bytes;
     // pg_basebackup leaves these out; a stale one would stop the server.
@@ -137,6 +140,11 @@ fn ensure_empty(dir: &Path) -> Result<()> {
         }
         Err(e) => Err(WalError::Io { what: "cannot read", path: dir.to_path_buf(), source: e }),
     }
+}
+
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 fn set_private(dir: &Path) -> Result<()> {

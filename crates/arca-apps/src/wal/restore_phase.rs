@@ -7,7 +7,12 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use arca_kube::data::{ClaimRewrite, ClaimToRestore, RestoreData, RestoreDataOutcome, RestoreDataPhase, RestoredClaim};
+use std::sync::Arc;
+
+use arca_kube::data::{
+    AfterApply, ClaimRewrite, ClaimToRestore, DataOnly, ObjectPrepared, RestoreData, RestoreDataOutcome,
+    RestoreDataPhase, RestoredClaim,
+};
 use arca_kube::api::Kube;
 use arca_volumes::mover::{self, MoverPod, Placement, VolumeSource};
 use arca_volumes::restore::claim;
@@ -180,5 +185,30 @@ impl RestoreDataPhase for PitrRestorePhase {
             }
             out
         })
+    }
+}
+
+/// Another data phase, kept away from the claims the PITR phase fills.
+pub struct Excluding {
+    pub inner: Arc<dyn RestoreDataPhase>,
+    pub skip: BTreeSet<String>,
+}
+
+impl RestoreDataPhase for Excluding {
+    fn rewrite_claim<'a>(&'a self, claim: ClaimToRestore<'a>, desired: &'a mut Value) -> BoxFuture<'a, ClaimRewrite> {
+        self.inner.rewrite_claim(claim, desired)
+    }
+    fn fill<'a>(&'a self, ctx: RestoreData<'a>) -> BoxFuture<'a, RestoreDataOutcome> {
+        let claims = ctx.claims.iter().filter(|c| !self.skip.contains(&c.source)).cloned().collect();
+        self.inner.fill(RestoreData { claims, ..ctx })
+    }
+    fn data_only<'a>(&'a self, ctx: DataOnly<'a>) -> BoxFuture<'a, RestoreDataOutcome> {
+        self.inner.data_only(ctx)
+    }
+    fn prepare_object(&self, desired: &mut Value) -> ObjectPrepared {
+        self.inner.prepare_object(desired)
+    }
+    fn after_apply<'a>(&'a self, ctx: AfterApply<'a>) -> BoxFuture<'a, RestoreDataOutcome> {
+        self.inner.after_apply(ctx)
     }
 }

@@ -2,27 +2,21 @@
 //! create`, and `arca mover pitr`: the wiring of PostgreSQL point-in-time
 //! recovery into Kubernetes backups and restores (`docs/PITR.md`).
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use arca_apps::wal::phase::{KIND, PitrBackupPhase, PodBaseBackup};
-use arca_apps::wal::restore_phase::{PitrRestorePhase, PitrTarget, claims};
+use arca_apps::wal::restore_phase::{Excluding, PitrRestorePhase, PitrTarget, claims};
 use arca_apps::wal::{base_backup, recovery};
 use arca_kube::backup::BackupReport;
-use arca_kube::data::{
-    AfterApply, BackupChain, ClaimRewrite, ClaimToRestore, DataOnly, DataPhase, ObjectPrepared, RestoreData,
-    RestoreDataOutcome, RestoreDataPhase, RestorePhase,
-};
+use arca_kube::data::{BackupChain, DataPhase, RestoreDataPhase, RestorePhase};
 use arca_kube::restore::RestoreOptions;
 use arca_repo::{Repository, SnapshotEntry};
 use arca_volumes::restore::settings::MoverSettings;
 use chrono::{DateTime, Utc};
 use clap::Args;
-use futures::future::BoxFuture;
-use serde_json::Value;
 
 use crate::context::Context;
 use crate::exit;
@@ -110,31 +104,6 @@ fn targets(repo: &Repository, backup: &SnapshotEntry, to_time: DateTime<Utc>) ->
         out.push(PitrTarget { claim, cluster: base.cluster.clone(), snapshot, record: r });
     }
     Ok(out)
-}
-
-/// Another data phase, kept away from the claims the PITR phase fills.
-struct Excluding {
-    inner: Arc<dyn RestoreDataPhase>,
-    skip: BTreeSet<String>,
-}
-
-impl RestoreDataPhase for Excluding {
-    fn rewrite_claim<'a>(&'a self, claim: ClaimToRestore<'a>, desired: &'a mut Value) -> BoxFuture<'a, ClaimRewrite> {
-        self.inner.rewrite_claim(claim, desired)
-    }
-    fn fill<'a>(&'a self, ctx: RestoreData<'a>) -> BoxFuture<'a, RestoreDataOutcome> {
-        let claims = ctx.claims.iter().filter(|c| !self.skip.contains(&c.source)).cloned().collect();
-        self.inner.fill(RestoreData { claims, ..ctx })
-    }
-    fn data_only<'a>(&'a self, ctx: DataOnly<'a>) -> BoxFuture<'a, RestoreDataOutcome> {
-        self.inner.data_only(ctx)
-    }
-    fn prepare_object(&self, desired: &mut Value) -> ObjectPrepared {
-        self.inner.prepare_object(desired)
-    }
-    fn after_apply<'a>(&'a self, ctx: AfterApply<'a>) -> BoxFuture<'a, RestoreDataOutcome> {
-        self.inner.after_apply(ctx)
-    }
 }
 
 #[derive(Args, Debug)]
