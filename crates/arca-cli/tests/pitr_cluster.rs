@@ -53,9 +53,12 @@ impl Setup {
         Pg::at(PathBuf::new(), self.sock.clone(), self.port)
     }
 
-    /// Runs arca against the cluster as root, with the repository.
+    /// Runs arca against the cluster as root, with the repository. With
+    /// umask 0: the server's archive_command (user postgres) writes into the
+    /// same local repository directories.
     fn arca(&self, cluster: &TestCluster, args: &[&str]) -> std::process::Output {
-        std::process::Command::new(ARCA)
+        std::process::Command::new("sh")
+            .args(["-c", "umask 0; exec \"$@\"", "sh", ARCA])
             .args(["--repo", &self.repo, "--password-file", &self.password_file])
             .args(args)
             .arg("--kubeconfig")
