@@ -141,14 +141,18 @@ async fn restore_create_to_time_recovers_the_statefulset_between_two_inserts() -
     let s = Setup::new();
     let cluster = TestCluster::builder().data_dir(s.home.path("cluster")).container_path(arca_dir()).start().await?;
     let k = Kube::new(cluster.client().await?, 8);
-    k.create("/api/v1/namespaces", &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}), "ns").await?;
+    k.create("/api/v1/namespaces", &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}), "ns")
+        .await?;
     k.create(&format!("/apis/apps/v1/namespaces/{NS}/statefulsets"), &s.statefulset(), "statefulset").await?;
     let pg = s.pg();
     wait_sql_ready(&pg, "first start").await?;
     pg.sql("CREATE TABLE orders (id serial PRIMARY KEY, phase text NOT NULL, note text)");
 
     let backup = tokio::task::block_in_place(|| {
-        s.arca(&cluster, &["backup", "create", "nightly", "--include-namespaces", NS, "--volumes", "none", "-o", "json"])
+        s.arca(
+            &cluster,
+            &["backup", "create", "nightly", "--include-namespaces", NS, "--volumes", "none", "-o", "json"],
+        )
     });
     let stdout = String::from_utf8_lossy(&backup.stdout).into_owned();
     assert!(backup.status.success(), "backup: {stdout}\n{}", String::from_utf8_lossy(&backup.stderr));
@@ -184,17 +188,32 @@ async fn restore_create_to_time_recovers_the_statefulset_between_two_inserts() -
 
     // A time the archive does not reach is refused before anything is created.
     let late = tokio::task::block_in_place(|| {
-        s.arca(&cluster, &["restore", "create", "late", "--from-backup", "nightly", "--to-time", "2999-01-01T00:00:00Z"])
+        s.arca(
+            &cluster,
+            &["restore", "create", "late", "--from-backup", "nightly", "--to-time", "2999-01-01T00:00:00Z"],
+        )
     });
     assert!(!late.status.success());
     assert!(String::from_utf8_lossy(&late.stderr).contains("after the newest archived WAL"), "{late:?}");
 
     let fetch = format!("{} wal fetch --cluster {{cluster}} %f %p", s.arca_prefix());
     let restored = tokio::task::block_in_place(|| {
-        s.arca(&cluster, &[
-            "restore", "create", "back", "--from-backup", "nightly", "--to-time", &target,
-            "--pitr-restore-command", &fetch, "-o", "json",
-        ])
+        s.arca(
+            &cluster,
+            &[
+                "restore",
+                "create",
+                "back",
+                "--from-backup",
+                "nightly",
+                "--to-time",
+                &target,
+                "--pitr-restore-command",
+                &fetch,
+                "-o",
+                "json",
+            ],
+        )
     });
     let out = String::from_utf8_lossy(&restored.stdout).into_owned();
     assert!(restored.status.success(), "restore: {out}\n{}", String::from_utf8_lossy(&restored.stderr));

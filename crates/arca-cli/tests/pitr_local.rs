@@ -46,7 +46,10 @@ impl Archive {
 
 fn setup(home: &PgHome) -> Archive {
     let password_file = home.path("password");
-    ok(as_postgres("sh", &["-c", &format!("umask 077; printf 'pitr secret' > {}", password_file.display())]), "password file");
+    ok(
+        as_postgres("sh", &["-c", &format!("umask 077; printf 'pitr secret' > {}", password_file.display())]),
+        "password file",
+    );
     let archive = Archive {
         repo: home.path("repo").to_string_lossy().into_owned(),
         password_file: password_file.to_string_lossy().into_owned(),
@@ -78,16 +81,42 @@ fn push_is_idempotent_and_fetch_says_what_is_missing() {
     // PostgreSQL re-runs archive_command after a crash: the same file succeeds again.
     archive.ok(&["wal", "push", "--cluster", CLUSTER, &seg]);
     write("other content");
-    archive.fails_with(&["wal", "push", "--cluster", CLUSTER, &seg], 1, "archived already for cluster orders with different content");
-    archive.fails_with(&["wal", "push", "--cluster", CLUSTER, &dir.join("notes.txt").to_string_lossy()], 1, "not a file PostgreSQL archives");
+    archive.fails_with(
+        &["wal", "push", "--cluster", CLUSTER, &seg],
+        1,
+        "archived already for cluster orders with different content",
+    );
+    archive.fails_with(
+        &["wal", "push", "--cluster", CLUSTER, &dir.join("notes.txt").to_string_lossy()],
+        1,
+        "not a file PostgreSQL archives",
+    );
 
     let dest = dir.join("RECOVERYXLOG").to_string_lossy().into_owned();
     archive.ok(&["wal", "fetch", "--cluster", CLUSTER, "000000010000000000000042", &dest]);
     assert_eq!(std::fs::read_to_string(&dest).unwrap_or_default(), "first content");
     // The end of the archive: exit 1, as restore_command must.
-    archive.fails_with(&["wal", "fetch", "--cluster", CLUSTER, "000000010000000000000043", &dest], 1, "not in the WAL archive");
+    archive.fails_with(
+        &["wal", "fetch", "--cluster", CLUSTER, "000000010000000000000043", &dest],
+        1,
+        "not in the WAL archive",
+    );
     // A broken repository is not the end of the archive: PostgreSQL must stop, not promote.
-    let out = as_postgres(ARCA, &["--repo", &archive.repo, "--password-file", "/nonexistent", "wal", "fetch", "--cluster", CLUSTER, "000000010000000000000042", &dest]);
+    let out = as_postgres(
+        ARCA,
+        &[
+            "--repo",
+            &archive.repo,
+            "--password-file",
+            "/nonexistent",
+            "wal",
+            "fetch",
+            "--cluster",
+            CLUSTER,
+            "000000010000000000000042",
+            &dest,
+        ],
+    );
     assert_eq!(out.status.code(), Some(126), "{}", String::from_utf8_lossy(&out.stderr));
 
     let listing = archive.ok(&["wal", "list", "-o", "json"]);
@@ -124,7 +153,19 @@ fn scenario(home: &PgHome, archive: &Archive, pg: &Pg) {
     let sock = pg.sock.to_string_lossy().into_owned();
     let port = pg.port.to_string();
     let base = archive.ok(&[
-        "wal", "base-backup", "--cluster", CLUSTER, "-o", "json", "--", "-h", &sock, "-p", &port, "-U", "postgres",
+        "wal",
+        "base-backup",
+        "--cluster",
+        CLUSTER,
+        "-o",
+        "json",
+        "--",
+        "-h",
+        &sock,
+        "-p",
+        &port,
+        "-U",
+        "postgres",
     ]);
     let base: serde_json::Value = serde_json::from_str(&base).unwrap_or_default();
     assert_eq!(base["timeline"], 1, "{base}");
@@ -146,10 +187,28 @@ fn scenario(home: &PgHome, archive: &Archive, pg: &Pg) {
 
     // Targets the archive cannot reach are refused with the reason.
     let restored = home.path("restored").to_string_lossy().into_owned();
-    let out = archive.run(&["wal", "restore", "--cluster", CLUSTER, "--to-time", "2001-01-01T00:00:00Z", "--target-dir", &restored]);
+    let out = archive.run(&[
+        "wal",
+        "restore",
+        "--cluster",
+        CLUSTER,
+        "--to-time",
+        "2001-01-01T00:00:00Z",
+        "--target-dir",
+        &restored,
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("before the end of the oldest base backup"), "{out:?}");
-    let out = archive.run(&["wal", "restore", "--cluster", CLUSTER, "--to-time", "2999-01-01T00:00:00Z", "--target-dir", &restored]);
+    let out = archive.run(&[
+        "wal",
+        "restore",
+        "--cluster",
+        CLUSTER,
+        "--to-time",
+        "2999-01-01T00:00:00Z",
+        "--target-dir",
+        &restored,
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("after the newest archived WAL"), "{out:?}");
     assert!(base_end.as_str() < target.as_str(), "base backup ended {base_end}, target {target}");

@@ -122,7 +122,8 @@ impl Repository {
         // The name is the associated data: an entry moved to another name
         // does not open.
         let plain = unenvelope(self.open_sealed(&bytes, path.as_bytes(), &path)?, &path)?;
-        let entry: WalEntry = serde_json::from_slice(&plain).map_err(|e| Error::Json { what: path.clone(), source: e })?;
+        let entry: WalEntry =
+            serde_json::from_slice(&plain).map_err(|e| Error::Json { what: path.clone(), source: e })?;
         if entry.name != name {
             return Err(Error::corrupt(&path, format!("names file {:?}", entry.name)));
         }

@@ -23,10 +23,8 @@ pub enum Pushed {
 /// data, its index and the entry are written; an identical re-push
 /// succeeds, a different file under an archived name fails.
 pub fn push(repo: &Repository, cluster: &str, path: &Path) -> Result<Pushed> {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| WalError::NotWalName(path.display().to_string()))?;
+    let name =
+        path.file_name().and_then(|n| n.to_str()).ok_or_else(|| WalError::NotWalName(path.display().to_string()))?;
     if WalFile::parse(name).is_none() {
         return Err(WalError::NotWalName(name.to_string()));
     }

@@ -185,7 +185,7 @@ pub fn run_local(
         return Err(WalError::Command { command: program.into(), detail: "no stdout pipe".into() });
     };
     let program = program.to_string();
-    let result = store(repo, cluster, label, stdout, || {
+    store(repo, cluster, label, stdout, || {
         let status = child
             .wait()
             .map_err(|e| WalError::Command { command: program.clone(), detail: format!("cannot wait for it: {e}") })?;
@@ -198,8 +198,7 @@ pub fn run_local(
                 detail: format!("exited with {status}; nothing stored. Log: {}", tail(&log, 2000)),
             })
         }
-    });
-    result
+    })
 }
 
 /// The last `max` bytes of a log, cut at a character boundary.
@@ -218,7 +217,8 @@ pub fn list(repo: &Repository, cluster: Option<&str>) -> Result<Vec<(SnapshotEnt
         .into_iter()
         .filter(|s| s.snapshot.tags.iter().any(|t| t == TAG))
         .filter_map(|s| {
-            let mut record: BaseBackupRecord = serde_json::from_value(s.snapshot.meta.get("base_backup")?.clone()).ok()?;
+            let mut record: BaseBackupRecord =
+                serde_json::from_value(s.snapshot.meta.get("base_backup")?.clone()).ok()?;
             record.snapshot = Some(s.id.to_hex());
             Some((s, record))
         })

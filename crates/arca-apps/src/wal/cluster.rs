@@ -28,8 +28,8 @@ pub fn resolve(explicit: Option<&str>, pgdata: &Path) -> Result<String> {
 /// The system identifier of the data directory `pgdata`.
 pub fn system_identifier(pgdata: &Path) -> Result<u64> {
     let control = pgdata.join("global").join("pg_control");
-    let bytes = std::fs::read(&control)
-        .map_err(|e| WalError::NoCluster(format!("cannot read {} ({e})", control.display())))?;
+    let bytes =
+        std::fs::read(&control).map_err(|e| WalError::NoCluster(format!("cannot read {} ({e})", control.display())))?;
     let first: [u8; 8] = bytes
         .get(..8)
         .and_then(|b| b.try_into().ok())

@@ -36,7 +36,9 @@ impl WalFile {
     pub fn parse(name: &str) -> Option<WalFile> {
         let parts: Vec<&str> = name.split('.').collect();
         match parts.as_slice() {
-            [seg] => segment_parts(seg).map(|(timeline, log, seg)| WalFile::Segment { timeline, log, seg, partial: false }),
+            [seg] => {
+                segment_parts(seg).map(|(timeline, log, seg)| WalFile::Segment { timeline, log, seg, partial: false })
+            }
             [seg, "partial"] => {
                 segment_parts(seg).map(|(timeline, log, seg)| WalFile::Segment { timeline, log, seg, partial: true })
             }
@@ -131,10 +133,9 @@ pub fn segment_runs<'a>(names: impl IntoIterator<Item = &'a str>, segment_size: 
                 run.count += 1;
                 *last = number;
             }
-            _ => runs.push((
-                SegmentRun { timeline, first: name.to_string(), last: name.to_string(), count: 1 },
-                number,
-            )),
+            _ => {
+                runs.push((SegmentRun { timeline, first: name.to_string(), last: name.to_string(), count: 1 }, number))
+            }
         }
     }
     runs.into_iter().map(|(r, _)| r).collect()

@@ -124,7 +124,8 @@ pub fn data_claim(pod: &Value, container: &str, pgdata: &str) -> Option<(String,
     let volume = mount["name"].as_str()?;
     let claim = pod.pointer("/spec/volumes")?.as_array()?.iter().find(|v| v["name"] == volume)?;
     let claim = claim.pointer("/persistentVolumeClaim/claimName")?.as_str()?;
-    let sub = [mount["subPath"].as_str().unwrap_or(""), rest].iter().filter(|p| !p.is_empty()).cloned().collect::<Vec<_>>();
+    let sub =
+        [mount["subPath"].as_str().unwrap_or(""), rest].iter().filter(|p| !p.is_empty()).cloned().collect::<Vec<_>>();
     Some((claim.to_string(), sub.join("/")))
 }
 
@@ -168,11 +169,14 @@ async fn backup_pod(kube: &Kube, repo: &Repository, backup: &str, pod: &Value, t
             Err(e) => return failed(record, e.to_string(), started),
         },
     };
-    match tokio::time::timeout(timeout, stream_base_backup(kube, repo, &target, &cluster, &format!("arca {backup}"))).await
+    match tokio::time::timeout(timeout, stream_base_backup(kube, repo, &target, &cluster, &format!("arca {backup}")))
+        .await
     {
         Ok(Ok(b)) => record.base_backup = Some(b),
         Ok(Err(e)) => return failed(record, e.to_string(), started),
-        Err(_) => return failed(record, format!("pg_basebackup did not end within {timeout:?}; nothing stored"), started),
+        Err(_) => {
+            return failed(record, format!("pg_basebackup did not end within {timeout:?}; nothing stored"), started);
+        }
     }
     record.duration_secs = started.elapsed().as_secs_f64();
     record
@@ -187,9 +191,8 @@ fn failed(mut record: PodBaseBackup, reason: String, started: std::time::Instant
 
 /// The server's system identifier, the default WAL area name.
 async fn system_identifier(kube: &Kube, target: &Target) -> Result<String> {
-    let argv: Vec<String> = ["psql", "-XAtc", "SELECT system_identifier FROM pg_control_system()"]
-        .map(String::from)
-        .to_vec();
+    let argv: Vec<String> =
+        ["psql", "-XAtc", "SELECT system_identifier FROM pg_control_system()"].map(String::from).to_vec();
     let done = exec::run(kube, target, &argv, None, Duration::from_secs(60))
         .await
         .map_err(|e| WalError::Command { command: "psql".into(), detail: e.to_string() })?;
@@ -247,7 +250,10 @@ async fn stream_base_backup(
         .await
         .map_err(|e| WalError::Command { command: "pg_basebackup".into(), detail: e.to_string() })?;
     if let Err(e) = pumped {
-        return Err(WalError::Command { command: "pg_basebackup".into(), detail: format!("stream cut: {e}; nothing stored") });
+        return Err(WalError::Command {
+            command: "pg_basebackup".into(),
+            detail: format!("stream cut: {e}; nothing stored"),
+        });
     }
     if !finished.success() {
         return Err(WalError::Command {
@@ -315,7 +321,10 @@ mod tests {
         let p = pod();
         assert!(wants_pitr(&p));
         assert_eq!(data_claim(&p, "postgres", "/var/lib/postgresql/data"), Some(("data-pg-0".into(), "".into())));
-        assert_eq!(data_claim(&p, "postgres", "/var/lib/postgresql/data/pgdata"), Some(("data-pg-0".into(), "pgdata".into())));
+        assert_eq!(
+            data_claim(&p, "postgres", "/var/lib/postgresql/data/pgdata"),
+            Some(("data-pg-0".into(), "pgdata".into()))
+        );
         assert_eq!(data_claim(&p, "postgres", "/var/lib/postgresql/database"), None);
         assert_eq!(data_claim(&p, "other", "/var/lib/postgresql/data"), None);
         let mut off = pod();

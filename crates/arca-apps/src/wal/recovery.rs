@@ -116,7 +116,8 @@ pub fn prepare_data_dir(tar: impl Read, dir: &Path, restore_command: &str, targe
     let _ = std::fs::remove_file(dir.join("postmaster.pid"));
     std::fs::write(dir.join("recovery.signal"), b"").map_err(io("cannot write", dir.join("recovery.signal")))?;
     let conf = dir.join("postgresql.auto.conf");
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&conf).map_err(io("cannot open", &conf))?;
+    let mut file =
+        std::fs::OpenOptions::new().create(true).append(true).open(&conf).map_err(io("cannot open", &conf))?;
     file.write_all(recovery_settings(restore_command, target).as_bytes()).map_err(io("cannot write", &conf))?;
     set_private(dir)?;
     Ok(bytes)

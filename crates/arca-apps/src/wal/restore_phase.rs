@@ -9,11 +9,11 @@ use std::time::Instant;
 
 use std::sync::Arc;
 
+use arca_kube::api::Kube;
 use arca_kube::data::{
     AfterApply, ClaimRewrite, ClaimToRestore, DataOnly, ObjectPrepared, RestoreData, RestoreDataOutcome,
     RestoreDataPhase, RestoredClaim,
 };
-use arca_kube::api::Kube;
 use arca_volumes::mover::{self, MoverPod, Placement, VolumeSource};
 use arca_volumes::restore::claim;
 use arca_volumes::restore::settings::MoverSettings;
@@ -102,8 +102,14 @@ impl PitrRestorePhase {
         let name = mover::pod_name("arca-pitr", &[&self.restore, &out.claim]);
         let secret_name = format!("{name}-credentials");
         let s = &self.settings;
-        let secret =
-            mover::credentials_secret(&secret_name, &c.namespace, &s.repository, &s.password, s.env.clone(), &s.labels());
+        let secret = mover::credentials_secret(
+            &secret_name,
+            &c.namespace,
+            &s.repository,
+            &s.password,
+            s.env.clone(),
+            &s.labels(),
+        );
         let pod = MoverPod {
             name: name.clone(),
             namespace: c.namespace.clone(),
@@ -175,7 +181,10 @@ impl RestoreDataPhase for PitrRestorePhase {
                 let Some(t) = self.target(&c.source) else { continue };
                 let r = self.fill_one(ctx.kube, t, c).await;
                 out.log.push(match &r.reason {
-                    None => format!("claim {} filled from base backup {} to recover to {}", r.claim, r.base_backup, r.to_time),
+                    None => format!(
+                        "claim {} filled from base backup {} to recover to {}",
+                        r.claim, r.base_backup, r.to_time
+                    ),
                     Some(why) => format!("claim {}: point-in-time recovery failed: {why}", r.claim),
                 });
                 if r.reason.is_some() {

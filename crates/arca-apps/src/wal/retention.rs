@@ -39,8 +39,7 @@ pub struct ForgetOutcome {
 pub fn forget(repo: &Repository, cluster: &str, keep_after: DateTime<Utc>, dry_run: bool) -> Result<ForgetOutcome> {
     let _lock = repo.lock(false, "wal forget")?;
     let backups = base_backup::list(repo, Some(cluster))?;
-    let names: Vec<String> =
-        repo.list_wal()?.into_iter().filter(|n| n.cluster == cluster).map(|n| n.name).collect();
+    let names: Vec<String> = repo.list_wal()?.into_iter().filter(|n| n.cluster == cluster).map(|n| n.name).collect();
     let mut outcome = ForgetOutcome { cluster: cluster.to_string(), dry_run, ..ForgetOutcome::default() };
     let oldest = backups
         .iter()

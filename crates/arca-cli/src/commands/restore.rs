@@ -332,7 +332,8 @@ fn create(ctx: &Context, kube: &KubeOpts, args: &CreateArgs) -> Result<i32> {
     let backup = arca_kube::backup::find_backup(&repo, &opts.backup)?;
     let records = super::volume_restore::records(&backup)?;
     if !records.is_empty() || args.data_only {
-        let phase = super::volume_restore::phase(ctx, &opts.name, records, password.clone(), &args.movers, args.no_scale)?;
+        let phase =
+            super::volume_restore::phase(ctx, &opts.name, records, password.clone(), &args.movers, args.no_scale)?;
         opts.data = Some(super::volume_restore::restore_phase(phase));
     }
     super::restore_pitr::wire(ctx, &args.pitr, &repo, &backup, &mut opts, password, &args.movers)?;

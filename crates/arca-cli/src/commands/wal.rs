@@ -197,7 +197,9 @@ impl Render for Listing {
             out.push_str(&format!("cluster {}: {} files, history {}\n", c.cluster, c.files, display_list(&c.history)));
             out.push_str(&table(
                 &["timeline", "first segment", "last segment", "segments"],
-                c.runs.iter().map(|r| vec![r.timeline.to_string(), r.first.clone(), r.last.clone(), r.segments.to_string()]),
+                c.runs
+                    .iter()
+                    .map(|r| vec![r.timeline.to_string(), r.first.clone(), r.last.clone(), r.segments.to_string()]),
             ));
             out.push('\n');
             if c.base_backups.is_empty() {

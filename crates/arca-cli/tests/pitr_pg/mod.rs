@@ -37,7 +37,10 @@ pub struct PgHome {
 impl PgHome {
     pub fn new() -> PgHome {
         let dir = tempfile::Builder::new().prefix("arca-pitr-").tempdir().expect("tempdir");
-        ok(Command::new("chown").args(["postgres:postgres", &dir.path().to_string_lossy()]).output().expect("chown"), "chown");
+        ok(
+            Command::new("chown").args(["postgres:postgres", &dir.path().to_string_lossy()]).output().expect("chown"),
+            "chown",
+        );
         PgHome { dir }
     }
 
@@ -66,7 +69,10 @@ impl Pg {
         let sock = home.mkdir(&format!("{name}-sock"));
         let initdb = format!("{BIN}/initdb");
         ok(
-            as_postgres(&initdb, &["-D", &data.to_string_lossy(), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]),
+            as_postgres(
+                &initdb,
+                &["-D", &data.to_string_lossy(), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+            ),
             "initdb",
         );
         Pg { data, sock, port }
@@ -115,7 +121,16 @@ impl Pg {
 
     pub fn try_sql(&self, sql: &str) -> Output {
         Command::new("psql")
-            .args(["-h", &self.sock.to_string_lossy(), "-p", &self.port.to_string(), "-U", "postgres", "-d", "postgres"])
+            .args([
+                "-h",
+                &self.sock.to_string_lossy(),
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+            ])
             .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
             .output()
             .expect("run psql")
@@ -131,7 +146,11 @@ impl Pg {
                 return segment;
             }
             let failed = self.sql("SELECT coalesce(last_failed_wal, '') FROM pg_stat_archiver");
-            assert!(Instant::now() < deadline, "segment {segment} not archived within 60 s (last failed: {failed})\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "segment {segment} not archived within 60 s (last failed: {failed})\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -151,5 +170,8 @@ impl Pg {
 }
 
 pub fn chown_postgres(path: &Path) {
-    ok(Command::new("chown").args(["-R", "postgres:postgres", &path.to_string_lossy()]).output().expect("chown"), "chown -R");
+    ok(
+        Command::new("chown").args(["-R", "postgres:postgres", &path.to_string_lossy()]).output().expect("chown"),
+        "chown -R",
+    );
 }
