@@ -119,6 +119,17 @@ fn push_is_idempotent_and_fetch_says_what_is_missing() {
     );
     assert_eq!(out.status.code(), Some(126), "{}", String::from_utf8_lossy(&out.stderr));
 
+    // A base backup whose pg_basebackup fails stores nothing restorable.
+    let missing = home.mkdir("no-server").to_string_lossy().into_owned();
+    let out = archive.run(&["wal", "base-backup", "--cluster", CLUSTER, "--", "-h", &missing, "-p", "1"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing stored"), "{out:?}");
+    let snapshots = archive.ok(&["snapshots", "-o", "json"]);
+    assert!(!snapshots.contains("base-backup"), "{snapshots}");
+    // Without a base backup, retention keeps every archived file.
+    let kept = archive.ok(&["wal", "forget", "--cluster", CLUSTER, "--keep-within", "0s", "-o", "json"]);
+    assert!(kept.contains("\"removed\": []"), "{kept}");
+
     let listing = archive.ok(&["wal", "list", "-o", "json"]);
     let v: serde_json::Value = serde_json::from_str(&listing).unwrap_or_default();
     assert_eq!(v[0]["cluster"], CLUSTER, "{listing}");
@@ -230,4 +241,16 @@ fn scenario(home: &PgHome, archive: &Archive, pg: &Pg) {
     }
     let log = again.log();
     assert!(log.contains("recovery stopping before commit"), "server log:\n{log}");
+
+    // Retention: only what lies before the base backup's start segment goes.
+    let start = base["start_segment"].as_str().unwrap_or_default().to_string();
+    let forgot = archive.ok(&["wal", "forget", "--cluster", CLUSTER, "--keep-within", "0s", "-o", "json"]);
+    let forgot: serde_json::Value = serde_json::from_str(&forgot).unwrap_or_default();
+    let removed: Vec<&str> = forgot["removed"].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
+    assert!(!removed.is_empty(), "{forgot}");
+    assert!(removed.iter().all(|n| n.get(8..24) < start.get(8..24)), "{forgot}");
+    let listing = archive.ok(&["wal", "list", "-o", "json"]);
+    assert!(listing.contains(&start), "{listing}");
+    archive.ok(&["repo", "prune"]);
+    archive.ok(&["repo", "check"]);
 }
