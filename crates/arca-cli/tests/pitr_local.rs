@@ -119,6 +119,45 @@ fn push_is_idempotent_and_fetch_says_what_is_missing() {
     );
     assert_eq!(out.status.code(), Some(126), "{}", String::from_utf8_lossy(&out.stderr));
 
+    // PostgreSQL may push while another push still runs (a retry, a second
+    // archiver after a restart): concurrent pushes share the lock.
+    let names: Vec<String> = (0x50..0x54).map(|n| format!("0000000100000000000000{n:02X}")).collect();
+    for name in &names {
+        ok(
+            as_postgres("sh", &["-c", &format!("head -c 3000000 /dev/urandom > {}", dir.join(name).display())]),
+            "write",
+        );
+    }
+    let children: Vec<std::process::Child> = names
+        .iter()
+        .chain(names.first())
+        .map(|name| {
+            let path = dir.join(name).to_string_lossy().into_owned();
+            std::process::Command::new("runuser")
+                .args([
+                    "-u",
+                    "postgres",
+                    "--",
+                    ARCA,
+                    "--repo",
+                    &archive.repo,
+                    "--password-file",
+                    &archive.password_file,
+                ])
+                .args(["-q", "wal", "push", "--cluster", CLUSTER, &path])
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn push: {e}"))
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().map(|s| s.success()).unwrap_or(false), "a concurrent push failed");
+    }
+    for name in &names {
+        let back = dir.join(format!("{name}.back")).to_string_lossy().into_owned();
+        archive.ok(&["wal", "fetch", "--cluster", CLUSTER, name, &back]);
+        assert_eq!(std::fs::read(&back).ok(), std::fs::read(dir.join(name)).ok(), "{name}");
+    }
+
     // A base backup whose pg_basebackup fails stores nothing restorable.
     let missing = home.mkdir("no-server").to_string_lossy().into_owned();
     let out = archive.run(&["wal", "base-backup", "--cluster", CLUSTER, "--", "-h", &missing, "-p", "1"]);
@@ -134,6 +173,8 @@ fn push_is_idempotent_and_fetch_says_what_is_missing() {
     let v: serde_json::Value = serde_json::from_str(&listing).unwrap_or_default();
     assert_eq!(v[0]["cluster"], CLUSTER, "{listing}");
     assert_eq!(v[0]["runs"][0]["first"], "000000010000000000000042", "{listing}");
+    assert_eq!(v[0]["runs"][1]["first"], "000000010000000000000050", "{listing}");
+    assert_eq!(v[0]["runs"][1]["segments"], 4, "{listing}");
     // The WAL area is part of the repository: check accepts it, prune keeps its data.
     archive.ok(&["repo", "check"]);
     archive.ok(&["repo", "prune"]);
