@@ -1,6 +1,7 @@
 //! Point-in-time recovery through the test cluster: a StatefulSet whose
 //! container runs the real PostgreSQL (archive_command: the real `arca wal
-//! push`), annotated for the PostgreSQL blueprint with PITR on. `arca backup
+//! push`, its WAL area named by the server's system identifier), annotated
+//! for the PostgreSQL blueprint with PITR on. `arca backup
 //! create` takes the base backup through `pods/exec`; rows go in at t1, t2,
 //! t3; the namespace is deleted; `arca restore create --to-time` between t2
 //! and t3 re-creates the app with its claim filled by `arca mover pitr`, and
@@ -18,7 +19,6 @@ use serde_json::{Value, json};
 
 const ARCA: &str = env!("CARGO_BIN_EXE_arca");
 const NS: &str = "shop";
-const CLUSTER: &str = "orders";
 const DATA: &str = "/var/lib/postgresql/data";
 
 fn arca_dir() -> PathBuf {
@@ -73,7 +73,7 @@ impl Setup {
              if [ ! -s {DATA}/PG_VERSION ]; then runuser -u postgres -- {BIN}/initdb -D {DATA} -U postgres --auth=trust --no-sync >/dev/null; fi && \
              exec runuser -u postgres -- {BIN}/postgres -D {DATA} -p {port} -k {sock} -c listen_addresses='' \
              -c wal_level=replica -c archive_mode=on -c fsync=off \
-             -c \"archive_command={arca} wal push --cluster {CLUSTER} %p\"",
+             -c \"archive_command={arca} wal push %p\"",
             port = self.port,
             sock = self.sock.display(),
             arca = self.arca_prefix(),
@@ -87,8 +87,7 @@ impl Setup {
                 "template": {
                     "metadata": {"labels": {"app": "pg"}, "annotations": {
                         "blueprints.arca.io/name": "postgresql",
-                        "blueprints.arca.io/pitr": "true",
-                        "blueprints.arca.io/wal-cluster": CLUSTER}},
+                        "blueprints.arca.io/pitr": "true"}},
                     "spec": {"containers": [{
                         "name": "postgres", "image": "postgres:15",
                         "command": ["sh", "-c", start],
@@ -162,7 +161,10 @@ async fn restore_create_to_time_recovers_the_statefulset_between_two_inserts() -
     let base = base.ok_or_else(|| anyhow::anyhow!("no base-backup record in the report: {stdout}"))?;
     assert_eq!(base["state"], "Completed", "{base}");
     assert_eq!(base["claim"], format!("{NS}/data-pg-0"), "{base}");
-    assert_eq!(base["base_backup"]["cluster"], CLUSTER, "{base}");
+    // No cluster name given anywhere: archive_command (in the data
+    // directory) and the backup (asking the server) agree on the system identifier.
+    let system_id = pg.sql("SELECT system_identifier FROM pg_control_system()");
+    assert_eq!(base["base_backup"]["cluster"], system_id.as_str(), "{base}");
 
     tokio::task::block_in_place(|| {
         pg.sql("INSERT INTO orders (phase, note) SELECT 't1', 'eins ' || g FROM generate_series(1, 100) g");
