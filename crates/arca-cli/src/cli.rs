@@ -71,6 +71,9 @@ pub enum Command {
     /// A backup's volumes: list them, restore one's files to a local directory
     #[command(subcommand)]
     Volume(crate::commands::volume::VolumeCommand),
+    /// PostgreSQL's WAL archive: push, fetch, list, forget, base backups, point-in-time restore
+    #[command(subcommand)]
+    Wal(crate::commands::wal::WalCommand),
 }
 
 #[derive(Subcommand, Debug)]

@@ -549,6 +549,9 @@ fn classify(entry: &Entry, listing: &mut Listing) -> std::result::Result<(), &'s
             Ok(())
         }
         ["index" | "snapshots" | "locks", name] => name.parse::<Id>().map(|_| ()).map_err(|_| FOREIGN),
+        ["wal", cluster, name] if crate::wal::valid_wal_component(cluster) && crate::wal::valid_wal_component(name) => {
+            Ok(())
+        }
         ["data", dir, name] => {
             let id: Id = name.parse().map_err(|_| FOREIGN)?;
             if !name.starts_with(dir) || dir.len() != 2 {

@@ -21,6 +21,7 @@ pub mod prune;
 mod repository;
 pub mod snapshot;
 pub mod tree;
+pub mod wal;
 mod writer;
 
 pub use backend::{Backend, open as open_backend};
@@ -36,4 +37,5 @@ pub use prune::{PruneOptions, PruneReport, prune};
 pub use repository::{InitOptions, Repository};
 pub use snapshot::{Snapshot, SnapshotEntry};
 pub use tree::{Node, NodeKind, Tree, Xattr};
+pub use wal::{WalChunk, WalEntry, WalName};
 pub use writer::WriteStats;

@@ -302,6 +302,11 @@ fn used_blobs(repo: &Repository) -> Result<HashSet<Id>> {
             }
         }
     }
+    // Archived WAL files are roots too: their entries name data blobs.
+    for blob in repo.wal_blobs()? {
+        require_indexed(repo, &blob)?;
+        used.insert(blob);
+    }
     Ok(used)
 }
 

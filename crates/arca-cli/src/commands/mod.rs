@@ -12,10 +12,12 @@ pub mod mover;
 mod repo;
 pub mod restore;
 mod restore_hooks;
+pub mod restore_pitr;
 mod snapshots;
 mod stream;
 pub mod volume;
 pub mod volume_restore;
+pub mod wal;
 
 use anyhow::Result;
 
@@ -35,5 +37,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Diff(args) => diff::run(&ctx, &ctx.global.kube, &args),
         Command::Mover(cmd) => mover::run(&ctx, cmd),
         Command::Volume(cmd) => volume::run(&ctx, cmd),
+        Command::Wal(cmd) => wal::run(&ctx, cmd),
     }
 }

@@ -29,6 +29,8 @@ pub enum MoverCommand {
     Backup(MoverBackupArgs),
     /// Write a volume snapshot into a directory or a block device
     Restore(MoverRestoreArgs),
+    /// Prepare a PostgreSQL data directory for point-in-time recovery from a base backup
+    Pitr(super::restore_pitr::MoverPitrArgs),
 }
 
 #[derive(Args, Debug)]
@@ -75,6 +77,7 @@ pub fn run(ctx: &Context, cmd: MoverCommand) -> Result<i32> {
     match cmd {
         MoverCommand::Backup(args) => backup(ctx, &args),
         MoverCommand::Restore(args) => restore(ctx, &args),
+        MoverCommand::Pitr(args) => super::restore_pitr::mover(ctx, &args),
     }
 }
 

@@ -103,6 +103,8 @@ pub struct CreateArgs {
     pub movers: super::volume_restore::MoverArgs,
     #[command(flatten)]
     pub hooks: super::restore_hooks::RestoreHookArgs,
+    #[command(flatten)]
+    pub pitr: super::restore_pitr::PitrArgs,
 }
 
 pub fn run(ctx: &Context, kube: &KubeOpts, cmd: RestoreCommand) -> Result<i32> {
@@ -337,11 +339,13 @@ fn create(ctx: &Context, kube: &KubeOpts, args: &CreateArgs) -> Result<i32> {
     let records = super::volume_restore::records(&backup)?;
     let mut phases: Vec<Arc<dyn arca_kube::data::RestoreDataPhase>> = Vec::new();
     if !records.is_empty() || args.data_only {
-        let phase = super::volume_restore::phase(ctx, &opts.name, records, password, &args.movers, args.no_scale)?;
+        let phase =
+            super::volume_restore::phase(ctx, &opts.name, records, password.clone(), &args.movers, args.no_scale)?;
         phases.push(Arc::new(phase));
     }
     phases.extend(args.hooks.phase());
     opts.data = super::restore_hooks::chain(phases);
+    super::restore_pitr::wire(ctx, &args.pitr, &repo, &backup, &mut opts, password, &args.movers)?;
     let rt = kube_opts::runtime()?;
     let (report, items) = rt.block_on(async {
         let (api, server) = kube_opts::connect(kube).await?;
