@@ -397,3 +397,54 @@ async fn the_watchdog_thaws_a_freeze_that_outlives_its_bound() -> anyhow::Result
     assert_eq!(hook_records(&report, "db", "post").len(), 1, "thawed once");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_backup_thaws_every_frozen_pod_and_exits_130() -> anyhow::Result<()> {
+    let (cluster, k) = setup().await?;
+    let dir = claim(&k, "data").await?;
+    app_pod(&k, "db", "data", hooks("touch /data/frozen", "touch /data/thawed")).await?;
+    // The snapshot takes long: the interrupt comes while the pod is frozen.
+    let rule = FaultRule::new(Fault::Delay(std::time::Duration::from_secs(20))).method("GET").path("/volumesnapshots/")?;
+    cluster.faults().add(rule);
+    let env_dir = tempfile::tempdir()?;
+    let env = Env::new(env_dir.path())?;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
+        .args(args(&[]))
+        .arg("--kubeconfig")
+        .arg(cluster.kubeconfig_path())
+        .env("ARCA_REPO", env.repo())
+        .env("ARCA_PASSWORD", "pw")
+        .env_remove("ARCA_PASSWORD_FILE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let frozen = dir.join("frozen");
+    for _ in 0..200 {
+        if frozen.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(frozen.exists(), "the pre hook ran");
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status()?;
+    assert!(status.success());
+    let started = std::time::Instant::now();
+    let out = tokio::task::spawn_blocking(move || {
+        let status = child.wait();
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        (status, err)
+    })
+    .await?;
+    let (status, stderr) = (out.0?, out.1);
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "it did not wait for the snapshot");
+    assert!(dir.join("thawed").exists(), "the post hook ran before the exit: {stderr}");
+    assert!(stderr.contains("thawed"), "{stderr}");
+    // No backup was written.
+    let listed = env.expect(&cluster, 0, &["backup", "list"]).await?;
+    assert!(!listed.contains("b1"), "{listed}");
+    Ok(())
+}
