@@ -62,7 +62,14 @@ fn container(name: &str, mounts: bool) -> Value {
 }
 
 /// A running pod with `containers` (and `init` containers), its volume `data` from `claim`.
-async fn pod(k: &Kube, name: &str, claim: &str, annotations: Value, containers: Value, init: Value) -> anyhow::Result<()> {
+async fn pod(
+    k: &Kube,
+    name: &str,
+    claim: &str,
+    annotations: Value,
+    containers: Value,
+    init: Value,
+) -> anyhow::Result<()> {
     let mut spec = json!({"containers": containers,
         "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]});
     if init.as_array().is_some_and(|a| !a.is_empty()) {
@@ -129,7 +136,8 @@ fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
 async fn per_pod_the_snapshot_is_cut_between_pre_and_post() -> anyhow::Result<()> {
     let (cluster, k) = setup().await?;
     let dir = claim(&k, "data").await?;
-    app_pod(&k, "db", "data", hooks("echo frozen > /data/frozen", "rm /data/frozen; echo thawed > /data/thawed")).await?;
+    app_pod(&k, "db", "data", hooks("echo frozen > /data/frozen", "rm /data/frozen; echo thawed > /data/thawed"))
+        .await?;
     let env_dir = tempfile::tempdir()?;
     let env = Env::new(env_dir.path())?;
     let report = env.json(&cluster, 0, &args(&[])).await?;
@@ -221,8 +229,8 @@ async fn the_post_hook_runs_after_a_failed_snapshot() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn containers_the_named_one_the_one_mounting_the_volume_a_sidecar_or_an_error_listing_them()
--> anyhow::Result<()> {
+async fn containers_the_named_one_the_one_mounting_the_volume_a_sidecar_or_an_error_listing_them() -> anyhow::Result<()>
+{
     let (cluster, k) = setup().await?;
     for c in ["c1", "c2", "c3"] {
         claim(&k, c).await?;
@@ -378,7 +386,8 @@ async fn the_watchdog_thaws_a_freeze_that_outlives_its_bound() -> anyhow::Result
     let dir = claim(&k, "data").await?;
     app_pod(&k, "db", "data", hooks("touch /data/frozen", "date +%s > /data/thawed")).await?;
     // The snapshot hangs: every read of it is slow.
-    let rule = FaultRule::new(Fault::Delay(std::time::Duration::from_secs(3))).method("GET").path("/volumesnapshots/")?;
+    let rule =
+        FaultRule::new(Fault::Delay(std::time::Duration::from_secs(3))).method("GET").path("/volumesnapshots/")?;
     cluster.faults().add(rule.times(3));
     let env_dir = tempfile::tempdir()?;
     let env = Env::new(env_dir.path())?;
@@ -389,9 +398,11 @@ async fn the_watchdog_thaws_a_freeze_that_outlives_its_bound() -> anyhow::Result
     assert!((900..2900).contains(&freeze), "thawed at the bound, not after the snapshot: {freeze} ms");
     let v = volume(&report, "data")?;
     assert!(time(&post["started"])? < time(&v["details"]["cut_finished"])?, "thawed before the cut ended");
-    let err = report["errors"].as_array().into_iter().flatten().any(|e| {
-        e["object"] == "pod shop/db" && e["reason"].as_str().unwrap_or_default().contains("watchdog")
-    });
+    let err = report["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|e| e["object"] == "pod shop/db" && e["reason"].as_str().unwrap_or_default().contains("watchdog"));
     assert!(err, "the late thaw is reported: {report}");
     assert!(dir.join("thawed").exists());
     assert_eq!(hook_records(&report, "db", "post").len(), 1, "thawed once");
@@ -404,7 +415,8 @@ async fn an_interrupted_backup_thaws_every_frozen_pod_and_exits_130() -> anyhow:
     let dir = claim(&k, "data").await?;
     app_pod(&k, "db", "data", hooks("touch /data/frozen", "touch /data/thawed")).await?;
     // The snapshot takes long: the interrupt comes while the pod is frozen.
-    let rule = FaultRule::new(Fault::Delay(std::time::Duration::from_secs(20))).method("GET").path("/volumesnapshots/")?;
+    let rule =
+        FaultRule::new(Fault::Delay(std::time::Duration::from_secs(20))).method("GET").path("/volumesnapshots/")?;
     cluster.faults().add(rule);
     let env_dir = tempfile::tempdir()?;
     let env = Env::new(env_dir.path())?;

@@ -20,8 +20,8 @@ mod controllers;
 mod convert;
 pub mod error;
 mod exec;
-pub mod group_snapshot_crds;
 pub mod faults;
+pub mod group_snapshot_crds;
 mod handlers;
 mod http_client;
 mod kubeconfig;
@@ -52,8 +52,7 @@ pub use migration::Migration;
 pub use release::{KubernetesVersion, UnsupportedVersion};
 pub use seed::{
     TEST_GROUP_SNAPSHOT_CLASS, TEST_LOCAL_PROVISIONER, TEST_LOCAL_STORAGE_CLASS, TEST_PROVISIONER, TEST_SNAPSHOT_CLASS,
-    TEST_STORAGE_CLASS,
-    TEST_WFFC_STORAGE_CLASS,
+    TEST_STORAGE_CLASS, TEST_WFFC_STORAGE_CLASS,
 };
 
 /// Errors of the library API (not of API requests, which answer `Status` objects).

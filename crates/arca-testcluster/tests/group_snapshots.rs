@@ -56,8 +56,7 @@ async fn group_of(version: &str) -> anyhow::Result<()> {
     assert!(group["status"]["creationTime"].is_string(), "{group}");
     let uid = group["metadata"]["uid"].as_str().unwrap_or_default().to_string();
     let content_name = group["status"]["boundVolumeGroupSnapshotContentName"].as_str().unwrap_or_default();
-    let content =
-        cluster.object("groupsnapshot.storage.k8s.io", "volumegroupsnapshotcontents", "", content_name);
+    let content = cluster.object("groupsnapshot.storage.k8s.io", "volumegroupsnapshotcontents", "", content_name);
     let pairs = content.as_ref().map(|c| c["status"]["volumeSnapshotHandlePairList"].clone()).unwrap_or_default();
     assert_eq!(pairs.as_array().map(Vec::len), Some(2), "{content:?}");
     let refs = &group["status"]["pvcVolumeSnapshotRefList"];

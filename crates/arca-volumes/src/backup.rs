@@ -463,8 +463,7 @@ impl Work<'_> {
                 }
             }
             Consistency::Group => {
-                let frozen =
-                    futures::future::join_all(units.iter().map(|u| self.freeze_unit(u, pods, freezer))).await;
+                let frozen = futures::future::join_all(units.iter().map(|u| self.freeze_unit(u, pods, freezer))).await;
                 let mut taken: Vec<Vec<Pending>> =
                     units.iter().map(|u| u.items.iter().filter_map(|i| slots[*i].take()).collect()).collect();
                 for (mine, f) in taken.iter_mut().zip(frozen) {

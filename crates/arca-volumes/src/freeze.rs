@@ -39,7 +39,8 @@ pub trait Freezer: Send + Sync {
     fn has_hooks(&self, pod: &Value) -> bool;
     /// Runs its pre hooks; `Err(reason)`: its volumes must not be snapshotted.
     /// `volumes` are the pod's names of the volumes being snapshotted.
-    fn freeze<'a>(&'a self, kube: &'a Kube, pod: &'a Value, volumes: &'a [String]) -> BoxFuture<'a, Result<(), String>>;
+    fn freeze<'a>(&'a self, kube: &'a Kube, pod: &'a Value, volumes: &'a [String])
+    -> BoxFuture<'a, Result<(), String>>;
     /// Runs its post hooks (once, whatever the snapshots did).
     fn thaw<'a>(&'a self, pod: &'a str) -> BoxFuture<'a, ()>;
     /// The hook records, errors, warnings and log lines so far, taken out.

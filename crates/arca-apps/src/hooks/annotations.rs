@@ -22,7 +22,11 @@ fn phase(annotations: &BTreeMap<String, String>, phase: &str) -> Result<Vec<Hook
         let get = |field: &str| annotations.get(&key(field)).map(|v| v.trim()).filter(|v| !v.is_empty());
         let Some(command) = get("command") else {
             if let Some(field) = ["container", "on-error", "timeout"].into_iter().find(|f| get(f).is_some()) {
-                return Err(format!("annotation {} is set but {} is missing: add the command", key(field), key("command")));
+                return Err(format!(
+                    "annotation {} is set but {} is missing: add the command",
+                    key(field),
+                    key("command")
+                ));
             }
             continue;
         };
@@ -52,8 +56,9 @@ fn phase(annotations: &BTreeMap<String, String>, phase: &str) -> Result<Vec<Hook
 pub fn parse_command(text: &str) -> Result<Vec<String>, String> {
     let text = text.trim();
     let argv = if text.starts_with('[') {
-        serde_json::from_str::<Vec<String>>(text)
-            .map_err(|e| format!("{text:?} is not a JSON array of strings ({e}); give e.g. [\"sh\", \"-c\", \"sync\"]"))?
+        serde_json::from_str::<Vec<String>>(text).map_err(|e| {
+            format!("{text:?} is not a JSON array of strings ({e}); give e.g. [\"sh\", \"-c\", \"sync\"]")
+        })?
     } else {
         vec![text.to_string()]
     };

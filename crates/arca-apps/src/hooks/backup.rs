@@ -121,8 +121,8 @@ impl BackupHooks {
             .flatten()
             .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
             .collect();
-        let mut hooks = annotations::from_annotations(&annotations)
-            .map_err(|e| format!("pod {}: {e}", pod_key(pod)))?;
+        let mut hooks =
+            annotations::from_annotations(&annotations).map_err(|e| format!("pod {}: {e}", pod_key(pod)))?;
         if let Some(file) = &self.0.opts.file {
             let from_file = file.for_pod(pod);
             if hooks.pre.is_empty() {
@@ -174,8 +174,14 @@ impl BackupHooks {
         let thaw_due = hooks.pre.is_empty() || succeeded > 0 || !failed_fail;
         let bound = self.0.opts.freeze_timeout.unwrap_or(hooks.pre_timeout() + self.0.opts.volume_timeout);
         let watched = thaw_due && !hooks.post.is_empty();
-        let frozen =
-            Frozen { kube: kube.clone(), pod: pod.clone(), volumes: volumes.to_vec(), hooks, thaw_due, frozen_at: Instant::now() };
+        let frozen = Frozen {
+            kube: kube.clone(),
+            pod: pod.clone(),
+            volumes: volumes.to_vec(),
+            hooks,
+            thaw_due,
+            frozen_at: Instant::now(),
+        };
         self.state().frozen.insert(key.clone(), frozen);
         if watched {
             let dog = watchdog::start(self.clone(), key.clone(), bound);

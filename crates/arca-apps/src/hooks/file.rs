@@ -294,8 +294,10 @@ hooks:
         assert!(bad("hooks:\n  - name: x\n    pre: [{exec: {command: [a], onError: Retry}}]\n").contains("pre[0]"));
         assert!(bad("hooks:\n  - name: x\n    pre: [{exec: {command: []}}]\n").contains("command is empty"));
         assert!(bad("hooks:\n  - name: x\n").contains("neither pre nor post"));
-        assert!(bad("hooks:\n  - name: x\n    includedResources: [deployments]\n    post: [{exec: {command: [a]}}]\n")
-            .contains("pods"));
+        assert!(
+            bad("hooks:\n  - name: x\n    includedResources: [deployments]\n    post: [{exec: {command: [a]}}]\n")
+                .contains("pods")
+        );
         assert!(bad("version: v9\nhooks: []\n").contains("v9"));
     }
 

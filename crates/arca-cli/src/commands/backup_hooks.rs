@@ -66,7 +66,12 @@ impl Freezer for HooksFreezer {
         self.0.has_hooks(pod)
     }
 
-    fn freeze<'a>(&'a self, kube: &'a Kube, pod: &'a Value, volumes: &'a [String]) -> BoxFuture<'a, Result<(), String>> {
+    fn freeze<'a>(
+        &'a self,
+        kube: &'a Kube,
+        pod: &'a Value,
+        volumes: &'a [String],
+    ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(self.0.freeze(kube, pod, volumes))
     }
 
@@ -124,9 +129,10 @@ pub fn hooks_line(hooks: &[Value]) -> String {
         *counts.entry(h["state"].as_str().unwrap_or("unreadable")).or_insert(0) += 1;
     }
     let parts: Vec<String> = counts.iter().map(|(state, n)| format!("{n} {state}")).collect();
-    let longest = hooks.iter().filter_map(|h| h["freeze_secs"].as_f64()).fold(None, |m: Option<f64>, f| {
-        Some(m.map_or(f, |m| m.max(f)))
-    });
+    let longest = hooks
+        .iter()
+        .filter_map(|h| h["freeze_secs"].as_f64())
+        .fold(None, |m: Option<f64>, f| Some(m.map_or(f, |m| m.max(f))));
     let mut s = format!("{} hook run(s): {}", hooks.len(), parts.join(", "));
     if let Some(l) = longest {
         s.push_str(&format!("; longest freeze {l:.2}s"));

@@ -1,7 +1,6 @@
 //! The volume options of `arca backup create` and the volume table of
 //! `arca backup describe --volumes`.
 
-
 use anyhow::{Context as _, Result, anyhow};
 use arca_kube::backup::BackupReport;
 use arca_repo::backend::RepoUrl;

@@ -104,9 +104,11 @@ fn take(state: &mut State, cluster: &Cluster, group: &Value, deletion: &str) {
         return set_error(state, group, "the snapshot.storage.k8s.io API is not served");
     };
     let version = meta::str_at(group, "/apiVersion").unwrap_or("groupsnapshot.storage.k8s.io/v1beta1").to_string();
-    let (ns, name, uid) = (meta::namespace(group).to_string(), meta::name(group).to_string(), meta::uid(group).to_string());
+    let (ns, name, uid) =
+        (meta::namespace(group).to_string(), meta::name(group).to_string(), meta::uid(group).to_string());
     let now = chrono::Utc::now();
-    let owner = json!([{"apiVersion": version, "kind": "VolumeGroupSnapshot", "name": name, "uid": uid, "controller": true}]);
+    let owner =
+        json!([{"apiVersion": version, "kind": "VolumeGroupSnapshot", "name": name, "uid": uid, "controller": true}]);
     let mut pairs = Vec::new();
     let mut refs = Vec::new();
     for (i, (claim, pv)) in members.iter().enumerate() {
@@ -145,7 +147,9 @@ fn take(state: &mut State, cluster: &Cluster, group: &Value, deletion: &str) {
             "creationTime": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)}});
         log_err("member status", state.update(&vs_rt, &ns, meta::name(&created), st, "status", &opts(MANAGER)));
         pairs.push(json!({"volumeHandle": handle, "snapshotHandle": dir.to_string_lossy()}));
-        refs.push(json!({"persistentVolumeClaimRef": {"name": meta::name(claim)}, "volumeSnapshotRef": {"name": member}}));
+        refs.push(
+            json!({"persistentVolumeClaimRef": {"name": meta::name(claim)}, "volumeSnapshotRef": {"name": member}}),
+        );
     }
     let group_content = format!("groupsnapcontent-{uid}");
     let gc = json!({
