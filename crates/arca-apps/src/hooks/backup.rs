@@ -152,6 +152,16 @@ impl BackupHooks {
                 return Err(e);
             }
         };
+        // Registered before the first pre hook runs: an interrupt in the middle still thaws.
+        let frozen = Frozen {
+            kube: kube.clone(),
+            pod: pod.clone(),
+            volumes: volumes.to_vec(),
+            hooks: hooks.clone(),
+            thaw_due: true,
+            frozen_at: Instant::now(),
+        };
+        self.state().frozen.insert(key.clone(), frozen);
         let mut failure = None;
         let (mut succeeded, mut failed_fail) = (0, false);
         for spec in &hooks.pre {
@@ -172,18 +182,11 @@ impl BackupHooks {
             self.keep(record);
         }
         let thaw_due = hooks.pre.is_empty() || succeeded > 0 || !failed_fail;
-        let bound = self.0.opts.freeze_timeout.unwrap_or(hooks.pre_timeout() + self.0.opts.volume_timeout);
-        let watched = thaw_due && !hooks.post.is_empty();
-        let frozen = Frozen {
-            kube: kube.clone(),
-            pod: pod.clone(),
-            volumes: volumes.to_vec(),
-            hooks,
-            thaw_due,
-            frozen_at: Instant::now(),
-        };
-        self.state().frozen.insert(key.clone(), frozen);
-        if watched {
+        if let Some(f) = self.state().frozen.get_mut(&key) {
+            (f.thaw_due, f.frozen_at) = (thaw_due, Instant::now());
+        }
+        if thaw_due && !hooks.post.is_empty() {
+            let bound = self.0.opts.freeze_timeout.unwrap_or(hooks.pre_timeout() + self.0.opts.volume_timeout);
             let dog = watchdog::start(self.clone(), key.clone(), bound);
             self.state().watchdogs.insert(key, dog);
         }
