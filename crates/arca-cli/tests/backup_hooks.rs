@@ -273,11 +273,20 @@ async fn velero_annotations_work() -> anyhow::Result<()> {
         "pre.hook.backup.velero.io/container": "app",
         "post.hook.backup.velero.io/command": sh("touch /data/velero-post")});
     app_pod(&k, "db", "data", ann).await?;
+    // A pod with hooks and no volume in the backup still runs pre, then post.
+    let lone = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "lone", "namespace": NS, "annotations": hooks("true", "true")},
+        "spec": {"containers": [{"name": "app", "image": "busybox", "command": ["sleep", "600"]}]}});
+    k.create(&format!("/api/v1/namespaces/{NS}/pods"), &lone, "pod").await?;
+    wait_for(&k, &format!("/api/v1/namespaces/{NS}/pods/lone"), |p| p["status"]["phase"] == "Running").await?;
     let env_dir = tempfile::tempdir()?;
     let env = Env::new(env_dir.path())?;
     let report = env.json(&cluster, 0, &args(&[])).await?;
     assert_eq!(one(&report, "db", "pre")?["source"], "velero-annotation");
     assert!(dir.join("velero-pre").exists() && dir.join("velero-post").exists());
+    let (pre, post) = (one(&report, "lone", "pre")?, one(&report, "lone", "post")?);
+    assert_eq!((pre["state"].as_str(), post["state"].as_str()), (Some("Succeeded"), Some("Succeeded")));
+    assert!(time(&pre["finished"])? <= time(&post["started"])?);
     Ok(())
 }
 
@@ -353,8 +362,19 @@ async fn group_consistency_freezes_every_pod_before_any_snapshot() -> anyhow::Re
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn group_consistency_takes_a_volume_group_snapshot_where_a_class_serves_the_driver() -> anyhow::Result<()> {
-    let (cluster, k) = setup_with(Some("v1beta1")).await?;
+async fn group_consistency_takes_a_v1beta1_volume_group_snapshot_where_a_class_serves_the_driver() -> anyhow::Result<()>
+{
+    group_snapshot_of("v1beta1").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_consistency_takes_a_v1beta2_volume_group_snapshot_where_a_class_serves_the_driver() -> anyhow::Result<()>
+{
+    group_snapshot_of("v1beta2").await
+}
+
+async fn group_snapshot_of(version: &str) -> anyhow::Result<()> {
+    let (cluster, k) = setup_with(Some(version)).await?;
     for (p, c) in [("a", "ca"), ("b", "cb")] {
         claim(&k, c).await?;
         app_pod(&k, p, c, hooks("touch /data/frozen", "rm /data/frozen")).await?;
@@ -371,7 +391,7 @@ async fn group_consistency_takes_a_volume_group_snapshot_where_a_class_serves_th
         assert!(handle.join("frozen").exists(), "cut frozen: {v}");
     }
     let (ns, name) = group.split_once('/').unwrap_or_default();
-    let path = format!("/apis/groupsnapshot.storage.k8s.io/v1beta1/namespaces/{ns}/volumegroupsnapshots/{name}");
+    let path = format!("/apis/groupsnapshot.storage.k8s.io/{version}/namespaces/{ns}/volumegroupsnapshots/{name}");
     assert!(k.get_opt(&path, "group").await?.is_some(), "kept with its kept members");
     for c in ["ca", "cb"] {
         let claim = k.get(&format!("/api/v1/namespaces/{NS}/persistentvolumeclaims/{c}"), "claim").await?;
