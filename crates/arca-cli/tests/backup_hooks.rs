@@ -190,6 +190,26 @@ async fn a_failing_fail_pre_hook_fails_the_pods_volumes_with_its_stderr() -> any
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_that_hangs_is_stopped_at_its_timeout() -> anyhow::Result<()> {
+    let (cluster, k) = setup().await?;
+    claim(&k, "data").await?;
+    let mut ann = hooks("sleep 30", "true");
+    ann["pre.hook.backup.arca.io/timeout"] = json!("1s");
+    app_pod(&k, "db", "data", ann).await?;
+    let env_dir = tempfile::tempdir()?;
+    let env = Env::new(env_dir.path())?;
+    let started = std::time::Instant::now();
+    let report = env.json(&cluster, 3, &args(&[])).await?;
+    assert!(started.elapsed() < std::time::Duration::from_secs(15), "the hook's timeout was kept");
+    let pre = one(&report, "db", "pre")?;
+    assert_eq!(pre["state"], "TimedOut", "{pre}");
+    assert!(pre["duration_secs"].as_f64().is_some_and(|d| (0.9..5.0).contains(&d)), "{pre}");
+    assert_eq!(volume(&report, "data")?["state"], "Failed");
+    assert_eq!(one(&report, "db", "post")?["state"], "Succeeded", "a stopped pre hook may have frozen: thawed");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_continue_pre_hook_is_a_warning_and_the_snapshot_goes_on() -> anyhow::Result<()> {
     let (cluster, k) = setup().await?;
     let dir = claim(&k, "data").await?;

@@ -163,7 +163,7 @@ impl BackupHooks {
         };
         self.state().frozen.insert(key.clone(), frozen);
         let mut failure = None;
-        let (mut succeeded, mut failed_fail) = (0, false);
+        let (mut succeeded, mut failed_fail, mut timed_out) = (0, false, false);
         for spec in &hooks.pre {
             if let Some(why) = &failure {
                 let run = self.planned(pod, spec, HookPhase::Pre, volumes);
@@ -171,6 +171,7 @@ impl BackupHooks {
                 continue;
             }
             let record = self.run_one(kube, pod, spec, HookPhase::Pre, volumes).await;
+            timed_out |= record.state == HookState::TimedOut;
             match record.state {
                 HookState::Succeeded => succeeded += 1,
                 _ if record.fails_item() => {
@@ -181,7 +182,8 @@ impl BackupHooks {
             }
             self.keep(record);
         }
-        let thaw_due = hooks.pre.is_empty() || succeeded > 0 || !failed_fail;
+        // A pre hook stopped at its timeout may have frozen the application: thaw it too.
+        let thaw_due = hooks.pre.is_empty() || succeeded > 0 || timed_out || !failed_fail;
         if let Some(f) = self.state().frozen.get_mut(&key) {
             (f.thaw_due, f.frozen_at) = (thaw_due, Instant::now());
         }
@@ -233,14 +235,10 @@ impl BackupHooks {
                 self.keep(HookRecord::skipped(&run, "no pre hook succeeded, so there is nothing to thaw"));
                 continue;
             }
-            let started = Utc::now();
             let freeze_secs = frozen.frozen_at.elapsed().as_secs_f64();
             let mut record = self.run_one(&frozen.kube, &frozen.pod, spec, HookPhase::Post, &frozen.volumes).await;
             record.freeze_secs = Some(freeze_secs);
             record.thawed_by = Some(by.as_str().to_string());
-            if record.started < started {
-                record.started = started;
-            }
             self.keep(record);
         }
         self.state().log.push(format!(
