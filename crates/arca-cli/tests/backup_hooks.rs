@@ -161,6 +161,31 @@ async fn per_pod_the_snapshot_is_cut_between_pre_and_post() -> anyhow::Result<()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_move_the_freeze_ends_at_the_cut_and_the_frozen_state_is_moved() -> anyhow::Result<()> {
+    let (cluster, k) = setup().await?;
+    let dir = claim(&k, "data").await?;
+    app_pod(&k, "db", "data", hooks("echo frozen > /data/frozen", "rm /data/frozen")).await?;
+    let env_dir = tempfile::tempdir()?;
+    let env = Env::new(env_dir.path())?;
+    let mut a: Vec<&str> = BACKUP.to_vec();
+    a.push("move");
+    let report = env.json(&cluster, 0, &a).await?;
+    let v = volume(&report, "data")?;
+    assert_eq!((v["method"].as_str(), v["state"].as_str()), (Some("move"), Some("Completed")), "{v}");
+    let post = one(&report, "db", "post")?;
+    assert!(time(&post["started"])? >= time(&v["details"]["cut_finished"])?);
+    // Thawed at the cut, before the mover read the snapshot: the freeze is shorter than the volume's work.
+    let freeze = post["freeze_secs"].as_f64().unwrap_or(f64::MAX);
+    assert!(freeze < v["duration_secs"].as_f64().unwrap_or_default(), "freeze {freeze}s: {report}");
+    assert!(!dir.join("frozen").exists());
+    let target = env_dir.path().join("restored");
+    let target_arg = target.display().to_string();
+    env.expect(&cluster, 0, &["volume", "files", "b1", "shop/data", "--target", &target_arg]).await?;
+    assert_eq!(std::fs::read_to_string(target.join("frozen"))?, "frozen\n", "the repository holds the frozen state");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_fail_pre_hook_fails_the_pods_volumes_with_its_stderr() -> anyhow::Result<()> {
     let (cluster, k) = setup().await?;
     let dir = claim(&k, "data").await?;
