@@ -330,3 +330,36 @@ impl BackupHooks {
         self.state().records.push(record);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn hooks_with_file() -> BackupHooks {
+        let text = "hooks:\n  - name: f\n    pre: [{exec: {command: [file-pre]}}]\n    post: [{exec: {command: [file-post]}}]\n";
+        let file = HooksFile::parse(text, "h.yaml").ok();
+        BackupHooks::new(HookOptions { file, ..Default::default() })
+    }
+
+    #[test]
+    fn annotations_win_over_the_file_per_phase() {
+        let pod = json!({"metadata": {"namespace": "db", "name": "p", "annotations": {
+            "pre.hook.backup.arca.io/command": "[\"annotated-pre\"]"}}});
+        let h = hooks_with_file().hooks_for(&pod).unwrap();
+        assert_eq!(h.pre[0].command, ["annotated-pre"]);
+        assert_eq!(h.post[0].command, ["file-post"]);
+    }
+
+    #[test]
+    fn malformed_annotations_count_as_hooks_that_fail() {
+        let pod = json!({"metadata": {"namespace": "db", "name": "p", "annotations": {
+            "pre.hook.backup.arca.io/command": "[\"unterminated"}}});
+        let hooks = BackupHooks::new(HookOptions::default());
+        assert!(hooks.has_hooks(&pod));
+        let err = hooks.hooks_for(&pod).unwrap_err();
+        assert!(err.contains("db/p") && err.contains("pre.hook.backup.arca.io/command"), "{err}");
+        let plain = json!({"metadata": {"namespace": "db", "name": "q"}});
+        assert!(!hooks.has_hooks(&plain));
+    }
+}
