@@ -525,3 +525,28 @@ async fn an_interrupted_backup_thaws_every_frozen_pod_and_exits_130() -> anyhow:
     assert!(!listed.contains("b1"), "{listed}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_cut_by_a_group_snapshot_is_restored_from_it() -> anyhow::Result<()> {
+    let (cluster, k) = setup_with(Some("v1beta2")).await?;
+    let dir = claim(&k, "data").await?;
+    std::fs::write(dir.join("rows"), "1,2,3")?;
+    app_pod(&k, "db", "data", hooks("touch /data/frozen", "rm /data/frozen")).await?;
+    let env_dir = tempfile::tempdir()?;
+    let env = Env::new(env_dir.path())?;
+    let report = env.json(&cluster, 0, &args(&["--consistency", "group"])).await?;
+    assert!(volume(&report, "data")?["details"]["group_snapshot"].is_string(), "{report}");
+    k.delete(&format!("/api/v1/namespaces/{NS}"), "namespace").await?;
+    kube_env::wait_gone(&k, &format!("/api/v1/namespaces/{NS}")).await?;
+    let restore = ["restore", "create", "back", "--from-backup", "b1", "--wait", "--wait-timeout", "20s"];
+    let restored = env.json(&cluster, 0, &restore).await?;
+    assert_eq!(restored["phase"], "Completed", "{restored}");
+    let path = format!("/api/v1/namespaces/{NS}/persistentvolumeclaims/data");
+    let bound = wait_for(&k, &path, |c| c["status"]["phase"] == "Bound").await?;
+    let pv_name = bound["spec"]["volumeName"].as_str().unwrap_or_default();
+    let pv = k.get(&format!("/api/v1/persistentvolumes/{pv_name}"), "pv").await?;
+    let new_dir = PathBuf::from(pv["spec"]["csi"]["volumeAttributes"]["path"].as_str().unwrap_or_default());
+    assert_eq!(std::fs::read_to_string(new_dir.join("rows"))?, "1,2,3");
+    assert!(new_dir.join("frozen").exists(), "restored as it was cut, frozen");
+    Ok(())
+}
