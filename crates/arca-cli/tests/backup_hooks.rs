@@ -161,6 +161,31 @@ async fn per_pod_the_snapshot_is_cut_between_pre_and_post() -> anyhow::Result<()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_move_the_freeze_ends_at_the_cut_and_the_frozen_state_is_moved() -> anyhow::Result<()> {
+    let (cluster, k) = setup().await?;
+    let dir = claim(&k, "data").await?;
+    app_pod(&k, "db", "data", hooks("echo frozen > /data/frozen", "rm /data/frozen")).await?;
+    let env_dir = tempfile::tempdir()?;
+    let env = Env::new(env_dir.path())?;
+    let mut a: Vec<&str> = BACKUP.to_vec();
+    a.push("move");
+    let report = env.json(&cluster, 0, &a).await?;
+    let v = volume(&report, "data")?;
+    assert_eq!((v["method"].as_str(), v["state"].as_str()), (Some("move"), Some("Completed")), "{v}");
+    let post = one(&report, "db", "post")?;
+    assert!(time(&post["started"])? >= time(&v["details"]["cut_finished"])?);
+    // Thawed at the cut, before the mover read the snapshot: the freeze is shorter than the volume's work.
+    let freeze = post["freeze_secs"].as_f64().unwrap_or(f64::MAX);
+    assert!(freeze < v["duration_secs"].as_f64().unwrap_or_default(), "freeze {freeze}s: {report}");
+    assert!(!dir.join("frozen").exists());
+    let target = env_dir.path().join("restored");
+    let target_arg = target.display().to_string();
+    env.expect(&cluster, 0, &["volume", "files", "b1", "shop/data", "--target", &target_arg]).await?;
+    assert_eq!(std::fs::read_to_string(target.join("frozen"))?, "frozen\n", "the repository holds the frozen state");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_fail_pre_hook_fails_the_pods_volumes_with_its_stderr() -> anyhow::Result<()> {
     let (cluster, k) = setup().await?;
     let dir = claim(&k, "data").await?;
@@ -186,6 +211,26 @@ async fn a_failing_fail_pre_hook_fails_the_pods_volumes_with_its_stderr() -> any
     assert!(!dir.join("thawed").exists());
     let snaps = k.get(&format!("/apis/snapshot.storage.k8s.io/v1/namespaces/{NS}/volumesnapshots"), "vs").await?;
     assert_eq!(snaps["items"].as_array().map(Vec::len), Some(0), "{snaps}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_that_hangs_is_stopped_at_its_timeout() -> anyhow::Result<()> {
+    let (cluster, k) = setup().await?;
+    claim(&k, "data").await?;
+    let mut ann = hooks("sleep 30", "true");
+    ann["pre.hook.backup.arca.io/timeout"] = json!("1s");
+    app_pod(&k, "db", "data", ann).await?;
+    let env_dir = tempfile::tempdir()?;
+    let env = Env::new(env_dir.path())?;
+    let started = std::time::Instant::now();
+    let report = env.json(&cluster, 3, &args(&[])).await?;
+    assert!(started.elapsed() < std::time::Duration::from_secs(15), "the hook's timeout was kept");
+    let pre = one(&report, "db", "pre")?;
+    assert_eq!(pre["state"], "TimedOut", "{pre}");
+    assert!(pre["duration_secs"].as_f64().is_some_and(|d| (0.9..5.0).contains(&d)), "{pre}");
+    assert_eq!(volume(&report, "data")?["state"], "Failed");
+    assert_eq!(one(&report, "db", "post")?["state"], "Succeeded", "a stopped pre hook may have frozen: thawed");
     Ok(())
 }
 
@@ -273,11 +318,20 @@ async fn velero_annotations_work() -> anyhow::Result<()> {
         "pre.hook.backup.velero.io/container": "app",
         "post.hook.backup.velero.io/command": sh("touch /data/velero-post")});
     app_pod(&k, "db", "data", ann).await?;
+    // A pod with hooks and no volume in the backup still runs pre, then post.
+    let lone = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "lone", "namespace": NS, "annotations": hooks("true", "true")},
+        "spec": {"containers": [{"name": "app", "image": "busybox", "command": ["sleep", "600"]}]}});
+    k.create(&format!("/api/v1/namespaces/{NS}/pods"), &lone, "pod").await?;
+    wait_for(&k, &format!("/api/v1/namespaces/{NS}/pods/lone"), |p| p["status"]["phase"] == "Running").await?;
     let env_dir = tempfile::tempdir()?;
     let env = Env::new(env_dir.path())?;
     let report = env.json(&cluster, 0, &args(&[])).await?;
     assert_eq!(one(&report, "db", "pre")?["source"], "velero-annotation");
     assert!(dir.join("velero-pre").exists() && dir.join("velero-post").exists());
+    let (pre, post) = (one(&report, "lone", "pre")?, one(&report, "lone", "post")?);
+    assert_eq!((pre["state"].as_str(), post["state"].as_str()), (Some("Succeeded"), Some("Succeeded")));
+    assert!(time(&pre["finished"])? <= time(&post["started"])?);
     Ok(())
 }
 
@@ -353,8 +407,19 @@ async fn group_consistency_freezes_every_pod_before_any_snapshot() -> anyhow::Re
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn group_consistency_takes_a_volume_group_snapshot_where_a_class_serves_the_driver() -> anyhow::Result<()> {
-    let (cluster, k) = setup_with(Some("v1beta1")).await?;
+async fn group_consistency_takes_a_v1beta1_volume_group_snapshot_where_a_class_serves_the_driver() -> anyhow::Result<()>
+{
+    group_snapshot_of("v1beta1").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_consistency_takes_a_v1beta2_volume_group_snapshot_where_a_class_serves_the_driver() -> anyhow::Result<()>
+{
+    group_snapshot_of("v1beta2").await
+}
+
+async fn group_snapshot_of(version: &str) -> anyhow::Result<()> {
+    let (cluster, k) = setup_with(Some(version)).await?;
     for (p, c) in [("a", "ca"), ("b", "cb")] {
         claim(&k, c).await?;
         app_pod(&k, p, c, hooks("touch /data/frozen", "rm /data/frozen")).await?;
@@ -371,7 +436,7 @@ async fn group_consistency_takes_a_volume_group_snapshot_where_a_class_serves_th
         assert!(handle.join("frozen").exists(), "cut frozen: {v}");
     }
     let (ns, name) = group.split_once('/').unwrap_or_default();
-    let path = format!("/apis/groupsnapshot.storage.k8s.io/v1beta1/namespaces/{ns}/volumegroupsnapshots/{name}");
+    let path = format!("/apis/groupsnapshot.storage.k8s.io/{version}/namespaces/{ns}/volumegroupsnapshots/{name}");
     assert!(k.get_opt(&path, "group").await?.is_some(), "kept with its kept members");
     for c in ["ca", "cb"] {
         let claim = k.get(&format!("/api/v1/namespaces/{NS}/persistentvolumeclaims/{c}"), "claim").await?;
@@ -406,5 +471,82 @@ async fn the_watchdog_thaws_a_freeze_that_outlives_its_bound() -> anyhow::Result
     assert!(err, "the late thaw is reported: {report}");
     assert!(dir.join("thawed").exists());
     assert_eq!(hook_records(&report, "db", "post").len(), 1, "thawed once");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_backup_thaws_every_frozen_pod_and_exits_130() -> anyhow::Result<()> {
+    let (cluster, k) = setup().await?;
+    let dir = claim(&k, "data").await?;
+    app_pod(&k, "db", "data", hooks("touch /data/frozen", "touch /data/thawed")).await?;
+    // The snapshot takes long: the interrupt comes while the pod is frozen.
+    let rule =
+        FaultRule::new(Fault::Delay(std::time::Duration::from_secs(20))).method("GET").path("/volumesnapshots/")?;
+    cluster.faults().add(rule);
+    let env_dir = tempfile::tempdir()?;
+    let env = Env::new(env_dir.path())?;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
+        .args(args(&[]))
+        .arg("--kubeconfig")
+        .arg(cluster.kubeconfig_path())
+        .env("ARCA_REPO", env.repo())
+        .env("ARCA_PASSWORD", "pw")
+        .env_remove("ARCA_PASSWORD_FILE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let frozen = dir.join("frozen");
+    for _ in 0..200 {
+        if frozen.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(frozen.exists(), "the pre hook ran");
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status()?;
+    assert!(status.success());
+    let started = std::time::Instant::now();
+    let out = tokio::task::spawn_blocking(move || {
+        let status = child.wait();
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        (status, err)
+    })
+    .await?;
+    let (status, stderr) = (out.0?, out.1);
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "it did not wait for the snapshot");
+    assert!(dir.join("thawed").exists(), "the post hook ran before the exit: {stderr}");
+    assert!(stderr.contains("thawed"), "{stderr}");
+    // No backup was written.
+    let listed = env.expect(&cluster, 0, &["backup", "list"]).await?;
+    assert!(!listed.contains("b1"), "{listed}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_cut_by_a_group_snapshot_is_restored_from_it() -> anyhow::Result<()> {
+    let (cluster, k) = setup_with(Some("v1beta2")).await?;
+    let dir = claim(&k, "data").await?;
+    std::fs::write(dir.join("rows"), "1,2,3")?;
+    app_pod(&k, "db", "data", hooks("touch /data/frozen", "rm /data/frozen")).await?;
+    let env_dir = tempfile::tempdir()?;
+    let env = Env::new(env_dir.path())?;
+    let report = env.json(&cluster, 0, &args(&["--consistency", "group"])).await?;
+    assert!(volume(&report, "data")?["details"]["group_snapshot"].is_string(), "{report}");
+    k.delete(&format!("/api/v1/namespaces/{NS}"), "namespace").await?;
+    kube_env::wait_gone(&k, &format!("/api/v1/namespaces/{NS}")).await?;
+    let restore = ["restore", "create", "back", "--from-backup", "b1", "--wait", "--wait-timeout", "20s"];
+    let restored = env.json(&cluster, 0, &restore).await?;
+    assert_eq!(restored["phase"], "Completed", "{restored}");
+    let path = format!("/api/v1/namespaces/{NS}/persistentvolumeclaims/data");
+    let bound = wait_for(&k, &path, |c| c["status"]["phase"] == "Bound").await?;
+    let pv_name = bound["spec"]["volumeName"].as_str().unwrap_or_default();
+    let pv = k.get(&format!("/api/v1/persistentvolumes/{pv_name}"), "pv").await?;
+    let new_dir = PathBuf::from(pv["spec"]["csi"]["volumeAttributes"]["path"].as_str().unwrap_or_default());
+    assert_eq!(std::fs::read_to_string(new_dir.join("rows"))?, "1,2,3");
+    assert!(new_dir.join("frozen").exists(), "restored as it was cut, frozen");
     Ok(())
 }

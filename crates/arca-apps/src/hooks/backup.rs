@@ -152,8 +152,18 @@ impl BackupHooks {
                 return Err(e);
             }
         };
+        // Registered before the first pre hook runs: an interrupt in the middle still thaws.
+        let frozen = Frozen {
+            kube: kube.clone(),
+            pod: pod.clone(),
+            volumes: volumes.to_vec(),
+            hooks: hooks.clone(),
+            thaw_due: true,
+            frozen_at: Instant::now(),
+        };
+        self.state().frozen.insert(key.clone(), frozen);
         let mut failure = None;
-        let (mut succeeded, mut failed_fail) = (0, false);
+        let (mut succeeded, mut failed_fail, mut timed_out) = (0, false, false);
         for spec in &hooks.pre {
             if let Some(why) = &failure {
                 let run = self.planned(pod, spec, HookPhase::Pre, volumes);
@@ -161,6 +171,7 @@ impl BackupHooks {
                 continue;
             }
             let record = self.run_one(kube, pod, spec, HookPhase::Pre, volumes).await;
+            timed_out |= record.state == HookState::TimedOut;
             match record.state {
                 HookState::Succeeded => succeeded += 1,
                 _ if record.fails_item() => {
@@ -171,19 +182,13 @@ impl BackupHooks {
             }
             self.keep(record);
         }
-        let thaw_due = hooks.pre.is_empty() || succeeded > 0 || !failed_fail;
-        let bound = self.0.opts.freeze_timeout.unwrap_or(hooks.pre_timeout() + self.0.opts.volume_timeout);
-        let watched = thaw_due && !hooks.post.is_empty();
-        let frozen = Frozen {
-            kube: kube.clone(),
-            pod: pod.clone(),
-            volumes: volumes.to_vec(),
-            hooks,
-            thaw_due,
-            frozen_at: Instant::now(),
-        };
-        self.state().frozen.insert(key.clone(), frozen);
-        if watched {
+        // A pre hook stopped at its timeout may have frozen the application: thaw it too.
+        let thaw_due = hooks.pre.is_empty() || succeeded > 0 || timed_out || !failed_fail;
+        if let Some(f) = self.state().frozen.get_mut(&key) {
+            (f.thaw_due, f.frozen_at) = (thaw_due, Instant::now());
+        }
+        if thaw_due && !hooks.post.is_empty() {
+            let bound = self.0.opts.freeze_timeout.unwrap_or(hooks.pre_timeout() + self.0.opts.volume_timeout);
             let dog = watchdog::start(self.clone(), key.clone(), bound);
             self.state().watchdogs.insert(key, dog);
         }
@@ -230,14 +235,10 @@ impl BackupHooks {
                 self.keep(HookRecord::skipped(&run, "no pre hook succeeded, so there is nothing to thaw"));
                 continue;
             }
-            let started = Utc::now();
             let freeze_secs = frozen.frozen_at.elapsed().as_secs_f64();
             let mut record = self.run_one(&frozen.kube, &frozen.pod, spec, HookPhase::Post, &frozen.volumes).await;
             record.freeze_secs = Some(freeze_secs);
             record.thawed_by = Some(by.as_str().to_string());
-            if record.started < started {
-                record.started = started;
-            }
             self.keep(record);
         }
         self.state().log.push(format!(
@@ -327,5 +328,38 @@ impl BackupHooks {
 
     fn keep(&self, record: HookRecord) {
         self.state().records.push(record);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn hooks_with_file() -> BackupHooks {
+        let text = "hooks:\n  - name: f\n    pre: [{exec: {command: [file-pre]}}]\n    post: [{exec: {command: [file-post]}}]\n";
+        let file = HooksFile::parse(text, "h.yaml").ok();
+        BackupHooks::new(HookOptions { file, ..Default::default() })
+    }
+
+    #[test]
+    fn annotations_win_over_the_file_per_phase() {
+        let pod = json!({"metadata": {"namespace": "db", "name": "p", "annotations": {
+            "pre.hook.backup.arca.io/command": "[\"annotated-pre\"]"}}});
+        let h = hooks_with_file().hooks_for(&pod).unwrap();
+        assert_eq!(h.pre[0].command, ["annotated-pre"]);
+        assert_eq!(h.post[0].command, ["file-post"]);
+    }
+
+    #[test]
+    fn malformed_annotations_count_as_hooks_that_fail() {
+        let pod = json!({"metadata": {"namespace": "db", "name": "p", "annotations": {
+            "pre.hook.backup.arca.io/command": "[\"unterminated"}}});
+        let hooks = BackupHooks::new(HookOptions::default());
+        assert!(hooks.has_hooks(&pod));
+        let err = hooks.hooks_for(&pod).unwrap_err();
+        assert!(err.contains("db/p") && err.contains("pre.hook.backup.arca.io/command"), "{err}");
+        let plain = json!({"metadata": {"namespace": "db", "name": "q"}});
+        assert!(!hooks.has_hooks(&plain));
     }
 }

@@ -17,6 +17,9 @@ struct Args {
     /// Install the CSI snapshot CRDs and the test VolumeSnapshotClass.
     #[arg(long)]
     snapshot_crds: bool,
+    /// Also serve groupsnapshot.storage.k8s.io at this version (v1beta1 or v1beta2) with a test class.
+    #[arg(long, value_name = "VERSION")]
+    group_snapshots: Option<String>,
     /// The Kubernetes release to imitate: 1.25, 1.29 or 1.33.
     #[arg(long, value_name = "VERSION", default_value = "1.33")]
     kubernetes_version: String,
@@ -65,6 +68,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(dir) = &args.data_dir {
         builder = builder.data_dir(dir);
+    }
+    if let Some(version) = &args.group_snapshots {
+        builder = builder.group_snapshots(version);
     }
     for dir in &args.container_path {
         builder = builder.container_path(dir);
