@@ -71,6 +71,9 @@ pub enum Command {
     /// A backup's volumes: list them, restore one's files to a local directory
     #[command(subcommand)]
     Volume(crate::commands::volume::VolumeCommand),
+    /// Blueprints (application dumps): list, show, validate
+    #[command(subcommand)]
+    Blueprint(crate::commands::blueprint::BlueprintCommand),
 }
 
 #[derive(Subcommand, Debug)]

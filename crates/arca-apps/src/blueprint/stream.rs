@@ -226,7 +226,7 @@ pub async fn run_batch(cmd: &Command<'_>, tx: &mpsc::Sender<Msg>) -> Result<Stri
     let mut stdout = running.stdout().ok_or("the exec connection gave no stdout")?;
     let result = async {
         let (cursor, rest) = read_line(&mut stdout).await?;
-        let mut head = std::io::Cursor::new(rest).chain(&mut stdout);
+        let mut head = AsyncReadExt::chain(std::io::Cursor::new(rest), &mut stdout);
         forward(&mut head, tx, true).await?;
         Ok::<_, String>(cursor)
     }
@@ -404,7 +404,7 @@ mod tests {
         let mut input: &[u8] = b"42\npayload\r\n\n";
         let (cursor, rest) = read_line(&mut input).await.unwrap();
         assert_eq!(cursor, "42");
-        let mut head = std::io::Cursor::new(rest).chain(input);
+        let mut head = AsyncReadExt::chain(std::io::Cursor::new(rest), input);
         forward(&mut head, &tx, true).await.unwrap();
         drop(tx);
         let mut all = Vec::new();

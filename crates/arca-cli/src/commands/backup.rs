@@ -98,6 +98,8 @@ pub struct CreateArgs {
     pub concurrency: usize,
     #[command(flatten)]
     pub volumes: VolumeArgs,
+    #[command(flatten)]
+    pub blueprints: super::backup_blueprints::BlueprintArgs,
 }
 
 #[derive(Args, Debug)]
@@ -157,6 +159,7 @@ fn summary(r: &BackupReport) -> String {
     if !r.volumes.is_empty() {
         s.push_str(&format!("\n  {}", super::backup_volumes::states_line(&r.volumes)));
     }
+    super::backup_blueprints::dump_lines(&r.dumps).iter().for_each(|l| s.push_str(&format!("\n{l}")));
     for w in &r.warnings {
         s.push_str(&format!("\n  warning: {w}"));
     }
@@ -184,7 +187,7 @@ fn create(ctx: &Context, kube: &KubeOpts, args: &CreateArgs) -> Result<i32> {
     // One password read (a prompt at most once) for the repository and the movers.
     let password = ctx.password()?;
     let url = ctx.repo_url()?;
-    opts.data = args.volumes.data_phase(url, &password)?;
+    opts.data = args.blueprints.chain(args.volumes.data_phase(url, &password)?)?;
     let repo = Repository::open(arca_repo::open_backend(url, false)?, &password)?;
     repo.load_index().with_context(|| format!("loading the index of {}", repo.location()))?;
     let bar = if ctx.show_progress() {

@@ -1,7 +1,9 @@
 //! One module per command group.
 
 pub mod backup;
+mod backup_blueprints;
 mod backup_volumes;
+mod blueprint;
 pub mod diff;
 pub mod export;
 mod fs;
@@ -10,6 +12,7 @@ mod maintenance;
 pub mod mover;
 mod repo;
 pub mod restore;
+mod restore_blueprints;
 mod snapshots;
 mod stream;
 pub mod volume;
@@ -33,5 +36,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Diff(args) => diff::run(&ctx, &ctx.global.kube, &args),
         Command::Mover(cmd) => mover::run(&ctx, cmd),
         Command::Volume(cmd) => volume::run(&ctx, cmd),
+        Command::Blueprint(cmd) => blueprint::run(&ctx, cmd),
     }
 }

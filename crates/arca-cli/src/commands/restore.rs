@@ -100,6 +100,8 @@ pub struct CreateArgs {
     pub no_scale: bool,
     #[command(flatten)]
     pub movers: super::volume_restore::MoverArgs,
+    #[command(flatten)]
+    pub blueprints: super::backup_blueprints::BlueprintArgs,
 }
 
 pub fn run(ctx: &Context, kube: &KubeOpts, cmd: RestoreCommand) -> Result<i32> {
@@ -215,7 +217,7 @@ impl Shown<'_> {
             r.phase,
             if counts.is_empty() { "nothing to restore".to_string() } else { counts.join(", ") }
         );
-        for line in super::volume_restore::summary_lines(&r.volumes) {
+        for line in super::volume_restore::summary_lines(&r.volumes).into_iter().chain(super::restore_blueprints::summary_lines(&r.dumps)) {
             s.push_str(&format!("\n{line}"));
         }
         for w in &r.warnings {
@@ -333,6 +335,7 @@ fn create(ctx: &Context, kube: &KubeOpts, args: &CreateArgs) -> Result<i32> {
         let phase = super::volume_restore::phase(ctx, &opts.name, records, password, &args.movers, args.no_scale)?;
         opts.data = Some(super::volume_restore::restore_phase(phase));
     }
+    opts.data = super::restore_blueprints::chain(&args.blueprints, opts.data.take(), &repo, &backup)?;
     let rt = kube_opts::runtime()?;
     let (report, items) = rt.block_on(async {
         let (api, server) = kube_opts::connect(kube).await?;
