@@ -55,7 +55,7 @@ async fn failed_and_killed_dumps_are_failed_items_without_snapshots() -> anyhow:
     assert!(killed.get("snapshot").is_none());
     let fine = dump(&report, "fine")?;
     assert_eq!(fine["state"], "Completed", "{fine}");
-    assert_eq!(fine["bytes"], 8);
+    assert_eq!(fine["bytes"], 9, "`all good` and its newline");
     let errors = report["errors"].to_string();
     assert!(errors.contains("disk on fire"), "{errors}");
 

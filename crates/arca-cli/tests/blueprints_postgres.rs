@@ -60,7 +60,10 @@ async fn a_database_comes_back_row_by_row_and_a_second_dump_dedups() -> anyhow::
     let Some(v) = server_env(&["PGHOST", "PGPORT", "PGUSER", "PGPASSWORD"]) else { return Ok(()) };
     let pg = Pg { host: v[0].clone(), port: v[1].clone(), user: v[2].clone(), password: v[3].clone() };
     let db = format!("arca_shop_{}", std::process::id());
-    pg.psql("postgres", &format!("DROP DATABASE IF EXISTS {db}"))?;
+    // Leftovers of an interrupted run would be dumped too (and share this one's chunks).
+    for old in pg.psql("postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'arca_shop_%'")?.lines() {
+        pg.psql("postgres", &format!("DROP DATABASE IF EXISTS {old}"))?;
+    }
     pg.psql("postgres", &format!("CREATE DATABASE {db}"))?;
     pg.psql(&db, DATASET)?;
     let before = pg.checksums(&db)?;

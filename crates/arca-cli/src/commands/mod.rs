@@ -3,7 +3,7 @@
 pub mod backup;
 mod backup_blueprints;
 mod backup_volumes;
-mod blueprint;
+pub mod blueprint;
 pub mod diff;
 pub mod export;
 mod fs;
