@@ -42,7 +42,11 @@ async fn failed_and_killed_dumps_are_failed_items_without_snapshots() -> anyhow:
     app_pod(&k, "app", "tool", "broken", "busybox", json!([])).await?;
 
     let report = env
-        .json(&cluster, 3, &["backup", "create", "b", "--include-namespaces", "app", "--volumes", "none", "--blueprints", &bp])
+        .json(
+            &cluster,
+            3,
+            &["backup", "create", "b", "--include-namespaces", "app", "--volumes", "none", "--blueprints", &bp],
+        )
         .await?;
     assert_eq!(report["phase"], "PartiallyFailed");
     let exits = dump(&report, "exits")?;

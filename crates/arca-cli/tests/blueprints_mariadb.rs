@@ -67,15 +67,18 @@ async fn a_database_comes_back_row_by_row() -> anyhow::Result<()> {
     ]);
     app_pod(&k, NS, "mariadb-0", "mariadb", "mariadb:10.11", pod_env).await?;
 
-    let b = env.json(&cluster, 0, &["backup", "create", "m-1", "--include-namespaces", NS, "--volumes", "none"]).await?;
+    let b =
+        env.json(&cluster, 0, &["backup", "create", "m-1", "--include-namespaces", NS, "--volumes", "none"]).await?;
     let stream = format!("db-{db}");
     assert_eq!(dump(&b, &stream)?["state"], "Completed", "{}", b["dumps"]);
     assert!(!b.to_string().contains(&password));
 
     mysql("", &format!("DROP DATABASE {db}"))?;
     delete_pod(&k, NS, "mariadb-0").await?;
-    let r = env.json(&cluster, 0, &["restore", "create", "r1", "--from-backup", "m-1", "--dump-timeout", "60s"]).await?;
-    let restored: Vec<_> = r["dumps"].as_array().into_iter().flatten().filter(|d| d["stream"] == stream.as_str()).collect();
+    let r =
+        env.json(&cluster, 0, &["restore", "create", "r1", "--from-backup", "m-1", "--dump-timeout", "60s"]).await?;
+    let restored: Vec<_> =
+        r["dumps"].as_array().into_iter().flatten().filter(|d| d["stream"] == stream.as_str()).collect();
     assert_eq!(restored.len(), 1, "{}", r["dumps"]);
     assert_eq!(restored[0]["state"], "Restored", "{}", restored[0]);
     assert_eq!(mysql(&db, CHECKSUMS)?, before, "every table comes back row by row");

@@ -24,7 +24,12 @@ struct Pg {
 
 impl Pg {
     fn psql(&self, db: &str, sql: &str) -> anyhow::Result<String> {
-        let env = [("PGHOST", self.host.as_str()), ("PGPORT", &self.port), ("PGUSER", &self.user), ("PGPASSWORD", &self.password)];
+        let env = [
+            ("PGHOST", self.host.as_str()),
+            ("PGPORT", &self.port),
+            ("PGUSER", &self.user),
+            ("PGPASSWORD", &self.password),
+        ];
         host(&["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql], &env, None)
     }
 
@@ -81,7 +86,8 @@ async fn a_database_comes_back_row_by_row_and_a_second_dump_dedups() -> anyhow::
     ]);
     app_pod(&k, NS, "pg-0", "postgresql", "postgres:15", pod_env).await?;
 
-    let b1 = env.json(&cluster, 0, &["backup", "create", "pg-1", "--include-namespaces", NS, "--volumes", "none"]).await?;
+    let b1 =
+        env.json(&cluster, 0, &["backup", "create", "pg-1", "--include-namespaces", NS, "--volumes", "none"]).await?;
     let stream = format!("db-{db}");
     let first = dump(&b1, &stream)?;
     assert_eq!(first["state"], "Completed", "{first}");
@@ -94,8 +100,10 @@ async fn a_database_comes_back_row_by_row_and_a_second_dump_dedups() -> anyhow::
 
     pg.psql("postgres", &format!("DROP DATABASE {db}"))?;
     delete_pod(&k, NS, "pg-0").await?;
-    let r = env.json(&cluster, 0, &["restore", "create", "r1", "--from-backup", "pg-1", "--dump-timeout", "60s"]).await?;
-    let restored: Vec<_> = r["dumps"].as_array().into_iter().flatten().filter(|d| d["stream"] == stream.as_str()).collect();
+    let r =
+        env.json(&cluster, 0, &["restore", "create", "r1", "--from-backup", "pg-1", "--dump-timeout", "60s"]).await?;
+    let restored: Vec<_> =
+        r["dumps"].as_array().into_iter().flatten().filter(|d| d["stream"] == stream.as_str()).collect();
     assert_eq!(restored.len(), 1, "{}", r["dumps"]);
     assert_eq!(restored[0]["state"], "Restored", "{}", restored[0]);
     assert_eq!(restored[0]["bytes"], first["bytes"]);
@@ -103,9 +111,11 @@ async fn a_database_comes_back_row_by_row_and_a_second_dump_dedups() -> anyhow::
 
     // 1 % of the rows changed, in one stretch of keys (as recent orders are).
     pg.psql(&db, "UPDATE orders SET note = note || ' paid' WHERE id BETWEEN 60001 AND 61000")?;
-    let b2 = env.json(&cluster, 0, &["backup", "create", "pg-2", "--include-namespaces", NS, "--volumes", "none"]).await?;
+    let b2 =
+        env.json(&cluster, 0, &["backup", "create", "pg-2", "--include-namespaces", NS, "--volumes", "none"]).await?;
     let second = dump(&b2, &stream)?;
-    let (stored1, stored2) = (first["stored_bytes"].as_f64().unwrap_or(0.0), second["stored_bytes"].as_f64().unwrap_or(0.0));
+    let (stored1, stored2) =
+        (first["stored_bytes"].as_f64().unwrap_or(0.0), second["stored_bytes"].as_f64().unwrap_or(0.0));
     let ratio = stored2 / stored1.max(1.0);
     eprintln!(
         "postgres dump: {} bytes, first stored {stored1} bytes, second (1% of rows changed) added {stored2} bytes: {:.1} %",

@@ -109,14 +109,16 @@ async fn every_key_comes_back_with_its_expiry() -> anyhow::Result<()> {
     ]);
     app_pod(&k, NS, "redis-0", "redis", "redis:7", pod_env).await?;
 
-    let b = env.json(&cluster, 0, &["backup", "create", "r-1", "--include-namespaces", NS, "--volumes", "none"]).await?;
+    let b =
+        env.json(&cluster, 0, &["backup", "create", "r-1", "--include-namespaces", NS, "--volumes", "none"]).await?;
     let keys = dump(&b, "keys")?;
     assert_eq!(keys["state"], "Completed", "{keys}");
     assert!(!b.to_string().contains(&password));
 
     cli(&["FLUSHALL"], None)?;
     delete_pod(&k, NS, "redis-0").await?;
-    let r = env.json(&cluster, 0, &["restore", "create", "r1", "--from-backup", "r-1", "--dump-timeout", "60s"]).await?;
+    let r =
+        env.json(&cluster, 0, &["restore", "create", "r1", "--from-backup", "r-1", "--dump-timeout", "60s"]).await?;
     let restored = &r["dumps"][0];
     assert_eq!(restored["state"], "Restored", "{}", r["dumps"]);
     assert_eq!(restored["bytes"], keys["bytes"]);

@@ -82,10 +82,8 @@ fn is_ready(pod: &Value) -> bool {
 /// A Running and Ready pod of the application (the first by name), or why there is none.
 pub async fn ready_pod(kube: &Kube, namespace: &str, kind: &str, name: &str, object: &Value) -> Result<Value, String> {
     if kind == "Pod" {
-        let pod = kube
-            .get(&format!("/api/v1/namespaces/{namespace}/pods/{name}"), "pod")
-            .await
-            .map_err(|e| e.to_string())?;
+        let pod =
+            kube.get(&format!("/api/v1/namespaces/{namespace}/pods/{name}"), "pod").await.map_err(|e| e.to_string())?;
         return if is_ready(&pod) { Ok(pod) } else { Err(format!("pod {namespace}/{name} is not Running and Ready")) };
     }
     let Some(labels) = binding::pod_labels(kind, object).filter(|l| !l.is_empty()) else {
@@ -100,9 +98,9 @@ pub async fn ready_pod(kube: &Kube, namespace: &str, kind: &str, name: &str, obj
     let mut pods: Vec<Value> = list["items"].as_array().cloned().unwrap_or_default();
     pods.sort_by(|a, b| a["metadata"]["name"].as_str().cmp(&b["metadata"]["name"].as_str()));
     let found = pods.len();
-    pods.into_iter()
-        .find(is_ready)
-        .ok_or_else(|| format!("{kind} {namespace}/{name} has no Running and Ready pod ({found} pod(s) match its selector)"))
+    pods.into_iter().find(is_ready).ok_or_else(|| {
+        format!("{kind} {namespace}/{name} has no Running and Ready pod ({found} pod(s) match its selector)")
+    })
 }
 
 /// [`ready_pod`], polled until `timeout`.
@@ -191,8 +189,8 @@ pub async fn secret_values(
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(encoded)
             .map_err(|_| format!("Secret {namespace}/{secret} key {key:?} is not valid base64"))?;
-        let value =
-            String::from_utf8(bytes).map_err(|_| format!("Secret {namespace}/{secret} key {key:?} is not UTF-8 text"))?;
+        let value = String::from_utf8(bytes)
+            .map_err(|_| format!("Secret {namespace}/{secret} key {key:?} is not UTF-8 text"))?;
         out.push((var.clone(), value));
     }
     Ok(out)

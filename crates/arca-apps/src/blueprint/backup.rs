@@ -39,11 +39,15 @@ impl BackupDataPhase for BlueprintBackup {
     fn run<'a>(&'a self, ctx: BackupData<'a>) -> BoxFuture<'a, DataOutcome> {
         Box::pin(async move {
             let mut outcome = DataOutcome::default();
-            let wanted = |o: &serde_json::Value| ctx.filter.object_namespace_included(o) && ctx.filter.object_selected(o);
+            let wanted =
+                |o: &serde_json::Value| ctx.filter.object_namespace_included(o) && ctx.filter.object_selected(o);
             let apps = match app::find(ctx.kube, &self.0.bindings, wanted).await {
                 Ok(a) => a,
                 Err(why) => {
-                    outcome.errors.push(ItemError { object: "blueprints".into(), reason: format!("finding bound applications: {why}") });
+                    outcome.errors.push(ItemError {
+                        object: "blueprints".into(),
+                        reason: format!("finding bound applications: {why}"),
+                    });
                     return outcome;
                 }
             };
@@ -52,7 +56,8 @@ impl BackupDataPhase for BlueprintBackup {
                 for r in records {
                     outcome.log.push(log_line(&r));
                     if r.state == DumpState::Failed {
-                        let reason = format!("dump {} of {}: {}", r.stream, r.object, r.reason.clone().unwrap_or_default());
+                        let reason =
+                            format!("dump {} of {}: {}", r.stream, r.object, r.reason.clone().unwrap_or_default());
                         outcome.errors.push(ItemError { object: r.object.clone(), reason });
                     }
                     match serde_json::to_value(&r) {
@@ -117,7 +122,11 @@ impl BlueprintBackup {
             }]
         };
         let Some(bp) = self.0.library.get(&app.binding.blueprint) else {
-            return failed(format!("{} (bound by {})", self.0.library.unknown(&app.binding.blueprint), app.binding.source));
+            return failed(format!(
+                "{} (bound by {})",
+                self.0.library.unknown(&app.binding.blueprint),
+                app.binding.source
+            ));
         };
         let place = match self.place(kube, app, bp).await {
             Ok(p) => p,
@@ -138,14 +147,9 @@ impl BlueprintBackup {
         let pod = app::ready_pod(kube, &app.namespace, &app.kind, &app.name, &app.object).await?;
         let container = app::choose_container(&pod, &bp.backup.container)?;
         let target = app::target(&pod, container);
-        let env = app::secret_values(
-            kube,
-            &app.namespace,
-            app.binding.secret.as_deref(),
-            &bp.backup.secret_env,
-            &app.key,
-        )
-        .await?;
+        let env =
+            app::secret_values(kube, &app.namespace, app.binding.secret.as_deref(), &bp.backup.secret_env, &app.key)
+                .await?;
         let preamble = if env.is_empty() { None } else { Some(stream::env_preamble(&env)?) };
         let values = BTreeMap::from([
             ("namespace", app.namespace.clone()),
@@ -180,7 +184,11 @@ impl BlueprintBackup {
                 return Err(format!("listing the items of stream {}: {why}", spec.name));
             }
             if f.stdout.truncated {
-                return Err(format!("listing the items of stream {}: more than {} bytes of names", spec.name, exec::OUTPUT_KEPT));
+                return Err(format!(
+                    "listing the items of stream {}: more than {} bytes of names",
+                    spec.name,
+                    exec::OUTPUT_KEPT
+                ));
             }
             for item in f.stdout.text.lines().map(str::trim).filter(|l| !l.is_empty()) {
                 let values = BTreeMap::from([("item", app::stream_safe(item))]);
@@ -222,8 +230,9 @@ impl BlueprintBackup {
         let tags = vec![format!("backup={backup}"), format!("blueprint={}", bp.name), "dump".to_string()];
         let (tx, rx) = mpsc::channel::<Msg>(QUEUE);
         let saver = repo.clone();
-        let saving =
-            tokio::task::spawn_blocking(move || stream::save_dump(&saver, &snapshot_name, ChannelReader::new(rx), &tags));
+        let saving = tokio::task::spawn_blocking(move || {
+            stream::save_dump(&saver, &snapshot_name, ChannelReader::new(rx), &tags)
+        });
         let produced = match tokio::time::timeout(self.0.timeout, self.produce(kube, place, &planned, &tx)).await {
             Ok(r) => r,
             Err(_) => Err(format!("did not end within {}s and was stopped", self.0.timeout.as_secs())),
@@ -249,7 +258,13 @@ impl BlueprintBackup {
     }
 
     /// Runs the stream's command (batch by batch for a cursor), its stdout into `tx`.
-    async fn produce(&self, kube: &Kube, place: &Place, planned: &Planned<'_>, tx: &mpsc::Sender<Msg>) -> Result<(), String> {
+    async fn produce(
+        &self,
+        kube: &Kube,
+        place: &Place,
+        planned: &Planned<'_>,
+        tx: &mpsc::Sender<Msg>,
+    ) -> Result<(), String> {
         let item = planned.item.clone().unwrap_or_default();
         if !planned.spec.cursor {
             let argv = self.argv(place, &planned.spec.command, &[("item", &item)])?;

@@ -12,8 +12,11 @@ pub const NAME_ANNOTATION: &str = "blueprints.arca.io/name";
 pub const SECRET_ANNOTATION: &str = "blueprints.arca.io/secret";
 
 /// The kinds a blueprint binds to, and where they are listed.
-pub const BINDABLE: &[(&str, &str)] =
-    &[("StatefulSet", "/apis/apps/v1/statefulsets"), ("Deployment", "/apis/apps/v1/deployments"), ("Pod", "/api/v1/pods")];
+pub const BINDABLE: &[(&str, &str)] = &[
+    ("StatefulSet", "/apis/apps/v1/statefulsets"),
+    ("Deployment", "/apis/apps/v1/deployments"),
+    ("Pod", "/api/v1/pods"),
+];
 
 /// A bindings file.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -164,7 +167,10 @@ mod tests {
     fn the_annotation_binds_with_its_secret() {
         let obj = sts(json!({NAME_ANNOTATION: "postgresql", SECRET_ANNOTATION: "pg-auth"}), json!({}));
         let b = binding("StatefulSet", &obj, &Bindings::default()).unwrap();
-        assert_eq!((b.blueprint.as_str(), b.secret.as_deref(), b.source), ("postgresql", Some("pg-auth"), "annotation"));
+        assert_eq!(
+            (b.blueprint.as_str(), b.secret.as_deref(), b.source),
+            ("postgresql", Some("pg-auth"), "annotation")
+        );
         assert_eq!(object_key("StatefulSet", &obj), "StatefulSet/db/pg");
         assert_eq!(pod_labels("StatefulSet", &obj).unwrap()["app"], "pg");
     }
@@ -182,7 +188,9 @@ mod tests {
         assert!(binding("StatefulSet", &sts(json!({}), json!({"tier": "web"})), &rules).is_none());
         let e = Bindings::parse("bindings:\n- blueprint: x\n  kinds: [Job]\n", "b.yaml").unwrap_err();
         assert!(e.contains("Job") && e.contains("b.yaml"), "{e}");
-        assert!(Bindings::parse("bindings:\n- blueprint: x\n  selector: {}\n", "b.yaml").unwrap_err().contains("selector"));
+        assert!(
+            Bindings::parse("bindings:\n- blueprint: x\n  selector: {}\n", "b.yaml").unwrap_err().contains("selector")
+        );
     }
 
     #[test]

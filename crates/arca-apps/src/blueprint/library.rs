@@ -97,10 +97,7 @@ impl Library {
 
     /// The error for a name the library does not know.
     pub fn unknown(&self, name: &str) -> String {
-        format!(
-            "no blueprint {name:?}; known: {} (add your own with --blueprints DIR|FILE)",
-            self.names().join(", ")
-        )
+        format!("no blueprint {name:?}; known: {} (add your own with --blueprints DIR|FILE)", self.names().join(", "))
     }
 }
 

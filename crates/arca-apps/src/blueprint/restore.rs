@@ -112,8 +112,11 @@ impl RestoreDataPhase for BlueprintRestore {
             };
             for (key, records) in self.by_object() {
                 let mut parts = key.splitn(3, '/');
-                let (kind, ns, name) =
-                    (parts.next().unwrap_or_default(), parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+                let (kind, ns, name) = (
+                    parts.next().unwrap_or_default(),
+                    parts.next().unwrap_or_default(),
+                    parts.next().unwrap_or_default(),
+                );
                 if !filter.namespace_included(ns) {
                     continue;
                 }
@@ -213,8 +216,13 @@ impl BlueprintRestore {
 
     fn push(&self, outcome: &mut RestoreDataOutcome, r: DumpRestore) {
         outcome.log.push(match r.state {
-            RestoreState::Restored => format!("dump {} of {} restored into {} ({} bytes, {:.1}s)", r.stream, r.object, r.pod, r.bytes, r.duration_secs),
-            _ => format!("dump {} of {}: {:?}: {}", r.stream, r.object, r.state, r.reason.as_deref().unwrap_or_default()),
+            RestoreState::Restored => format!(
+                "dump {} of {} restored into {} ({} bytes, {:.1}s)",
+                r.stream, r.object, r.pod, r.bytes, r.duration_secs
+            ),
+            _ => {
+                format!("dump {} of {}: {:?}: {}", r.stream, r.object, r.state, r.reason.as_deref().unwrap_or_default())
+            }
         });
         match r.state {
             RestoreState::Failed => outcome.failed += 1,
@@ -252,9 +260,12 @@ impl BlueprintRestore {
         let target = app::target(&pod, container);
         let pod_name = format!("{}/{}", target.namespace, target.pod);
         let env = app::secret_values(kube, &d.namespace, d.secret.as_deref(), &bp.restore.secret_env, &d.key).await;
-        let preamble = match env.and_then(|e| if e.is_empty() { Ok(None) } else { stream::env_preamble(&e).map(Some) }) {
+        let preamble = match env.and_then(|e| if e.is_empty() { Ok(None) } else { stream::env_preamble(&e).map(Some) })
+        {
             Ok(p) => p,
-            Err(why) => return d.records.iter().map(|r| failed_before(r, &pod_name, &target.container, &why)).collect(),
+            Err(why) => {
+                return d.records.iter().map(|r| failed_before(r, &pod_name, &target.container, &why)).collect();
+            }
         };
         let mut out = Vec::new();
         for r in &d.records {

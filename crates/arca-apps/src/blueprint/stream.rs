@@ -269,7 +269,11 @@ async fn read_line(r: &mut (impl AsyncRead + Unpin)) -> Result<(String, Vec<u8>)
 
 /// Sends everything `r` yields as data messages of up to [`CHUNK`] bytes;
 /// with `drop_last_newline`, a final `\n` is held back and dropped.
-async fn forward(r: &mut (impl AsyncRead + Unpin), tx: &mpsc::Sender<Msg>, drop_last_newline: bool) -> Result<(), String> {
+async fn forward(
+    r: &mut (impl AsyncRead + Unpin),
+    tx: &mpsc::Sender<Msg>,
+    drop_last_newline: bool,
+) -> Result<(), String> {
     let mut held: Option<u8> = None;
     loop {
         let mut buf = vec![0u8; CHUNK];

@@ -44,11 +44,8 @@ impl BlueprintArgs {
 
     /// The blueprint phase, then `volumes` (if any).
     pub fn chain(&self, volumes: Option<DataPhase>) -> Result<Option<DataPhase>> {
-        let settings = BackupSettings {
-            library: self.library.library()?,
-            bindings: self.bindings()?,
-            timeout: self.dump_timeout,
-        };
+        let settings =
+            BackupSettings { library: self.library.library()?, bindings: self.bindings()?, timeout: self.dump_timeout };
         let mut phases: Vec<Arc<dyn BackupDataPhase>> = vec![Arc::new(BlueprintBackup(Arc::new(settings)))];
         phases.extend(volumes.map(|v| v.0));
         Ok(Some(DataPhase(Arc::new(BackupChain(phases)))))

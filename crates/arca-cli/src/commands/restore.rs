@@ -217,7 +217,7 @@ impl Shown<'_> {
             r.phase,
             if counts.is_empty() { "nothing to restore".to_string() } else { counts.join(", ") }
         );
-        for line in super::volume_restore::summary_lines(&r.volumes).into_iter().chain(super::restore_blueprints::summary_lines(&r.dumps)) {
+        for line in super::restore_blueprints::data_lines(&r.volumes, &r.dumps) {
             s.push_str(&format!("\n{line}"));
         }
         for w in &r.warnings {

@@ -45,13 +45,27 @@ pub fn chain(
     Ok(Some(RestorePhase(Arc::new(RestoreChain(phases)))))
 }
 
+/// Summary lines of a restore report's volumes, then its dumps.
+pub fn data_lines(volumes: &[Value], dumps: &[Value]) -> Vec<String> {
+    let mut lines = super::volume_restore::summary_lines(volumes);
+    lines.extend(summary_lines(dumps));
+    lines
+}
+
 /// Summary lines of a restore report's dumps.
 pub fn summary_lines(dumps: &[Value]) -> Vec<String> {
     dumps
         .iter()
         .map(|v| match serde_json::from_value::<DumpRestore>(v.clone()) {
             Ok(d) if d.state == RestoreState::Restored => {
-                format!("  dump {} of {} restored into {}: {}, {:.1}s", d.stream, d.object, d.pod, bytes(d.bytes), d.duration_secs)
+                format!(
+                    "  dump {} of {} restored into {}: {}, {:.1}s",
+                    d.stream,
+                    d.object,
+                    d.pod,
+                    bytes(d.bytes),
+                    d.duration_secs
+                )
             }
             Ok(d) => format!("  dump {} of {}: {:?}: {}", d.stream, d.object, d.state, d.reason.unwrap_or_default()),
             Err(_) => format!("  dump {v}"),

@@ -49,14 +49,22 @@ pub async fn namespace(k: &Kube, ns: &str) -> anyhow::Result<()> {
 
 pub async fn secret(k: &Kube, ns: &str, name: &str, data: &[(&str, &str)]) -> anyhow::Result<()> {
     let data: serde_json::Map<String, Value> = data.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
-    let body = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns}, "stringData": data});
+    let body =
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns}, "stringData": data});
     k.create(&format!("/api/v1/namespaces/{ns}/secrets"), &body, "secret").await?;
     Ok(())
 }
 
 /// A pod bound to `blueprint` whose container (`image`, env `env`) sleeps,
 /// to be exec'ed into; waits until it is Ready.
-pub async fn app_pod(k: &Kube, ns: &str, name: &str, blueprint: &str, image: &str, env: Value) -> anyhow::Result<Value> {
+pub async fn app_pod(
+    k: &Kube,
+    ns: &str,
+    name: &str,
+    blueprint: &str,
+    image: &str,
+    env: Value,
+) -> anyhow::Result<Value> {
     let pod = json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "namespace": ns, "annotations": {"blueprints.arca.io/name": blueprint}},
         "spec": {"containers": [{"name": "db", "image": image, "command": ["sleep", "3600"], "env": env}]}});
@@ -116,11 +124,6 @@ pub fn host(argv: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> anyhow
         w.write_all(data)?;
     }
     let out = child.wait_with_output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{argv:?} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    anyhow::ensure!(out.status.success(), "{argv:?} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
