@@ -73,7 +73,7 @@ def load(size):
                    "placed timestamptz); "
                    f"INSERT INTO orders SELECT i, i % 100000, (i * 7919 % 1000000) / 100.0, "
                    f"md5(i::text) || ' ' || md5((i * 31)::text) || ' ' || md5((i * 17)::text), "
-                   f"'2026-01-01'::timestamptz + i * interval '1 second' FROM generate_series(1, {rows}) i"],
+                   f"'2026-01-01'::timestamptz + i * interval '1 second' FROM generate_series(1::bigint, {rows}) i"],
                   env=pg_env())
     return rows, took
 
