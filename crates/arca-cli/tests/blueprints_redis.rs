@@ -2,7 +2,8 @@
 //! binary, hashes, lists, sets, sorted sets), half with an expiry, on the
 //! server `scripts/db-servers.sh` runs; backed up batch by batch through a
 //! test-cluster pod's exec, the server emptied, the pod re-created by the
-//! restore and every key put back with its expiry. A digest over every
+//! restore and every key put back with its expiry; then again with
+//! `--data-only` into the live pod. A digest over every
 //! key's type, value and absolute expiry must match.
 
 mod blueprint_env;
@@ -124,6 +125,14 @@ async fn every_key_comes_back_with_its_expiry() -> anyhow::Result<()> {
     assert_eq!(restored["bytes"], keys["bytes"]);
     let after = cli(&["EVAL", DIGEST, "0"], None)?;
     assert_eq!(after, before, "every key, its type, value and absolute expiry");
+
+    // --data-only: into the live application (as GitOps redeployed it), nothing re-created.
+    cli(&["FLUSHALL"], None)?;
+    let args = ["restore", "create", "r2", "--from-backup", "r-1", "--data-only", "--include-namespaces", NS];
+    let r = env.json(&cluster, 0, &args).await?;
+    assert_eq!(r["dumps"][0]["state"], "Restored", "{}", r["dumps"]);
+    assert_eq!(r["dumps"][0]["pod"], "cache/redis-0");
+    assert_eq!(cli(&["EVAL", DIGEST, "0"], None)?, before);
     cli(&["FLUSHALL"], None)?;
     Ok(())
 }
