@@ -1,14 +1,14 @@
 //! The MariaDB blueprint for real: a database of more than 100k rows over
 //! several tables (utf8mb4 text, BLOBs) on the server
 //! `scripts/db-servers.sh` runs; mysqldump's stdout streamed through a
-//! test-cluster pod's exec into the repository, the database dropped, the
-//! pod re-created by the restore and the dump fed into `mariadb`; per-table
-//! checksums over every row compared.
+//! StatefulSet's pod's exec into the repository, the database dropped, the
+//! StatefulSet re-created by the restore and the dump fed into `mariadb`;
+//! per-table checksums over every row compared.
 
 mod blueprint_env;
 mod kube_env;
 
-use blueprint_env::{app_pod, cluster, delete_pod, dump, host, kube, namespace, secret, server_env};
+use blueprint_env::{app_statefulset, cluster, delete_statefulset, dump, host, kube, namespace, secret, server_env};
 use kube_env::Env;
 use serde_json::json;
 
@@ -65,16 +65,19 @@ async fn a_database_comes_back_row_by_row() -> anyhow::Result<()> {
         {"name": "MYSQL_HOST", "value": mhost}, {"name": "MYSQL_TCP_PORT", "value": mport},
         {"name": "MARIADB_ROOT_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "mariadb-auth", "key": "root-password"}}}
     ]);
-    app_pod(&k, NS, "mariadb-0", "mariadb", "mariadb:10.11", pod_env).await?;
+    app_statefulset(&k, NS, "mariadb", "mariadb", "mariadb:10.11", pod_env).await?;
 
     let b =
         env.json(&cluster, 0, &["backup", "create", "m-1", "--include-namespaces", NS, "--volumes", "none"]).await?;
     let stream = format!("db-{db}");
-    assert_eq!(dump(&b, &stream)?["state"], "Completed", "{}", b["dumps"]);
+    let record = dump(&b, &stream)?;
+    assert_eq!(record["state"], "Completed", "{}", b["dumps"]);
+    assert_eq!(record["object"], "StatefulSet/db/mariadb", "the workload is bound, not its pod");
+    assert_eq!(record["pod"], "db/mariadb-0");
     assert!(!b.to_string().contains(&password));
 
     mysql("", &format!("DROP DATABASE {db}"))?;
-    delete_pod(&k, NS, "mariadb-0").await?;
+    delete_statefulset(&k, NS, "mariadb").await?;
     let r =
         env.json(&cluster, 0, &["restore", "create", "r1", "--from-backup", "m-1", "--dump-timeout", "60s"]).await?;
     let restored: Vec<_> =

@@ -72,6 +72,39 @@ pub async fn app_pod(
     wait_ready(k, ns, name).await
 }
 
+/// A StatefulSet of one replica bound to `blueprint` (on the workload and
+/// its pod template); waits until its pod `NAME-0` is Ready.
+pub async fn app_statefulset(
+    k: &Kube,
+    ns: &str,
+    name: &str,
+    blueprint: &str,
+    image: &str,
+    env: Value,
+) -> anyhow::Result<Value> {
+    let annotations = json!({"blueprints.arca.io/name": blueprint});
+    let sts = json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": name, "namespace": ns, "annotations": annotations},
+        "spec": {"replicas": 1, "serviceName": name, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}, "annotations": annotations},
+                              "spec": {"containers": [{"name": "db", "image": image, "command": ["sleep", "3600"], "env": env}]}}}});
+    k.create(&format!("/apis/apps/v1/namespaces/{ns}/statefulsets"), &sts, "statefulset").await?;
+    wait_ready(k, ns, &format!("{name}-0")).await
+}
+
+pub async fn delete_statefulset(k: &Kube, ns: &str, name: &str) -> anyhow::Result<()> {
+    let path = format!("/apis/apps/v1/namespaces/{ns}/statefulsets/{name}");
+    k.delete(&path, "statefulset").await?;
+    let pod = format!("/api/v1/namespaces/{ns}/pods/{name}-0");
+    for _ in 0..400 {
+        if k.get_opt(&path, "statefulset").await?.is_none() && k.get_opt(&pod, "pod").await?.is_none() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("statefulset {ns}/{name} and its pod not gone in 20 s")
+}
+
 pub async fn wait_ready(k: &Kube, ns: &str, name: &str) -> anyhow::Result<Value> {
     let path = format!("/api/v1/namespaces/{ns}/pods/{name}");
     for _ in 0..400 {
