@@ -74,6 +74,9 @@ pub enum Command {
     /// PostgreSQL's WAL archive: push, fetch, list, forget, base backups, point-in-time restore
     #[command(subcommand)]
     Wal(crate::commands::wal::WalCommand),
+    /// Blueprints (application dumps): list, show, validate
+    #[command(subcommand)]
+    Blueprint(crate::commands::blueprint::BlueprintCommand),
 }
 
 #[derive(Subcommand, Debug)]

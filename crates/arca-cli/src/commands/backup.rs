@@ -100,6 +100,8 @@ pub struct CreateArgs {
     pub volumes: VolumeArgs,
     #[command(flatten)]
     pub hooks: super::backup_hooks::HookArgs,
+    #[command(flatten)]
+    pub blueprints: super::backup_blueprints::BlueprintArgs,
 }
 
 #[derive(Args, Debug)]
@@ -162,6 +164,7 @@ fn summary(r: &BackupReport) -> String {
     if !r.hooks.is_empty() {
         s.push_str(&format!("\n  {}", super::backup_hooks::hooks_line(&r.hooks)));
     }
+    super::backup_blueprints::dump_lines(&r.dumps).iter().for_each(|l| s.push_str(&format!("\n{l}")));
     for w in &r.warnings {
         s.push_str(&format!("\n  warning: {w}"));
     }
@@ -190,7 +193,7 @@ fn create(ctx: &Context, kube: &KubeOpts, args: &CreateArgs) -> Result<i32> {
     let password = ctx.password()?;
     let url = ctx.repo_url()?;
     let (data, hooks) = super::backup_hooks::data_phase(&args.volumes, &args.hooks, url, &password)?;
-    opts.data = super::restore_pitr::with_base_backups(data);
+    opts.data = super::restore_pitr::with_base_backups(args.blueprints.chain(data)?);
     let repo = Repository::open(arca_repo::open_backend(url, false)?, &password)?;
     repo.load_index().with_context(|| format!("loading the index of {}", repo.location()))?;
     let bar = if ctx.show_progress() {

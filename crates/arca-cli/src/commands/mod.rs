@@ -1,8 +1,10 @@
 //! One module per command group.
 
 pub mod backup;
+mod backup_blueprints;
 mod backup_hooks;
 mod backup_volumes;
+pub mod blueprint;
 pub mod diff;
 pub mod export;
 mod fs;
@@ -11,6 +13,7 @@ mod maintenance;
 pub mod mover;
 mod repo;
 pub mod restore;
+mod restore_blueprints;
 mod restore_hooks;
 pub mod restore_pitr;
 mod snapshots;
@@ -38,5 +41,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Mover(cmd) => mover::run(&ctx, cmd),
         Command::Volume(cmd) => volume::run(&ctx, cmd),
         Command::Wal(cmd) => wal::run(&ctx, cmd),
+        Command::Blueprint(cmd) => blueprint::run(&ctx, cmd),
     }
 }

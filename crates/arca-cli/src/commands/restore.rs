@@ -105,6 +105,8 @@ pub struct CreateArgs {
     pub hooks: super::restore_hooks::RestoreHookArgs,
     #[command(flatten)]
     pub pitr: super::restore_pitr::PitrArgs,
+    #[command(flatten)]
+    pub blueprints: super::backup_blueprints::BlueprintArgs,
 }
 
 pub fn run(ctx: &Context, kube: &KubeOpts, cmd: RestoreCommand) -> Result<i32> {
@@ -220,7 +222,7 @@ impl Shown<'_> {
             r.phase,
             if counts.is_empty() { "nothing to restore".to_string() } else { counts.join(", ") }
         );
-        for line in super::volume_restore::summary_lines(&r.volumes) {
+        for line in super::restore_blueprints::data_lines(&r.volumes, &r.dumps) {
             s.push_str(&format!("\n{line}"));
         }
         for line in super::restore_hooks::summary_lines(&r.hooks) {
@@ -345,6 +347,10 @@ fn create(ctx: &Context, kube: &KubeOpts, args: &CreateArgs) -> Result<i32> {
     }
     phases.extend(args.hooks.phase());
     opts.data = super::restore_hooks::chain(phases);
+    // A recovery to a time is the database's data: its dumps are not restored over it.
+    if args.pitr.to_time.is_none() {
+        opts.data = super::restore_blueprints::chain(&args.blueprints, opts.data.take(), &repo, &backup)?;
+    }
     super::restore_pitr::wire(ctx, &args.pitr, &repo, &backup, &mut opts, password, &args.movers)?;
     let rt = kube_opts::runtime()?;
     let (report, items) = rt.block_on(async {
