@@ -35,7 +35,7 @@ fn pod_spec() -> Value {
         "containers": [
             {"name": "sidecar", "image": "busybox", "command": ["sleep", "3600"]},
             {"name": "app", "image": "busybox", "command": ["sleep", "3600"],
-             "volumeMounts": [{"name": "work", "mountPath": "/work"}]}
+             "volumeMounts": [{"name": "work", "mountPath": "/scratch"}]}
         ]
     })
 }
@@ -80,9 +80,9 @@ async fn init_and_post_hooks_run_in_the_restored_pods() -> anyhow::Result<()> {
     // reads it from the app container (the one named).
     let annotations = json!({
         "init.hook.restore.arca.io/container-image": "busybox",
-        "init.hook.restore.arca.io/command": r#"["sh", "-c", "echo init-ran > /work/marker"]"#,
+        "init.hook.restore.arca.io/command": r#"["sh", "-c", "echo init-ran > /scratch/marker"]"#,
         "post.hook.restore.arca.io/container": "app",
-        "post.hook.restore.arca.io/command": r#"["sh", "-c", "cat /work/marker; echo to-stderr >&2"]"#,
+        "post.hook.restore.arca.io/command": r#"["sh", "-c", "cat /scratch/marker; echo to-stderr >&2"]"#,
         "post.hook.restore.arca.io/on-error": "Fail",
     });
     create(&k, &format!("/api/v1/namespaces/{NS}/pods"), pod("single", annotations)).await?;
