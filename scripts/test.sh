@@ -10,17 +10,24 @@
 # Environment:
 #   ARCA_TEST_NO_S3=1  do not start an S3 server (S3 tests then skip)
 #   ARCA_S3_KEEP=1     leave a server this script started running afterwards
+#   ARCA_TEST_NO_DB=1  do not start the database servers of the blueprint
+#                      tests (scripts/db-servers.sh; those tests then skip,
+#                      or fail under CI=true)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 started_s3=0
-stop_s3() {
+started_db=0
+stop_servers() {
 	if [ "$started_s3" = 1 ] && [ "${ARCA_S3_KEEP:-0}" != 1 ]; then
 		scripts/s3-server.sh stop || true
 	fi
+	if [ "$started_db" = 1 ]; then
+		scripts/db-servers.sh stop || true
+	fi
 }
-trap stop_s3 EXIT
+trap stop_servers EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
@@ -40,6 +47,21 @@ else
 	fi
 	eval "$s3_env"
 	echo "test.sh: using S3 at $AWS_ENDPOINT_URL" >&2
+fi
+
+# The blueprint tests' PostgreSQL, MariaDB and Redis, unless given (CI starts
+# them itself and exports their env) or switched off.
+if [ -z "${ARCA_TEST_PGPORT:-}" ] && [ "${ARCA_TEST_NO_DB:-0}" != 1 ]; then
+	if ! { [ -x /usr/lib/postgresql/15/bin/postgres ] && command -v mariadbd >/dev/null && command -v redis-server >/dev/null; }; then
+		scripts/db-servers.sh install
+	fi
+	started_db=1
+	if ! db_env=$(scripts/db-servers.sh start); then
+		echo "test.sh: could not start the database servers (scripts/db-servers.sh);" \
+			"set ARCA_TEST_NO_DB=1 to run without them" >&2
+		exit 1
+	fi
+	eval "$db_env"
 fi
 
 cargo test --workspace --locked "$@"
