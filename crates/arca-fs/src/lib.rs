@@ -25,4 +25,4 @@ pub use block::{
 pub use error::{Error, Result};
 pub use progress::{NoProgress, Progress};
 pub use restore::{RestoreOptions, RestoreSummary, restore};
-pub use stream::{StreamSummary, backup_stream, restore_stream};
+pub use stream::{StreamSummary, backup_stream, restore_stream, stream_node};

@@ -25,6 +25,26 @@ pub struct StreamSummary {
     pub duration_secs: f64,
 }
 
+/// The one file node of a stream snapshot's tree: the stream's chunks,
+/// owner-only, timed now.
+pub fn stream_node(name: &str, size: u64, content: Vec<Id>) -> Node {
+    let now_ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    Node {
+        name: name.to_string(),
+        kind: NodeKind::File,
+        mode: 0o600,
+        mtime_ns: now_ns,
+        atime_ns: now_ns,
+        ctime_ns: now_ns,
+        size,
+        content,
+        ..Node::default()
+    }
+}
+
 /// Saves everything `reader` yields as a `stream` snapshot named `name`.
 /// Takes a shared lock and loads the index itself.
 pub fn backup_stream<R: Read>(
@@ -40,21 +60,7 @@ pub fn backup_stream<R: Read>(
     let _lock = repo.lock(false, "stream backup")?;
     repo.load_index()?;
     let saved = repo.save_stream(reader, &format!("stream {name}"))?;
-    let now_ns = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-        .unwrap_or(0);
-    let node = Node {
-        name: name.to_string(),
-        kind: NodeKind::File,
-        mode: 0o600,
-        mtime_ns: now_ns,
-        atime_ns: now_ns,
-        ctime_ns: now_ns,
-        size: saved.size,
-        content: saved.content,
-        ..Node::default()
-    };
+    let node = stream_node(name, saved.size, saved.content);
     let chunks = node.content.len() as u64;
     let tree = repo.save_tree(&Tree { nodes: vec![node] })?;
     let stats = repo.flush()?;

@@ -10,12 +10,12 @@
 //! so the repository gets pending blobs at most, never a snapshot.
 
 use std::io::{Read, Write};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use arca_kube::api::Kube;
 use arca_kube::exec::{self, Finished, Target};
 use arca_repo::snapshot::KIND_STREAM;
-use arca_repo::{Id, Node, NodeKind, Repository, Snapshot, Tree};
+use arca_repo::{Id, Repository, Snapshot, Tree};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -86,29 +86,16 @@ pub fn save_dump(repo: &Repository, name: &str, reader: impl Read, tags: &[Strin
     // Whatever is pending belongs to the caller's own work, not to this dump's sizes.
     repo.flush().map_err(e)?;
     let saved = repo.save_stream(reader, &format!("dump {name}")).map_err(e)?;
-    let now_ns = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-        .unwrap_or(0);
-    let node = Node {
-        name: name.to_string(),
-        kind: NodeKind::File,
-        mode: 0o600,
-        mtime_ns: now_ns,
-        atime_ns: now_ns,
-        ctime_ns: now_ns,
-        size: saved.size,
-        content: saved.content,
-        ..Node::default()
-    };
+    let size = saved.size;
+    let node = arca_fs::stream_node(name, size, saved.content);
     let tree = repo.save_tree(&Tree { nodes: vec![node] }).map_err(e)?;
     let stats = repo.flush().map_err(e)?;
     let mut snapshot = Snapshot::new(KIND_STREAM, vec![name.to_string()], tree);
     snapshot.tags = tags.to_vec();
-    snapshot.summary.insert("size".into(), saved.size.into());
+    snapshot.summary.insert("size".into(), size.into());
     snapshot.summary.insert("bytes_stored".into(), stats.bytes_stored.into());
     let id = repo.save_snapshot(&snapshot).map_err(e)?;
-    Ok((id, Saved { bytes: saved.size, stored_bytes: stats.bytes_stored }))
+    Ok((id, Saved { bytes: size, stored_bytes: stats.bytes_stored }))
 }
 
 /// Sends a stored dump's bytes into `tx`, blob by blob. Blocking.
