@@ -68,6 +68,19 @@ impl Captured {
     }
 }
 
+/// The last `max` bytes of `s` (on a char boundary): the end of a
+/// command's output, where its error usually is.
+pub fn tail(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
 /// What a finished command did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finished {
@@ -254,6 +267,13 @@ mod tests {
         let internal =
             Status { status: Some("Failure".into()), reason: Some("InternalError".into()), ..Default::default() };
         assert_eq!(exit_code(&internal), None);
+    }
+
+    #[test]
+    fn tails_end_on_char_boundaries() {
+        assert_eq!(tail("abc", 5), "abc");
+        assert_eq!(tail("abcdef", 2), "ef");
+        assert_eq!(tail("aé", 1), "");
     }
 
     #[test]

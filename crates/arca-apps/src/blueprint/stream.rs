@@ -164,18 +164,11 @@ pub fn failure(argv0: &str, f: &Finished) -> Option<String> {
         None => f.message.clone().unwrap_or_else(|| "failed".into()),
     };
     let said = f.stderr.text.trim();
-    Some(if said.is_empty() { format!("{argv0}: {code}") } else { format!("{argv0}: {code}: {}", tail(said, 800)) })
-}
-
-fn tail(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut start = s.len() - max;
-    while !s.is_char_boundary(start) {
-        start += 1;
-    }
-    &s[start..]
+    Some(if said.is_empty() {
+        format!("{argv0}: {code}")
+    } else {
+        format!("{argv0}: {code}: {}", arca_kube::exec::tail(said, 800))
+    })
 }
 
 async fn write_preamble(w: &mut (impl AsyncWrite + Unpin), preamble: &Option<Vec<u8>>) -> std::io::Result<()> {

@@ -194,19 +194,7 @@ fn failure_reason(f: &Finished) -> String {
         None => f.message.clone().unwrap_or_else(|| "failed".into()),
     };
     let said = if f.stderr.text.trim().is_empty() { f.stdout.text.trim() } else { f.stderr.text.trim() };
-    if said.is_empty() { code } else { format!("{code}: {}", tail(said, 500)) }
-}
-
-/// The last `max` bytes of `s` (on a char boundary).
-fn tail(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut start = s.len() - max;
-    while !s.is_char_boundary(start) {
-        start += 1;
-    }
-    &s[start..]
+    if said.is_empty() { code } else { format!("{code}: {}", arca_kube::exec::tail(said, 500)) }
 }
 
 trait LowercaseFirst {

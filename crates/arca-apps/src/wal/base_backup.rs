@@ -201,13 +201,9 @@ pub fn run_local(
     })
 }
 
-/// The last `max` bytes of a log, cut at a character boundary.
+/// The last `max` bytes of a log, cut at a character boundary, trimmed.
 pub fn tail(log: &str, max: usize) -> &str {
-    let mut start = log.len().saturating_sub(max);
-    while !log.is_char_boundary(start) {
-        start += 1;
-    }
-    log[start..].trim()
+    arca_kube::exec::tail(log, max).trim()
 }
 
 /// Every base backup of `cluster` in the repository, oldest first.
