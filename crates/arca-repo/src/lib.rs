@@ -24,7 +24,7 @@ pub mod tree;
 pub mod wal;
 mod writer;
 
-pub use backend::{Backend, open as open_backend};
+pub use backend::{Backend, open as open_backend, open_with as open_backend_with};
 pub use check::{CheckOptions, CheckReport, check};
 pub use chunker::{SavedStream, is_zero};
 pub use config::{ChunkerParams, Config};

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use crate::error::Result;
 
 pub use self::store::ObjectStoreBackend;
-pub use self::url::{RepoUrl, open};
+pub use self::url::{RepoUrl, open, open_with};
 
 /// How a write treats an existing object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

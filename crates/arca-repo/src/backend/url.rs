@@ -1,6 +1,7 @@
 //! Repository URLs: `file:///dir` (or a plain path), `s3://bucket/prefix`,
 //! `gs://bucket/prefix`, `az://container/prefix`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use object_store::ObjectStore;
@@ -60,7 +61,20 @@ impl RepoUrl {
 /// Opens the backend for a repository URL. Local directories are created on
 /// demand when `create` is set (for `init`).
 pub fn open(input: &str, create: bool) -> Result<Arc<ObjectStoreBackend>> {
+    open_with(input, create, &BTreeMap::new())
+}
+
+/// [`open`] with object-store settings given as environment-style names
+/// (`AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT_URL`, `GOOGLE_SERVICE_ACCOUNT_KEY`,
+/// `AZURE_STORAGE_ACCOUNT_KEY`, …) that take precedence over the process
+/// environment: one process serving several repositories with their own
+/// credentials (the in-cluster server's locations).
+pub fn open_with(input: &str, create: bool, settings: &BTreeMap<String, String>) -> Result<Arc<ObjectStoreBackend>> {
     let url = RepoUrl::parse(input)?;
+    let setting_err = |key: &str, e: object_store::Error| Error::BadUrl {
+        url: input.to_string(),
+        reason: format!("setting {key}: {e}"),
+    };
     let backend_err = |e: object_store::Error| Error::BadUrl { url: input.to_string(), reason: e.to_string() };
     let (store, prefix): (Arc<dyn ObjectStore>, String) = match url {
         RepoUrl::Local { path } => {
@@ -82,8 +96,20 @@ pub fn open(input: &str, create: bool) -> Result<Arc<ObjectStoreBackend>> {
                     builder = builder.with_allow_http(true);
                 }
             }
-            if let Some(creds) = super::store::profile_credentials() {
+            let given_keys = settings.contains_key("AWS_ACCESS_KEY_ID");
+            if let Some(creds) = super::store::profile_credentials().filter(|_| !given_keys) {
                 builder = builder.with_access_key_id(creds.0).with_secret_access_key(creds.1);
+            }
+            for (key, value) in settings.iter().filter(|(k, _)| k.starts_with("AWS_")) {
+                let name = match key.as_str() {
+                    "AWS_ENDPOINT_URL" | "AWS_ENDPOINT_URL_S3" => "aws_endpoint".to_string(),
+                    other => other.to_ascii_lowercase(),
+                };
+                let parsed = name.parse().map_err(|e| setting_err(key, e))?;
+                builder = builder.with_config(parsed, value);
+                if name == "aws_endpoint" && value.starts_with("http://") {
+                    builder = builder.with_allow_http(true);
+                }
             }
             for (key, value) in options {
                 let key = key.parse().map_err(|e: object_store::Error| Error::BadUrl {
@@ -95,11 +121,17 @@ pub fn open(input: &str, create: bool) -> Result<Arc<ObjectStoreBackend>> {
             (Arc::new(builder.build().map_err(backend_err)?), prefix)
         }
         RepoUrl::Gcs { bucket, prefix } => {
-            let builder = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
+            let mut builder = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
+            for (key, value) in settings.iter().filter(|(k, _)| k.starts_with("GOOGLE_")) {
+                builder = builder.with_config(key.to_ascii_lowercase().parse().map_err(|e| setting_err(key, e))?, value);
+            }
             (Arc::new(builder.build().map_err(backend_err)?), prefix)
         }
         RepoUrl::Azure { container, prefix } => {
-            let builder = MicrosoftAzureBuilder::from_env().with_container_name(container);
+            let mut builder = MicrosoftAzureBuilder::from_env().with_container_name(container);
+            for (key, value) in settings.iter().filter(|(k, _)| k.starts_with("AZURE_")) {
+                builder = builder.with_config(key.to_ascii_lowercase().parse().map_err(|e| setting_err(key, e))?, value);
+            }
             (Arc::new(builder.build().map_err(backend_err)?), prefix)
         }
     };

@@ -1,0 +1,13 @@
+//! `arca server`: Arca in the cluster. Controllers reconcile the `arca.io`
+//! resources (`arca-api`) by calling the same libraries the CLI calls
+//! (`arca-kube`, `arca-volumes`, `arca-apps`), so a `Backup` object and
+//! `arca backup create` do the same work.
+
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod location;
+
+pub use clock::{Clock, SystemClock};
+pub use config::ServerConfig;
+pub use error::{Error, Result};
