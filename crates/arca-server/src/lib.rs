@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod location;
+pub mod tenant;
 
 pub use clock::{Clock, SystemClock};
 pub use config::ServerConfig;
