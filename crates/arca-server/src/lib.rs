@@ -3,6 +3,7 @@
 //! (`arca-kube`, `arca-volumes`, `arca-apps`), so a `Backup` object and
 //! `arca backup create` do the same work.
 
+pub mod blueprints;
 pub mod clock;
 pub mod config;
 pub mod error;

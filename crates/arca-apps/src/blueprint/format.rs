@@ -104,6 +104,15 @@ impl Blueprint {
         Ok(bp)
     }
 
+    /// A blueprint given as JSON (the `spec` of a `Blueprint` resource with
+    /// its name), checked by the same rules as a file.
+    pub fn from_json(value: serde_json::Value, source: &str) -> Result<Blueprint, FormatError> {
+        let err = |message: String| FormatError { source_name: source.to_string(), message };
+        let bp: Blueprint = serde_json::from_value(value).map_err(|e| err(e.to_string()))?;
+        bp.check().map_err(err)?;
+        Ok(bp)
+    }
+
     /// Names, commands and placeholders that can work.
     fn check(&self) -> Result<(), String> {
         if !is_name(&self.name) {

@@ -22,6 +22,8 @@ const ALIASES: &[(&str, &str)] = &[("postgres", "postgresql"), ("mysql", "mariad
 pub enum Origin {
     BuiltIn,
     File(String),
+    /// A `Blueprint` object of the cluster (`namespace/name`).
+    Resource(String),
 }
 
 impl std::fmt::Display for Origin {
@@ -29,6 +31,7 @@ impl std::fmt::Display for Origin {
         match self {
             Origin::BuiltIn => f.write_str("built-in"),
             Origin::File(p) => f.write_str(p),
+            Origin::Resource(r) => write!(f, "Blueprint {r}"),
         }
     }
 }
@@ -76,6 +79,11 @@ impl Library {
             }
         }
         Ok(lib)
+    }
+
+    /// Add (or replace, by name) one blueprint.
+    pub fn insert(&mut self, bp: Blueprint, origin: Origin) {
+        self.entries.insert(bp.name.clone(), (bp, origin));
     }
 
     pub fn get(&self, name: &str) -> Option<&Blueprint> {
