@@ -27,8 +27,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 USER_ID=65532
 USER_NAME=arca
-# The packages every image gets; the binary's shared libraries add theirs.
-BASE_PACKAGES=(libc6 libgcc-s1 ca-certificates)
+# The packages every image gets (a shell and coreutils, as the Dockerfile's
+# base has them, for pipeline scripts such as `arca backup create
+# pre-deploy-$(date +%s)`); the shared libraries of the binary and of these
+# programs add theirs.
+BASE_PACKAGES=(libc6 libgcc-s1 ca-certificates dash coreutils)
 
 log() { printf 'build-image: %s\n' "$*" >&2; }
 die() {
@@ -99,31 +102,60 @@ mkdir -p "$base" "$app/usr/local/bin" "$work/debs"
 install -m 0755 "$binary" "$app/usr/local/bin/arca"
 strip "$app/usr/local/bin/arca" || die "cannot strip $binary"
 
-# The packages of the shared libraries the binary links (as ldd resolves them
-# on this Debian machine), plus the base set.
-packages=("${BASE_PACKAGES[@]}")
-while read -r lib; do
-	real=$(readlink -f "$lib")
-	owner=$(dpkg -S "$lib" 2>/dev/null || dpkg -S "$real" 2>/dev/null) ||
-		die "no Debian package owns $lib, which the binary links"
-	packages+=("${owner%%:*}")
-done < <(ldd "$app/usr/local/bin/arca" | awk '/=> \// { print $3 } /^\t\/.*ld-linux/ { print $1 }')
-mapfile -t packages < <(printf '%s\n' "${packages[@]}" | sort -u)
-log "base packages: ${packages[*]}"
-
-(cd "$work/debs" && apt-get -q download "${packages[@]}" >/dev/null 2>"$work/apt.log") || {
-	cat "$work/apt.log" >&2
-	die "apt-get download ${packages[*]} failed (run apt-get update?)"
-}
-
 # Unpacked without maintainer scripts; a dpkg status file lists them so
 # image scanners know what the image holds.
 mkdir -p "$base/var/lib/dpkg"
 : >"$base/var/lib/dpkg/status"
-for deb in "$work"/debs/*.deb; do
-	dpkg-deb -x "$deb" "$base"
-	{ dpkg-deb -f "$deb" | sed '/^Package:/a Status: install ok installed'; echo; } >>"$base/var/lib/dpkg/status"
+unpack_packages() {
+	rm -f "$work"/debs/*.deb
+	(cd "$work/debs" && apt-get -q download "$@" >/dev/null 2>"$work/apt.log") || {
+		cat "$work/apt.log" >&2
+		die "apt-get download $* failed (run apt-get update?)"
+	}
+	local deb
+	for deb in "$work"/debs/*.deb; do
+		dpkg-deb -x "$deb" "$base"
+		{ dpkg-deb -f "$deb" | sed '/^Package:/a Status: install ok installed'; echo; } >>"$base/var/lib/dpkg/status"
+	done
+}
+
+# The Debian packages owning the shared libraries the given ELF files link
+# (as ldd resolves them on this Debian machine), one a line.
+library_packages() {
+	local lib real owner
+	ldd "$@" 2>/dev/null | awk '/=> not found/ { print "missing:" $1 } /=> \// { print $3 } /^\t\/.*ld-linux/ { print $1 }' | sort -u |
+		while read -r lib; do
+			case "$lib" in missing:*) echo "${lib#missing:} (not on this machine)" >>"$work/unowned"; continue ;; esac
+			real=$(readlink -f "$lib")
+			# On a merged-/usr machine ldd may name /usr/lib/… where the package has /lib/….
+			if owner=$(dpkg -S "$lib" 2>/dev/null || dpkg -S "$real" 2>/dev/null || dpkg -S "${real#/usr}" 2>/dev/null); then
+				echo "${owner%%:*}"
+			else
+				echo "$lib (no Debian package owns it)" >>"$work/unowned"
+			fi
+		done
+}
+
+# The base set, then until nothing is missing: the packages of what the
+# binary and the base's programs link.
+packages=()
+wanted=("${BASE_PACKAGES[@]}")
+: >"$work/programs"
+for _ in 1 2 3 4 5; do
+	[ ${#wanted[@]} -gt 0 ] || break
+	unpack_packages "${wanted[@]}"
+	packages+=("${wanted[@]}")
+	# Only the programs this round added: ldd is slow.
+	find "$app" "$base/bin" "$base/usr/bin" -type f -perm -u+x 2>/dev/null | LC_ALL=C sort >"$work/programs.new"
+	mapfile -t programs < <(LC_ALL=C comm -13 "$work/programs" "$work/programs.new")
+	mv "$work/programs.new" "$work/programs"
+	mapfile -t wanted < <(library_packages "${programs[@]}" | sort -u | grep -vxF -f <(printf '%s\n' "${packages[@]}") || true)
 done
+[ ! -s "$work/unowned" ] || die "the image's programs link libraries it cannot get: $(sort -u "$work/unowned" | paste -sd, -)"
+[ ${#wanted[@]} -eq 0 ] || die "the packages' libraries did not settle (still missing: ${wanted[*]})"
+mapfile -t packages < <(printf '%s\n' "${packages[@]}" | sort -u)
+log "base packages: ${packages[*]}"
+
 # What update-ca-certificates would generate: the one bundle every TLS
 # stack finds at the Debian path.
 mkdir -p "$base/etc/ssl/certs"
