@@ -206,7 +206,7 @@ umoci config --image "$image" --created "$created" --history.created "$created" 
 	--config.entrypoint /usr/local/bin/arca \
 	--config.user "$USER_ID:$USER_ID" \
 	--config.workingdir "/home/$USER_NAME" \
-	--config.env PATH=/usr/local/bin:/usr/bin:/bin \
+	--config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	--config.env HOME="/home/$USER_NAME" \
 	--config.env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
 	--config.label org.opencontainers.image.title=arca \
