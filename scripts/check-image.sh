@@ -12,7 +12,8 @@
 # the CA bundle and user 65532 in the unpacked rootfs. Then it runs
 # `arca --version` and `arca repo init` from the rootfs: as root in a chroot as
 # user 65532 (only the image's files and libraries), otherwise through the
-# rootfs's own dynamic loader and libraries.
+# rootfs's own dynamic loader and libraries; and the shell and `date` the
+# pipeline examples use.
 #
 # Exits non-zero with `check-image: FAILED: <check>: <why>` on the first
 # failed check. Needs python3, tar and (for the chroot) root.
@@ -270,4 +271,15 @@ esac
 if [ "$(id -u)" = 0 ]; then repo=/tmp/check-repo; else repo=$work/check-repo; fi
 out=$(run_arca --repo "$repo" repo init 2>&1) || fail "run: arca repo init exited $? ($how): $out"
 log "ok: run: arca repo init in $repo"
+# Pipeline jobs run `sh -c 'arca backup create pre-deploy-$(date …) …'`.
+for tool in bin/sh bin/date; do
+	[ -x "$rootfs/$tool" ] || fail "shell: /$tool is missing (pipeline examples need a shell and date)"
+done
+if [ "$(id -u)" = 0 ]; then
+	stamp=$(env -i PATH=/usr/bin:/bin "$(command -v chroot)" --userspec=65532:65532 "$rootfs" /bin/sh -c 'date -u +%Y%m%d' 2>&1) ||
+		fail "shell: sh -c date in the image exited $?: $stamp"
+	log "ok: shell: sh -c date prints $stamp"
+else
+	log "ok: shell: /bin/sh and /bin/date present"
+fi
 log "image $layout passed every check"
