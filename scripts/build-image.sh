@@ -49,7 +49,7 @@ while [ $# -gt 0 ]; do
 	--output) output=${2:?--output needs a directory}; shift 2 ;;
 	--tag) tag=${2:?--tag needs a value}; shift 2 ;;
 	--archive) archive=${2:?--archive needs a file}; shift 2 ;;
-	-h | --help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
 	*) die "unknown argument '$1' (see --help)" ;;
 	esac
 done

@@ -30,7 +30,7 @@ tag=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--tag) tag=${2:?--tag needs a value}; shift 2 ;;
-	-h | --help) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
 	-*) fail "arguments: unknown option '$1' (see --help)" ;;
 	*) [ -z "$layout" ] || fail "arguments: more than one layout given"; layout=$1; shift ;;
 	esac
