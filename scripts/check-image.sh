@@ -43,8 +43,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/arca-image-check.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 rootfs=$work/rootfs
 
-# The layout and its blobs; unpacks the layers into $rootfs and prints the
-# binary's ELF interpreter (empty for a static binary).
+# The layout and its blobs; unpacks the layers into $rootfs and prints where
+# the binary's ELF interpreter is in it (empty for a static binary).
 interp=$(python3 - "$layout" "$tag" "$rootfs" <<'EOF'
 import gzip, hashlib, json, os, platform, shutil, struct, sys, tarfile
 
@@ -141,6 +141,11 @@ if len(diff_ids) != len(layers):
 ok("config", f"linux/{want_arch}, entrypoint /usr/local/bin/arca, user {cfg['User']}, version {labels['org.opencontainers.image.version']}")
 
 
+# Newer Pythons filter what extract writes; the names are checked here, and
+# absolute links must stay as they are (they point into the rootfs).
+TRUSTED = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
+
+
 def safe_name(name):
     parts = [p for p in name.split("/") if p not in ("", ".")]
     return None if ".." in parts else "/".join(parts)
@@ -186,7 +191,7 @@ for i, (layer, diff_id) in enumerate(zip(layers, diff_ids)):
                     if not m.isreg() or m.mode & 0o111 != 0o111:
                         fail(check, f"{ARCA} is not an executable regular file (mode {m.mode:o})")
                     binary_layer = i + 1
-                tar.extract(m, rootfs, set_attrs=not m.isdir())
+                tar.extract(m, rootfs, set_attrs=not m.isdir(), **TRUSTED)
                 if m.isdir():
                     dirs.append(m)
             # As extractall: a directory's mode and owner once its entries are in.
@@ -235,10 +240,36 @@ for i in range(phnum):
         offset, = struct.unpack_from(end + "Q", elf, phoff + i * phentsize + 8)
         size, = struct.unpack_from(end + "Q", elf, phoff + i * phentsize + 32)
         interp = elf[offset:offset + size].rstrip(b"\0").decode()
-if interp and not os.path.exists(os.path.join(rootfs, interp.lstrip("/"))):
+
+def in_rootfs(path, hops=40):
+    """`path` resolved inside the rootfs (absolute links point into it, not the host)."""
+    done = ""
+    todo = [p for p in path.split("/") if p]
+    while todo:
+        part = todo.pop(0)
+        if part == "..":
+            done = os.path.dirname(done)
+            continue
+        candidate = f"{done}/{part}"
+        host = rootfs + candidate
+        if os.path.islink(host):
+            hops -= 1
+            if hops < 0:
+                return None
+            target = os.readlink(host)
+            todo = [p for p in target.split("/") if p] + todo
+            if target.startswith("/"):
+                done = ""
+            continue
+        done = candidate
+    return rootfs + done if os.path.exists(rootfs + done) else None
+
+
+loader = in_rootfs(interp) if interp else ""
+if loader is None:
     fail("binary", f"its loader {interp} is not in the image")
 ok("binary", f"loader {interp or '(static)'} present")
-print(interp)
+print(loader)
 EOF
 )
 
@@ -254,7 +285,7 @@ run_arca() {
 			[ -d "$dir" ] && libs=${libs:+$libs:}$dir
 		done
 		env -i PATH=/usr/bin:/bin HOME="$work" ARCA_PASSWORD=image-check \
-			"$rootfs$interp" --library-path "$libs" "$rootfs/usr/local/bin/arca" "$@"
+			"$interp" --library-path "$libs" "$rootfs/usr/local/bin/arca" "$@"
 	else
 		env -i PATH=/usr/bin:/bin HOME="$work" ARCA_PASSWORD=image-check "$rootfs/usr/local/bin/arca" "$@"
 	fi
