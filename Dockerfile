@@ -12,7 +12,11 @@ ARG RUST_VERSION=1.95.0
 FROM rust:${RUST_VERSION}-bookworm AS builder
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p arca-cli \
+# Cache mounts keep the registry and the build between builds; the binary is
+# copied out in the same step since the target dir is not part of the image.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p arca-cli \
  && install -D -m 0755 target/release/arca /out/usr/local/bin/arca \
  && strip /out/usr/local/bin/arca
 

@@ -114,7 +114,8 @@ async fn repository_secret(kube: &Kube, ns: &str, repository: &Path, password: &
 fn add_kubeconfig(pod_spec: &mut Value, cluster: &TestCluster) -> anyhow::Result<()> {
     let containers = pod_spec["containers"].as_array_mut().ok_or_else(|| anyhow!("pod spec without containers"))?;
     for c in containers {
-        let env = c.as_object_mut().ok_or_else(|| anyhow!("container is not an object"))?.entry("env").or_insert(json!([]));
+        let env =
+            c.as_object_mut().ok_or_else(|| anyhow!("container is not an object"))?.entry("env").or_insert(json!([]));
         let env = env.as_array_mut().ok_or_else(|| anyhow!("container env is not a list"))?;
         env.push(json!({"name": "KUBECONFIG", "value": cluster.kubeconfig_path().display().to_string()}));
     }
@@ -156,7 +157,9 @@ async fn wait_job(kube: &Kube, ns: &str, name: &str) -> anyhow::Result<String> {
     loop {
         let job = kube.get(&path, "reading the job").await?;
         let conditions = job.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
-        if let Some(c) = conditions.iter().find(|c| (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True") {
+        if let Some(c) =
+            conditions.iter().find(|c| (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True")
+        {
             return Ok(c["type"].as_str().unwrap_or_default().to_string());
         }
         if tokio::time::Instant::now() > deadline {
@@ -197,10 +200,15 @@ async fn backups(env: &Env, cluster: &TestCluster) -> anyhow::Result<Vec<String>
 async fn run_presync_hooks(kube: &Kube, cluster: &TestCluster) -> anyhow::Result<String> {
     let mut hooks = documents("argocd/presync-backup.yaml")?;
     for hook in &hooks {
-        assert_eq!(annotation(hook, "argocd.argoproj.io/hook"), Some("PreSync"), "every object is a PreSync hook: {hook}");
+        assert_eq!(
+            annotation(hook, "argocd.argoproj.io/hook"),
+            Some("PreSync"),
+            "every object is a PreSync hook: {hook}"
+        );
         assert_eq!(annotation(hook, "argocd.argoproj.io/hook-delete-policy"), Some("BeforeHookCreation"));
     }
-    let wave = |o: &Value| annotation(o, "argocd.argoproj.io/sync-wave").and_then(|w| w.parse::<i32>().ok()).unwrap_or(0);
+    let wave =
+        |o: &Value| annotation(o, "argocd.argoproj.io/sync-wave").and_then(|w| w.parse::<i32>().ok()).unwrap_or(0);
     hooks.sort_by_key(wave); // stable: file order within a wave
     let mut job_name = None;
     for mut hook in hooks {
@@ -376,7 +384,8 @@ async fn run_tekton_task(kube: &Kube, cluster: &TestCluster) -> anyhow::Result<(
         }
         create_custom(kube, &obj).await?;
     }
-    let pipeline = kube.get(&format!("/apis/tekton.dev/v1/namespaces/{CI_NS}/pipelines/deploy-with-backup"), "pipeline").await?;
+    let pipeline =
+        kube.get(&format!("/apis/tekton.dev/v1/namespaces/{CI_NS}/pipelines/deploy-with-backup"), "pipeline").await?;
     let tasks = pipeline["spec"]["tasks"].as_array().cloned().unwrap_or_default();
     let deploy = tasks.iter().find(|t| t["name"] == "deploy").ok_or_else(|| anyhow!("no deploy task"))?;
     assert_eq!(deploy["runAfter"], json!(["backup"]), "deploy runs after the backup");
