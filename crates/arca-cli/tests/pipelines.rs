@@ -83,13 +83,31 @@ async fn create(kube: &Kube, obj: &Value) -> anyhow::Result<Value> {
     Ok(kube.create(&collection(obj)?, obj, &what).await?)
 }
 
-/// A cluster whose containers find the `arca` binary on their PATH.
-async fn start_cluster() -> anyhow::Result<(TestCluster, Kube)> {
+/// A test cluster whose containers find the `arca` binary on their PATH,
+/// and a repository (password `pw`); dropped in field order, the directory last.
+struct Fixture {
+    cluster: TestCluster,
+    kube: Kube,
+    env: Env,
+    dir: tempfile::TempDir,
+}
+
+/// Everything lives under the target's temp dir, not `/tmp`: the examples
+/// mount an `emptyDir` at `/tmp`, and the test cluster rewrites every path
+/// under a mount path in a container's env (the repository, the kubeconfig).
+async fn setup() -> anyhow::Result<Fixture> {
+    let dir = tempfile::Builder::new().prefix("pipelines-").tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
     let arca = Path::new(env!("CARGO_BIN_EXE_arca"));
-    let dir = arca.parent().ok_or_else(|| anyhow!("the arca binary has no directory"))?;
-    let cluster = TestCluster::builder().container_path(dir).start().await?;
+    let bin = arca.parent().ok_or_else(|| anyhow!("the arca binary has no directory"))?;
+    let cluster = TestCluster::builder()
+        .data_dir(dir.path().join("cluster"))
+        .kubeconfig(dir.path().join("kubeconfig"))
+        .container_path(bin)
+        .start()
+        .await?;
     let kube = Kube::new(cluster.client().await?, 16);
-    Ok((cluster, kube))
+    let env = Env::new(dir.path())?;
+    Ok(Fixture { cluster, kube, env, dir })
 }
 
 /// The application namespace with something to back up.
@@ -224,24 +242,23 @@ async fn run_presync_hooks(kube: &Kube, cluster: &TestCluster) -> anyhow::Result
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn argocd_presync_hook_backs_up_the_namespace() -> anyhow::Result<()> {
-    let (cluster, kube) = start_cluster().await?;
-    let dir = tempfile::tempdir()?;
-    let env = Env::new(dir.path())?;
-    install_app(&kube).await?;
-    repository_secret(&kube, APP_NS, env.repo(), "pw").await?;
+    let fx = setup().await?;
+    let (cluster, kube, env) = (&fx.cluster, &fx.kube, &fx.env);
+    install_app(kube).await?;
+    repository_secret(kube, APP_NS, env.repo(), "pw").await?;
 
-    let job = run_presync_hooks(&kube, &cluster).await?;
-    let ended = wait_job(&kube, APP_NS, &job).await?;
-    let pods = pods_of(&kube, APP_NS, &job).await?;
+    let job = run_presync_hooks(kube, cluster).await?;
+    let ended = wait_job(kube, APP_NS, &job).await?;
+    let pods = pods_of(kube, APP_NS, &job).await?;
     let pod = pods.first().ok_or_else(|| anyhow!("the job made no pod"))?;
-    let (code, log) = outcome(&kube, pod).await?;
+    let (code, log) = outcome(kube, pod).await?;
     assert_eq!((ended.as_str(), code), ("Complete", Some(0)), "the hook's backup failed:\n{log}");
 
-    let names = backups(&env, &cluster).await?;
+    let names = backups(env, cluster).await?;
     assert_eq!(names.len(), 1, "{names:?}");
     assert!(names[0].starts_with("pre-deploy-"), "{names:?}");
     assert!(log.contains(&format!("backing up namespace {APP_NS} as {}", names[0])), "{log}");
-    let details = env.expect(&cluster, 0, &["backup", "describe", &names[0], "--details"]).await?;
+    let details = env.expect(cluster, 0, &["backup", "describe", &names[0], "--details"]).await?;
     assert!(details.contains("namespaces/my-app/core/configmaps/web-config.json"), "{details}");
     assert!(!details.contains("namespaces/default/"), "only the app's namespace: {details}");
     Ok(())
@@ -249,21 +266,20 @@ async fn argocd_presync_hook_backs_up_the_namespace() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn argocd_presync_hook_fails_the_sync_when_the_backup_fails() -> anyhow::Result<()> {
-    let (cluster, kube) = start_cluster().await?;
-    let dir = tempfile::tempdir()?;
-    let env = Env::new(dir.path())?;
-    install_app(&kube).await?;
-    repository_secret(&kube, APP_NS, env.repo(), "not the password").await?;
+    let fx = setup().await?;
+    let (cluster, kube, env) = (&fx.cluster, &fx.kube, &fx.env);
+    install_app(kube).await?;
+    repository_secret(kube, APP_NS, env.repo(), "not the password").await?;
 
-    let job = run_presync_hooks(&kube, &cluster).await?;
-    let ended = wait_job(&kube, APP_NS, &job).await?;
-    let pods = pods_of(&kube, APP_NS, &job).await?;
+    let job = run_presync_hooks(kube, cluster).await?;
+    let ended = wait_job(kube, APP_NS, &job).await?;
+    let pods = pods_of(kube, APP_NS, &job).await?;
     assert_eq!(pods.len(), 1, "backoffLimit 0: no second try");
-    let (code, log) = outcome(&kube, &pods[0]).await?;
+    let (code, log) = outcome(kube, &pods[0]).await?;
     assert_eq!(ended, "Failed", "{log}");
     assert_eq!(code, Some(12), "arca's wrong-password exit code:\n{log}");
     assert!(log.contains("password"), "{log}");
-    assert!(backups(&env, &cluster).await?.is_empty());
+    assert!(backups(env, cluster).await?.is_empty());
     Ok(())
 }
 
@@ -413,19 +429,18 @@ async fn tekton_namespaces(kube: &Kube) -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tekton_task_step_backs_up_the_namespace() -> anyhow::Result<()> {
-    let (cluster, kube) = start_cluster().await?;
-    let dir = tempfile::tempdir()?;
-    let env = Env::new(dir.path())?;
-    tekton_namespaces(&kube).await?;
-    repository_secret(&kube, CI_NS, env.repo(), "pw").await?;
+    let fx = setup().await?;
+    let (cluster, kube, env) = (&fx.cluster, &fx.kube, &fx.env);
+    tekton_namespaces(kube).await?;
+    repository_secret(kube, CI_NS, env.repo(), "pw").await?;
 
-    let (phase, code, log, result) = run_tekton_task(&kube, &cluster).await?;
+    let (phase, code, log, result) = run_tekton_task(kube, cluster).await?;
     assert_eq!((phase.as_str(), code), ("Succeeded", Some(0)), "the step's backup failed:\n{log}");
-    let names = backups(&env, &cluster).await?;
+    let names = backups(env, cluster).await?;
     assert_eq!(names.len(), 1, "{names:?}");
     assert!(names[0].starts_with("pre-deploy-"), "{names:?}");
     assert_eq!(result, names[0], "the backup-name result");
-    let details = env.expect(&cluster, 0, &["backup", "describe", &names[0], "--details"]).await?;
+    let details = env.expect(cluster, 0, &["backup", "describe", &names[0], "--details"]).await?;
     assert!(details.contains("namespaces/my-app/core/configmaps/web-config.json"), "{details}");
     assert!(!details.contains("namespaces/ci/"), "only the app's namespace: {details}");
     Ok(())
@@ -433,17 +448,16 @@ async fn tekton_task_step_backs_up_the_namespace() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tekton_task_step_fails_when_the_backup_fails() -> anyhow::Result<()> {
-    let (cluster, kube) = start_cluster().await?;
-    let dir = tempfile::tempdir()?;
-    let env = Env::new(dir.path())?;
-    tekton_namespaces(&kube).await?;
+    let fx = setup().await?;
+    let (cluster, kube, env) = (&fx.cluster, &fx.kube, &fx.env);
+    tekton_namespaces(kube).await?;
     // A repository that was never initialized.
-    repository_secret(&kube, CI_NS, &dir.path().join("no-such-repo"), "pw").await?;
+    repository_secret(kube, CI_NS, &fx.dir.path().join("no-such-repo"), "pw").await?;
 
-    let (phase, code, log, _) = run_tekton_task(&kube, &cluster).await?;
+    let (phase, code, log, _) = run_tekton_task(kube, cluster).await?;
     assert_eq!(phase, "Failed", "{log}");
     assert_eq!(code, Some(10), "arca's no-repository exit code:\n{log}");
-    assert!(backups(&env, &cluster).await?.is_empty());
+    assert!(backups(env, cluster).await?.is_empty());
     Ok(())
 }
 
