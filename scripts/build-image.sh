@@ -71,8 +71,8 @@ need() {
 	[ "$missing" = 0 ] && return 0
 	[ "$(id -u)" = 0 ] || die "'$*' not found: install the Debian package '$package' (apt-get install $package)"
 	log "installing $package (apt-get)"
-	apt-get -o DPkg::Lock::Timeout=600 -q -y install "$package" >/dev/null ||
-		{ apt-get -q update >/dev/null && apt-get -o DPkg::Lock::Timeout=600 -q -y install "$package" >/dev/null; } ||
+	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -q -y install "$package" >/dev/null ||
+		{ apt-get -q update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -q -y install "$package" >/dev/null; } ||
 		die "apt-get install $package failed"
 }
 need umoci umoci

@@ -451,12 +451,15 @@ async fn tekton_task_step_fails_when_the_backup_fails() -> anyhow::Result<()> {
     let fx = setup().await?;
     let (cluster, kube, env) = (&fx.cluster, &fx.kube, &fx.env);
     tekton_namespaces(kube).await?;
-    // A repository that was never initialized.
-    repository_secret(kube, CI_NS, &fx.dir.path().join("no-such-repo"), "pw").await?;
+    // A repository that was never initialized: an empty directory.
+    let empty = fx.dir.path().join("empty-repo");
+    std::fs::create_dir(&empty)?;
+    repository_secret(kube, CI_NS, &empty, "pw").await?;
 
     let (phase, code, log, _) = run_tekton_task(kube, cluster).await?;
     assert_eq!(phase, "Failed", "{log}");
     assert_eq!(code, Some(10), "arca's no-repository exit code:\n{log}");
+    assert!(log.contains("not initialized"), "{log}");
     assert!(backups(env, cluster).await?.is_empty());
     Ok(())
 }
