@@ -100,14 +100,6 @@ pub const DATA_RULES: &[Rule] = &[
                  (`create` for WebSocket exec from Kubernetes 1.30, `get` before)",
     },
     Rule {
-        id: "watch-pods",
-        api_groups: &[""],
-        resources: &["pods", "persistentvolumeclaims"],
-        verbs: &["watch"],
-        resource_names: &[],
-        reason: "waits for mover pods, hook pods and claims to become ready follow their state",
-    },
-    Rule {
         id: "cleanup",
         api_groups: &[""],
         resources: &["pods", "secrets", "persistentvolumeclaims"],
