@@ -30,6 +30,17 @@ fn committed(dir: &Path) -> BTreeMap<PathBuf, String> {
 }
 
 fn check(dir: &str, generated: Vec<(PathBuf, String)>) {
+    // ARCA_REGENERATE=1 writes the files instead (what `arca install --kustomize/--helm-chart` does).
+    if std::env::var_os("ARCA_REGENERATE").is_some() {
+        let root = repo_root().join(dir);
+        let _ = std::fs::remove_dir_all(&root);
+        for (rel, text) in &generated {
+            let path = root.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap_or(&root)).expect("creating deploy/");
+            std::fs::write(&path, text).expect("writing deploy/");
+        }
+        return;
+    }
     let on_disk = committed(&repo_root().join(dir));
     let generated: BTreeMap<PathBuf, String> = generated.into_iter().collect();
     let on_disk_names: Vec<_> = on_disk.keys().collect();
