@@ -112,12 +112,8 @@ async fn applying_twice_leaves_everything_unchanged() -> anyhow::Result<()> {
     let kube = Kube::new(cluster.client().await?, 8);
     let d = kube.get("/apis/apps/v1/namespaces/arca-system/deployments/arca-server", "Deployment").await?;
     assert_eq!(d["spec"]["replicas"], 2);
-    let managers: Vec<&str> = d["metadata"]["managedFields"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|f| f["manager"].as_str())
-        .collect();
+    let managers: Vec<&str> =
+        d["metadata"]["managedFields"].as_array().into_iter().flatten().filter_map(|f| f["manager"].as_str()).collect();
     assert!(managers.contains(&"arca-install"), "applied as arca-install: {managers:?}");
     create_location(&kube, "arca-system").await?;
 
@@ -133,13 +129,10 @@ async fn applying_twice_leaves_everything_unchanged() -> anyhow::Result<()> {
 async fn writes_the_kustomize_base_and_helm_chart() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let (k, h) = (dir.path().join("base"), dir.path().join("chart"));
-    let out = arca(Path::new("/nonexistent/kubeconfig"), &[
-        "install",
-        "--kustomize",
-        k.to_str().unwrap_or_default(),
-        "--helm-chart",
-        h.to_str().unwrap_or_default(),
-    ])
+    let out = arca(
+        Path::new("/nonexistent/kubeconfig"),
+        &["install", "--kustomize", k.to_str().unwrap_or_default(), "--helm-chart", h.to_str().unwrap_or_default()],
+    )
     .await?;
     stdout_of(&out)?;
     let opts = arca_install::InstallOptions::default();

@@ -61,7 +61,8 @@ struct Placeholder {
     template: &'static str,
 }
 
-const NAMESPACE: Placeholder = Placeholder { marker: "arca-chart-namespace-value", template: "{{ .Values.namespace }}" };
+const NAMESPACE: Placeholder =
+    Placeholder { marker: "arca-chart-namespace-value", template: "{{ .Values.namespace }}" };
 const IMAGE: Placeholder = Placeholder { marker: "arca-chart-image-value", template: "{{ .Values.image }}" };
 const REPLICAS: u32 = 727_272;
 const METRICS_PORT: u16 = 61_616;

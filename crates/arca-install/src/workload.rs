@@ -54,9 +54,7 @@ fn restricted_pod_security() -> Value {
 /// Deployment and metrics Service.
 pub fn server(opts: &InstallOptions) -> Vec<Value> {
     let ns = opts.namespace.as_str();
-    let probe = |path: &str, period: u32| {
-        json!({"httpGet": {"path": path, "port": "metrics"}, "periodSeconds": period, "timeoutSeconds": 5})
-    };
+    let probe = |path: &str, period: u32| json!({"httpGet": {"path": path, "port": "metrics"}, "periodSeconds": period, "timeoutSeconds": 5});
     let container = json!({
         "name": "server",
         "image": opts.image,

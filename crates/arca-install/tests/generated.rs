@@ -66,5 +66,8 @@ fn rendering_is_reproducible() {
     let opts = InstallOptions { tenant_mode: true, node_agent: true, ..InstallOptions::default() };
     assert_eq!(helm_chart(&opts), helm_chart(&opts));
     assert_eq!(kustomize_base(&opts), kustomize_base(&opts));
-    assert_eq!(arca_install::to_yaml(&arca_install::manifests(&opts)), arca_install::to_yaml(&arca_install::manifests(&opts)));
+    assert_eq!(
+        arca_install::to_yaml(&arca_install::manifests(&opts)),
+        arca_install::to_yaml(&arca_install::manifests(&opts))
+    );
 }

@@ -48,10 +48,7 @@ fn render(text: &str, values: &BTreeMap<String, String>) -> String {
 fn values_of(chart: &[(PathBuf, String)]) -> BTreeMap<String, String> {
     let text = &chart.iter().find(|(p, _)| p == &PathBuf::from("values.yaml")).expect("values.yaml").1;
     let values: BTreeMap<String, serde_json::Value> = serde_saphyr::from_str(text).expect("values.yaml parses");
-    values
-        .into_iter()
-        .map(|(k, v)| (k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
-        .collect()
+    values.into_iter().map(|(k, v)| (k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))).collect()
 }
 
 fn parse_stream(text: &str) -> Vec<Value> {
