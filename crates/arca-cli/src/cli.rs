@@ -77,6 +77,8 @@ pub enum Command {
     /// Blueprints (application dumps): list, show, validate
     #[command(subcommand)]
     Blueprint(crate::commands::blueprint::BlueprintCommand),
+    /// Install Arca in a cluster: CRDs, RBAC, the server (or print / write them)
+    Install(crate::commands::install::InstallArgs),
 }
 
 #[derive(Subcommand, Debug)]

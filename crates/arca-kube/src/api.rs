@@ -154,7 +154,12 @@ impl Kube {
 
     /// Server-side apply as field manager `arca`, forcing conflicts.
     pub async fn apply(&self, path: &str, body: &Value, what: &str) -> Result<Value> {
-        let uri = format!("{path}?fieldManager={}&force=true", crate::FIELD_MANAGER);
+        self.apply_as(path, body, crate::FIELD_MANAGER, what).await
+    }
+
+    /// Server-side apply as field manager `manager`, forcing conflicts.
+    pub async fn apply_as(&self, path: &str, body: &Value, manager: &str, what: &str) -> Result<Value> {
+        let uri = format!("{path}?fieldManager={}&force=true", encode_query(manager));
         self.send(http::Method::PATCH, uri, Some(body), ("application/apply-patch+yaml", JSON), what).await
     }
 

@@ -8,6 +8,7 @@ pub mod blueprint;
 pub mod diff;
 pub mod export;
 mod fs;
+pub mod install;
 mod key;
 mod maintenance;
 pub mod mover;
@@ -42,5 +43,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Volume(cmd) => volume::run(&ctx, cmd),
         Command::Wal(cmd) => wal::run(&ctx, cmd),
         Command::Blueprint(cmd) => blueprint::run(&ctx, cmd),
+        Command::Install(args) => install::run(&ctx, &ctx.global.kube, &args),
     }
 }
