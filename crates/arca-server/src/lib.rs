@@ -6,7 +6,11 @@
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod leader;
 pub mod location;
+pub mod maintenance;
+pub mod retention;
+pub mod schedule;
 pub mod tenant;
 
 pub use clock::{Clock, SystemClock};
