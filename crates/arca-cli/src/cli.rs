@@ -77,6 +77,9 @@ pub enum Command {
     /// Blueprints (application dumps): list, show, validate
     #[command(subcommand)]
     Blueprint(crate::commands::blueprint::BlueprintCommand),
+    /// Backups on a cron schedule with GFS retention, run by `arca server`
+    #[command(subcommand)]
+    Schedule(crate::commands::schedule::ScheduleCommand),
 }
 
 #[derive(Subcommand, Debug)]

@@ -16,6 +16,7 @@ pub mod restore;
 mod restore_blueprints;
 mod restore_hooks;
 pub mod restore_pitr;
+pub mod schedule;
 mod snapshots;
 mod stream;
 pub mod volume;
@@ -42,5 +43,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Volume(cmd) => volume::run(&ctx, cmd),
         Command::Wal(cmd) => wal::run(&ctx, cmd),
         Command::Blueprint(cmd) => blueprint::run(&ctx, cmd),
+        Command::Schedule(cmd) => schedule::run(&ctx, &ctx.global.kube, cmd),
     }
 }
