@@ -267,7 +267,8 @@ mod tests {
 
     #[test]
     fn verdicts_say_why() {
-        let backups = [ok("a", "2025-01-01T00:00:00Z"), ok("b", "2025-01-02T00:00:00Z"), c("x", Failed, "2025-01-03T00:00:00Z")];
+        let backups =
+            [ok("a", "2025-01-01T00:00:00Z"), ok("b", "2025-01-02T00:00:00Z"), c("x", Failed, "2025-01-03T00:00:00Z")];
         let r = Retention { keep_last: Some(1), ..Default::default() };
         let v = apply(&backups, &r, Tz::UTC);
         assert_eq!(v[0].reason, "the newest run (kept to show its failure)");

@@ -107,11 +107,7 @@ async fn two_replicas_make_one_backup_per_due_time_and_the_standby_carries_on() 
     let clock = TestClock::at(Utc::now());
     let a = replica(&client, "a", clock.clone());
     let b = replica(&client, "b", clock.clone());
-    let spec = ScheduleSpec {
-        schedule: "0 * * * *".into(),
-        template: BackupSpec::default(),
-        ..Default::default()
-    };
+    let spec = ScheduleSpec { schedule: "0 * * * *".into(), template: BackupSpec::default(), ..Default::default() };
     let s = create_schedule(&client, "hourly", spec).await?;
     let due = hour_after(created(&s)?, 1);
     let at = |h: i64| due + chrono::Duration::hours(h);

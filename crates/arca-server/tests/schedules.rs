@@ -58,7 +58,10 @@ async fn a_schedule_fires_at_its_due_time_and_pausing_starts_nothing() -> Result
     let first = backup_name("nightly", due);
     wait_backups(&client, std::slice::from_ref(&first)).await?;
     let b: Backup = Api::namespaced(client.clone(), NS).get(&first).await?;
-    assert_eq!(b.metadata.labels.unwrap_or_default().get(arca_api::labels::SCHEDULE).map(String::as_str), Some("nightly"));
+    assert_eq!(
+        b.metadata.labels.unwrap_or_default().get(arca_api::labels::SCHEDULE).map(String::as_str),
+        Some("nightly")
+    );
     assert!(b.spec.tags.contains(&"schedule=nightly".to_string()));
     assert_eq!(b.spec.include_namespaces, ["shop"]);
     assert!(!events(&client, "BackupCreated").await?.is_empty());

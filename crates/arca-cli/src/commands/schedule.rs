@@ -160,14 +160,18 @@ pub fn run(ctx: &Context, kube: &KubeOpts, cmd: ScheduleCommand) -> Result<i32> 
                 let s = get(&Api::namespaced(client.clone(), &ns_of(&a.ns)), &a.name).await?;
                 emit(ctx.output(), &Described(s))?;
             }
-            ScheduleCommand::Pause(a) => set_paused(ctx, &Api::namespaced(client.clone(), &ns_of(&a.ns)), &a.name, true).await?,
+            ScheduleCommand::Pause(a) => {
+                set_paused(ctx, &Api::namespaced(client.clone(), &ns_of(&a.ns)), &a.name, true).await?
+            }
             ScheduleCommand::Unpause(a) => {
                 set_paused(ctx, &Api::namespaced(client.clone(), &ns_of(&a.ns)), &a.name, false).await?
             }
             ScheduleCommand::Delete(a) => {
                 let api: Api<Schedule> = Api::namespaced(client.clone(), &ns_of(&a.ns));
                 get(&api, &a.name).await?;
-                api.delete(&a.name, &DeleteParams::default()).await.with_context(|| format!("deleting Schedule {}", a.name))?;
+                api.delete(&a.name, &DeleteParams::default())
+                    .await
+                    .with_context(|| format!("deleting Schedule {}", a.name))?;
                 emit(ctx.output(), &Message(format!("deleted schedule {} (its backups stay)", a.name)))?;
             }
         }
@@ -178,7 +182,9 @@ pub fn run(ctx: &Context, kube: &KubeOpts, cmd: ScheduleCommand) -> Result<i32> 
 fn already_exists_hint(e: &kube::Error, name: &str) -> String {
     match e {
         kube::Error::Api(s) if s.code == 409 => {
-            format!("a schedule named {name:?} exists already: pick another name or `arca schedule delete {name}` first")
+            format!(
+                "a schedule named {name:?} exists already: pick another name or `arca schedule delete {name}` first"
+            )
         }
         other => other.to_string(),
     }

@@ -123,14 +123,16 @@ pub fn open_with(input: &str, create: bool, settings: &BTreeMap<String, String>)
         RepoUrl::Gcs { bucket, prefix } => {
             let mut builder = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
             for (key, value) in settings.iter().filter(|(k, _)| k.starts_with("GOOGLE_")) {
-                builder = builder.with_config(key.to_ascii_lowercase().parse().map_err(|e| setting_err(key, e))?, value);
+                builder =
+                    builder.with_config(key.to_ascii_lowercase().parse().map_err(|e| setting_err(key, e))?, value);
             }
             (Arc::new(builder.build().map_err(backend_err)?), prefix)
         }
         RepoUrl::Azure { container, prefix } => {
             let mut builder = MicrosoftAzureBuilder::from_env().with_container_name(container);
             for (key, value) in settings.iter().filter(|(k, _)| k.starts_with("AZURE_")) {
-                builder = builder.with_config(key.to_ascii_lowercase().parse().map_err(|e| setting_err(key, e))?, value);
+                builder =
+                    builder.with_config(key.to_ascii_lowercase().parse().map_err(|e| setting_err(key, e))?, value);
             }
             (Arc::new(builder.build().map_err(backend_err)?), prefix)
         }

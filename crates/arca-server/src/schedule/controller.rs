@@ -155,7 +155,9 @@ fn schedule_backups(store: &Store<Backup>, ns: &str, name: &str) -> Vec<Arc<Back
     store
         .state()
         .into_iter()
-        .filter(|b| b.namespace().as_deref() == Some(ns) && b.labels().get(labels::SCHEDULE).map(String::as_str) == Some(name))
+        .filter(|b| {
+            b.namespace().as_deref() == Some(ns) && b.labels().get(labels::SCHEDULE).map(String::as_str) == Some(name)
+        })
         .collect()
 }
 
@@ -180,7 +182,8 @@ async fn act(ctx: &Ctx, schedule: &Schedule, decision: &Decision, status: &mut S
         status.last_backup = Some(backup.clone());
         set_condition(&mut status.conditions, Condition::new("Overlap", false, "NoOverlap", ""));
         let note = format!("created Backup {backup} for the run due {}", due.to_rfc3339());
-        publish(ctx, schedule, EventType::Normal, "BackupCreated", note).await;
+        let related = backup_ref(schedule, &backup);
+        publish_related(ctx, schedule, EventType::Normal, "BackupCreated", note, Some(related)).await;
     }
     if let Some((due, reason)) = &decision.skip {
         status.last_schedule_time = Some(*due);
@@ -220,7 +223,12 @@ async fn create_backup(ctx: &Ctx, schedule: &Schedule, due: DateTime<Utc>) -> Re
         labels.insert(arca_api::labels::LOCATION.to_string(), loc.clone());
     }
     let backup = Backup {
-        metadata: ObjectMeta { name: Some(name.clone()), namespace: Some(ns.clone()), labels: Some(labels), ..Default::default() },
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(ns.clone()),
+            labels: Some(labels),
+            ..Default::default()
+        },
         spec,
         status: None,
     };
@@ -229,6 +237,16 @@ async fn create_backup(ctx: &Ctx, schedule: &Schedule, due: DateTime<Utc>) -> Re
         Ok(_) => Ok(name),
         Err(kube::Error::Api(e)) if e.code == 409 => Ok(name),
         Err(e) => Err(e.into()),
+    }
+}
+
+fn backup_ref(schedule: &Schedule, name: &str) -> k8s_openapi::api::core::v1::ObjectReference {
+    k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some(arca_api::API_VERSION.into()),
+        kind: Some("Backup".into()),
+        name: Some(name.into()),
+        namespace: schedule.namespace(),
+        ..Default::default()
     }
 }
 
@@ -265,24 +283,35 @@ async fn apply_retention(ctx: &Ctx, schedule: &Schedule, cron: &CronSchedule, ba
         return;
     }
     let api: Api<Backup> = Api::namespaced(ctx.client.clone(), &schedule.namespace().unwrap_or_default());
-    let mut gone = Vec::new();
     for v in &dropped {
         match api.delete(&v.name, &DeleteParams::default()).await {
-            Ok(_) => gone.push(format!("{} ({})", v.name, v.reason)),
+            Ok(_) => {
+                // One Event per Backup (related to it), so each keeps its own note.
+                let related = backups.iter().find(|b| b.name_any() == v.name).map(|b| b.object_ref(&()));
+                let note = format!("retention deleted Backup {}: {}", v.name, v.reason);
+                publish_related(ctx, schedule, EventType::Normal, "RetentionApplied", note, related).await;
+            }
             Err(kube::Error::Api(e)) if e.code == 404 => {}
             Err(e) => tracing::warn!("retention: deleting Backup {}: {e}", v.name),
         }
     }
-    if !gone.is_empty() {
-        let note = format!("retention deleted {}: {}", gone.len(), gone.join("; "));
-        publish(ctx, schedule, EventType::Normal, "RetentionApplied", note).await;
-    }
 }
 
 async fn publish(ctx: &Ctx, schedule: &Schedule, type_: EventType, reason: &str, note: String) {
-    // Events notes are bounded (1 kB on the API server).
+    publish_related(ctx, schedule, type_, reason, note, None).await;
+}
+
+async fn publish_related(
+    ctx: &Ctx,
+    schedule: &Schedule,
+    type_: EventType,
+    reason: &str,
+    note: String,
+    related: Option<k8s_openapi::api::core::v1::ObjectReference>,
+) {
+    // Event notes are bounded (1 kB on the API server).
     let note: String = note.chars().take(1000).collect();
-    let event = Event { type_, reason: reason.into(), note: Some(note), action: reason.into(), secondary: None };
+    let event = Event { type_, reason: reason.into(), note: Some(note), action: reason.into(), secondary: related };
     if let Err(e) = ctx.recorder.publish(&event, &schedule.object_ref(&())).await {
         tracing::warn!("schedule {}: event {reason}: {e}", schedule.name_any());
     }

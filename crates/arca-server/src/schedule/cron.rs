@@ -69,10 +69,7 @@ fn parse_cron(expression: &str) -> Result<Cron, String> {
             ));
         }
         if let Some(bad) = first_bad_field(&fields) {
-            return Err(format!(
-                "cron expression {text:?}: the {} field {:?} is not valid",
-                FIELDS[bad], fields[bad]
-            ));
+            return Err(format!("cron expression {text:?}: the {} field {:?} is not valid", FIELDS[bad], fields[bad]));
         }
     }
     parser().parse(text).map_err(|e| format!("cron expression {text:?}: {e}"))

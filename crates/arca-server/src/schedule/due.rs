@@ -258,11 +258,7 @@ mod tests {
                 now: t(c.now),
                 running: c.running,
             };
-            let want = Decision {
-                run_at: c.run_at.map(t),
-                skip: c.skip.map(|(d, r)| (t(d), r)),
-                next: c.next.map(t),
-            };
+            let want = Decision { run_at: c.run_at.map(t), skip: c.skip.map(|(d, r)| (t(d), r)), next: c.next.map(t) };
             assert_eq!(decide(&inputs), want, "{}", c.name);
         }
     }
