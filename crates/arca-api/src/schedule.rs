@@ -104,6 +104,13 @@ pub struct ScheduleStatus {
     /// Phase of the newest finished run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_status: Option<String>,
+    /// When the server saw the schedule paused (cleared when it resumes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_at: Option<DateTime<Utc>>,
+    /// When the schedule was last unpaused: due times before it are never
+    /// run, so unpausing starts nothing by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_at: Option<DateTime<Utc>>,
     /// Runs skipped because the previous was still going (lifetime count).
     #[serde(default)]
     pub skipped_runs: u64,

@@ -79,6 +79,9 @@ pub enum Command {
     Blueprint(crate::commands::blueprint::BlueprintCommand),
     /// Install Arca in a cluster: CRDs, RBAC, the server (or print / write them)
     Install(crate::commands::install::InstallArgs),
+    /// Backups on a cron schedule with GFS retention, run by `arca server`
+    #[command(subcommand)]
+    Schedule(crate::commands::schedule::ScheduleCommand),
 }
 
 #[derive(Subcommand, Debug)]

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -71,9 +71,9 @@ pub struct Decision {
     pub reasons: Vec<String>,
 }
 
-/// The period a snapshot falls in, from its time and its position (newest
-/// first) in its group.
-type Period = fn(DateTime<Utc>, usize) -> i64;
+/// The period a snapshot falls in, from its wall-clock time and its
+/// position (newest first) in its group.
+type Period = fn(NaiveDateTime, usize) -> i64;
 
 /// A counting rule: keeps the newest snapshot of each distinct period until
 /// its count is used up.
@@ -113,37 +113,56 @@ fn apply_to_group(group: &SnapshotGroup, newest_first: &[&SnapshotEntry], policy
     if policy.is_empty() {
         return newest_first.iter().map(|s| decide(s, vec!["policy is empty".into()])).collect();
     }
-    let mut buckets = buckets(policy);
     let within = policy.keep_within.filter(|d| !d.is_zero()).map(|d| {
         let newest = newest_first.first().map(|s| s.snapshot.time).unwrap_or_default();
         let cutoff = chrono::Duration::from_std(d).ok().and_then(|d| newest.checked_sub_signed(d));
         (cutoff.unwrap_or(DateTime::<Utc>::MIN_UTC), humantime::format_duration(d).to_string())
     });
+    let times: Vec<NaiveDateTime> = newest_first.iter().map(|s| s.snapshot.time.naive_utc()).collect();
+    let counted = count_rules(&times, policy);
     newest_first
         .iter()
-        .enumerate()
-        .map(|(nr, s)| {
+        .zip(counted)
+        .map(|(s, counted)| {
             let mut reasons = Vec::new();
             if has_tags(s, &policy.keep_tags) {
                 reasons.push("has tags".to_string());
             }
-            for b in &mut buckets {
-                if b.remaining == 0 {
-                    continue;
-                }
-                let period = (b.period)(s.snapshot.time, nr);
-                if b.last != Some(period) {
-                    b.last = Some(period);
-                    b.remaining = b.remaining.saturating_sub(u32::from(b.remaining != u32::MAX));
-                    reasons.push(b.reason.to_string());
-                }
-            }
+            reasons.extend(counted.into_iter().map(str::to_string));
             if let Some((cutoff, text)) = &within {
                 if s.snapshot.time > *cutoff {
                     reasons.push(format!("within {text}"));
                 }
             }
             decide(s, reasons)
+        })
+        .collect()
+}
+
+/// The counting rules (`keep_last`, hourly … yearly) over a series of
+/// wall-clock times, newest first: for each time, the rules that keep it.
+/// Periods are calendar periods of the given times, so a caller passing
+/// local times of a zone gets that zone's days (a 23- or 25-hour day is one
+/// day). `keep_within` and `keep_tags` are not applied here.
+pub fn count_rules(newest_first: &[NaiveDateTime], policy: &RetentionPolicy) -> Vec<Vec<&'static str>> {
+    let mut buckets = buckets(policy);
+    newest_first
+        .iter()
+        .enumerate()
+        .map(|(nr, t)| {
+            let mut reasons = Vec::new();
+            for b in &mut buckets {
+                if b.remaining == 0 {
+                    continue;
+                }
+                let period = (b.period)(*t, nr);
+                if b.last != Some(period) {
+                    b.last = Some(period);
+                    b.remaining = b.remaining.saturating_sub(u32::from(b.remaining != u32::MAX));
+                    reasons.push(b.reason);
+                }
+            }
+            reasons
         })
         .collect()
 }
@@ -169,7 +188,7 @@ fn buckets(p: &RetentionPolicy) -> Vec<Bucket> {
         .collect()
 }
 
-fn day(t: DateTime<Utc>) -> i64 {
+fn day(t: NaiveDateTime) -> i64 {
     i64::from(t.year()) * 10_000 + i64::from(t.month()) * 100 + i64::from(t.day())
 }
 

@@ -29,7 +29,7 @@ pub use check::{CheckOptions, CheckReport, check};
 pub use chunker::{SavedStream, is_zero};
 pub use config::{ChunkerParams, Config};
 pub use error::{Error, Result};
-pub use forget::{ForgetReport, RetentionPolicy, apply_policy, forget, forget_snapshots};
+pub use forget::{ForgetReport, RetentionPolicy, apply_policy, count_rules, forget, forget_snapshots};
 pub use id::Id;
 pub use keys::KdfParams;
 pub use pack::BlobType;

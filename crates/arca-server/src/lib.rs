@@ -7,7 +7,11 @@ pub mod blueprints;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod leader;
 pub mod location;
+pub mod maintenance;
+pub mod retention;
+pub mod schedule;
 pub mod tenant;
 
 pub use clock::{Clock, SystemClock};

@@ -17,6 +17,7 @@ pub mod restore;
 mod restore_blueprints;
 mod restore_hooks;
 pub mod restore_pitr;
+pub mod schedule;
 mod snapshots;
 mod stream;
 pub mod volume;
@@ -44,5 +45,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Wal(cmd) => wal::run(&ctx, cmd),
         Command::Blueprint(cmd) => blueprint::run(&ctx, cmd),
         Command::Install(args) => install::run(&ctx, &ctx.global.kube, &args),
+        Command::Schedule(cmd) => schedule::run(&ctx, &ctx.global.kube, cmd),
     }
 }
