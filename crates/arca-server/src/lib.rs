@@ -5,8 +5,11 @@
 
 pub mod clock;
 pub mod config;
+pub mod catalog;
 pub mod error;
+pub mod http;
 pub mod location;
+pub mod metrics;
 pub mod tenant;
 
 pub use clock::{Clock, SystemClock};
