@@ -236,14 +236,14 @@ fn location_series(f: &Families, key: &LocationKey, stats: &LocationStats) {
         f.restores.get_or_create(&labels(&[("namespace", ns), ("location", loc), ("phase", phase)])).set(n as i64);
     }
     for b in newest(&stats.backups, PER_BACKUP_SERIES) {
-        let bl = labels(&[("namespace", ns), ("location", loc), ("backup", &b.name)]);
+        let bl = labels(&[("namespace", ns), ("location", loc), ("backup", b.name.as_str())]);
         if let Some(d) = b.duration_seconds() {
             f.backup_duration.get_or_create(&bl).set(d);
         }
         f.backup_bytes_added.get_or_create(&bl).set(clamp(b.bytes_added));
         f.backup_objects.get_or_create(&bl).set(clamp(b.objects));
         for v in &b.volumes {
-            let vl = labels(&[("namespace", ns), ("location", loc), ("backup", &b.name), ("claim", &v.claim)]);
+            let vl = labels(&[("namespace", ns), ("location", loc), ("backup", b.name.as_str()), ("claim", v.claim.as_str())]);
             f.volume_bytes.get_or_create(&vl).set(clamp(v.bytes));
             f.volume_bytes_added.get_or_create(&vl).set(clamp(v.bytes_added));
             f.volume_duration.get_or_create(&vl).set(v.duration_seconds);
@@ -294,12 +294,12 @@ fn schedule_summaries(
 fn schedule_series(f: &Families, all: &BTreeMap<LocationKey, LocationStats>) {
     for ((ns, schedule), s) in schedule_summaries(all) {
         if let Some(t) = s.last_success.and_then(|b| b.finished.or(b.started)) {
-            f.schedule_last_success.get_or_create(&labels(&[("namespace", &ns), ("schedule", &schedule)])).set(timestamp(t));
+            f.schedule_last_success.get_or_create(&labels(&[("namespace", ns.as_str()), ("schedule", schedule.as_str())])).set(timestamp(t));
         }
         if let Some(last) = s.last {
             for phase in FINAL_PHASES {
                 f.schedule_last_status
-                    .get_or_create(&labels(&[("namespace", &ns), ("schedule", &schedule), ("phase", phase)]))
+                    .get_or_create(&labels(&[("namespace", ns.as_str()), ("schedule", schedule.as_str()), ("phase", phase)]))
                     .set(i64::from(last.phase == phase));
             }
         }

@@ -61,16 +61,17 @@ pub async fn run(client: Client, kube_config: kube::Config, config: ServerConfig
         async move {
             // Locations deleted since: their series go (a deleted object is
             // never reconciled again).
+            if store.wait_until_ready().await.is_err() {
+                return;
+            }
             loop {
                 tokio::time::sleep(Duration::from_secs(10)).await;
-                if store.is_ready() {
-                    let live: Vec<LocationKey> = store
-                        .state()
-                        .iter()
-                        .map(|l| LocationKey { namespace: l.namespace().unwrap_or_default(), name: l.name_any() })
-                        .collect();
-                    ctx.metrics.retain_locations(|k| live.contains(k));
-                }
+                let live: Vec<LocationKey> = store
+                    .state()
+                    .iter()
+                    .map(|l| LocationKey { namespace: l.namespace().unwrap_or_default(), name: l.name_any() })
+                    .collect();
+                ctx.metrics.retain_locations(|k| live.contains(k));
             }
         }
     };
@@ -81,7 +82,7 @@ pub async fn run(client: Client, kube_config: kube::Config, config: ServerConfig
     });
     tokio::select! {
         _ = controller => Err(Error::Other("catalog sync: the BackupLocation watch ended".into())),
-        _ = pruned => Ok(()),
+        _ = pruned => Err(Error::Other("catalog sync: the BackupLocation watch ended".into())),
     }
 }
 
@@ -147,9 +148,8 @@ async fn sync_location(ctx: &Ctx, loc: &BackupLocation) -> Result<()> {
         }
     }
     for (object, present) in &plan.presence {
-        if let Some(b) = objects.iter().find(|b| b.name_any() == *object)
-            && let Err(e) = write_presence(&backups, b, *present, &name).await
-        {
+        let Some(b) = objects.iter().find(|b| b.name_any() == *object) else { continue };
+        if let Err(e) = write_presence(&backups, b, *present, &name).await {
             problems.push(format!("marking Backup {object}: {e}"));
         }
     }

@@ -81,7 +81,7 @@ pub fn plan(loc: &BackupLocation, objects: &[Backup], stored: &[StoredBackup]) -
         // An object of that name still working has not recorded its
         // snapshot yet: it is the one that wrote it.
         let writing = objects.iter().any(|b| {
-            b.name_any() == base && snapshot_of(b).is_none() && !phase(b).is_final() && b.meta().deletion_timestamp.is_none()
+            b.name_any() == base && snapshot_of(b).is_none() && !phase(b).is_final() && b.metadata.deletion_timestamp.is_none()
         });
         if writing {
             continue;
@@ -92,7 +92,7 @@ pub fn plan(loc: &BackupLocation, objects: &[Backup], stored: &[StoredBackup]) -
             out.create.push((name, i));
         }
     }
-    for b in objects.iter().filter(|b| uses_location(b, loc) && b.meta().deletion_timestamp.is_none()) {
+    for b in objects.iter().filter(|b| uses_location(b, loc) && b.metadata.deletion_timestamp.is_none()) {
         let Some(id) = snapshot_of(b) else { continue };
         if !phase(b).is_final() {
             continue;
