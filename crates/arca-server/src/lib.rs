@@ -3,9 +3,9 @@
 //! (`arca-kube`, `arca-volumes`, `arca-apps`), so a `Backup` object and
 //! `arca backup create` do the same work.
 
+pub mod catalog;
 pub mod clock;
 pub mod config;
-pub mod catalog;
 pub mod error;
 pub mod http;
 pub mod location;

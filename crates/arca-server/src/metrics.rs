@@ -199,7 +199,11 @@ impl Families {
             self.schedule_last_status.clone(),
         );
         r.register("arca_repository_bytes", "Bytes of pack files in the repository", self.repository_bytes.clone());
-        r.register("arca_location_available", "1 when the location's repository opened", self.location_available.clone());
+        r.register(
+            "arca_location_available",
+            "1 when the location's repository opened",
+            self.location_available.clone(),
+        );
         r.register(
             "arca_catalog_sync_timestamp_seconds",
             "Time of the location's last successful catalog sync",
@@ -243,7 +247,12 @@ fn location_series(f: &Families, key: &LocationKey, stats: &LocationStats) {
         f.backup_bytes_added.get_or_create(&bl).set(clamp(b.bytes_added));
         f.backup_objects.get_or_create(&bl).set(clamp(b.objects));
         for v in &b.volumes {
-            let vl = labels(&[("namespace", ns), ("location", loc), ("backup", b.name.as_str()), ("claim", v.claim.as_str())]);
+            let vl = labels(&[
+                ("namespace", ns),
+                ("location", loc),
+                ("backup", b.name.as_str()),
+                ("claim", v.claim.as_str()),
+            ]);
             f.volume_bytes.get_or_create(&vl).set(clamp(v.bytes));
             f.volume_bytes_added.get_or_create(&vl).set(clamp(v.bytes_added));
             f.volume_duration.get_or_create(&vl).set(v.duration_seconds);
@@ -272,9 +281,7 @@ struct ScheduleSummary<'a> {
     last_success: Option<&'a BackupStats>,
 }
 
-fn schedule_summaries(
-    all: &BTreeMap<LocationKey, LocationStats>,
-) -> BTreeMap<(String, String), ScheduleSummary<'_>> {
+fn schedule_summaries(all: &BTreeMap<LocationKey, LocationStats>) -> BTreeMap<(String, String), ScheduleSummary<'_>> {
     let mut out: BTreeMap<(String, String), ScheduleSummary<'_>> = BTreeMap::new();
     for (key, stats) in all {
         for b in &stats.backups {
@@ -294,12 +301,18 @@ fn schedule_summaries(
 fn schedule_series(f: &Families, all: &BTreeMap<LocationKey, LocationStats>) {
     for ((ns, schedule), s) in schedule_summaries(all) {
         if let Some(t) = s.last_success.and_then(|b| b.finished.or(b.started)) {
-            f.schedule_last_success.get_or_create(&labels(&[("namespace", ns.as_str()), ("schedule", schedule.as_str())])).set(timestamp(t));
+            f.schedule_last_success
+                .get_or_create(&labels(&[("namespace", ns.as_str()), ("schedule", schedule.as_str())]))
+                .set(timestamp(t));
         }
         if let Some(last) = s.last {
             for phase in FINAL_PHASES {
                 f.schedule_last_status
-                    .get_or_create(&labels(&[("namespace", ns.as_str()), ("schedule", schedule.as_str()), ("phase", phase)]))
+                    .get_or_create(&labels(&[
+                        ("namespace", ns.as_str()),
+                        ("schedule", schedule.as_str()),
+                        ("phase", phase),
+                    ]))
                     .set(i64::from(last.phase == phase));
             }
         }

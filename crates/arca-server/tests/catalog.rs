@@ -13,8 +13,8 @@ use std::time::Duration;
 use arca_api::{AccessMode, Backup, BackupLocation, BackupPhase, BackupSpec, labels};
 use arca_server::metrics::Metrics;
 use arca_testcluster::TestCluster;
-use kube::api::{Api, PostParams};
 use kube::ResourceExt;
+use kube::api::{Api, PostParams};
 use sync_support::*;
 
 const WRONG: &str = "not-the-password-4711";
@@ -57,9 +57,8 @@ async fn an_empty_cluster_sees_every_backup_of_a_read_only_location() -> anyhow:
     .await?;
 
     let all = backups.list(&Default::default()).await?.items;
-    let by_snapshot = |id: &arca_repo::Id| {
-        all.iter().find(|b| b.spec.snapshot.as_deref() == Some(id.to_hex().as_str())).cloned()
-    };
+    let by_snapshot =
+        |id: &arca_repo::Id| all.iter().find(|b| b.spec.snapshot.as_deref() == Some(id.to_hex().as_str())).cloned();
     let one = by_snapshot(&first_id).ok_or_else(|| anyhow::anyhow!("no Backup for shop-1: {all:#?}"))?;
     assert_eq!(one.name_any(), format!("shop-1-{}", &first_id.to_hex()[..8]), "the taken name gets the short id");
     assert_eq!(one.labels().get(labels::SYNCED).map(String::as_str), Some("true"));
@@ -77,8 +76,11 @@ async fn an_empty_cluster_sees_every_backup_of_a_read_only_location() -> anyhow:
     let n = all.iter().find(|b| b.name_any() == "nightly-20260101020000").expect("nightly synced under its own name");
     assert_eq!(n.spec.tags, vec!["schedule=nightly"]);
     assert_eq!(n.status.as_ref().and_then(|s| s.progress.as_ref()).map(|p| p.objects), Some(nightly.objects));
-    assert!(condition(&all.iter().find(|b| b.name_any() == "shop-1").cloned().unwrap_or(squatter), "SnapshotPresent")
-        .is_none(), "an object of another location is left alone");
+    assert!(
+        condition(&all.iter().find(|b| b.name_any() == "shop-1").cloned().unwrap_or(squatter), "SnapshotPresent")
+            .is_none(),
+        "an object of another location is left alone"
+    );
 
     // The good location's status; the wrong password marks only its own location.
     let locations: Api<BackupLocation> = Api::namespaced(target.client().await?, "dr");
@@ -116,7 +118,10 @@ async fn an_empty_cluster_sees_every_backup_of_a_read_only_location() -> anyhow:
     let marked = backups.get(&doomed).await?;
     let message = &condition(&marked, "SnapshotPresent").expect("condition").message;
     assert!(message.contains("delete this Backup"), "says what to do: {message}");
-    assert_eq!(condition(&backups.get(&one.name_any()).await?, "SnapshotPresent").map(|c| c.status.as_str()), Some("True"));
+    assert_eq!(
+        condition(&backups.get(&one.name_any()).await?, "SnapshotPresent").map(|c| c.status.as_str()),
+        Some("True")
+    );
     wait_until("the location counts two backups", Duration::from_secs(10), || async {
         Ok(locations.get("main").await?.status.and_then(|s| s.backups) == Some(2))
     })

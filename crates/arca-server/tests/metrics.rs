@@ -42,7 +42,9 @@ fn parse(text: &str) -> anyhow::Result<BTreeMap<String, f64>> {
     let mut out = BTreeMap::new();
     for s in scrape.samples {
         let value = match s.value {
-            prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) | prometheus_parse::Value::Counter(v) => v,
+            prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v)
+            | prometheus_parse::Value::Counter(v) => v,
             other => anyhow::bail!("unexpected sample {other:?}"),
         };
         let mut labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -147,12 +149,12 @@ async fn metrics_come_from_the_catalog_and_survive_a_restart() -> anyhow::Result
     assert_eq!(sample(&scraped, &format!("arca_backups{{{}}}", at(",phase=Failed"))), 0.0);
     assert_eq!(sample(&scraped, &format!("arca_restores{{{}}}", at(",phase=Completed"))), 1.0);
     assert!(sample(&scraped, &format!("arca_repository_bytes{{{}}}", at(""))) > 0.0);
-    assert_eq!(
-        sample(&scraped, &format!("arca_backup_objects{{backup=manual,{}}}", at(""))),
-        manual.objects as f64
-    );
+    assert_eq!(sample(&scraped, &format!("arca_backup_objects{{backup=manual,{}}}", at(""))), manual.objects as f64);
     let nightly = "namespace=shop,phase";
-    assert_eq!(sample(&scraped, &format!("arca_schedule_last_status{{{nightly}=PartiallyFailed,schedule=nightly}}")), 1.0);
+    assert_eq!(
+        sample(&scraped, &format!("arca_schedule_last_status{{{nightly}=PartiallyFailed,schedule=nightly}}")),
+        1.0
+    );
     assert_eq!(sample(&scraped, &format!("arca_schedule_last_status{{{nightly}=Completed,schedule=nightly}}")), 0.0);
     let success = sample(&scraped, "arca_schedule_last_success_timestamp_seconds{namespace=shop,schedule=nightly}");
     assert!((success - good.finished.timestamp_millis() as f64 / 1000.0).abs() < 0.01, "{success}");

@@ -127,7 +127,10 @@ async fn sync_location(ctx: &Ctx, loc: &BackupLocation) -> Result<()> {
         Err(Error::Location {
             namespace: ns.clone(),
             name: name.clone(),
-            reason: format!("reading its repository took longer than {}s; check that it is reachable", SYNC_TIMEOUT.as_secs()),
+            reason: format!(
+                "reading its repository took longer than {}s; check that it is reachable",
+                SYNC_TIMEOUT.as_secs()
+            ),
         })
     });
     let (objects, catalog) = match outcome {
@@ -227,7 +230,11 @@ struct Synced {
     problems: Vec<String>,
 }
 
-async fn write_location_status(ctx: &Ctx, loc: &BackupLocation, outcome: std::result::Result<Synced, String>) -> Result<()> {
+async fn write_location_status(
+    ctx: &Ctx,
+    loc: &BackupLocation,
+    outcome: std::result::Result<Synced, String>,
+) -> Result<()> {
     let old = loc.status.as_ref();
     let mut conditions = old.map(|s| s.conditions.clone()).unwrap_or_default();
     let state = match outcome {
@@ -246,7 +253,10 @@ async fn write_location_status(ctx: &Ctx, loc: &BackupLocation, outcome: std::re
             }
         }
         Err(reason) => {
-            set_condition(&mut conditions, arca_api::Condition::new(AVAILABLE, false, "RepositoryUnavailable", reason.clone()));
+            set_condition(
+                &mut conditions,
+                arca_api::Condition::new(AVAILABLE, false, "RepositoryUnavailable", reason.clone()),
+            );
             status::LocationState {
                 available: false,
                 message: reason,

@@ -81,7 +81,10 @@ pub fn plan(loc: &BackupLocation, objects: &[Backup], stored: &[StoredBackup]) -
         // An object of that name still working has not recorded its
         // snapshot yet: it is the one that wrote it.
         let writing = objects.iter().any(|b| {
-            b.name_any() == base && snapshot_of(b).is_none() && !phase(b).is_final() && b.metadata.deletion_timestamp.is_none()
+            b.name_any() == base
+                && snapshot_of(b).is_none()
+                && !phase(b).is_final()
+                && b.metadata.deletion_timestamp.is_none()
         });
         if writing {
             continue;

@@ -50,7 +50,11 @@ pub fn synced_backup_status(b: &StoredBackup, location: &str) -> BackupStatus {
                 .errors
                 .iter()
                 .take(MAX_ISSUES)
-                .map(|e| Issue { reason: "ItemFailed".into(), message: e.reason.clone(), object: Some(e.object.clone()) })
+                .map(|e| Issue {
+                    reason: "ItemFailed".into(),
+                    message: e.reason.clone(),
+                    object: Some(e.object.clone()),
+                })
                 .collect();
             status.warnings = r
                 .warnings

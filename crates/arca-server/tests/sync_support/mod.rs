@@ -43,7 +43,8 @@ pub async fn create(kube: &Kube, collection: &str, body: serde_json::Value) -> a
 }
 
 pub async fn namespace(kube: &Kube, name: &str) -> anyhow::Result<()> {
-    create(kube, "/api/v1/namespaces", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})).await
+    create(kube, "/api/v1/namespaces", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}))
+        .await
 }
 
 /// A namespace with a few ConfigMaps, to back up.
