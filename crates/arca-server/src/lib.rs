@@ -12,6 +12,13 @@ pub mod location;
 pub mod maintenance;
 pub mod retention;
 pub mod schedule;
+pub mod catalog;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod location;
+pub mod metrics;
 pub mod tenant;
 
 pub use clock::{Clock, SystemClock};

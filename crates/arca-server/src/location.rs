@@ -73,7 +73,17 @@ pub async fn open(client: &Client, loc: &BackupLocation) -> Result<OpenedLocatio
     })
     .await
     .map_err(|e| Error::Other(format!("opening {url}: {e}")))?
-    .map_err(|e| location_error(loc, format!("repository {url}: {e}")))?;
+    .map_err(|e| match e {
+        // Say where the password comes from (never what it is).
+        arca_repo::Error::WrongPassword { .. } => location_error(
+            loc,
+            format!(
+                "repository {url}: the password in Secret {:?} (key {:?}) does not open it; put the repository's password there",
+                pw_ref.name, pw_ref.key
+            ),
+        ),
+        e => location_error(loc, format!("repository {url}: {e}")),
+    })?;
     Ok(OpenedLocation { namespace, name: loc.name_any(), url, password, settings, access, repo })
 }
 
