@@ -3,10 +3,22 @@
 //! (`arca-kube`, `arca-volumes`, `arca-apps`), so a `Backup` object and
 //! `arca backup create` do the same work.
 
+pub mod backup;
+pub mod catalog;
 pub mod clock;
 pub mod config;
+pub mod context;
 pub mod error;
+pub mod events;
+pub mod executor;
+pub mod http;
+pub mod leader;
 pub mod location;
+pub mod metrics;
+pub mod restore;
+pub mod schedule;
+pub mod server;
+pub mod slots;
 pub mod tenant;
 
 pub use clock::{Clock, SystemClock};

@@ -193,7 +193,7 @@ fn create(ctx: &Context, kube: &KubeOpts, args: &CreateArgs) -> Result<i32> {
     let password = ctx.password()?;
     let url = ctx.repo_url()?;
     let (data, hooks) = super::backup_hooks::data_phase(&args.volumes, &args.hooks, url, &password)?;
-    opts.data = super::restore_pitr::with_base_backups(args.blueprints.chain(data)?);
+    opts.data = arca_apps::phases::backup_chain(Some(args.blueprints.settings()?), data);
     let repo = Repository::open(arca_repo::open_backend(url, false)?, &password)?;
     repo.load_index().with_context(|| format!("loading the index of {}", repo.location()))?;
     let bar = if ctx.show_progress() {
