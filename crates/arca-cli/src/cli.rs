@@ -77,6 +77,11 @@ pub enum Command {
     /// Blueprints (application dumps): list, show, validate
     #[command(subcommand)]
     Blueprint(crate::commands::blueprint::BlueprintCommand),
+    /// Run Arca in the cluster: controllers for Backup, Restore, Schedule and BackupLocation objects
+    Server(crate::commands::server::ServerArgs),
+    /// BackupLocations for `arca server`: create (from --repo and the password), list, describe
+    #[command(subcommand)]
+    Location(crate::commands::location::LocationCommand),
 }
 
 #[derive(Subcommand, Debug)]

@@ -9,6 +9,7 @@ pub mod diff;
 pub mod export;
 mod fs;
 mod key;
+pub mod location;
 mod maintenance;
 pub mod mover;
 mod repo;
@@ -16,6 +17,8 @@ pub mod restore;
 mod restore_blueprints;
 mod restore_hooks;
 pub mod restore_pitr;
+pub mod server;
+mod server_client;
 mod snapshots;
 mod stream;
 pub mod volume;
@@ -42,5 +45,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Volume(cmd) => volume::run(&ctx, cmd),
         Command::Wal(cmd) => wal::run(&ctx, cmd),
         Command::Blueprint(cmd) => blueprint::run(&ctx, cmd),
+        Command::Server(args) => server::run(&ctx.global.kube, &args),
+        Command::Location(cmd) => location::run(&ctx, &ctx.global.kube, cmd),
     }
 }
