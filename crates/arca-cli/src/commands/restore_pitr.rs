@@ -1,6 +1,6 @@
-//! `--to-time` for `arca restore create`, base backups for `arca backup
-//! create`, and `arca mover pitr`: the wiring of PostgreSQL point-in-time
-//! recovery into Kubernetes backups and restores (`docs/PITR.md`).
+//! `--to-time` for `arca restore create` and `arca mover pitr`: the wiring
+//! of PostgreSQL point-in-time recovery into Kubernetes restores
+//! (`docs/PITR.md`; base backups join a backup in `arca_apps::phases`).
 
 use std::path::PathBuf;
 use std::sync::Arc;

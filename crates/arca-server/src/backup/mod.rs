@@ -68,10 +68,10 @@ fn error_policy(obj: Arc<Backup>, err: &ReconcileError, ctx: Arc<Context>) -> Ac
 async fn reconcile(obj: Arc<Backup>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let ns = obj.namespace().unwrap_or_default();
     let api: Api<Backup> = Api::namespaced(ctx.client.clone(), &ns);
-    finalizer(&api, BACKUP_FINALIZER, obj, |event| async {
+    finalizer(&api, BACKUP_FINALIZER, obj, move |event| async move {
         match event {
-            Finalizer::Apply(b) => apply(b, ctx.clone()).await,
-            Finalizer::Cleanup(b) => delete::cleanup(b, ctx.clone()).await,
+            Finalizer::Apply(b) => apply(b, ctx).await,
+            Finalizer::Cleanup(b) => delete::cleanup(b, ctx).await,
         }
     })
     .await
