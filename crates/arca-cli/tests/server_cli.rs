@@ -51,7 +51,11 @@ fn init_repo(dir: &Path) -> anyhow::Result<PathBuf> {
     let repo = dir.join("repo");
     let url = repo.display().to_string();
     let backend = arca_repo::open_backend(&url, true)?;
-    Repository::init(backend, PASSWORD.as_bytes(), InitOptions { kdf: KdfParams::insecure_fast(), ..Default::default() })?;
+    Repository::init(
+        backend,
+        PASSWORD.as_bytes(),
+        InitOptions { kdf: KdfParams::insecure_fast(), ..Default::default() },
+    )?;
     Ok(repo)
 }
 
@@ -112,7 +116,24 @@ async fn backups_and_restores_through_the_server_exit_as_the_direct_mode() -> an
     let _server = Server(server);
 
     let created = env
-        .expect(0, &["backup", "create", "nightly", "--server", "-n", "shop", "--include-namespaces", "shop", "--volumes", "none", "--wait", "-o", "json"])
+        .expect(
+            0,
+            &[
+                "backup",
+                "create",
+                "nightly",
+                "--server",
+                "-n",
+                "shop",
+                "--include-namespaces",
+                "shop",
+                "--volumes",
+                "none",
+                "--wait",
+                "-o",
+                "json",
+            ],
+        )
         .await?;
     let created: serde_json::Value = serde_json::from_slice(&created.stdout)?;
     assert_eq!(created["phase"], "Completed", "{created}");
@@ -133,7 +154,24 @@ async fn backups_and_restores_through_the_server_exit_as_the_direct_mode() -> an
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--keep-snapshots"));
 
     let restored = env
-        .expect(0, &["restore", "create", "copy", "--from-backup", "nightly", "--server", "-n", "shop", "--namespace-mappings", "shop:shop-copy", "--wait", "-o", "json"])
+        .expect(
+            0,
+            &[
+                "restore",
+                "create",
+                "copy",
+                "--from-backup",
+                "nightly",
+                "--server",
+                "-n",
+                "shop",
+                "--namespace-mappings",
+                "shop:shop-copy",
+                "--wait",
+                "-o",
+                "json",
+            ],
+        )
         .await?;
     let restored: serde_json::Value = serde_json::from_slice(&restored.stdout)?;
     assert_eq!(restored["phase"], "Completed", "{restored}");

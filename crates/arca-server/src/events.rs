@@ -1,9 +1,9 @@
 //! Kubernetes Events on Arca's objects (`kubectl describe backup X` shows
 //! them): started, completed, failed, queued, deletion refused.
 
+use kube::Client;
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::Client;
 
 /// The controller name in every Event.
 pub const CONTROLLER: &str = "arca-server";

@@ -29,7 +29,8 @@ impl Slots {
         let limit = limit.max(1);
         let semaphore = {
             let mut map = self.by_location.lock().unwrap_or_else(|p| p.into_inner());
-            let entry = map.entry(location.to_string()).or_insert_with(|| (limit, Arc::new(Semaphore::new(limit as usize))));
+            let entry =
+                map.entry(location.to_string()).or_insert_with(|| (limit, Arc::new(Semaphore::new(limit as usize))));
             if entry.0 != limit {
                 // The bound changed: grow or shrink the free permits by the difference.
                 if limit > entry.0 {

@@ -83,7 +83,9 @@ async fn deleting_a_backup_forgets_its_snapshot_unless_the_location_is_read_only
     backups.delete("second", &DeleteParams::default()).await?;
     let refused = until(Duration::from_secs(20), "Deletable=False on backup second", || async {
         Ok(get_backup(&client, "shop", "second").await?.filter(|b| {
-            b.status.as_ref().is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Deletable" && c.status == "False"))
+            b.status
+                .as_ref()
+                .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Deletable" && c.status == "False"))
         }))
     })
     .await?;

@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result, bail};
-use arca_api::{AccessMode, BackupLocation, BackupLocationSpec};
 use arca_api::common::SecretKeyRef;
+use arca_api::{AccessMode, BackupLocation, BackupLocationSpec};
 use arca_repo::backend::RepoUrl;
 use clap::{Args, Subcommand};
-use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ObjectMeta, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use serde::Serialize;
@@ -150,8 +150,10 @@ async fn create(ctx: &Context, client: kube::Client, args: &CreateArgs) -> Resul
     // A wrong password or a missing repository is found now, not by the server later.
     {
         let (url, password) = (url.clone(), password.clone());
-        tokio::task::spawn_blocking(move || arca_repo::Repository::open(arca_repo::open_backend(&url, false)?, &password))
-            .await??;
+        tokio::task::spawn_blocking(move || {
+            arca_repo::Repository::open(arca_repo::open_backend(&url, false)?, &password)
+        })
+        .await??;
     }
     let credentials = if args.credentials_from_env { credentials_from(std::env::vars()) } else { BTreeMap::new() };
     if args.credentials_from_env && credentials.is_empty() {
@@ -161,13 +163,19 @@ async fn create(ctx: &Context, client: kube::Client, args: &CreateArgs) -> Resul
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     let password_secret = format!("{}-password", args.name);
     let s = secret(&password_secret, &ns, [("password".to_string(), password)].into());
-    secrets.patch(&password_secret, &pp, &Patch::Apply(&s)).await.with_context(|| format!("Secret {ns}/{password_secret}"))?;
+    secrets
+        .patch(&password_secret, &pp, &Patch::Apply(&s))
+        .await
+        .with_context(|| format!("Secret {ns}/{password_secret}"))?;
     let credentials_secret = if credentials.is_empty() {
         None
     } else {
         let name = format!("{}-credentials", args.name);
         let data = credentials.iter().map(|(k, v)| (k.clone(), v.as_bytes().to_vec())).collect();
-        secrets.patch(&name, &pp, &Patch::Apply(&secret(&name, &ns, data))).await.with_context(|| format!("Secret {ns}/{name}"))?;
+        secrets
+            .patch(&name, &pp, &Patch::Apply(&secret(&name, &ns, data)))
+            .await
+            .with_context(|| format!("Secret {ns}/{name}"))?;
         Some(name)
     };
     let access_mode = if args.read_only { AccessMode::ReadOnly } else { AccessMode::ReadWrite };
@@ -257,7 +265,10 @@ impl Render for Described {
             s.push_str(&format!("\n  credentials Secret {c}"));
         }
         if let Some(p) = &st.phase {
-            s.push_str(&format!("\n  phase {p}{}", if st.message.is_empty() { String::new() } else { format!(": {}", st.message) }));
+            s.push_str(&format!(
+                "\n  phase {p}{}",
+                if st.message.is_empty() { String::new() } else { format!(": {}", st.message) }
+            ));
         }
         for c in &st.conditions {
             s.push_str(&format!("\n  {} {} {}: {}", c.type_, c.status, c.reason, c.message));
@@ -280,8 +291,9 @@ mod tests {
 
     #[test]
     fn only_object_store_settings_become_credentials() {
-        let env = [("AWS_ACCESS_KEY_ID", "a"), ("HOME", "/root"), ("AZURE_STORAGE_ACCOUNT", "b"), ("ARCA_PASSWORD", "x")]
-            .map(|(k, v)| (k.to_string(), v.to_string()));
+        let env =
+            [("AWS_ACCESS_KEY_ID", "a"), ("HOME", "/root"), ("AZURE_STORAGE_ACCOUNT", "b"), ("ARCA_PASSWORD", "x")]
+                .map(|(k, v)| (k.to_string(), v.to_string()));
         let got: Vec<String> = credentials_from(env).into_keys().collect();
         assert_eq!(got, vec!["AWS_ACCESS_KEY_ID", "AZURE_STORAGE_ACCOUNT"]);
     }

@@ -48,7 +48,10 @@ fn backup_unsupported(args: &BackupArgs) -> Vec<&'static str> {
         ("--hooks (the server runs hooks from pod annotations)", args.hooks.hooks.is_some()),
         ("--volume-policies", v.volume_policies.is_some()),
         ("--keep-snapshots", v.keep_snapshots),
-        ("--mover-namespace (the server's --mover-namespace applies)", v.mover_namespace != arca_volumes::DEFAULT_NAMESPACE),
+        (
+            "--mover-namespace (the server's --mover-namespace applies)",
+            v.mover_namespace != arca_volumes::DEFAULT_NAMESPACE,
+        ),
         ("--mover-cpu", v.mover_cpu.is_some()),
         ("--mover-memory", v.mover_memory.is_some()),
         ("--mover-concurrency", v.mover_concurrency != 4),
@@ -206,11 +209,14 @@ pub fn backup(ctx: &Context, kube: &KubeOpts, args: &BackupArgs) -> Result<i32> 
         let api: Api<Backup> = Api::namespaced(client, &ns);
         let mut obj = Backup::new(&args.name, spec);
         obj.metadata.namespace = Some(ns.clone());
-        api.create(&PostParams::default(), &obj)
-            .await
-            .map_err(|e| anyhow!("creating Backup {ns}/{}: {e} (are Arca's CRDs installed? `arca install`)", args.name))?;
+        api.create(&PostParams::default(), &obj).await.map_err(|e| {
+            anyhow!("creating Backup {ns}/{}: {e} (are Arca's CRDs installed? `arca install`)", args.name)
+        })?;
         if !args.wait {
-            emit(ctx.output(), &Outcome { kind: "Backup", namespace: ns, name: args.name.clone(), phase: "New".into(), status: None })?;
+            emit(
+                ctx.output(),
+                &Outcome { kind: "Backup", namespace: ns, name: args.name.clone(), phase: "New".into(), status: None },
+            )?;
             return Ok(exit::OK);
         }
         let deadline = Instant::now() + args.server.server_timeout;
@@ -235,7 +241,16 @@ pub fn backup(ctx: &Context, kube: &KubeOpts, args: &BackupArgs) -> Result<i32> 
                     _ => exit::FAILURE,
                 };
                 let status = serde_json::to_value(&st).ok();
-                emit(ctx.output(), &Outcome { kind: "Backup", namespace: ns, name: args.name.clone(), phase: st.phase.to_string(), status })?;
+                emit(
+                    ctx.output(),
+                    &Outcome {
+                        kind: "Backup",
+                        namespace: ns,
+                        name: args.name.clone(),
+                        phase: st.phase.to_string(),
+                        status,
+                    },
+                )?;
                 return Ok(code);
             }
             if Instant::now() >= deadline {

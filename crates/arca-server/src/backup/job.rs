@@ -57,7 +57,9 @@ pub(super) async fn start(
     if let Err(e) = api.patch(&name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&labels)).await {
         tracing::warn!("labelling backup {ns}/{name}: {e}");
     }
-    ctx.events.normal(&*obj, "Started", format!("backup started by {} into location {location_name}", ctx.config.identity)).await;
+    ctx.events
+        .normal(&*obj, "Started", format!("backup started by {} into location {location_name}", ctx.config.identity))
+        .await;
     let job = Job { ctx: ctx.clone(), api, obj, status, key: k };
     tokio::spawn(async move {
         let _slot = slot;
@@ -119,10 +121,8 @@ impl Job {
                 if let Some(h) = &hooks {
                     h.thaw_all(ThawBy::Interrupt).await;
                 }
-                let why = format!(
-                    "the server replica {} working on it stopped; run it again",
-                    self.ctx.config.identity
-                );
+                let why =
+                    format!("the server replica {} working on it stopped; run it again", self.ctx.config.identity);
                 failed_status(&mut status, REASON_SERVER_STOPPED, &why);
                 self.write(&status).await;
                 self.ctx.events.warning(&*self.obj, REASON_SERVER_STOPPED, why).await;

@@ -153,12 +153,7 @@ async fn apply(obj: Arc<Backup>, ctx: Arc<Context>) -> Result<Action, ReconcileE
 
 /// An `InProgress` backup no job of this process runs: the replica working
 /// on it stopped. Its partial data never became a snapshot.
-async fn stale_in_progress(
-    api: &Api<Backup>,
-    obj: &Backup,
-    ctx: &Context,
-    k: &str,
-) -> Result<Action, ReconcileError> {
+async fn stale_in_progress(api: &Api<Backup>, obj: &Backup, ctx: &Context, k: &str) -> Result<Action, ReconcileError> {
     if ctx.is_running(k) {
         return Ok(Action::await_change());
     }

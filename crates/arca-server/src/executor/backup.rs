@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use arca_api::backup::{BackupProgress, BackupSpec, BackupStatus, VolumeProgress};
 use arca_api::BackupPhase;
+use arca_api::backup::{BackupProgress, BackupSpec, BackupStatus, VolumeProgress};
 use arca_apps::blueprint::{BackupSettings, Bindings, Library};
 use arca_apps::hooks::backup::{BackupHooks, HookOptions};
 use arca_kube::backup::{BackupOptions, BackupReport};
@@ -46,7 +46,9 @@ pub fn options(
         None
     } else {
         let freeze_timeout = match &spec.hooks.freeze_timeout {
-            Some(t) => Some(arca_apps::hooks::spec::parse_duration(t).map_err(|e| format!("hooks.freezeTimeout: {e}"))?),
+            Some(t) => {
+                Some(arca_apps::hooks::spec::parse_duration(t).map_err(|e| format!("hooks.freezeTimeout: {e}"))?)
+            }
             None => None,
         };
         Some(BackupHooks::new(HookOptions { file: None, freeze_timeout, volume_timeout: volumes.timeout }))
@@ -65,7 +67,11 @@ pub fn options(
     Ok((opts, hooks))
 }
 
-fn volume_options(spec: &BackupSpec, loc: &OpenedLocation, config: &ServerConfig) -> Result<VolumeBackupOptions, String> {
+fn volume_options(
+    spec: &BackupSpec,
+    loc: &OpenedLocation,
+    config: &ServerConfig,
+) -> Result<VolumeBackupOptions, String> {
     let v = &spec.volumes;
     let mode: Mode = v.mode.as_deref().unwrap_or("auto").parse().map_err(|e: String| format!("volumes.mode: {e}"))?;
     let timeout = arca_volumes::limits::parse_duration(v.timeout.as_deref().unwrap_or(VOLUME_TIMEOUT))

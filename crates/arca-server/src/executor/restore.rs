@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arca_api::restore::{RestoreProgress, RestoreSpec, RestoreStatus};
 use arca_api::RestorePhase;
+use arca_api::restore::{RestoreProgress, RestoreSpec, RestoreStatus};
 use arca_apps::blueprint::{Bindings, BlueprintRestore, DumpRecord, Library, RestoreSettings};
 use arca_apps::hooks::restore::{RestoreHookOptions, RestoreHooks};
 use arca_kube::backup::BackupReport;

@@ -160,7 +160,13 @@ pub(crate) fn failed_status(s: &mut RestoreStatus, reason: &str, message: &str) 
     set_condition(&mut s.conditions, Condition::new("Ready", false, reason, message));
 }
 
-async fn fail(api: &Api<Restore>, obj: &Restore, ctx: &Context, reason: &str, message: String) -> Result<Action, Error> {
+async fn fail(
+    api: &Api<Restore>,
+    obj: &Restore,
+    ctx: &Context,
+    reason: &str,
+    message: String,
+) -> Result<Action, Error> {
     let mut s = obj.status.clone().unwrap_or_default();
     failed_status(&mut s, reason, &message);
     patch_status(api, &obj.name_any(), &s).await?;

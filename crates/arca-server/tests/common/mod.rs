@@ -11,8 +11,8 @@ use arca_server::ServerConfig;
 use arca_testcluster::TestCluster;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, PostParams};
 use kube::Client;
+use kube::api::{Api, PostParams};
 use serde_json::json;
 
 pub const PASSWORD: &[u8] = b"server test password";
@@ -110,7 +110,10 @@ pub async fn backup(client: &Client, ns: &str, name: &str, location: Option<&str
 }
 
 /// The server, in-process, until the returned sender is dropped or sent.
-pub fn server(client: &Client, identity: &str) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<arca_server::Result<()>>) {
+pub fn server(
+    client: &Client,
+    identity: &str,
+) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<arca_server::Result<()>>) {
     let mut config = ServerConfig::new("arca-system", identity);
     config.shutdown_grace = Duration::from_secs(5);
     server_with(client, config)
