@@ -12,4 +12,5 @@
 
 pub mod blueprint;
 pub mod hooks;
+pub mod phases;
 pub mod wal;

@@ -82,6 +82,11 @@ pub enum Command {
     /// Backups on a cron schedule with GFS retention, run by `arca server`
     #[command(subcommand)]
     Schedule(crate::commands::schedule::ScheduleCommand),
+    /// Run Arca in the cluster: controllers for Backup, Restore, Schedule and BackupLocation objects
+    Server(crate::commands::server::ServerArgs),
+    /// BackupLocations for `arca server`: create (from --repo and the password), list, describe
+    #[command(subcommand)]
+    Location(crate::commands::location::LocationCommand),
 }
 
 #[derive(Subcommand, Debug)]

@@ -29,6 +29,15 @@ pub fn install_crypto() {
 }
 
 pub async fn connect(opts: &ClusterOptions) -> Result<Connection> {
+    let config = client_config(opts).await?;
+    let server = config.cluster_url.to_string();
+    let client = kube::Client::try_from(config).map_err(|e| Error::Config(e.to_string()))?;
+    Ok(Connection { client, server })
+}
+
+/// The client configuration [`connect`] builds its client from (for
+/// clients derived from it, e.g. ones impersonating another identity).
+pub async fn client_config(opts: &ClusterOptions) -> Result<kube::Config> {
     install_crypto();
     let mut config = load_config(opts.kubeconfig.as_deref(), opts.context.as_deref()).await?;
     // `Kube` retries on its own terms (a few times, backoff capped at seconds,
@@ -36,9 +45,7 @@ pub async fn connect(opts: &ClusterOptions) -> Result<Connection> {
     // 503 fifteen times with backoff growing to minutes: an aggregated API
     // that is down would stall a backup for five minutes per request.
     config.default_retry = false;
-    let server = config.cluster_url.to_string();
-    let client = kube::Client::try_from(config).map_err(|e| Error::Config(e.to_string()))?;
-    Ok(Connection { client, server })
+    Ok(config)
 }
 
 async fn load_config(path: Option<&Path>, context: Option<&str>) -> Result<kube::Config> {

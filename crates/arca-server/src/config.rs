@@ -30,6 +30,12 @@ pub struct ServerConfig {
     pub lease_renew_every: Duration,
     /// Schedules read this clock.
     pub clock: Arc<dyn Clock>,
+    /// On shutdown, how long running backups and restores may take to
+    /// finish before they are stopped and marked `Failed` (`ServerStopped`).
+    pub shutdown_grace: Duration,
+    /// The configuration the server's client was built from: tenant mode
+    /// derives each namespace's impersonating client from it.
+    pub kube_config: Option<kube::Config>,
 }
 
 impl ServerConfig {
@@ -46,6 +52,8 @@ impl ServerConfig {
             lease_duration: Duration::from_secs(15),
             lease_renew_every: Duration::from_secs(5),
             clock: crate::clock::system(),
+            shutdown_grace: Duration::from_secs(60),
+            kube_config: None,
         }
     }
 }

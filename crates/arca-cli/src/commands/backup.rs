@@ -81,7 +81,7 @@ pub struct CreateArgs {
     pub name: String,
     #[command(flatten)]
     pub selection: SelectionArgs,
-    /// Wait for the backup to finish (backups always run in the foreground; kept for scripts written for Velero)
+    /// Wait for the backup to finish (direct backups always run in the foreground; with --server, follow the Backup object)
     #[arg(long)]
     pub wait: bool,
     /// Tag the backup's snapshot (repeatable)
@@ -102,6 +102,8 @@ pub struct CreateArgs {
     pub hooks: super::backup_hooks::HookArgs,
     #[command(flatten)]
     pub blueprints: super::backup_blueprints::BlueprintArgs,
+    #[command(flatten)]
+    pub server: super::server_client::ServerModeArgs,
 }
 
 #[derive(Args, Debug)]
@@ -118,6 +120,7 @@ pub struct DescribeArgs {
 
 pub fn run(ctx: &Context, kube: &KubeOpts, cmd: BackupCommand) -> Result<i32> {
     match cmd {
+        BackupCommand::Create(args) if args.server.server => super::server_client::backup(ctx, kube, &args),
         BackupCommand::Create(args) => create(ctx, kube, &args),
         BackupCommand::List => list(ctx),
         BackupCommand::Describe(args) => describe(ctx, &args),
@@ -193,7 +196,7 @@ fn create(ctx: &Context, kube: &KubeOpts, args: &CreateArgs) -> Result<i32> {
     let password = ctx.password()?;
     let url = ctx.repo_url()?;
     let (data, hooks) = super::backup_hooks::data_phase(&args.volumes, &args.hooks, url, &password)?;
-    opts.data = super::restore_pitr::with_base_backups(args.blueprints.chain(data)?);
+    opts.data = arca_apps::phases::backup_chain(Some(args.blueprints.settings()?), data);
     let repo = Repository::open(arca_repo::open_backend(url, false)?, &password)?;
     repo.load_index().with_context(|| format!("loading the index of {}", repo.location()))?;
     let bar = if ctx.show_progress() {

@@ -1,15 +1,13 @@
 //! The blueprint options of `arca backup create`: application dumps run
-//! before the volume data (a `BackupChain`), and the dump lines of
+//! before the volume data (`arca_apps::phases::backup_chain`), and the dump lines of
 //! `arca backup describe`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow};
 use arca_apps::blueprint::record::DumpState;
-use arca_apps::blueprint::{BackupSettings, Bindings, BlueprintBackup, DumpRecord};
-use arca_kube::data::{BackupChain, BackupDataPhase, DataPhase};
+use arca_apps::blueprint::{BackupSettings, Bindings, DumpRecord};
 use clap::Args;
 use serde_json::Value;
 
@@ -42,13 +40,9 @@ impl BlueprintArgs {
         }
     }
 
-    /// The blueprint phase, then `volumes` (if any).
-    pub fn chain(&self, volumes: Option<DataPhase>) -> Result<Option<DataPhase>> {
-        let settings =
-            BackupSettings { library: self.library.library()?, bindings: self.bindings()?, timeout: self.dump_timeout };
-        let mut phases: Vec<Arc<dyn BackupDataPhase>> = vec![Arc::new(BlueprintBackup(Arc::new(settings)))];
-        phases.extend(volumes.map(|v| v.0));
-        Ok(Some(DataPhase(Arc::new(BackupChain(phases)))))
+    /// The dump settings of the blueprint phase.
+    pub fn settings(&self) -> Result<BackupSettings> {
+        Ok(BackupSettings { library: self.library.library()?, bindings: self.bindings()?, timeout: self.dump_timeout })
     }
 }
 

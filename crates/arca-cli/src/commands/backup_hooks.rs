@@ -2,22 +2,16 @@
 //! `--freeze-timeout`), the freezer handed to the volume phase, the thaw on
 //! SIGINT/SIGTERM, and the hooks line of `arca backup describe`.
 
-use std::sync::Arc;
-
 use anyhow::{Context as _, Result, anyhow};
 use arca_apps::hooks::backup::{BackupHooks, HookOptions, ThawBy};
 use arca_apps::hooks::file::HooksFile;
 use arca_apps::hooks::spec::parse_duration;
-use arca_kube::api::Kube;
-use arca_kube::data::{DataOutcome, DataPhase};
-use arca_volumes::backup::VolumeBackup;
-use arca_volumes::freeze::{Consistency, Freezer};
+use arca_kube::data::DataPhase;
+use arca_volumes::freeze::Consistency;
 use clap::Args;
 use serde_json::Value;
 
 use super::backup_volumes::VolumeArgs;
-
-type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 #[derive(Args, Debug, Clone)]
 pub struct HookArgs {
@@ -54,41 +48,7 @@ pub fn data_phase(
     };
     let hooks = BackupHooks::new(HookOptions { file, freeze_timeout, volume_timeout: opts.timeout });
     opts.consistency = args.consistency.parse::<Consistency>().map_err(|e| anyhow!(e))?;
-    opts.freezer = Some(Arc::new(HooksFreezer(hooks.clone())));
-    Ok((Some(DataPhase(Arc::new(VolumeBackup(Arc::new(opts))))), hooks))
-}
-
-/// Arca's backup hooks as the volume phase's freezer.
-struct HooksFreezer(BackupHooks);
-
-impl Freezer for HooksFreezer {
-    fn has_hooks(&self, pod: &Value) -> bool {
-        self.0.has_hooks(pod)
-    }
-
-    fn freeze<'a>(
-        &'a self,
-        kube: &'a Kube,
-        pod: &'a Value,
-        volumes: &'a [String],
-    ) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(self.0.freeze(kube, pod, volumes))
-    }
-
-    fn thaw<'a>(&'a self, pod: &'a str) -> BoxFuture<'a, ()> {
-        Box::pin(self.0.thaw(pod, ThawBy::Backup))
-    }
-
-    fn outcome(&self) -> DataOutcome {
-        let o = self.0.take_outcome();
-        DataOutcome {
-            hooks: o.records.iter().filter_map(|r| serde_json::to_value(r).ok()).collect(),
-            errors: o.errors,
-            warnings: o.warnings,
-            log: o.log,
-            ..Default::default()
-        }
-    }
+    Ok((Some(arca_apps::phases::volume_phase(opts, Some(hooks.clone()))), hooks))
 }
 
 /// Runs the backup; on SIGINT or SIGTERM it is stopped, every frozen pod

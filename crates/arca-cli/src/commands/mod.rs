@@ -10,6 +10,7 @@ pub mod export;
 mod fs;
 pub mod install;
 mod key;
+pub mod location;
 mod maintenance;
 pub mod mover;
 mod repo;
@@ -18,6 +19,8 @@ mod restore_blueprints;
 mod restore_hooks;
 pub mod restore_pitr;
 pub mod schedule;
+pub mod server;
+mod server_client;
 mod snapshots;
 mod stream;
 pub mod volume;
@@ -46,5 +49,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Blueprint(cmd) => blueprint::run(&ctx, cmd),
         Command::Install(args) => install::run(&ctx, &ctx.global.kube, &args),
         Command::Schedule(cmd) => schedule::run(&ctx, &ctx.global.kube, cmd),
+        Command::Server(args) => server::run(&ctx.global.kube, &args),
+        Command::Location(cmd) => location::run(&ctx, &ctx.global.kube, cmd),
     }
 }

@@ -107,10 +107,13 @@ pub struct CreateArgs {
     pub pitr: super::restore_pitr::PitrArgs,
     #[command(flatten)]
     pub blueprints: super::backup_blueprints::BlueprintArgs,
+    #[command(flatten)]
+    pub server: super::server_client::ServerModeArgs,
 }
 
 pub fn run(ctx: &Context, kube: &KubeOpts, cmd: RestoreCommand) -> Result<i32> {
     match cmd {
+        RestoreCommand::Create(args) if args.server.server => super::server_client::restore(ctx, kube, &args),
         RestoreCommand::Create(args) => create(ctx, kube, &args),
         RestoreCommand::List => list(ctx),
         RestoreCommand::Describe { name, details } => describe(ctx, &name, details),

@@ -1,17 +1,16 @@
-//! `--to-time` for `arca restore create`, base backups for `arca backup
-//! create`, and `arca mover pitr`: the wiring of PostgreSQL point-in-time
-//! recovery into Kubernetes backups and restores (`docs/PITR.md`).
+//! `--to-time` for `arca restore create` and `arca mover pitr`: the wiring
+//! of PostgreSQL point-in-time recovery into Kubernetes restores
+//! (`docs/PITR.md`; base backups join a backup in `arca_apps::phases`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use arca_apps::wal::phase::{KIND, PitrBackupPhase, PodBaseBackup};
+use arca_apps::wal::phase::{KIND, PodBaseBackup};
 use arca_apps::wal::restore_phase::{Excluding, PitrRestorePhase, PitrTarget, claims};
 use arca_apps::wal::{base_backup, recovery};
 use arca_kube::backup::BackupReport;
-use arca_kube::data::{BackupChain, DataPhase, RestoreDataPhase, RestorePhase};
+use arca_kube::data::{RestoreDataPhase, RestorePhase};
 use arca_kube::restore::RestoreOptions;
 use arca_repo::{Repository, SnapshotEntry};
 use arca_volumes::restore::settings::MoverSettings;
@@ -21,9 +20,6 @@ use clap::Args;
 use crate::context::Context;
 use crate::exit;
 
-/// Bound on one pg_basebackup run inside a backup.
-const BASE_BACKUP_TIMEOUT: Duration = Duration::from_secs(2 * 60 * 60);
-
 #[derive(Args, Debug, Clone)]
 pub struct PitrArgs {
     /// Recover the backup's PostgreSQL apps (base backups) to this time by replaying archived WAL (RFC 3339)
@@ -32,15 +28,6 @@ pub struct PitrArgs {
     /// The restore_command the recovered database runs
     #[arg(long, default_value = "arca wal fetch --cluster {cluster} %f %p", requires = "to_time")]
     pub pitr_restore_command: String,
-}
-
-/// Adds the base-backup phase (for pods bound to the PostgreSQL blueprint
-/// with PITR on) before a backup's other data phases.
-pub fn with_base_backups(data: Option<DataPhase>) -> Option<DataPhase> {
-    let mut phases: Vec<Arc<dyn arca_kube::data::BackupDataPhase>> =
-        vec![Arc::new(PitrBackupPhase { timeout: BASE_BACKUP_TIMEOUT })];
-    phases.extend(data.map(|d| d.0));
-    Some(DataPhase(Arc::new(BackupChain(phases))))
 }
 
 /// With `--to-time`: checks the target against every base backup in the

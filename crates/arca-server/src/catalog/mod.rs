@@ -40,7 +40,7 @@ const RETRY_AFTER_ERROR: Duration = Duration::from_secs(15);
 
 struct Ctx {
     client: Client,
-    kube_config: kube::Config,
+    kube_config: Option<kube::Config>,
     config: ServerConfig,
     metrics: Arc<Metrics>,
     /// Per location: the generation and time of its last sync, so that the
@@ -51,7 +51,12 @@ struct Ctx {
 /// Runs catalog sync for the locations of every namespace until dropped.
 /// `kube_config` builds tenant clients in tenant mode (a location's
 /// Secrets and repository are read as its namespace's tenant).
-pub async fn run(client: Client, kube_config: kube::Config, config: ServerConfig, metrics: Arc<Metrics>) -> Result<()> {
+pub async fn run(
+    client: Client,
+    kube_config: Option<kube::Config>,
+    config: ServerConfig,
+    metrics: Arc<Metrics>,
+) -> Result<()> {
     let api: Api<BackupLocation> = Api::all(client.clone());
     let ctx = Arc::new(Ctx { client, kube_config, config, metrics, last: Mutex::new(HashMap::new()) });
     let controller = Controller::new(api, watcher::Config::default());
@@ -171,7 +176,10 @@ async fn read_location(ctx: &Ctx, loc: &BackupLocation) -> Result<(Vec<Backup>, 
     }
     let objects = Api::<Backup>::namespaced(ctx.client.clone(), &ns).list(&ListParams::default()).await?.items;
     let client = if ctx.config.tenant_mode {
-        crate::tenant::client_for(&ctx.kube_config, &ns, true)?
+        let base = ctx.kube_config.as_ref().ok_or_else(|| {
+            Error::Other("tenant mode needs the server's client configuration to impersonate tenants".into())
+        })?;
+        crate::tenant::client_for(base, &ns, true)?
     } else {
         ctx.client.clone()
     };

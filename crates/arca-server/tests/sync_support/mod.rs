@@ -129,7 +129,7 @@ pub async fn start_sync(cluster: &TestCluster, metrics: Arc<Metrics>) -> anyhow:
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
     let server = ServerConfig::new("arca-system", "catalog-test");
     let task = tokio::spawn(async move {
-        if let Err(e) = arca_server::catalog::run(client, config, server, metrics).await {
+        if let Err(e) = arca_server::catalog::run(client, Some(config), server, metrics).await {
             eprintln!("catalog sync ended: {e}");
         }
     });
