@@ -26,6 +26,7 @@ fn break_down(rule: &PolicyRule) -> Vec<PolicyRule> {
                 let base = PolicyRule { verbs: one(verb), api_groups: one(group), resources: one(resource), ..Default::default() };
                 if rule.resource_names.is_empty() {
                     out.push(base);
+                    continue;
                 }
                 for name in &rule.resource_names {
                     out.push(PolicyRule { resource_names: one(name), ..base.clone() });
