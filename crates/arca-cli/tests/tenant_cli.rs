@@ -55,9 +55,16 @@ fn binding(name: &str, role: &str, subject: Value) -> Value {
 /// ServiceAccount `app` to `edit` and (set up by the cluster admin) to `cluster-admin`.
 async fn install(admin: &Kube) -> anyhow::Result<()> {
     for ns in ["team-a", "team-b"] {
-        admin.create("/api/v1/namespaces", &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}), "ns").await?;
+        admin
+            .create(
+                "/api/v1/namespaces",
+                &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+                "ns",
+            )
+            .await?;
         let base = format!("/api/v1/namespaces/{ns}");
-        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"team": ns}});
+        let cm =
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"team": ns}});
         admin.create(&format!("{base}/configmaps"), &cm, "config map").await?;
         let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "app"}});
         admin.create(&format!("{base}/serviceaccounts"), &sa, "service account").await?;
@@ -126,7 +133,8 @@ async fn a_tenant_backs_up_and_restores_its_namespace_only() -> anyhow::Result<(
     for name in ["app-edit", "app-root"] {
         admin.delete(&format!("/apis/{RBAC}/v1/namespaces/team-a/rolebindings/{name}"), "delete").await?;
     }
-    let restored = arca(&env, &tenant_config, 3, &["restore", "create", "team-a-r", "--from-backup", "team-a-1"]).await?;
+    let restored =
+        arca(&env, &tenant_config, 3, &["restore", "create", "team-a-r", "--from-backup", "team-a-1"]).await?;
     assert_eq!(restored["phase"], "PartiallyFailed", "{restored}");
     let root = item(&restored, "rolebinding/team-a/app-root")?;
     assert_eq!(root["outcome"], "failed", "{root}");
@@ -143,7 +151,10 @@ async fn a_tenant_backs_up_and_restores_its_namespace_only() -> anyhow::Result<(
     let out = arca(&env, &tenant_config, 3, &args).await?;
     let cm = item(&out, "configmap/team-b/settings")?;
     assert_eq!(cm["outcome"], "failed", "{out}");
-    assert!(cm["reason"].as_str().is_some_and(|r| r.contains("Forbidden") && r.contains(r#"in the namespace "team-b""#)), "{cm}");
+    assert!(
+        cm["reason"].as_str().is_some_and(|r| r.contains("Forbidden") && r.contains(r#"in the namespace "team-b""#)),
+        "{cm}"
+    );
     let team_b = admin.get("/api/v1/namespaces/team-b/configmaps/settings", "config map").await?;
     assert_eq!(team_b["data"]["team"], "team-b", "team-b untouched");
     Ok(())

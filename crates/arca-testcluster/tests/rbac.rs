@@ -54,8 +54,11 @@ impl Rbac {
 
     /// A Role in `ns` with `rules`, bound to user `user`.
     async fn grant(&self, ns: &str, name: &str, user: &str, rules: Value) -> anyhow::Result<()> {
-        self.create(Api::<Role>::namespaced(self.admin.clone(), ns), json!({"metadata": {"name": name}, "rules": rules}))
-            .await?;
+        self.create(
+            Api::<Role>::namespaced(self.admin.clone(), ns),
+            json!({"metadata": {"name": name}, "rules": rules}),
+        )
+        .await?;
         let binding = json!({
             "metadata": {"name": name},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
@@ -153,7 +156,8 @@ async fn role_rules_match_verbs_resources_subresources_and_names() -> anyhow::Re
         r#"pods is forbidden: User "alice" cannot list resource "pods" in API group "" in the namespace "team-b""#
     );
     let pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}]}});
-    let err = status_of(Api::<Pod>::namespaced(alice.clone(), "team-a").create(&PostParams::default(), &obj(pod)).await);
+    let err =
+        status_of(Api::<Pod>::namespaced(alice.clone(), "team-a").create(&PostParams::default(), &obj(pod)).await);
     assert_eq!(err.code, 403, "{}", err.message);
 
     let alice_secrets: Api<Secret> = Api::namespaced(alice.clone(), "team-a");
@@ -170,8 +174,8 @@ async fn role_rules_match_verbs_resources_subresources_and_names() -> anyhow::Re
     assert_eq!(code, 404, "*/scale allows the scale subresource");
     let (code, message) = get_code(&alice, "/apis/apps/v1/namespaces/team-a/deployments/d").await?;
     assert_eq!(code, 403, "{message}");
-    let exec = http::Request::post("/api/v1/namespaces/team-a/pods/missing/exec?command=true&stdout=true")
-        .body(Vec::new())?;
+    let exec =
+        http::Request::post("/api/v1/namespaces/team-a/pods/missing/exec?command=true&stdout=true").body(Vec::new())?;
     let err = status_of(alice.request_text(exec).await);
     assert_eq!(err.code, 404, "pods/exec allows exec: {}", err.message);
     Ok(())
@@ -207,8 +211,13 @@ async fn cluster_bindings_grant_everywhere_and_non_resource_urls() -> anyhow::Re
 #[tokio::test]
 async fn watches_need_the_watch_verb_and_cluster_wide_rights_for_all_namespaces() -> anyhow::Result<()> {
     let rbac = Rbac::start().await?;
-    rbac.grant("team-a", "watcher", "carol", json!([{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["watch"]}]))
-        .await?;
+    rbac.grant(
+        "team-a",
+        "watcher",
+        "carol",
+        json!([{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["watch"]}]),
+    )
+    .await?;
     let carol = rbac.user("carol").await?;
     let all = Api::<ConfigMap>::all(carol.clone()).watch(&WatchParams::default(), "0").await;
     let err = status_of(all.map(|_| ()));
@@ -265,8 +274,11 @@ async fn service_account_tokens_authenticate_as_the_account() -> anyhow::Result<
 
     // A RoleBinding's ServiceAccount subject without a namespace means the binding's.
     let subject = json!({"kind": "ServiceAccount", "name": "robot"});
-    rbac.create(Api::<RoleBinding>::namespaced(rbac.admin.clone(), "team-a"), binding("robot", "ClusterRole", "view", subject))
-        .await?;
+    rbac.create(
+        Api::<RoleBinding>::namespaced(rbac.admin.clone(), "team-a"),
+        binding("robot", "ClusterRole", "view", subject),
+    )
+    .await?;
     let in_process = Client::try_from(rbac.config(&rbac.cluster.service_account_token("team-a", "robot")?).await?)?;
     Api::<Pod>::namespaced(in_process.clone(), "team-a").list(&ListParams::default()).await?;
     let err = status_of(Api::<Pod>::namespaced(in_process, "team-b").list(&ListParams::default()).await);
@@ -361,7 +373,11 @@ async fn access_reviews_ask_the_authorizer() -> anyhow::Result<()> {
     rbac.grant("team-a", "reader", "alice", json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]))
         .await?;
     let alice = rbac.user("alice").await?;
-    let ask = |ns: &str| obj::<SelfSubjectAccessReview>(json!({"spec": {"resourceAttributes": {"namespace": ns, "verb": "list", "resource": "pods"}}}));
+    let ask = |ns: &str| {
+        obj::<SelfSubjectAccessReview>(
+            json!({"spec": {"resourceAttributes": {"namespace": ns, "verb": "list", "resource": "pods"}}}),
+        )
+    };
     let mine = Api::<SelfSubjectAccessReview>::all(alice.clone());
     let allowed = |r: SelfSubjectAccessReview| r.status.is_some_and(|s| s.allowed);
     assert!(allowed(mine.create(&PostParams::default(), &ask("team-a")).await?));
@@ -381,7 +397,8 @@ async fn access_reviews_ask_the_authorizer() -> anyhow::Result<()> {
         status.reason.as_deref(),
         Some(r#"RBAC: allowed by RoleBinding "reader/team-a" of Role "reader" to User "alice""#)
     );
-    let err = status_of(Api::<SubjectAccessReview>::all(alice.clone()).create(&PostParams::default(), &about_alice).await);
+    let err =
+        status_of(Api::<SubjectAccessReview>::all(alice.clone()).create(&PostParams::default(), &about_alice).await);
     assert_eq!(err.code, 403, "alice may not ask about others");
 
     let rules = obj::<SelfSubjectRulesReview>(json!({"spec": {"namespace": "team-a"}}));

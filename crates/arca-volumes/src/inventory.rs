@@ -90,7 +90,13 @@ impl VolumeItem {
 
 /// Cluster-scoped objects the credentials may not list (a tenant's) are
 /// read as none, with a line in `log`.
-async fn list_cluster_scoped(kube: &Kube, prefix: &str, resource: &str, what: &str, log: &mut Vec<String>) -> arca_kube::Result<Vec<Value>> {
+async fn list_cluster_scoped(
+    kube: &Kube,
+    prefix: &str,
+    resource: &str,
+    what: &str,
+    log: &mut Vec<String>,
+) -> arca_kube::Result<Vec<Value>> {
     match kube.list_all_in(prefix, resource, None, what).await {
         Err(e) if e.api_code() == Some(403) => {
             log.push(format!("{what} could not be listed ({e}): read as none"));
@@ -103,7 +109,11 @@ async fn list_cluster_scoped(kube: &Kube, prefix: &str, resource: &str, what: &s
 /// Reads what [`assemble`] needs: claims and pods of `namespaces` only when
 /// they are named exactly (else of the whole cluster). `log` gets one line
 /// when the snapshot API is not served.
-pub async fn read(kube: &Kube, namespaces: Option<&[String]>, log: &mut Vec<String>) -> arca_kube::Result<ClusterState> {
+pub async fn read(
+    kube: &Kube,
+    namespaces: Option<&[String]>,
+    log: &mut Vec<String>,
+) -> arca_kube::Result<ClusterState> {
     let claims = kube.list_all_in("/api/v1", "persistentvolumeclaims", namespaces, "persistent volume claims").await?;
     let pods = kube.list_all_in("/api/v1", "pods", namespaces, "pods").await?;
     let volumes = list_cluster_scoped(kube, "/api/v1", "persistentvolumes", "persistent volumes", log).await?;

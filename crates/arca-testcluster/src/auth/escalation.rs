@@ -23,7 +23,12 @@ fn break_down(rule: &PolicyRule) -> Vec<PolicyRule> {
         }
         for group in &rule.api_groups {
             for resource in &rule.resources {
-                let base = PolicyRule { verbs: one(verb), api_groups: one(group), resources: one(resource), ..Default::default() };
+                let base = PolicyRule {
+                    verbs: one(verb),
+                    api_groups: one(group),
+                    resources: one(resource),
+                    ..Default::default()
+                };
                 if rule.resource_names.is_empty() {
                     out.push(base);
                     continue;
@@ -46,15 +51,14 @@ fn resources_cover(owner: &[String], wanted: &[String]) -> bool {
         return true;
     }
     wanted.iter().all(|path| {
-        owner.contains(path)
-            || path.split_once('/').is_some_and(|(_, sub)| owner.contains(&format!("*/{sub}")))
+        owner.contains(path) || path.split_once('/').is_some_and(|(_, sub)| owner.contains(&format!("*/{sub}")))
     })
 }
 
 fn urls_cover(owner: &[String], wanted: &[String]) -> bool {
-    wanted.iter().all(|w| {
-        owner.iter().any(|o| o == "*" || o == w || o.strip_suffix('*').is_some_and(|p| w.starts_with(p)))
-    })
+    wanted
+        .iter()
+        .all(|w| owner.iter().any(|o| o == "*" || o == w || o.strip_suffix('*').is_some_and(|p| w.starts_with(p))))
 }
 
 /// Whether `owner` covers the simple rule `sub` (`ruleCovers`).
@@ -74,11 +78,7 @@ fn rule_covers(owner: &PolicyRule, sub: &PolicyRule) -> bool {
 
 /// The simple rules of `wanted` that `owner` does not cover (`Covers`).
 pub fn missing(owner: &[PolicyRule], wanted: &[PolicyRule]) -> Vec<PolicyRule> {
-    wanted
-        .iter()
-        .flat_map(break_down)
-        .filter(|sub| !owner.iter().any(|o| rule_covers(o, sub)))
-        .collect()
+    wanted.iter().flat_map(break_down).filter(|sub| !owner.iter().any(|o| rule_covers(o, sub))).collect()
 }
 
 /// Simple rules differing only in verbs, merged (`CompactRules`).
@@ -137,7 +137,15 @@ fn confirm_no_escalation(state: &State, user: &UserInfo, namespace: &str, rules:
     ))
 }
 
-fn verb_allowed(cluster: &Cluster, state: &State, user: &UserInfo, verb: &str, plural: &str, ns: &str, name: &str) -> bool {
+fn verb_allowed(
+    cluster: &Cluster,
+    state: &State,
+    user: &UserInfo,
+    verb: &str,
+    plural: &str,
+    ns: &str,
+    name: &str,
+) -> bool {
     let attrs = Attributes {
         user: user.clone(),
         verb: verb.into(),
@@ -191,7 +199,11 @@ pub fn check(
                 return Ok(());
             }
             if obj.get("aggregationRule").is_some_and(|a| !a.is_null()) {
-                return Err(forbidden(rt, name, "must have cluster-admin privileges to use the aggregationRule".into()));
+                return Err(forbidden(
+                    rt,
+                    name,
+                    "must have cluster-admin privileges to use the aggregationRule".into(),
+                ));
             }
             let rules: Vec<PolicyRule> =
                 obj.get("rules").cloned().and_then(|r| serde_json::from_value(r).ok()).unwrap_or_default();

@@ -37,7 +37,10 @@ fn unescape(key: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
         match (bytes[i], hex) {
             (b'%', Some(b)) => {
                 out.push(b);
@@ -66,7 +69,9 @@ pub fn resolve(cluster: &Cluster, requester: UserInfo, headers: &HeaderMap) -> R
         if groups.is_empty() && uid.is_none() && extras.is_empty() {
             return Ok(requester);
         }
-        return Err(ApiError::bad_request("requested impersonation of groups, uid or extra without impersonating a user"));
+        return Err(ApiError::bad_request(
+            "requested impersonation of groups, uid or extra without impersonating a user",
+        ));
     };
     let mut checks = Vec::new();
     let mut impersonated = UserInfo { name: username.clone(), ..Default::default() };
@@ -103,7 +108,8 @@ pub fn resolve(cluster: &Cluster, requester: UserInfo, headers: &HeaderMap) -> R
         }
     }
     let marker = if username == ANONYMOUS { UNAUTHENTICATED } else { AUTHENTICATED };
-    let has_marker = impersonated.groups.iter().any(|g| g == UNAUTHENTICATED || (marker == AUTHENTICATED && g == AUTHENTICATED));
+    let has_marker =
+        impersonated.groups.iter().any(|g| g == UNAUTHENTICATED || (marker == AUTHENTICATED && g == AUTHENTICATED));
     if !has_marker {
         impersonated.groups.push(marker.to_string());
     }

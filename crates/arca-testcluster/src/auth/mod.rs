@@ -136,7 +136,10 @@ pub fn forbidden_message(a: &Attributes) -> String {
     let resource =
         if a.subresource.is_empty() { a.resource.clone() } else { format!("{}/{}", a.resource, a.subresource) };
     match a.namespace.as_str() {
-        "" => format!("User {user:?} cannot {} resource {resource:?} in API group {:?} at the cluster scope", a.verb, a.api_group),
+        "" => format!(
+            "User {user:?} cannot {} resource {resource:?} in API group {:?} at the cluster scope",
+            a.verb, a.api_group
+        ),
         ns => format!(
             "User {user:?} cannot {} resource {resource:?} in API group {:?} in the namespace {ns:?}",
             a.verb, a.api_group
@@ -179,7 +182,8 @@ fn authenticate(cluster: &Cluster, headers: &http::HeaderMap) -> Result<UserInfo
 pub fn admit(cluster: &Cluster, req: &http::Request<axum::body::Body>) -> Result<UserInfo, ApiError> {
     let requester = authenticate(cluster, req.headers())?;
     let user = impersonation::resolve(cluster, requester, req.headers())?;
-    let query: Vec<(String, String)> = serde_urlencoded::from_str(req.uri().query().unwrap_or_default()).unwrap_or_default();
+    let query: Vec<(String, String)> =
+        serde_urlencoded::from_str(req.uri().query().unwrap_or_default()).unwrap_or_default();
     let attrs = request_info::attributes(user.clone(), req.method().as_str(), req.uri().path(), &query);
     let allowed = authorize(cluster, &cluster.lock(), &attrs).is_some();
     if !allowed {

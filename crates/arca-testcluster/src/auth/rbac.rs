@@ -33,15 +33,15 @@ fn has(set: &[String], item: &str) -> bool {
 impl PolicyRule {
     fn resource_matches(&self, resource: &str, subresource: &str) -> bool {
         let combined = if subresource.is_empty() { resource.to_string() } else { format!("{resource}/{subresource}") };
-        self.resources.iter().any(|r| {
-            r == "*" || *r == combined || (!subresource.is_empty() && *r == format!("*/{subresource}"))
-        })
+        self.resources
+            .iter()
+            .any(|r| r == "*" || *r == combined || (!subresource.is_empty() && *r == format!("*/{subresource}")))
     }
 
     fn url_matches(&self, path: &str) -> bool {
-        self.non_resource_urls.iter().any(|u| {
-            u == "*" || u == path || u.strip_suffix('*').is_some_and(|prefix| path.starts_with(prefix))
-        })
+        self.non_resource_urls
+            .iter()
+            .any(|u| u == "*" || u == path || u.strip_suffix('*').is_some_and(|prefix| path.starts_with(prefix)))
     }
 
     /// Whether the rule allows the request (`RuleAllows`).
@@ -80,8 +80,11 @@ fn selector_matches(sel: &Value, obj: &Value) -> bool {
     let exprs = sel.get("matchExpressions").and_then(Value::as_array).cloned().unwrap_or_default();
     labels_ok
         && exprs.iter().all(|e| {
-            let values: Vec<&str> =
-                e.get("values").and_then(Value::as_array).map(|v| v.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let values: Vec<&str> = e
+                .get("values")
+                .and_then(Value::as_array)
+                .map(|v| v.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             let value = labels.get(str_at(e, "/key")).map(String::as_str);
             match str_at(e, "/operator") {
                 "In" => value.is_some_and(|v| values.contains(&v)),
@@ -100,7 +103,9 @@ fn cluster_role_rules(state: &State, role: &Value) -> Vec<PolicyRule> {
     let selectors = role.pointer("/aggregationRule/clusterRoleSelectors").and_then(Value::as_array);
     if let Some(selectors) = selectors {
         for other in all(state, "clusterroles", None) {
-            if crate::meta::name(&other) != crate::meta::name(role) && selectors.iter().any(|s| selector_matches(s, &other)) {
+            if crate::meta::name(&other) != crate::meta::name(role)
+                && selectors.iter().any(|s| selector_matches(s, &other))
+            {
                 for rule in rules_of(&other) {
                     if !rules.contains(&rule) {
                         rules.push(rule);
@@ -244,17 +249,61 @@ mod tests {
         use serde_json::json;
         let url = |verb: &str, path: &str| Attributes { verb: verb.into(), path: path.into(), ..Default::default() };
         let cases = [
-            (json!({"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}), resource("get", "", "pods", "", "p"), true),
-            (json!({"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}), resource("list", "", "pods", "", ""), false),
-            (json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}), resource("delete", "apps", "deployments", "", "d"), true),
-            (json!({"verbs": ["get"], "apiGroups": ["apps"], "resources": ["pods"]}), resource("get", "", "pods", "", ""), false),
-            (json!({"verbs": ["create"], "apiGroups": [""], "resources": ["pods/exec"]}), resource("create", "", "pods", "exec", "p"), true),
-            (json!({"verbs": ["create"], "apiGroups": [""], "resources": ["pods"]}), resource("create", "", "pods", "exec", "p"), false),
-            (json!({"verbs": ["get"], "apiGroups": ["apps"], "resources": ["*/scale"]}), resource("get", "apps", "deployments", "scale", "d"), true),
-            (json!({"verbs": ["get"], "apiGroups": ["apps"], "resources": ["*/scale"]}), resource("get", "apps", "deployments", "", "d"), false),
-            (json!({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["a"]}), resource("get", "", "secrets", "", "a"), true),
-            (json!({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["a"]}), resource("get", "", "secrets", "", "b"), false),
-            (json!({"verbs": ["list"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["a"]}), resource("list", "", "secrets", "", ""), false),
+            (
+                json!({"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}),
+                resource("get", "", "pods", "", "p"),
+                true,
+            ),
+            (
+                json!({"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}),
+                resource("list", "", "pods", "", ""),
+                false,
+            ),
+            (
+                json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}),
+                resource("delete", "apps", "deployments", "", "d"),
+                true,
+            ),
+            (
+                json!({"verbs": ["get"], "apiGroups": ["apps"], "resources": ["pods"]}),
+                resource("get", "", "pods", "", ""),
+                false,
+            ),
+            (
+                json!({"verbs": ["create"], "apiGroups": [""], "resources": ["pods/exec"]}),
+                resource("create", "", "pods", "exec", "p"),
+                true,
+            ),
+            (
+                json!({"verbs": ["create"], "apiGroups": [""], "resources": ["pods"]}),
+                resource("create", "", "pods", "exec", "p"),
+                false,
+            ),
+            (
+                json!({"verbs": ["get"], "apiGroups": ["apps"], "resources": ["*/scale"]}),
+                resource("get", "apps", "deployments", "scale", "d"),
+                true,
+            ),
+            (
+                json!({"verbs": ["get"], "apiGroups": ["apps"], "resources": ["*/scale"]}),
+                resource("get", "apps", "deployments", "", "d"),
+                false,
+            ),
+            (
+                json!({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["a"]}),
+                resource("get", "", "secrets", "", "a"),
+                true,
+            ),
+            (
+                json!({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["a"]}),
+                resource("get", "", "secrets", "", "b"),
+                false,
+            ),
+            (
+                json!({"verbs": ["list"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["a"]}),
+                resource("list", "", "secrets", "", ""),
+                false,
+            ),
             (json!({"verbs": ["get"], "nonResourceURLs": ["/healthz"]}), url("get", "/healthz"), true),
             (json!({"verbs": ["get"], "nonResourceURLs": ["/apis/*"]}), url("get", "/apis/apps/v1"), true),
             (json!({"verbs": ["get"], "nonResourceURLs": ["/apis/*"]}), url("get", "/metrics"), false),

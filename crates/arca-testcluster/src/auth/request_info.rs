@@ -115,12 +115,45 @@ mod tests {
             ("GET", "/api/v1/watch/namespaces/a/pods", &[], "watch", "", "a", "pods", "", "", true),
             ("GET", "/api/v1/namespaces/a/pods/p", &[], "get", "", "a", "pods", "", "p", true),
             ("POST", "/api/v1/namespaces/a/pods/p/exec", &[], "create", "", "a", "pods", "exec", "p", true),
-            ("DELETE", "/apis/apps/v1/namespaces/a/deployments", &[], "deletecollection", "apps", "a", "deployments", "", "", true),
-            ("PUT", "/apis/apps/v1/namespaces/a/deployments/d/scale", &[], "update", "apps", "a", "deployments", "scale", "d", true),
+            (
+                "DELETE",
+                "/apis/apps/v1/namespaces/a/deployments",
+                &[],
+                "deletecollection",
+                "apps",
+                "a",
+                "deployments",
+                "",
+                "",
+                true,
+            ),
+            (
+                "PUT",
+                "/apis/apps/v1/namespaces/a/deployments/d/scale",
+                &[],
+                "update",
+                "apps",
+                "a",
+                "deployments",
+                "scale",
+                "d",
+                true,
+            ),
             ("GET", "/api/v1/namespaces/a", &[], "get", "", "a", "namespaces", "", "a", true),
             ("PUT", "/api/v1/namespaces/a/finalize", &[], "update", "", "a", "namespaces", "finalize", "a", true),
             ("GET", "/api/v1/namespaces", &[], "list", "", "", "namespaces", "", "", true),
-            ("GET", "/api/v1/namespaces/a/secrets", &[("fieldSelector", "metadata.name=s")], "list", "", "a", "secrets", "", "s", true),
+            (
+                "GET",
+                "/api/v1/namespaces/a/secrets",
+                &[("fieldSelector", "metadata.name=s")],
+                "list",
+                "",
+                "a",
+                "secrets",
+                "",
+                "s",
+                true,
+            ),
             ("GET", "/apis/apps", &[], "get", "", "", "", "", "", false),
             ("GET", "/version", &[], "get", "", "", "", "", "", false),
             ("POST", "/api/v1", &[], "post", "", "", "", "", "", false),
@@ -129,7 +162,11 @@ mod tests {
             let a = attributes(UserInfo::default(), method, path, &q(query));
             let got = (a.verb.as_str(), a.api_group.as_str(), a.namespace.as_str(), a.resource.as_str());
             assert_eq!(got, (*verb, *group, *ns, *resource), "{method} {path}");
-            assert_eq!((a.subresource.as_str(), a.name.as_str(), a.resource_request), (*sub, *name, *rr), "{method} {path}");
+            assert_eq!(
+                (a.subresource.as_str(), a.name.as_str(), a.resource_request),
+                (*sub, *name, *rr),
+                "{method} {path}"
+            );
         }
     }
 }

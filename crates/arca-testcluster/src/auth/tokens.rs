@@ -11,7 +11,11 @@ use crate::error::ApiError;
 /// The user a service account's tokens authenticate as.
 pub fn service_account(namespace: &str, name: &str, uid: &str) -> UserInfo {
     let user = service_account_user(namespace, name);
-    let groups = ["system:serviceaccounts".to_string(), format!("system:serviceaccounts:{namespace}"), super::AUTHENTICATED.into()];
+    let groups = [
+        "system:serviceaccounts".to_string(),
+        format!("system:serviceaccounts:{namespace}"),
+        super::AUTHENTICATED.into(),
+    ];
     UserInfo { name: user, uid: uid.to_string(), groups: groups.to_vec(), ..Default::default() }
 }
 

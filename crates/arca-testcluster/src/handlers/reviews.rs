@@ -87,7 +87,12 @@ fn review_attributes(user: UserInfo, spec: &Value) -> Attributes {
             ..Default::default()
         };
     }
-    Attributes { user, verb: text(spec, "/nonResourceAttributes/verb"), path: text(spec, "/nonResourceAttributes/path"), ..Default::default() }
+    Attributes {
+        user,
+        verb: text(spec, "/nonResourceAttributes/verb"),
+        path: text(spec, "/nonResourceAttributes/path"),
+        ..Default::default()
+    }
 }
 
 /// The review's status from the authorizer.
@@ -108,7 +113,12 @@ fn spec_user(body: &Value) -> UserInfo {
         .and_then(Value::as_object)
         .map(|m| m.keys().map(|k| (k.clone(), strings(body, &format!("/spec/extra/{k}")))).collect())
         .unwrap_or_default();
-    UserInfo { name: text(body, "/spec/user"), uid: text(body, "/spec/uid"), groups: strings(body, "/spec/groups"), extra }
+    UserInfo {
+        name: text(body, "/spec/user"),
+        uid: text(body, "/spec/uid"),
+        groups: strings(body, "/spec/groups"),
+        extra,
+    }
 }
 
 fn subject_access_review(cluster: &Cluster, t: &Target, body: &Value) -> ApiResult<Value> {
@@ -145,7 +155,12 @@ fn self_subject_rules_review(cluster: &Cluster, _: &Target, body: &Value) -> Api
     let user = auth::current_user();
     let rules = if !cluster.auth.rbac || user.is_privileged() {
         vec![
-            PolicyRule { verbs: vec!["*".into()], api_groups: vec!["*".into()], resources: vec!["*".into()], ..Default::default() },
+            PolicyRule {
+                verbs: vec!["*".into()],
+                api_groups: vec!["*".into()],
+                resources: vec!["*".into()],
+                ..Default::default()
+            },
             PolicyRule { verbs: vec!["*".into()], non_resource_urls: vec!["*".into()], ..Default::default() },
         ]
     } else {
