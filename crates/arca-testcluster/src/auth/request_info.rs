@@ -106,10 +106,23 @@ mod tests {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
+    /// (method, path, query, verb, group, namespace, resource, subresource, name, resource request)
+    type Case = (
+        &'static str,
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        bool,
+    );
+
     #[test]
     fn attributes_follow_upstream_request_info() {
-        // (method, path, query, verb, group, namespace, resource, subresource, name, resource request)
-        let cases: &[(&str, &str, &[(&str, &str)], &str, &str, &str, &str, &str, &str, bool)] = &[
+        let cases: &[Case] = &[
             ("GET", "/api/v1/namespaces/a/pods", &[], "list", "", "a", "pods", "", "", true),
             ("GET", "/api/v1/pods", &[("watch", "true")], "watch", "", "", "pods", "", "", true),
             ("GET", "/api/v1/watch/namespaces/a/pods", &[], "watch", "", "a", "pods", "", "", true),
