@@ -137,6 +137,35 @@ impl Kube {
         }
     }
 
+    /// Every object of collection `resource` under `prefix` (`/api/v1`,
+    /// `/apis/apps/v1`): one cluster-wide list, or one list per namespace
+    /// when `namespaces` names them, which is all a namespace's tenant may do.
+    pub async fn list_all_in(
+        &self,
+        prefix: &str,
+        resource: &str,
+        namespaces: Option<&[String]>,
+        what: &str,
+    ) -> Result<Vec<Value>> {
+        let paths: Vec<String> = match namespaces {
+            Some(nss) => nss.iter().map(|ns| format!("{prefix}/namespaces/{ns}/{resource}")).collect(),
+            None => vec![format!("{prefix}/{resource}")],
+        };
+        let mut out = Vec::new();
+        for path in paths {
+            let mut cont: Option<String> = None;
+            loop {
+                let page = self.list_page(&path, 500, cont.as_deref(), what).await?;
+                out.extend(page["items"].as_array().cloned().unwrap_or_default());
+                cont = page["metadata"]["continue"].as_str().filter(|c| !c.is_empty()).map(String::from);
+                if cont.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// One page of a list. A `410 Gone` on an expired `continue` is returned
     /// as an error for the caller to restart the list.
     pub async fn list_page(&self, path: &str, limit: u32, cont: Option<&str>, what: &str) -> Result<Value> {

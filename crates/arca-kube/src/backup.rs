@@ -155,6 +155,8 @@ struct Shared {
     closure: Mutex<Closure>,
     counts: Mutex<BTreeMap<String, u64>>,
     inclusions: Mutex<Vec<Inclusion>>,
+    /// Types left out because the credentials may not list them.
+    warnings: Mutex<Vec<String>>,
     log: Mutex<Vec<String>>,
     bytes: std::sync::atomic::AtomicU64,
 }
@@ -296,14 +298,30 @@ async fn list_into(
     }
 }
 
-/// Namespaces to list one by one when the filter names them literally (a
-/// cheaper request than listing the whole cluster and dropping most).
-fn literal_namespaces(spec: &FilterSpec) -> Option<Vec<String>> {
-    let lits = &spec.include_namespaces;
-    let literal = !lits.is_empty() && lits.iter().all(|n| !n.contains(['*', '?', '[', '{']));
-    literal.then(|| lits.clone())
+/// Lists a type in each of the namespaces the filter names exactly, or
+/// cluster-wide. `Err` names what failed (the type, or the type in a namespace).
+async fn list_type(
+    kube: &Kube,
+    shared: &Arc<Shared>,
+    rt: &ResourceType,
+    opts: &BackupOptions,
+    progress: &dyn Progress,
+) -> std::result::Result<u64, (String, Error)> {
+    let Some(namespaces) = shared.filter.literal_namespaces().filter(|_| rt.namespaced) else {
+        return list_into(kube, shared, rt, None, opts.page_size, progress).await.map_err(|e| (rt.group_resource(), e));
+    };
+    let mut total = 0;
+    for ns in &namespaces {
+        total += list_into(kube, shared, rt, Some(ns), opts.page_size, progress)
+            .await
+            .map_err(|e| (format!("{} in namespace {ns}", rt.group_resource()), e))?;
+    }
+    Ok(total)
 }
 
+/// One type backed up: its object count, or why it failed. A type the
+/// credentials may not list is left out with one warning, not a failure:
+/// what a tenant may not read is not theirs to back up.
 async fn backup_type(
     kube: &Kube,
     shared: &Arc<Shared>,
@@ -311,41 +329,41 @@ async fn backup_type(
     opts: &BackupOptions,
     progress: &dyn Progress,
 ) -> std::result::Result<u64, ItemError> {
-    let result = match (rt.namespaced, literal_namespaces(&opts.filter)) {
-        (true, Some(namespaces)) => {
-            let mut total = 0;
-            for ns in namespaces.iter().filter(|ns| shared.filter.namespace_included(ns)) {
-                match list_into(kube, shared, rt, Some(ns), opts.page_size, progress).await {
-                    Ok(n) => total += n,
-                    Err(e) => {
-                        return Err(ItemError {
-                            object: format!("{} in namespace {ns}", rt.group_resource()),
-                            reason: e.reason(),
-                        });
-                    }
-                }
-            }
-            Ok(total)
-        }
-        _ => list_into(kube, shared, rt, None, opts.page_size, progress).await,
-    };
-    match result {
+    match list_type(kube, shared, rt, opts, progress).await {
         Ok(n) => {
             shared.log(format!("{}: {n} object(s)", rt.group_resource()));
             progress.type_done(&rt.group_resource(), n);
             Ok(n)
         }
-        Err(e) => {
-            shared.log(format!("{}: FAILED: {}", rt.group_resource(), e.reason()));
-            Err(ItemError { object: rt.group_resource(), reason: e.reason() })
+        Err((object, e)) if e.api_code() == Some(403) => {
+            let warning = format!("{object}: left out, {}", forbidden_reason(&e));
+            shared.log(warning.clone());
+            lock(&shared.warnings).push(warning);
+            Ok(0)
         }
+        Err((object, e)) => {
+            shared.log(format!("{object}: FAILED: {}", e.reason()));
+            Err(ItemError { object, reason: e.reason() })
+        }
+    }
+}
+
+/// `forbidden: <the API server's message>`.
+fn forbidden_reason(e: &Error) -> String {
+    match e {
+        Error::Api { failure, .. } => format!("forbidden: {}", failure.message),
+        other => format!("forbidden: {}", other.reason()),
     }
 }
 
 /// Reads who the cluster is: version and the kube-system namespace's uid.
 pub async fn cluster_identity(kube: &Kube, server: &str) -> Result<ClusterIdentity> {
     let version = kube.get("/version", "reading the server version").await?;
-    let ks = kube.get_opt("/api/v1/namespaces/kube-system", "reading namespace kube-system").await?;
+    // A tenant may not read kube-system: the identity then has no uid.
+    let ks = match kube.get_opt("/api/v1/namespaces/kube-system", "reading namespace kube-system").await {
+        Err(e) if e.api_code() == Some(403) => None,
+        other => other?,
+    };
     Ok(ClusterIdentity {
         server: server.to_string(),
         version: objects::str_at(&version, "/gitVersion").unwrap_or_default().to_string(),
@@ -395,6 +413,7 @@ pub async fn run(
         closure: Mutex::new(Closure::default()),
         counts: Mutex::new(BTreeMap::new()),
         inclusions: Mutex::new(Vec::new()),
+        warnings: Mutex::new(Vec::new()),
         log: Mutex::new(Vec::new()),
         bytes: Default::default(),
     });
@@ -421,6 +440,7 @@ pub async fn run(
             .await;
         errors.extend(results.into_iter().filter_map(|r| r.err()));
     }
+    warnings.extend(lock(&shared.warnings).drain(..));
     let (mut volumes, mut hooks, mut dumps) = (Vec::new(), Vec::new(), Vec::new());
     if let Some(data) = &opts.data {
         let ctx = crate::data::BackupData { kube, repo, filter: &shared.filter, backup: &opts.name };

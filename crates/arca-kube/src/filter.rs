@@ -98,6 +98,15 @@ impl Filter {
         &self.spec
     }
 
+    /// The namespaces to list one by one when `--include-namespaces` names
+    /// them exactly (no glob) and the exclusions keep them: a cheaper request
+    /// than listing the whole cluster, and the only one a tenant may make.
+    pub fn literal_namespaces(&self) -> Option<Vec<String>> {
+        let lits = &self.spec.include_namespaces;
+        let literal = !lits.is_empty() && lits.iter().all(|n| !n.contains(['*', '?', '[', '{']));
+        literal.then(|| lits.iter().filter(|ns| self.namespace_included(ns)).cloned().collect())
+    }
+
     pub fn namespace_included(&self, ns: &str) -> bool {
         self.include_ns.as_ref().is_none_or(|g| g.is_match(ns)) && !self.exclude_ns.is_match(ns)
     }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::auth::Authenticator;
 use crate::backends::Endpoints;
 use crate::faults::Faults;
 use crate::registry::Registry;
@@ -40,6 +41,8 @@ pub struct Cluster {
     pub nodes: Vec<String>,
     /// Image name prefixes no registry has: such containers never start.
     pub unpullable_images: Vec<String>,
+    /// Bearer tokens, and whether RBAC is enforced.
+    pub auth: Authenticator,
 }
 
 impl Cluster {
@@ -55,6 +58,7 @@ impl Cluster {
             release,
             nodes: node_names(1),
             unpullable_images: Vec::new(),
+            auth: Authenticator::default(),
         }
     }
 

@@ -7,7 +7,7 @@ use crate::Error;
 /// Context, cluster and user name in the written kubeconfig.
 pub const CONTEXT: &str = "arca-test";
 
-pub fn render(url: &str) -> String {
+pub fn render(url: &str, token: &str) -> String {
     format!(
         "apiVersion: v1
 kind: Config
@@ -24,17 +24,18 @@ contexts:
 current-context: {CONTEXT}
 users:
 - name: {CONTEXT}
-  user: {{}}
+  user:
+    token: {token}
 preferences: {{}}
 "
     )
 }
 
-pub fn write(path: &Path, url: &str) -> Result<(), Error> {
+pub fn write(path: &Path, url: &str, token: &str) -> Result<(), Error> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    std::fs::write(path, render(url))?;
+    std::fs::write(path, render(url, token))?;
     Ok(())
 }
 

@@ -14,6 +14,7 @@
 
 mod admission;
 mod aggregation;
+mod auth;
 pub mod backends;
 mod cluster;
 mod controllers;
@@ -82,6 +83,7 @@ pub struct Builder {
     container_path: Vec<PathBuf>,
     nodes: Option<usize>,
     unpullable_images: Vec<String>,
+    rbac: bool,
 }
 
 impl Builder {
@@ -143,6 +145,15 @@ impl Builder {
         self
     }
 
+    /// Enforce RBAC (default off: every authenticated request is allowed, as
+    /// with `--authorization-mode=AlwaysAllow`). Authentication and
+    /// impersonation work either way; the default kubeconfig's user is in
+    /// `system:masters`.
+    pub fn rbac(mut self, yes: bool) -> Self {
+        self.rbac = yes;
+        self
+    }
+
     /// Imitate this Kubernetes release (default 1.33): `/version`, the served
     /// group versions and preferred versions, and the objects created at start.
     /// `"1.25"`, `"1.29"` or `"1.33"`; another answers
@@ -177,6 +188,7 @@ impl Builder {
         cluster.container_path = self.container_path.clone();
         cluster.nodes = cluster::node_names(self.nodes.unwrap_or(1));
         cluster.unpullable_images = self.unpullable_images.clone();
+        cluster.auth.rbac = self.rbac;
         for node in &cluster.nodes {
             std::fs::create_dir_all(cluster.kubelet_dir(node).join("pods"))?;
         }
@@ -191,7 +203,7 @@ impl Builder {
         aggregation::refresh(&cluster);
         let url = format!("http://127.0.0.1:{port}");
         let kubeconfig_path = self.kubeconfig.clone().unwrap_or_else(|| data_dir.join("kubeconfig"));
-        kubeconfig::write(&kubeconfig_path, &url)?;
+        kubeconfig::write(&kubeconfig_path, &url, &cluster.auth.admin_token)?;
         let server = server::spawn(listener, cluster.clone());
         let controllers = controllers::spawn(cluster.clone())?;
         Ok(TestCluster { cluster, url, kubeconfig_path, server, controllers: Some(controllers), _temp: temp })
@@ -245,6 +257,32 @@ impl TestCluster {
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         self.url.clone()
+    }
+
+    /// A new bearer token for user `name` in `groups` (`system:authenticated`
+    /// is added).
+    pub fn add_user(&self, name: &str, groups: &[&str]) -> String {
+        let mut user = auth::UserInfo::new(name, groups);
+        if !user.groups.iter().any(|g| g == auth::AUTHENTICATED) {
+            user.groups.push(auth::AUTHENTICATED.to_string());
+        }
+        self.cluster.auth.issue(user)
+    }
+
+    /// A token for service account `name` of `namespace`, as a TokenRequest
+    /// would return; the service account must exist.
+    pub fn service_account_token(&self, namespace: &str, name: &str) -> anyhow::Result<String> {
+        Ok(auth::tokens::issue(&self.cluster, namespace, name)?)
+    }
+
+    /// The token of the default kubeconfig (user `arca-test-admin`, in `system:masters`).
+    pub fn admin_token(&self) -> String {
+        self.cluster.auth.admin_token.clone()
+    }
+
+    /// Writes a kubeconfig for this server that authenticates with `token`.
+    pub fn write_kubeconfig(&self, path: impl AsRef<Path>, token: &str) -> anyhow::Result<()> {
+        Ok(kubeconfig::write(path.as_ref(), &self.url, token)?)
     }
 
     /// A client built from the kubeconfig file, as for a real cluster.

@@ -232,6 +232,7 @@ pub fn builtin_subresource(group: &str, version: &str, kind: &str, name: &str) -
         "log" => ("", "v1", "Pod", &["get"]),
         "finalize" => ("", "v1", "Namespace", &["update"]),
         "approval" => (group, version, kind, &["get", "patch", "update"]),
+        "token" => ("authentication.k8s.io", "v1", "TokenRequest", &["create"]),
         _ => (group, version, kind, &["get"]),
     };
     Subresource {
@@ -256,7 +257,7 @@ fn builtin_rows() -> Vec<ResourceType> {
         row::<core::Endpoints>(s(&["ep"])),
         row::<core::ConfigMap>(s(&["cm"])),
         row::<core::Secret>(e()),
-        row::<core::ServiceAccount>(s(&["sa"])),
+        row::<core::ServiceAccount>(Extra { subs: &["token"], ..s(&["sa"]) }),
         row::<core::PersistentVolume>(st(&["pv"])),
         row::<core::PersistentVolumeClaim>(st(&["pvc"])),
         row::<core::Event>(s(&["ev"])),

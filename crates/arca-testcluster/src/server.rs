@@ -68,7 +68,11 @@ async fn handle(cluster: Arc<Cluster>, req: http::Request<Incoming>) -> Result<h
     if let Some(resp) = faulted(&cluster, &method, &path).await? {
         return Ok(resp);
     }
-    let resp = handlers::dispatch(cluster, req.map(Body::new)).await;
+    let req = req.map(Body::new);
+    let resp = match crate::auth::admit(&cluster, &req) {
+        Ok(user) => crate::auth::scoped(user, handlers::dispatch(cluster, req)).await,
+        Err(err) => handlers::error_response(&err),
+    };
     tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
     Ok(resp)
 }

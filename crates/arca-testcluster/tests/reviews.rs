@@ -60,10 +60,13 @@ async fn access_reviews_are_allowed_and_never_stored() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn token_and_self_subject_reviews_name_the_test_user() -> anyhow::Result<()> {
-    let (_c, client) = cluster().await?;
+    let (c, client) = cluster().await?;
     let pp = PostParams::default();
     let tokens: Api<TokenReview> = Api::all(client.clone());
-    let review: TokenReview = obj(json!({"spec": {"token": "abc", "audiences": ["arca"]}}));
+    let unknown: TokenReview = obj(json!({"spec": {"token": "abc"}}));
+    let status = tokens.create(&pp, &unknown).await?.status.ok_or_else(|| anyhow::anyhow!("no status"))?;
+    assert_eq!(status.authenticated, Some(false));
+    let review: TokenReview = obj(json!({"spec": {"token": c.admin_token(), "audiences": ["arca"]}}));
     let status = tokens.create(&pp, &review).await?.status.ok_or_else(|| anyhow::anyhow!("no status"))?;
     assert_eq!(status.authenticated, Some(true));
     assert_eq!(status.audiences, Some(vec!["arca".to_string()]));
@@ -75,7 +78,7 @@ async fn token_and_self_subject_reviews_name_the_test_user() -> anyhow::Result<(
     let whoami: Api<SelfSubjectReview> = Api::all(client);
     let me = whoami.create(&pp, &obj(json!({}))).await?;
     let user = me.status.and_then(|s| s.user_info).and_then(|u| u.username);
-    assert_eq!(user.as_deref(), Some("arca-test"));
+    assert_eq!(user.as_deref(), Some("arca-test-admin"));
     Ok(())
 }
 
@@ -131,7 +134,7 @@ async fn certificate_signing_requests_are_approved_through_the_subresource() -> 
         "spec": {"request": "LS0tLS1CRUdJTg==", "signerName": "kubernetes.io/kube-apiserver-client", "usages": ["client auth"]},
     }));
     let created = csrs.create(&PostParams::default(), &csr).await?;
-    assert_eq!(created.spec.username.as_deref(), Some("arca-test"));
+    assert_eq!(created.spec.username.as_deref(), Some("arca-test-admin"));
     let missing: CertificateSigningRequest =
         obj(json!({"metadata": {"name": "bad"}, "spec": {"request": "", "signerName": ""}}));
     assert_eq!(status_of(csrs.create(&PostParams::default(), &missing).await).code, 422);

@@ -78,7 +78,8 @@ impl BackupDataPhase for VolumeBackup {
 
 async fn run_phase(opts: &VolumeBackupOptions, ctx: BackupData<'_>) -> DataOutcome {
     let mut out = DataOutcome::default();
-    let state = match inventory::read(ctx.kube, &mut out.log).await {
+    let namespaces = ctx.filter.literal_namespaces();
+    let state = match inventory::read(ctx.kube, namespaces.as_deref(), &mut out.log).await {
         Ok(s) => s,
         Err(e) => {
             let reason = format!("the volumes could not be listed, none was backed up: {e}");

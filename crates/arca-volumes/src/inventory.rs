@@ -88,27 +88,41 @@ impl VolumeItem {
     }
 }
 
-async fn list_all(kube: &Kube, path: &str, what: &str) -> arca_kube::Result<Vec<Value>> {
-    let mut out = Vec::new();
-    let mut cont: Option<String> = None;
-    loop {
-        let page = kube.list_page(path, 500, cont.as_deref(), what).await?;
-        out.extend(page["items"].as_array().cloned().unwrap_or_default());
-        cont = page["metadata"]["continue"].as_str().filter(|c| !c.is_empty()).map(String::from);
-        if cont.is_none() {
-            return Ok(out);
+/// Cluster-scoped objects the credentials may not list (a tenant's) are
+/// read as none, with a line in `log`.
+async fn list_cluster_scoped(
+    kube: &Kube,
+    prefix: &str,
+    resource: &str,
+    what: &str,
+    log: &mut Vec<String>,
+) -> arca_kube::Result<Vec<Value>> {
+    match kube.list_all_in(prefix, resource, None, what).await {
+        Err(e) if e.api_code() == Some(403) => {
+            log.push(format!("{what} could not be listed ({e}): read as none"));
+            Ok(Vec::new())
         }
+        other => other,
     }
 }
 
-/// Reads what [`assemble`] needs. `log` gets one line when the snapshot API is not served.
-pub async fn read(kube: &Kube, log: &mut Vec<String>) -> arca_kube::Result<ClusterState> {
-    let claims = list_all(kube, "/api/v1/persistentvolumeclaims", "persistent volume claims").await?;
-    let pods = list_all(kube, "/api/v1/pods", "pods").await?;
-    let volumes = list_all(kube, "/api/v1/persistentvolumes", "persistent volumes").await?;
-    let storage_classes = list_all(kube, "/apis/storage.k8s.io/v1/storageclasses", "storage classes").await?;
-    let path = "/apis/snapshot.storage.k8s.io/v1/volumesnapshotclasses";
-    let snapshot_classes = match list_all(kube, path, "volume snapshot classes").await {
+/// Reads what [`assemble`] needs: claims and pods of `namespaces` only when
+/// they are named exactly (else of the whole cluster). `log` gets one line
+/// when the snapshot API is not served.
+pub async fn read(
+    kube: &Kube,
+    namespaces: Option<&[String]>,
+    log: &mut Vec<String>,
+) -> arca_kube::Result<ClusterState> {
+    let claims = kube.list_all_in("/api/v1", "persistentvolumeclaims", namespaces, "persistent volume claims").await?;
+    let pods = kube.list_all_in("/api/v1", "pods", namespaces, "pods").await?;
+    let volumes = list_cluster_scoped(kube, "/api/v1", "persistentvolumes", "persistent volumes", log).await?;
+    let storage_classes =
+        list_cluster_scoped(kube, "/apis/storage.k8s.io/v1", "storageclasses", "storage classes", log).await?;
+    let snapshot_classes = match kube
+        .list_all_in("/apis/snapshot.storage.k8s.io/v1", "volumesnapshotclasses", None, "volume snapshot classes")
+        .await
+    {
         Ok(c) => Some(c),
         Err(e) if e.api_code() == Some(404) => {
             log.push(

@@ -43,24 +43,19 @@ impl BoundApp {
     }
 }
 
-async fn list_all(kube: &Kube, path: &str) -> Result<Vec<Value>, String> {
-    let mut out = Vec::new();
-    let mut cont: Option<String> = None;
-    loop {
-        let page = kube.list_page(path, 500, cont.as_deref(), "bound applications").await.map_err(|e| e.to_string())?;
-        out.extend(page["items"].as_array().cloned().unwrap_or_default());
-        cont = page["metadata"]["continue"].as_str().filter(|c| !c.is_empty()).map(String::from);
-        if cont.is_none() {
-            return Ok(out);
-        }
-    }
-}
-
-/// Every bound StatefulSet, Deployment and (bare) Pod that `wanted` keeps.
-pub async fn find(kube: &Kube, rules: &Bindings, wanted: impl Fn(&Value) -> bool) -> Result<Vec<BoundApp>, String> {
+/// Every bound StatefulSet, Deployment and (bare) Pod that `wanted` keeps,
+/// listed in `namespaces` only when they are named exactly.
+pub async fn find(
+    kube: &Kube,
+    rules: &Bindings,
+    namespaces: Option<&[String]>,
+    wanted: impl Fn(&Value) -> bool,
+) -> Result<Vec<BoundApp>, String> {
     let mut apps = Vec::new();
     for (kind, path) in BINDABLE {
-        for obj in list_all(kube, path).await? {
+        let (prefix, resource) = path.rsplit_once('/').unwrap_or_default();
+        let listed = kube.list_all_in(prefix, resource, namespaces, "bound applications").await;
+        for obj in listed.map_err(|e| e.to_string())? {
             if wanted(&obj) {
                 apps.extend(BoundApp::of(kind, obj, rules));
             }

@@ -41,7 +41,8 @@ impl BackupDataPhase for BlueprintBackup {
             let mut outcome = DataOutcome::default();
             let wanted =
                 |o: &serde_json::Value| ctx.filter.object_namespace_included(o) && ctx.filter.object_selected(o);
-            let apps = match app::find(ctx.kube, &self.0.bindings, wanted).await {
+            let namespaces = ctx.filter.literal_namespaces();
+            let apps = match app::find(ctx.kube, &self.0.bindings, namespaces.as_deref(), wanted).await {
                 Ok(a) => a,
                 // Not an item of its own: the report says no application was dumped, and why.
                 Err(why) => {

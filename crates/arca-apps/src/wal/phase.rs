@@ -97,21 +97,10 @@ pub fn wants_pitr(pod: &Value) -> bool {
 }
 
 async fn bound_pods(kube: &Kube, ctx: &BackupData<'_>) -> arca_kube::Result<Vec<Value>> {
-    let mut pods = Vec::new();
-    let mut cont: Option<String> = None;
-    loop {
-        let page = kube.list_page("/api/v1/pods", 500, cont.as_deref(), "listing pods").await?;
-        for pod in page["items"].as_array().into_iter().flatten() {
-            let running = pod.pointer("/status/phase").and_then(Value::as_str) == Some("Running");
-            if running && wants_pitr(pod) && ctx.filter.object_selected(pod) {
-                pods.push(pod.clone());
-            }
-        }
-        cont = page.pointer("/metadata/continue").and_then(Value::as_str).filter(|c| !c.is_empty()).map(String::from);
-        if cont.is_none() {
-            return Ok(pods);
-        }
-    }
+    let namespaces = ctx.filter.literal_namespaces();
+    let pods = kube.list_all_in("/api/v1", "pods", namespaces.as_deref(), "listing pods").await?;
+    let running = |pod: &Value| pod.pointer("/status/phase").and_then(Value::as_str) == Some("Running");
+    Ok(pods.into_iter().filter(|pod| running(pod) && wants_pitr(pod) && ctx.filter.object_selected(pod)).collect())
 }
 
 /// The claim holding `pgdata` in `container` of `pod`, and the data

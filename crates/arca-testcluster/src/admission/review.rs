@@ -10,9 +10,9 @@ use crate::error::ApiError;
 pub const API_VERSION: &str = "admission.k8s.io/v1";
 pub const KIND: &str = "AdmissionReview";
 
-/// The user every request is attributed to (the test cluster does not authenticate).
+/// The user the request acts as.
 fn user_info() -> Value {
-    json!({"username": crate::handlers::TEST_USER, "groups": crate::handlers::TEST_GROUPS})
+    crate::auth::current_user().to_json()
 }
 
 /// The review for one call; `uid` identifies it in the answer.

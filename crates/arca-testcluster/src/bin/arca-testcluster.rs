@@ -35,6 +35,9 @@ struct Args {
     /// Images starting with this prefix cannot be pulled (repeatable).
     #[arg(long, value_name = "PREFIX")]
     unpullable_image: Vec<String>,
+    /// Enforce RBAC (default: every request is allowed).
+    #[arg(long)]
+    rbac: bool,
 }
 
 /// Creates the objects of a JSON-lines file, read one line at a time; stops
@@ -62,7 +65,8 @@ async fn main() -> anyhow::Result<()> {
         .kubeconfig(&args.kubeconfig)
         .snapshot_crds(args.snapshot_crds)
         .kubernetes_version(&args.kubernetes_version)
-        .nodes(args.nodes);
+        .nodes(args.nodes)
+        .rbac(args.rbac);
     for prefix in &args.unpullable_image {
         builder = builder.unpullable_image(prefix);
     }

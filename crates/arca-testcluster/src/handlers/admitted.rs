@@ -61,6 +61,7 @@ pub async fn create(cluster: &Cluster, rt: &ResourceType, ns: &str, body: Value,
     let (prepared, validating) = {
         let mut state = cluster.lock();
         let prepared = state.prepare_create(rt, ns, body, opts, true)?;
+        crate::auth::escalation::check(cluster, &state, &crate::auth::current_user(), rt, ns, &prepared, None)?;
         attrs.name = crate::meta::name(&prepared).to_string();
         let validating = admission::select(&state, &cluster.endpoints, Phase::Validating, &attrs, Some(&prepared));
         if validating.is_empty() {
@@ -137,6 +138,8 @@ async fn update_once(
     let (cand, validating) = {
         let mut state = cluster.lock();
         let cand = state.prepare_planned(rt, ns, &plan, sub, opts)?;
+        let user = crate::auth::current_user();
+        crate::auth::escalation::check(cluster, &state, &user, rt, ns, &cand, plan.old.as_ref())?;
         let validating = admission::select(&state, &cluster.endpoints, Phase::Validating, &attrs, Some(&cand));
         if validating.is_empty() {
             return Ok(lost_race(state.commit_planned(rt, ns, &plan, cand, sub, opts))?.map(|v| (created, v)));

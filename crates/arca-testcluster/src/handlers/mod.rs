@@ -9,7 +9,6 @@ mod openapi;
 pub(crate) mod pods;
 mod resource;
 mod reviews;
-pub use reviews::{TEST_GROUPS, TEST_USER};
 mod scale;
 mod table;
 mod watch;
@@ -129,6 +128,11 @@ async fn route(cluster: Arc<Cluster>, mut req: Request<Body>) -> ApiResult<Respo
             crate::exec::serve(cluster, t, &query, req).await
         }
         (Method::GET, true, "log") if is_pod(t) => pods::log(&cluster, t, &query).await,
+        (Method::POST, true, "token") if t.rt.group.is_empty() && t.rt.plural == "serviceaccounts" => {
+            let body = resource::json_body(req).await?;
+            let name = t.name.as_deref().unwrap_or_default();
+            Ok(json_response(201, &crate::auth::tokens::request(&cluster, t.ns(), name, &body)?))
+        }
         (Method::GET, true, "scale") if t.rt.scale.is_some() => scale::get(&cluster, t),
         (Method::PUT, true, "scale") | (Method::PATCH, true, "scale") if t.rt.scale.is_some() => {
             let opts = resource::write_opts(&query, &req);

@@ -1,25 +1,20 @@
 //! Create-only types: the authentication and authorization reviews (answered,
 //! never stored) and core/v1 `bindings` (which assign a pod to a node).
 //!
-//! The test cluster does not authenticate or authorize: every request acts as
-//! the kubeconfig user, a member of `system:masters`, so token reviews
-//! authenticate any token as that user and access reviews are allowed.
+//! Token reviews authenticate with the cluster's tokens; access reviews ask
+//! the same authorizer requests go through.
 
 use axum::body::Body;
 use http::{Method, Request, Response};
 use serde_json::{Value, json};
 
 use super::{Target, json_response, resource};
+use crate::auth::{self, Attributes, UserInfo, rbac, rbac::PolicyRule};
 use crate::cluster::Cluster;
 use crate::error::{ApiError, ApiResult, cause};
 use crate::state::{Patch, WriteOpts};
 
-/// The user every request acts as.
-pub const TEST_USER: &str = crate::kubeconfig::CONTEXT;
-pub const TEST_GROUPS: &[&str] = &["system:masters", "system:authenticated"];
-const ALLOWED_REASON: &str = "allowed: the test cluster does not enforce authorization";
-
-type Answer = fn(&Target, &Value) -> ApiResult<Value>;
+type Answer = fn(&Cluster, &Target, &Value) -> ApiResult<Value>;
 
 /// The status each review kind answers with (rules as data).
 const ANSWERS: &[(&str, &str, Answer)] = &[
@@ -31,26 +26,25 @@ const ANSWERS: &[(&str, &str, Answer)] = &[
     ("authorization.k8s.io", "SelfSubjectRulesReview", self_subject_rules_review),
 ];
 
-fn user_info() -> Value {
-    json!({"username": TEST_USER, "groups": TEST_GROUPS})
-}
-
 fn invalid(t: &Target, field: &str, message: &str) -> ApiError {
     ApiError::invalid(&t.rt.group, &t.rt.kind, "", vec![cause("FieldValueInvalid", field, message)])
 }
 
-fn token_review(_: &Target, body: &Value) -> ApiResult<Value> {
+fn token_review(cluster: &Cluster, _: &Target, body: &Value) -> ApiResult<Value> {
     let token = body.pointer("/spec/token").and_then(Value::as_str).unwrap_or_default();
     if token.is_empty() {
         return Err(ApiError::bad_request("token is required for TokenReview in authentication"));
     }
     let audiences =
         body.pointer("/spec/audiences").cloned().unwrap_or_else(|| json!(["https://kubernetes.default.svc"]));
-    Ok(json!({"authenticated": true, "user": user_info(), "audiences": audiences}))
+    match cluster.auth.authenticate(token) {
+        Some(user) => Ok(json!({"authenticated": true, "user": user.to_json(), "audiences": audiences})),
+        None => Ok(json!({"authenticated": false, "user": {}, "error": "invalid bearer token"})),
+    }
 }
 
-fn self_subject_review(_: &Target, _: &Value) -> ApiResult<Value> {
-    Ok(json!({"userInfo": user_info()}))
+fn self_subject_review(_: &Cluster, _: &Target, _: &Value) -> ApiResult<Value> {
+    Ok(json!({"userInfo": auth::current_user().to_json()}))
 }
 
 /// Exactly one of `resourceAttributes` and `nonResourceAttributes`, as upstream validates.
@@ -66,26 +60,83 @@ fn check_attributes(t: &Target, body: &Value) -> ApiResult<()> {
     Ok(())
 }
 
-fn allowed() -> Value {
-    json!({"allowed": true, "reason": ALLOWED_REASON})
+fn strings(v: &Value, pointer: &str) -> Vec<String> {
+    v.pointer(pointer)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+        .unwrap_or_default()
 }
 
-fn subject_access_review(t: &Target, body: &Value) -> ApiResult<Value> {
+fn text(v: &Value, pointer: &str) -> String {
+    v.pointer(pointer).and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+/// The attributes a review's `spec` asks about, for `user`.
+fn review_attributes(user: UserInfo, spec: &Value) -> Attributes {
+    if let Some(r) = spec.get("resourceAttributes").filter(|v| !v.is_null()) {
+        return Attributes {
+            user,
+            verb: text(r, "/verb"),
+            resource_request: true,
+            namespace: text(r, "/namespace"),
+            api_group: text(r, "/group"),
+            api_version: text(r, "/version"),
+            resource: text(r, "/resource"),
+            subresource: text(r, "/subresource"),
+            name: text(r, "/name"),
+            ..Default::default()
+        };
+    }
+    Attributes {
+        user,
+        verb: text(spec, "/nonResourceAttributes/verb"),
+        path: text(spec, "/nonResourceAttributes/path"),
+        ..Default::default()
+    }
+}
+
+/// The review's status from the authorizer.
+fn decide(cluster: &Cluster, user: UserInfo, body: &Value) -> Value {
+    let spec = body.get("spec").cloned().unwrap_or_default();
+    let attrs = review_attributes(user, &spec);
+    match auth::authorize(cluster, &cluster.lock(), &attrs) {
+        Some(reason) if reason.is_empty() => json!({"allowed": true}),
+        Some(reason) => json!({"allowed": true, "reason": reason}),
+        None => json!({"allowed": false}),
+    }
+}
+
+/// The subject a `SubjectAccessReview` names.
+fn spec_user(body: &Value) -> UserInfo {
+    let extra = body
+        .pointer("/spec/extra")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().map(|k| (k.clone(), strings(body, &format!("/spec/extra/{k}")))).collect())
+        .unwrap_or_default();
+    UserInfo {
+        name: text(body, "/spec/user"),
+        uid: text(body, "/spec/uid"),
+        groups: strings(body, "/spec/groups"),
+        extra,
+    }
+}
+
+fn subject_access_review(cluster: &Cluster, t: &Target, body: &Value) -> ApiResult<Value> {
     check_attributes(t, body)?;
     let user = body.pointer("/spec/user").and_then(Value::as_str).unwrap_or_default();
     let groups = body.pointer("/spec/groups").and_then(Value::as_array).is_some_and(|g| !g.is_empty());
     if user.is_empty() && !groups {
         return Err(invalid(t, "spec.user", "Invalid value: at least one of user or group must be specified"));
     }
-    Ok(allowed())
+    Ok(decide(cluster, spec_user(body), body))
 }
 
-fn self_subject_access_review(t: &Target, body: &Value) -> ApiResult<Value> {
+fn self_subject_access_review(cluster: &Cluster, t: &Target, body: &Value) -> ApiResult<Value> {
     check_attributes(t, body)?;
-    Ok(allowed())
+    Ok(decide(cluster, auth::current_user(), body))
 }
 
-fn local_subject_access_review(t: &Target, body: &Value) -> ApiResult<Value> {
+fn local_subject_access_review(cluster: &Cluster, t: &Target, body: &Value) -> ApiResult<Value> {
     if body.pointer("/spec/nonResourceAttributes").is_some_and(|v| !v.is_null()) {
         return Err(invalid(t, "spec.nonResourceAttributes", "Invalid value: disallowed on this kind of request"));
     }
@@ -96,24 +147,39 @@ fn local_subject_access_review(t: &Target, body: &Value) -> ApiResult<Value> {
             t.ns()
         )));
     }
-    subject_access_review(t, body)
+    subject_access_review(cluster, t, body)
 }
 
-fn self_subject_rules_review(_: &Target, _: &Value) -> ApiResult<Value> {
-    Ok(json!({
-        "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
-        "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
-        "incomplete": false,
-    }))
+/// The rules of the requester in `spec.namespace`; everything without RBAC.
+fn self_subject_rules_review(cluster: &Cluster, _: &Target, body: &Value) -> ApiResult<Value> {
+    let user = auth::current_user();
+    let rules = if !cluster.auth.rbac || user.is_privileged() {
+        vec![
+            PolicyRule {
+                verbs: vec!["*".into()],
+                api_groups: vec!["*".into()],
+                resources: vec!["*".into()],
+                ..Default::default()
+            },
+            PolicyRule { verbs: vec!["*".into()], non_resource_urls: vec!["*".into()], ..Default::default() },
+        ]
+    } else {
+        rbac::rules_for(&cluster.lock(), &user, &text(body, "/spec/namespace"))
+    };
+    let (urls, resources): (Vec<PolicyRule>, Vec<PolicyRule>) =
+        rules.into_iter().partition(|r| !r.non_resource_urls.is_empty());
+    let non_resource: Vec<Value> =
+        urls.iter().map(|r| json!({"verbs": r.verbs, "nonResourceURLs": r.non_resource_urls})).collect();
+    Ok(json!({"resourceRules": resources, "nonResourceRules": non_resource, "incomplete": false}))
 }
 
 /// The review echoed back with its status, as the API server answers it.
-fn answer(t: &Target, mut body: Value) -> ApiResult<Value> {
+fn answer(cluster: &Cluster, t: &Target, mut body: Value) -> ApiResult<Value> {
     let (_, _, rule) = ANSWERS
         .iter()
         .find(|(g, k, _)| *g == t.rt.group && *k == t.rt.kind)
         .ok_or_else(|| ApiError::internal(format!("no answer for create-only type {}", t.rt.kind)))?;
-    let status = rule(t, &body)?;
+    let status = rule(cluster, t, &body)?;
     let m =
         body.as_object_mut().ok_or_else(|| ApiError::bad_request("the body of the request must be a JSON object"))?;
     m.insert("apiVersion".into(), json!(t.rt.api_version()));
@@ -165,7 +231,7 @@ pub async fn serve(cluster: &Cluster, t: &Target, q: &super::Query, req: Request
     let answered = if t.rt.group.is_empty() && t.rt.kind == "Binding" {
         bind(cluster, t, &body, &opts)?
     } else {
-        answer(t, body)?
+        answer(cluster, t, body)?
     };
     Ok(json_response(201, &answered))
 }

@@ -18,15 +18,15 @@ fn missing(obj: &Value) -> Vec<Cause> {
         .collect()
 }
 
-/// Validates a new CSR and records the requesting user (every request acts
-/// as the test user) as the API server does.
+/// Validates a new CSR and records the requesting user as the API server does.
 pub fn csr_on_create(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
     let causes = missing(obj);
     if !causes.is_empty() {
         return Err(crate::error::ApiError::invalid(&rt.group, &rt.kind, meta::name(obj), causes));
     }
     let spec = meta::object_mut(obj, "spec");
-    spec.insert("username".into(), json!(crate::handlers::TEST_USER));
-    spec.insert("groups".into(), json!(crate::handlers::TEST_GROUPS));
+    let user = crate::auth::current_user();
+    spec.insert("username".into(), json!(user.name));
+    spec.insert("groups".into(), json!(user.groups));
     Ok(())
 }
