@@ -38,7 +38,7 @@ impl Clock for TestClock {
 
 pub async fn cluster() -> Result<(TestCluster, Client)> {
     let cluster = TestCluster::start().await?;
-    let crds = arca_api::crds().into_iter().map(|c| serde_json::to_value(c)).collect::<Result<Vec<_>, _>>()?;
+    let crds = arca_api::crds().into_iter().map(serde_json::to_value).collect::<Result<Vec<_>, _>>()?;
     cluster.create_objects(crds)?;
     let client = cluster.client().await?;
     Ok((cluster, client))
