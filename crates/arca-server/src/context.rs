@@ -180,3 +180,26 @@ where
     api.patch_status(name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await?;
     Ok(())
 }
+
+/// Runs a job on its own thread and runtime: the library's backup and
+/// restore futures are not `Send`, so they are driven by `block_on` there
+/// (as the CLI drives them) instead of being spawned on the server's runtime.
+pub fn spawn_job<F, Fut>(name: String, make: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    let thread = name.clone();
+    let spawned = std::thread::Builder::new().name(thread).spawn(move || {
+        match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            Ok(rt) => {
+                rt.block_on(make());
+                rt.shutdown_background();
+            }
+            Err(e) => tracing::error!("starting the runtime of {name}: {e}"),
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!("starting a thread for a job: {e}");
+    }
+}

@@ -61,7 +61,7 @@ pub(super) async fn start(
         .normal(&*obj, "Started", format!("backup started by {} into location {location_name}", ctx.config.identity))
         .await;
     let job = Job { ctx: ctx.clone(), api, obj, status, key: k };
-    tokio::spawn(async move {
+    crate::context::spawn_job(format!("backup {ns}/{name}"), move || async move {
         let _slot = slot;
         job.run(client, location, opts, hooks, cancelled).await;
     });

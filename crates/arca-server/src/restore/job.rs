@@ -41,7 +41,7 @@ pub(super) async fn start(
         return Err(e);
     }
     ctx.events.normal(&*obj, "Started", format!("restore started by {}", ctx.config.identity)).await;
-    tokio::spawn(async move {
+    crate::context::spawn_job(format!("restore {ns}/{name}"), move || async move {
         let _slot = slot;
         let kube = arca_kube::api::Kube::new(client, 16);
         let work = arca_kube::restore::run_with_items(&kube, &ctx.server, &location.repo, &opts);
