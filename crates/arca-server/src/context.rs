@@ -151,6 +151,7 @@ mod tests {
 
     #[tokio::test]
     async fn tenant_mode_needs_the_base_config_and_derives_clients_from_it() {
+        arca_testcluster::install_crypto_provider();
         let base = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
         let client = Client::try_from(base.clone()).unwrap();
         let mut config = ServerConfig::new("arca-system", "a");

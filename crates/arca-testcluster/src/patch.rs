@@ -216,7 +216,12 @@ pub fn json_patch(doc: &mut Value, ops: &Value) -> ApiResult<()> {
                 add(doc, path, v)?;
             }
             ("test", Some(v), _) => {
-                if get(doc, path)? != v {
+                // As the API server's json-patch library: a missing path
+                // tests equal to `null` (kube-runtime's finalizer helper
+                // relies on it when an object has no finalizers yet).
+                let actual =
+                    if v.is_null() { doc.pointer(path).cloned().unwrap_or(Value::Null) } else { get(doc, path)? };
+                if actual != v {
                     return Err(ApiError::new(
                         422,
                         "Invalid",
@@ -262,6 +267,9 @@ mod tests {
         .expect("patch");
         assert_eq!(t, json!({"a": [2, 3], "b": {"c": 2}, "d": {"c": 2}}));
         assert!(json_patch(&mut t, &json!([{"op": "remove", "path": "/zz"}])).is_err());
+        // A missing path tests equal to null, and to nothing else.
+        assert!(json_patch(&mut t, &json!([{"op": "test", "path": "/none", "value": null}])).is_ok());
+        assert!(json_patch(&mut t, &json!([{"op": "test", "path": "/none", "value": 1}])).is_err());
     }
 
     #[test]

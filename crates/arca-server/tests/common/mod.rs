@@ -19,12 +19,19 @@ pub const PASSWORD: &[u8] = b"server test password";
 
 /// A cluster with Arca's CRDs, and a client.
 pub async fn cluster() -> anyhow::Result<(TestCluster, Client)> {
+    // RUST_LOG=arca_server=debug shows what the controllers did.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let cluster = TestCluster::start().await?;
     let client = cluster.client().await?;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in arca_api::crds() {
         crds.create(&PostParams::default(), &crd).await?;
     }
+    // The server's own namespace (its Lease), as `arca install` creates it.
+    namespace(&client, "arca-system").await?;
     Ok((cluster, client))
 }
 

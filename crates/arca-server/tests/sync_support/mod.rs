@@ -124,6 +124,11 @@ impl Drop for Sync {
 }
 
 pub async fn start_sync(cluster: &TestCluster, metrics: Arc<Metrics>) -> anyhow::Result<Sync> {
+    // RUST_LOG=arca_server=debug shows what catalog sync did.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let client = cluster.client().await?;
     let kubeconfig = kube::config::Kubeconfig::read_from(cluster.kubeconfig_path())?;
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
