@@ -31,7 +31,7 @@ async fn cluster() -> anyhow::Result<TestCluster> {
     Ok(cluster)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schedules_are_created_listed_paused_and_deleted() -> anyhow::Result<()> {
     let cluster = cluster().await?;
     let created = ok(
@@ -98,7 +98,7 @@ async fn schedules_are_created_listed_paused_and_deleted() -> anyhow::Result<()>
     Ok(())
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_cron_and_zones_are_refused_before_anything_is_written() -> anyhow::Result<()> {
     let cluster = cluster().await?;
     let cases: &[(&[&str], &str)] = &[

@@ -87,6 +87,10 @@ async fn backups_and_restores_through_the_server_exit_as_the_direct_mode() -> an
     }
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "shop"}}))?).await?;
+    // The server's own namespace (its Lease), as `arca install` creates it.
+    namespaces
+        .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "arca-system"}}))?)
+        .await?;
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), "shop");
     for i in 0..2 {
         let cm = json!({"metadata": {"name": format!("config-{i}")}, "data": {"k": format!("v{i}")}});
