@@ -145,32 +145,6 @@ pub fn backoff_delay(attempt: u32) -> Duration {
     Duration::from_secs((2u64 << attempt.min(6)).min(120))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn tenant_mode_needs_the_base_config_and_derives_clients_from_it() {
-        arca_testcluster::install_crypto_provider();
-        let base = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
-        let client = Client::try_from(base.clone()).unwrap();
-        let mut config = ServerConfig::new("arca-system", "a");
-        config.tenant_mode = true;
-        let without = Context::new(client.clone(), config.clone());
-        let err = without.client_for("team-a").err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains("tenant mode"), "{err}");
-        config.kube_config = Some(base);
-        let with = Context::new(client, config);
-        assert!(with.client_for("team-a").is_ok());
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_two_minutes() {
-        let got: Vec<u64> = (0..9).map(|a| backoff_delay(a).as_secs()).collect();
-        assert_eq!(got, vec![2, 4, 8, 16, 32, 64, 120, 120, 120]);
-    }
-}
-
 /// Writes an object's whole status (a merge patch of the status subresource).
 pub async fn patch_status<K, S>(api: &kube::Api<K>, name: &str, status: &S) -> Result<()>
 where
@@ -202,5 +176,31 @@ where
     });
     if let Err(e) = spawned {
         tracing::error!("starting a thread for a job: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn tenant_mode_needs_the_base_config_and_derives_clients_from_it() {
+        arca_testcluster::install_crypto_provider();
+        let base = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
+        let client = Client::try_from(base.clone()).unwrap();
+        let mut config = ServerConfig::new("arca-system", "a");
+        config.tenant_mode = true;
+        let without = Context::new(client.clone(), config.clone());
+        let err = without.client_for("team-a").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("tenant mode"), "{err}");
+        config.kube_config = Some(base);
+        let with = Context::new(client, config);
+        assert!(with.client_for("team-a").is_ok());
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_two_minutes() {
+        let got: Vec<u64> = (0..9).map(|a| backoff_delay(a).as_secs()).collect();
+        assert_eq!(got, vec![2, 4, 8, 16, 32, 64, 120, 120, 120]);
     }
 }

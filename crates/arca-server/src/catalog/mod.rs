@@ -45,12 +45,15 @@ struct Ctx {
     metrics: Arc<Metrics>,
     /// Per location: the generation and time of its last sync, so that the
     /// watch event of our own status write does not sync it again.
-    last: Mutex<HashMap<ObjectRef<BackupLocation>, (Option<i64>, Instant)>>,
+    last: Mutex<HashMap<ObjectRef<BackupLocation>, LastSync>>,
 }
 
 /// Runs catalog sync for the locations of every namespace until dropped.
 /// `kube_config` builds tenant clients in tenant mode (a location's
 /// Secrets and repository are read as its namespace's tenant).
+/// A location's generation at its last sync, and when that was.
+type LastSync = (Option<i64>, Instant);
+
 pub async fn run(
     client: Client,
     kube_config: Option<kube::Config>,
