@@ -1,81 +1,16 @@
 //! `arca server`, `arca location create` and `--server` mode through the
 //! real binary against the test cluster, with a real repository on disk.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod server_env;
 
-use arca_repo::{InitOptions, KdfParams, Repository};
+use std::process::Stdio;
+
 use arca_testcluster::TestCluster;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, PostParams};
 use serde_json::json;
-
-const PASSWORD: &str = "server cli password";
-
-struct Env {
-    repo: PathBuf,
-    kubeconfig: PathBuf,
-}
-
-impl Env {
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_arca"));
-        c.args(args)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .env("ARCA_REPO", &self.repo)
-            .env("ARCA_PASSWORD", PASSWORD)
-            .env_remove("ARCA_PASSWORD_FILE")
-            .stdin(Stdio::null());
-        c
-    }
-
-    /// Runs `arca` (off the async workers: it blocks) and checks its exit code.
-    async fn expect(&self, code: i32, args: &[&str]) -> anyhow::Result<Output> {
-        let mut c = self.cmd(args);
-        let out = tokio::task::spawn_blocking(move || c.output()).await??;
-        let text = format!(
-            "arca {args:?} exited {:?}, expected {code}\nstdout: {}\nstderr: {}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        anyhow::ensure!(out.status.code() == Some(code), text);
-        Ok(out)
-    }
-}
-
-fn init_repo(dir: &Path) -> anyhow::Result<PathBuf> {
-    let repo = dir.join("repo");
-    let url = repo.display().to_string();
-    let backend = arca_repo::open_backend(&url, true)?;
-    Repository::init(
-        backend,
-        PASSWORD.as_bytes(),
-        InitOptions { kdf: KdfParams::insecure_fast(), ..Default::default() },
-    )?;
-    Ok(repo)
-}
-
-/// Stops the server with SIGTERM (its graceful path) when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use server_env::{Env, PASSWORD, Server, init_repo};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backups_and_restores_through_the_server_exit_as_the_direct_mode() -> anyhow::Result<()> {

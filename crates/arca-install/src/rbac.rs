@@ -125,6 +125,55 @@ pub const DATA_RULES: &[Rule] = &[
     },
 ];
 
+/// What the server needs outside tenant mode to restore RBAC objects: the
+/// API server refuses a Role or binding that grants more than its writer
+/// holds, unless the writer may `escalate` (roles) or `bind` (bindings).
+pub const RBAC_RESTORE_RULES: &[Rule] = &[Rule {
+    id: "restore-rbac",
+    api_groups: &["rbac.authorization.k8s.io"],
+    resources: &["roles", "clusterroles"],
+    verbs: &["bind", "escalate"],
+    resource_names: &[],
+    reason: "a restore recreates Roles, ClusterRoles and their bindings as they were; the API \
+             server's escalation check refuses one that grants rights the server does not hold \
+             (watch, delete, cluster-admin's `*`) unless the server may escalate and bind",
+}];
+
+/// Rules aggregated into the built-in `admin`, `edit` and `view` ClusterRoles
+/// in tenant mode, so namespace users drive Arca in their namespace only.
+/// Not installed outside tenant mode: there a Backup or Restore runs with
+/// the server's cluster-wide rights, and creating one must stay a cluster
+/// admin's right.
+pub const USER_VIEW_RULES: &[Rule] = &[Rule {
+    id: "user-view",
+    api_groups: &["arca.io"],
+    resources: ARCA_RESOURCES,
+    verbs: &["get", "list", "watch"],
+    resource_names: &[],
+    reason: "namespace viewers see their namespace's locations, backups, restores, schedules \
+             and blueprints with their status (aggregated into `view`)",
+}];
+
+pub const USER_EDIT_RULES: &[Rule] = &[Rule {
+    id: "user-edit",
+    api_groups: &["arca.io"],
+    resources: &["backups", "restores", "schedules"],
+    verbs: &["create", "update", "patch", "delete"],
+    resource_names: &[],
+    reason: "namespace editors back up, restore and schedule their namespace; the server \
+             performs it as the namespace's tenant (aggregated into `edit` and `admin`)",
+}];
+
+pub const USER_ADMIN_RULES: &[Rule] = &[Rule {
+    id: "user-admin",
+    api_groups: &["arca.io"],
+    resources: &["backuplocations", "blueprints"],
+    verbs: &["create", "update", "patch", "delete"],
+    resource_names: &[],
+    reason: "namespace admins choose where their backups go (a location and its Secrets in \
+             their namespace, their own keys) and which blueprints apply (aggregated into `admin`)",
+}];
+
 /// The server's own rules in tenant mode, beside [`CONTROLLER_RULES`]: no
 /// data access, only the right to act as a namespace's tenant.
 pub const TENANT_MODE_RULES: &[Rule] = &[
@@ -186,13 +235,21 @@ pub const NAMESPACE_RULES: &[Rule] = &[
 
 /// The server ClusterRole's rules for these options.
 pub fn server_cluster_rules(opts: &InstallOptions) -> Vec<&'static Rule> {
-    let extra = if opts.tenant_mode { TENANT_MODE_RULES } else { DATA_RULES };
-    CONTROLLER_RULES.iter().chain(extra).collect()
+    let extra: &[&[Rule]] = if opts.tenant_mode { &[TENANT_MODE_RULES] } else { &[DATA_RULES, RBAC_RESTORE_RULES] };
+    CONTROLLER_RULES.iter().chain(extra.iter().flat_map(|r| r.iter())).collect()
 }
 
 /// Every rule of every role, for the docs and tests.
 pub fn all_rules() -> impl Iterator<Item = &'static Rule> {
-    CONTROLLER_RULES.iter().chain(DATA_RULES).chain(TENANT_MODE_RULES).chain(NAMESPACE_RULES)
+    CONTROLLER_RULES
+        .iter()
+        .chain(DATA_RULES)
+        .chain(RBAC_RESTORE_RULES)
+        .chain(TENANT_MODE_RULES)
+        .chain(USER_VIEW_RULES)
+        .chain(USER_EDIT_RULES)
+        .chain(USER_ADMIN_RULES)
+        .chain(NAMESPACE_RULES)
 }
 
 /// ServiceAccount, ClusterRole(s), Role and bindings, in apply order.
@@ -208,6 +265,7 @@ pub fn objects(opts: &InstallOptions) -> Vec<Value> {
     ];
     if opts.tenant_mode {
         out.push(cluster_role(TENANT_ROLE, "tenant", DATA_RULES.iter().collect()));
+        out.extend(user_roles());
     }
     out.push(json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -232,22 +290,50 @@ pub fn objects(opts: &InstallOptions) -> Vec<Value> {
     out
 }
 
-/// What makes `namespace` a tenant: its `arca-tenant` ServiceAccount and a
-/// RoleBinding of the `arca-tenant` ClusterRole (rights in that namespace only).
+/// The ClusterRoles that give namespace users Arca's resources through the
+/// built-in `view`, `edit` and `admin` roles (aggregation labels).
+fn user_roles() -> Vec<Value> {
+    let aggregated = |name: &str, to: &[&str], rules: &'static [Rule]| {
+        let mut role = cluster_role(name, "user", rules.iter().collect());
+        for target in to {
+            role["metadata"]["labels"][format!("rbac.authorization.k8s.io/aggregate-to-{target}")] = json!("true");
+        }
+        role
+    };
+    vec![
+        aggregated("arca-view", &["view", "edit", "admin"], USER_VIEW_RULES),
+        aggregated("arca-edit", &["edit", "admin"], USER_EDIT_RULES),
+        aggregated("arca-admin", &["admin"], USER_ADMIN_RULES),
+    ]
+}
+
+/// The built-in ClusterRole a tenant's identity also holds in its namespace:
+/// a restore brings back what a namespace admin may create there, its
+/// RoleBindings to `admin`, `edit` and `view` included (the escalation check
+/// lets a holder of a role's rights bind it), and nothing beyond.
+pub const TENANT_NAMESPACE_ROLE: &str = "admin";
+
+/// What makes `namespace` a tenant: its `arca-tenant` ServiceAccount, bound
+/// by RoleBindings (rights in that namespace only) to the `arca-tenant`
+/// ClusterRole and to the namespace `admin` role.
 pub fn tenant_objects(namespace: &str) -> Vec<Value> {
+    let binding = |name: String, role: &str| {
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels("tenant")},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": TENANT_SERVICE_ACCOUNT, "namespace": namespace}],
+        })
+    };
     vec![
         json!({
             "apiVersion": "v1",
             "kind": "ServiceAccount",
             "metadata": {"name": TENANT_SERVICE_ACCOUNT, "namespace": namespace, "labels": labels("tenant")},
         }),
-        json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": TENANT_ROLE, "namespace": namespace, "labels": labels("tenant")},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": TENANT_ROLE},
-            "subjects": [{"kind": "ServiceAccount", "name": TENANT_SERVICE_ACCOUNT, "namespace": namespace}],
-        }),
+        binding(TENANT_ROLE.to_string(), TENANT_ROLE),
+        binding(format!("{TENANT_ROLE}-{TENANT_NAMESPACE_ROLE}"), TENANT_NAMESPACE_ROLE),
     ]
 }
 

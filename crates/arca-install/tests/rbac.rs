@@ -90,6 +90,10 @@ fn the_default_install_allows_what_the_code_does() {
     let ns: Vec<&Rule> = rbac::NAMESPACE_RULES.iter().collect();
     check(&cluster, &ns, DATA_OPERATIONS);
     check(&cluster, &ns, CONTROLLER_OPERATIONS);
+    // Restoring RBAC objects passes the API server's escalation check.
+    for (verb, resource) in [("bind", "clusterroles"), ("bind", "roles"), ("escalate", "clusterroles")] {
+        assert!(allows(&cluster, verb, "rbac.authorization.k8s.io", resource, None), "{verb} {resource}");
+    }
 }
 
 #[test]
@@ -112,6 +116,7 @@ fn tenant_mode_leaves_the_server_no_data_access() {
     assert!(allows(&cluster, "impersonate", "", "serviceaccounts", Some("arca-tenant")));
     assert!(!allows(&cluster, "impersonate", "", "serviceaccounts", Some("default")), "only arca-tenant");
     assert!(!allows(&cluster, "impersonate", "", "users", None));
+    assert!(!allows(&cluster, "bind", "rbac.authorization.k8s.io", "clusterroles", None), "no bind in tenant mode");
     // The tenant role (bound per namespace) holds the data rights.
     let tenant: Vec<&Rule> = rbac::DATA_RULES.iter().collect();
     check(&tenant, &[], DATA_OPERATIONS);
@@ -124,11 +129,24 @@ fn tenant_mode_objects_bind_the_tenant_role() {
     let tenant_role = objects.iter().find(|o| o["kind"] == "ClusterRole" && o["metadata"]["name"] == "arca-tenant");
     assert!(tenant_role.is_some(), "tenant mode installs the arca-tenant ClusterRole");
     let tenant = rbac::tenant_objects("team-a");
-    assert_eq!(tenant[1]["roleRef"]["name"], "arca-tenant");
-    assert_eq!(tenant[1]["subjects"][0]["namespace"], "team-a");
-    assert_eq!(tenant[1]["kind"], "RoleBinding", "a RoleBinding: rights in that namespace only");
+    for (binding, role) in [(&tenant[1], "arca-tenant"), (&tenant[2], "admin")] {
+        assert_eq!(binding["roleRef"]["name"], role);
+        assert_eq!(binding["subjects"][0]["namespace"], "team-a");
+        assert_eq!(binding["kind"], "RoleBinding", "a RoleBinding: rights in that namespace only");
+    }
+    // Namespace users reach Arca's resources through the built-in roles.
+    let aggregated = |name: &str, to: &str| {
+        objects.iter().any(|o| {
+            o["kind"] == "ClusterRole"
+                && o["metadata"]["name"] == name
+                && o["metadata"]["labels"][format!("rbac.authorization.k8s.io/aggregate-to-{to}")] == "true"
+        })
+    };
+    assert!(aggregated("arca-view", "view") && aggregated("arca-edit", "edit") && aggregated("arca-admin", "admin"));
+    assert!(!aggregated("arca-admin", "edit"), "editors don't choose locations");
     let default = rbac::objects(&InstallOptions::default());
     assert!(!default.iter().any(|o| o["metadata"]["name"] == "arca-tenant"));
+    assert!(!default.iter().any(|o| o["metadata"]["name"] == "arca-edit"), "no user roles outside tenant mode");
 }
 
 #[test]

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::config::ServerConfig;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// This replica holds the Lease until [`Leadership::lost`] resolves.
 pub struct Leadership {
@@ -59,7 +59,16 @@ pub async fn acquire(client: Client, config: &ServerConfig) -> Result<Leadership
         match c.try_acquire(&mut observed).await {
             Ok(true) => break,
             Ok(false) => {}
-            Err(e) => tracing::warn!("leader election on Lease {}: {e}", c.name),
+            // Waiting would never end: the namespace is missing.
+            Err(Error::Kube(kube::Error::Api(s))) if s.code == 404 => {
+                return Err(Error::Other(format!(
+                    "leader election: cannot create Lease {}/{}: {}; create the namespace \
+                     (`arca install` does) or run the server with -n NAMESPACE",
+                    config.namespace, c.name, s.message
+                )));
+            }
+            // Forbidden and server errors may pass (RBAC applied later, a restart): retry.
+            Err(e) => tracing::warn!("leader election on Lease {}/{}: {e}", config.namespace, c.name),
         }
         tokio::time::sleep(retry).await;
     }

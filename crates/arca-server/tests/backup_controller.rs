@@ -153,3 +153,35 @@ async fn a_backup_left_in_progress_by_another_replica_is_failed_at_start() -> an
     assert!(event_reasons(&client, "shop", "orphan").await?.contains(&"ServerStopped".into()));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blueprint_objects_are_read_and_a_broken_one_fails_the_backup_naming_it() -> anyhow::Result<()> {
+    let (_cluster, client) = cluster().await?;
+    let dir = tempfile::tempdir()?;
+    let url = repository(dir.path())?;
+    app(&client, "shop", 1).await?;
+    location(&client, "shop", "main", &url, PASSWORD, true, None).await?;
+    // Valid for the API server's schema (open objects), not for Arca: no streams.
+    let spec = arca_api::BlueprintSpec {
+        description: "a dump without streams".into(),
+        backup: serde_json::json!({"streams": []}),
+        restore: serde_json::json!({"streams": [{"match": "db", "command": ["sh", "-c", "cat > /dev/null"]}]}),
+    };
+    let mut bp = arca_api::Blueprint::new("broken-dump", spec);
+    bp.metadata.namespace = Some("shop".into());
+    let blueprints: Api<arca_api::Blueprint> = Api::namespaced(client.clone(), "shop");
+    blueprints.create(&Default::default(), &bp).await?;
+    let (_stop, _server) = server(&client, "replica-a");
+    backup(&client, "shop", "with-broken-blueprint", None, "shop").await?;
+    let st = finished(&client, "shop", "with-broken-blueprint").await?.status.unwrap_or_default();
+    assert_eq!(st.phase, BackupPhase::Failed, "{st:?}");
+    assert!(st.message.contains("Blueprint shop/broken-dump"), "{}", st.message);
+    assert!(!backups_in(&url)?.contains(&"with-broken-blueprint".to_string()), "a failed backup is no snapshot");
+
+    // Mended, the next backup completes.
+    blueprints.delete("broken-dump", &DeleteParams::default()).await?;
+    backup(&client, "shop", "after-the-fix", None, "shop").await?;
+    let st = finished(&client, "shop", "after-the-fix").await?.status.unwrap_or_default();
+    assert_eq!(st.phase, BackupPhase::Completed, "{st:?}");
+    Ok(())
+}

@@ -136,3 +136,19 @@ async fn two_replicas_make_one_backup_per_due_time_and_the_standby_carries_on() 
     assert_ne!(holder(&client).await?.0, leader);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_missing_namespace_is_an_error_not_an_endless_wait() -> Result<()> {
+    let (_cluster, client) = cluster().await?;
+    let mut config = config("a", TestClock::at(Utc::now()));
+    config.namespace = "not-there".into();
+    let outcome = tokio::time::timeout(Duration::from_secs(10), leader::acquire(client, &config)).await;
+    let e = match outcome {
+        Ok(Err(e)) => e,
+        Ok(Ok(_)) => bail!("led without a namespace"),
+        Err(_) => bail!("still waiting after 10 s"),
+    };
+    let message = e.to_string();
+    assert!(message.contains("not-there") && message.contains("-n NAMESPACE"), "{message}");
+    Ok(())
+}

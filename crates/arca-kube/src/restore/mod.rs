@@ -92,6 +92,10 @@ pub struct RestoreOptions {
     pub data: Option<crate::data::RestorePhase>,
     /// `--data-only`: no object is created or changed; the data phase fills live claims.
     pub data_only: bool,
+    /// The repository is read-only (a ReadOnly location, credentials that
+    /// cannot write): no lock is taken and the report is not stored; the
+    /// caller gets it, with every result spooled to a temporary file.
+    pub read_only: bool,
 }
 
 impl RestoreOptions {
@@ -109,6 +113,7 @@ impl RestoreOptions {
             wait: None,
             data: None,
             data_only: false,
+            read_only: false,
         }
     }
 }
@@ -179,6 +184,11 @@ fn owner_entries(catalog: &Catalog, dirs: &[(ObjectDir, Id)], paths: Vec<Catalog
     Ok(out)
 }
 
+/// Whether a restore writes to the repository: a lock, its report.
+fn writes_repository(opts: &RestoreOptions) -> bool {
+    !opts.dry_run && !opts.read_only
+}
+
 /// Plans and applies a restore, then stores its report (unless a dry run).
 /// The report holds counts and the notable results; see [`run_with_items`].
 pub async fn run(kube: &Kube, server: &str, repo: &Repository, opts: &RestoreOptions) -> Result<RestoreReport> {
@@ -194,7 +204,7 @@ pub async fn run_with_items(
     opts: &RestoreOptions,
 ) -> Result<(RestoreReport, ItemLines)> {
     let started = Utc::now();
-    let _lock = if opts.dry_run {
+    let _lock = if !writes_repository(opts) {
         None
     } else {
         let repo = repo.clone();
@@ -207,8 +217,8 @@ pub async fn run_with_items(
         let (repo, opts) = (repo.clone(), opts.clone());
         tokio::task::spawn_blocking(move || prepare(&repo, &opts)).await??
     };
-    let (items, log) = if opts.dry_run {
-        (LineWriter::to_spool("dry-run results")?, LineWriter::discard("restore log"))
+    let (items, log) = if !writes_repository(opts) {
+        (LineWriter::to_spool("restore results")?, LineWriter::discard("restore log"))
     } else {
         (LineWriter::to_repository(repo, "restore results"), LineWriter::to_repository(repo, "restore log"))
     };
@@ -246,7 +256,7 @@ pub async fn run_with_items(
         hooks: outcome.hooks,
         dumps: outcome.dumps,
     };
-    if opts.dry_run {
+    if !writes_repository(opts) {
         let lines = match files.items {
             Written::Spooled(file) => ItemLines::Spooled(file),
             _ => ItemLines::Inline(Vec::new()),
@@ -277,13 +287,16 @@ async fn run_data_only(
     };
     let ctx = crate::data::DataOnly { kube, restore: &opts.name, plan: &opts.plan, dry_run: opts.dry_run };
     let outcome = phase.0.data_only(ctx).await;
-    let log =
-        if opts.dry_run { LineWriter::discard("restore log") } else { LineWriter::to_repository(repo, "restore log") };
+    let log = if !writes_repository(opts) {
+        LineWriter::discard("restore log")
+    } else {
+        LineWriter::to_repository(repo, "restore log")
+    };
     for line in &outcome.log {
         log.line(format!("{} {line}", Utc::now().format("%H:%M:%S%.3f")));
     }
-    let items = if opts.dry_run {
-        LineWriter::to_spool("dry-run results")?
+    let items = if !writes_repository(opts) {
+        LineWriter::to_spool("restore results")?
     } else {
         LineWriter::to_repository(repo, "restore results")
     };
@@ -314,8 +327,12 @@ async fn run_data_only(
         hooks: outcome.hooks,
         dumps: outcome.dumps,
     };
-    if opts.dry_run {
-        return Ok((report, ItemLines::Inline(Vec::new())));
+    if !writes_repository(opts) {
+        let lines = match files.items {
+            Written::Spooled(file) => ItemLines::Spooled(file),
+            _ => ItemLines::Inline(Vec::new()),
+        };
+        return Ok((report, lines));
     }
     let repo = repo.clone();
     let (_, report, lines) = tokio::task::spawn_blocking(move || report::save(&repo, report, files)).await??;

@@ -128,7 +128,12 @@ async fn apply(obj: Arc<Backup>, ctx: Arc<Context>) -> Result<Action, ReconcileE
             return queue_unavailable(&api, &obj, &ctx, "LocationUnavailable", why).await;
         }
     };
-    let (opts, hooks) = match executor::backup::options(&name, &spec, &opened, &ctx.config) {
+    let library = match crate::blueprints::library(&client, &ctx.config.namespace, &ns).await {
+        Ok(l) => l,
+        Err(Error::Kube(e)) => return Err(e.into()),
+        Err(e) => return fail(&api, &obj, &ctx, REASON_INVALID, format!("backup {ns}/{name}: {e}")).await,
+    };
+    let (opts, hooks) = match executor::backup::options(&name, &spec, &opened, &ctx.config, library) {
         Ok(o) => o,
         Err(why) => return fail(&api, &obj, &ctx, REASON_INVALID, format!("backup {ns}/{name}: {why}")).await,
     };

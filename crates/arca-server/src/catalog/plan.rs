@@ -78,10 +78,11 @@ pub fn plan(loc: &BackupLocation, objects: &[Backup], stored: &[StoredBackup]) -
             continue;
         }
         let base = object_name(&s.name, &s.id);
-        // An object of that name still working has not recorded its
-        // snapshot yet: it is the one that wrote it.
+        // An object of that name on this location still working has not
+        // recorded its snapshot yet: it is the one that wrote it.
         let writing = objects.iter().any(|b| {
             b.name_any() == base
+                && uses_location(b, loc)
                 && snapshot_of(b).is_none()
                 && !phase(b).is_final()
                 && b.metadata.deletion_timestamp.is_none()
@@ -192,6 +193,12 @@ mod tests {
                 objects: vec![object("one", Some("main"), None, BackupPhase::InProgress)],
                 stored: vec![stored("one", A)],
                 create: vec![],
+            },
+            Case {
+                what: "name taken by a running backup of another location",
+                objects: vec![object("one", Some("elsewhere"), None, BackupPhase::New)],
+                stored: vec![stored("one", A)],
+                create: vec![("one-aaaaaaaa", 0)],
             },
             Case {
                 what: "two snapshots of one name",

@@ -2,8 +2,6 @@
 //! chain `arca backup create` runs: base backups, blueprint dumps, volumes
 //! with hooks from pod annotations), and its report → `BackupStatus`.
 
-use std::path::PathBuf;
-
 use arca_api::BackupPhase;
 use arca_api::backup::{BackupProgress, BackupSpec, BackupStatus, VolumeProgress};
 use arca_apps::blueprint::{BackupSettings, Bindings, Library};
@@ -29,6 +27,7 @@ pub fn options(
     spec: &BackupSpec,
     loc: &OpenedLocation,
     config: &ServerConfig,
+    library: Library,
 ) -> Result<(BackupOptions, Option<BackupHooks>), String> {
     let mut opts = BackupOptions::new(name);
     opts.filter = filter(
@@ -58,8 +57,6 @@ pub fn options(
     } else {
         let timeout = spec.dumps.timeout.as_deref().unwrap_or(DUMP_TIMEOUT);
         let timeout = arca_volumes::limits::parse_duration(timeout).map_err(|e| format!("dumps.timeout: {e}"))?;
-        // The built-in blueprints (`Blueprint` objects are not read yet).
-        let library = Library::load(&[] as &[PathBuf]).map_err(|e| format!("the built-in blueprints: {e}"))?;
         Some(BackupSettings { library, bindings: Bindings::default(), timeout })
     };
     let phase = arca_apps::phases::volume_phase(volumes, hooks.clone());

@@ -2,7 +2,6 @@
 //! `arca restore create` runs (volume data, restore hooks, blueprint dumps),
 //! and its report → `RestoreStatus`.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use arca_api::RestorePhase;
@@ -34,6 +33,7 @@ pub fn options(
     backup: &SnapshotEntry,
     loc: &OpenedLocation,
     config: &ServerConfig,
+    library: Library,
 ) -> Result<RestoreOptions, String> {
     let mut opts = RestoreOptions::new(name, &backup.id.to_hex());
     opts.plan = PlanOptions {
@@ -58,7 +58,9 @@ pub fn options(
         None => None,
     };
     opts.data_only = spec.data_only;
-    opts.data = data_phases(name, spec, backup, loc, config)?;
+    // A ReadOnly location is never written: no lock, the report in status only.
+    opts.read_only = loc.access == arca_api::AccessMode::ReadOnly;
+    opts.data = data_phases(name, spec, backup, loc, config, library)?;
     Ok(opts)
 }
 
@@ -68,6 +70,7 @@ fn data_phases(
     backup: &SnapshotEntry,
     loc: &OpenedLocation,
     config: &ServerConfig,
+    library: Library,
 ) -> Result<Option<DataPhase>, String> {
     let report = BackupReport::from_snapshot(backup).map_err(|e| e.to_string())?;
     let mut phases: Vec<Arc<dyn RestoreDataPhase>> = Vec::new();
@@ -84,7 +87,6 @@ fn data_phases(
     phases.push(Arc::new(RestoreHooks::new(RestoreHookOptions { max_wait: None })));
     let dumps: Vec<DumpRecord> = DumpRecord::from_report(&report.dumps).into_iter().filter_map(Result::ok).collect();
     if !dumps.is_empty() {
-        let library = Library::load(&[] as &[PathBuf]).map_err(|e| format!("the built-in blueprints: {e}"))?;
         let repo: Repository = loc.repo.clone();
         let settings =
             RestoreSettings { library, bindings: Bindings::default(), repo, records: dumps, timeout: DUMP_TIMEOUT };

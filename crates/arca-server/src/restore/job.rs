@@ -52,6 +52,10 @@ pub(super) async fn start(
         match outcome {
             Some(Ok((report, items))) => {
                 status = executor::restore::status_of(&report, &items, status);
+                if opts.read_only {
+                    // Nothing was written to a ReadOnly location: the status is the report.
+                    status.report = None;
+                }
                 let ok = status.phase == RestorePhase::Completed;
                 let reason = status.phase.to_string();
                 set_condition(&mut status.conditions, Condition::new("Ready", ok, &reason, status.message.clone()));

@@ -115,7 +115,12 @@ async fn reconcile(obj: Arc<Restore>, ctx: Arc<Context>) -> Result<Action, Error
         }
         Err(e) => return Err(Error::Other(format!("looking up snapshot {snapshot}: {e}"))),
     };
-    let opts = match executor::restore::options(&name, &spec, &entry, &opened, &ctx.config) {
+    let library = match crate::blueprints::library(&client, &ctx.config.namespace, &ns).await {
+        Ok(l) => l,
+        Err(Error::Kube(e)) => return Err(e.into()),
+        Err(e) => return fail(&api, &obj, &ctx, REASON_INVALID, format!("restore {ns}/{name}: {e}")).await,
+    };
+    let opts = match executor::restore::options(&name, &spec, &entry, &opened, &ctx.config, library) {
         Ok(o) => o,
         Err(why) => return fail(&api, &obj, &ctx, REASON_INVALID, format!("restore {ns}/{name}: {why}")).await,
     };
