@@ -256,6 +256,17 @@ pub async fn run_with_items(
         hooks: outcome.hooks,
         dumps: outcome.dumps,
     };
+    finish(repo, opts, report, files).await
+}
+
+/// Stores the report (unless nothing may be written) and gives back where
+/// every per-object result can be read.
+async fn finish(
+    repo: &Repository,
+    opts: &RestoreOptions,
+    report: RestoreReport,
+    files: ReportFiles,
+) -> Result<(RestoreReport, ItemLines)> {
     if !writes_repository(opts) {
         let lines = match files.items {
             Written::Spooled(file) => ItemLines::Spooled(file),
@@ -327,14 +338,5 @@ async fn run_data_only(
         hooks: outcome.hooks,
         dumps: outcome.dumps,
     };
-    if !writes_repository(opts) {
-        let lines = match files.items {
-            Written::Spooled(file) => ItemLines::Spooled(file),
-            _ => ItemLines::Inline(Vec::new()),
-        };
-        return Ok((report, lines));
-    }
-    let repo = repo.clone();
-    let (_, report, lines) = tokio::task::spawn_blocking(move || report::save(&repo, report, files)).await??;
-    Ok((report, lines))
+    finish(repo, opts, report, files).await
 }

@@ -13,12 +13,13 @@ use arca_kube::backup::BackupOptions;
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
-use super::{KIND, ReconcileError, failed_status};
+use super::{KIND, ReconcileError};
 use crate::context::{Context, Running, key, patch_status};
 use crate::executor::progress::{Counter, Counting};
 use crate::executor::{self, REASON_FAILED, REASON_SERVER_STOPPED};
 use crate::location::OpenedLocation;
 use crate::slots::Slot;
+use crate::work::mark_failed;
 
 /// How often `status.progress` is written while a backup runs.
 const PROGRESS_EVERY: Duration = Duration::from_secs(3);
@@ -112,7 +113,7 @@ impl Job {
             }
             Some(Err(e)) => {
                 let why = format!("backup {}: {e}", self.obj.name_any());
-                failed_status(&mut status, REASON_FAILED, &why);
+                mark_failed(&mut status, REASON_FAILED, &why);
                 self.write(&status).await;
                 self.ctx.events.warning(&*self.obj, "Failed", why).await;
             }
@@ -123,7 +124,7 @@ impl Job {
                 }
                 let why =
                     format!("the server replica {} working on it stopped; run it again", self.ctx.config.identity);
-                failed_status(&mut status, REASON_SERVER_STOPPED, &why);
+                mark_failed(&mut status, REASON_SERVER_STOPPED, &why);
                 self.write(&status).await;
                 self.ctx.events.warning(&*self.obj, REASON_SERVER_STOPPED, why).await;
             }

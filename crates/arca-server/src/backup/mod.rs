@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use arca_api::common::{Condition, set_condition};
 use arca_api::labels::BACKUP_FINALIZER;
-use arca_api::{AccessMode, Backup, BackupLocation, BackupPhase, BackupStatus};
+use arca_api::{AccessMode, Backup, BackupLocation, BackupPhase};
 use futures::StreamExt;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
@@ -20,7 +20,8 @@ use kube::{Api, Client, ResourceExt};
 
 use crate::context::{Context, key, patch_status};
 use crate::error::Error;
-use crate::executor::{self, REASON_INVALID, REASON_SERVER_STOPPED, REASON_TENANT_SCOPE};
+use crate::executor::{self, REASON_INVALID, REASON_TENANT_SCOPE};
+use crate::work;
 
 pub const KIND: &str = "Backup";
 
@@ -91,7 +92,7 @@ async fn apply(obj: Arc<Backup>, ctx: Arc<Context>) -> Result<Action, ReconcileE
         return Ok(Action::await_change());
     }
     if status.phase == BackupPhase::InProgress {
-        return stale_in_progress(&api, &obj, &ctx, &k).await;
+        return Ok(work::stale_in_progress(&api, &*obj, &ctx, &k).await?);
     }
     if ctx.stopping() {
         return Ok(Action::requeue(Duration::from_secs(5)));
@@ -106,36 +107,46 @@ async fn apply(obj: Arc<Backup>, ctx: Arc<Context>) -> Result<Action, ReconcileE
                 spec.include_namespaces = namespaces;
                 spec.include_cluster_resources = Some(cluster);
             }
-            Err(why) => return fail(&api, &obj, &ctx, REASON_TENANT_SCOPE, why).await,
+            Err(why) => return work::fail(&api, &*obj, &ctx, REASON_TENANT_SCOPE, why).await.map_err(Into::into),
         }
     }
     let client = ctx.client_for(&ns)?;
     let location = match resolve_location(&client, &ns, spec.location.as_deref()).await {
         Ok(l) => l,
-        Err(why) => return queue_unavailable(&api, &obj, &ctx, "LocationNotFound", why).await,
+        Err(why) => {
+            return work::queue_unavailable(&api, &*obj, &ctx, "LocationNotFound", why).await.map_err(Into::into);
+        }
     };
     if location.spec.access_mode == AccessMode::ReadOnly {
         let why = format!(
             "backup location {ns}/{} is ReadOnly (for restores only): name a ReadWrite location in spec.location",
             location.name_any()
         );
-        return fail(&api, &obj, &ctx, "LocationReadOnly", why).await;
+        return work::fail(&api, &*obj, &ctx, "LocationReadOnly", why).await.map_err(Into::into);
     }
     let opened = match crate::location::open(&client, &location).await {
         Ok(o) => o,
         Err(e) => {
             let why = format!("{e}; the backup waits and retries (check the location's Secrets and repository)");
-            return queue_unavailable(&api, &obj, &ctx, "LocationUnavailable", why).await;
+            return work::queue_unavailable(&api, &*obj, &ctx, "LocationUnavailable", why).await.map_err(Into::into);
         }
     };
     let library = match crate::blueprints::library(&client, &ctx.config.namespace, &ns).await {
         Ok(l) => l,
         Err(Error::Kube(e)) => return Err(e.into()),
-        Err(e) => return fail(&api, &obj, &ctx, REASON_INVALID, format!("backup {ns}/{name}: {e}")).await,
+        Err(e) => {
+            return work::fail(&api, &*obj, &ctx, REASON_INVALID, format!("backup {ns}/{name}: {e}"))
+                .await
+                .map_err(Into::into);
+        }
     };
     let (opts, hooks) = match executor::backup::options(&name, &spec, &opened, &ctx.config, library) {
         Ok(o) => o,
-        Err(why) => return fail(&api, &obj, &ctx, REASON_INVALID, format!("backup {ns}/{name}: {why}")).await,
+        Err(why) => {
+            return work::fail(&api, &*obj, &ctx, REASON_INVALID, format!("backup {ns}/{name}: {why}"))
+                .await
+                .map_err(Into::into);
+        }
     };
     let limit = location.spec.max_concurrent.unwrap_or(ctx.config.max_concurrent_per_location);
     let location_key = format!("{ns}/{}", location.name_any());
@@ -154,71 +165,6 @@ async fn apply(obj: Arc<Backup>, ctx: Arc<Context>) -> Result<Action, ReconcileE
     ctx.clear_backoff(&k);
     job::start(ctx.clone(), obj.clone(), client, opened, opts, hooks, slot, location.name_any()).await?;
     Ok(Action::await_change())
-}
-
-/// An `InProgress` backup no job of this process runs: the replica working
-/// on it stopped. Its partial data never became a snapshot.
-async fn stale_in_progress(api: &Api<Backup>, obj: &Backup, ctx: &Context, k: &str) -> Result<Action, ReconcileError> {
-    if ctx.is_running(k) {
-        return Ok(Action::await_change());
-    }
-    // The cache may lag behind a job that just finished: read it fresh.
-    let Some(fresh) = api.get_opt(&obj.name_any()).await? else { return Ok(Action::await_change()) };
-    let status = fresh.status.clone().unwrap_or_default();
-    if status.phase != BackupPhase::InProgress || ctx.is_running(k) {
-        return Ok(Action::await_change());
-    }
-    let worker = status.worker.clone().unwrap_or_else(|| "unknown".into());
-    let why = format!("the server replica {worker} working on it stopped; run it again");
-    fail(api, &fresh, ctx, REASON_SERVER_STOPPED, why).await
-}
-
-/// Marks the backup `Failed` (final) with `reason`.
-pub(crate) async fn fail(
-    api: &Api<Backup>,
-    obj: &Backup,
-    ctx: &Context,
-    reason: &str,
-    message: String,
-) -> Result<Action, ReconcileError> {
-    let mut s = obj.status.clone().unwrap_or_default();
-    failed_status(&mut s, reason, &message);
-    patch_status(api, &obj.name_any(), &s).await?;
-    ctx.events.warning(obj, reason, message).await;
-    Ok(Action::await_change())
-}
-
-pub(crate) fn failed_status(s: &mut BackupStatus, reason: &str, message: &str) {
-    s.phase = BackupPhase::Failed;
-    s.completion_time = Some(chrono::Utc::now());
-    s.message = message.to_string();
-    s.errors.push(executor::issue(reason, message, None));
-    s.errors.truncate(arca_api::common::MAX_ISSUES);
-    s.error_count = s.error_count.saturating_add(1);
-    set_condition(&mut s.conditions, Condition::new("Ready", false, reason, message));
-}
-
-/// The location cannot be used now: the backup waits (`Queued`,
-/// `LocationAvailable=False`) and is retried with backoff.
-async fn queue_unavailable(
-    api: &Api<Backup>,
-    obj: &Backup,
-    ctx: &Context,
-    reason: &str,
-    message: String,
-) -> Result<Action, ReconcileError> {
-    let k = key(KIND, &obj.namespace().unwrap_or_default(), &obj.name_any());
-    let mut s = obj.status.clone().unwrap_or_default();
-    let changed = s.phase != BackupPhase::Queued || s.message != message;
-    s.phase = BackupPhase::Queued;
-    s.message = message.clone();
-    set_condition(&mut s.conditions, Condition::new("LocationAvailable", false, reason, message.clone()));
-    let delay = ctx.back_off(&k);
-    if changed {
-        patch_status(api, &obj.name_any(), &s).await?;
-        ctx.events.warning(obj, reason, message).await;
-    }
-    Ok(Action::requeue(delay))
 }
 
 /// The named location, or the namespace's default.

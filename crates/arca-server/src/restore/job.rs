@@ -9,12 +9,13 @@ use arca_kube::restore::RestoreOptions;
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
-use super::{KIND, failed_status};
+use super::KIND;
 use crate::context::{Context, Running, key, patch_status};
 use crate::error::Result;
 use crate::executor::{self, REASON_SERVER_STOPPED};
 use crate::location::OpenedLocation;
 use crate::slots::Slot;
+use crate::work::mark_failed;
 
 pub(super) async fn start(
     ctx: Arc<Context>,
@@ -69,13 +70,13 @@ pub(super) async fn start(
             }
             Some(Err(e)) => {
                 let why = format!("restore {name}: {e}");
-                failed_status(&mut status, "RestoreFailed", &why);
+                mark_failed(&mut status, "RestoreFailed", &why);
                 write(&api, &name, &status).await;
                 ctx.events.warning(&*obj, "Failed", why).await;
             }
             None => {
                 let why = format!("the server replica {} working on it stopped; run it again", ctx.config.identity);
-                failed_status(&mut status, REASON_SERVER_STOPPED, &why);
+                mark_failed(&mut status, REASON_SERVER_STOPPED, &why);
                 write(&api, &name, &status).await;
                 ctx.events.warning(&*obj, REASON_SERVER_STOPPED, why).await;
             }

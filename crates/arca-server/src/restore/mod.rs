@@ -7,8 +7,7 @@ mod job;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arca_api::common::{Condition, set_condition};
-use arca_api::{Backup, BackupPhase, Restore, RestorePhase, RestoreStatus};
+use arca_api::{Backup, BackupPhase, Restore, RestorePhase};
 use futures::StreamExt;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
@@ -17,7 +16,8 @@ use kube::{Api, ResourceExt};
 use crate::backup::resolve_location;
 use crate::context::{Context, key, patch_status};
 use crate::error::Error;
-use crate::executor::{self, REASON_INVALID, REASON_SERVER_STOPPED, REASON_TENANT_SCOPE};
+use crate::executor::{self, REASON_INVALID, REASON_TENANT_SCOPE};
+use crate::work;
 
 pub const KIND: &str = "Restore";
 
@@ -48,7 +48,7 @@ async fn reconcile(obj: Arc<Restore>, ctx: Arc<Context>) -> Result<Action, Error
         return Ok(Action::await_change());
     }
     if status.phase == RestorePhase::InProgress {
-        return stale_in_progress(&api, &obj, &ctx, &k).await;
+        return work::stale_in_progress(&api, &*obj, &ctx, &k).await;
     }
     if ctx.stopping() {
         return Ok(Action::requeue(Duration::from_secs(5)));
@@ -70,7 +70,7 @@ async fn reconcile(obj: Arc<Restore>, ctx: Arc<Context>) -> Result<Action, Error
                 spec.include_namespaces = namespaces;
                 spec.include_cluster_resources = Some(cluster);
             }
-            Err(why) => return fail(&api, &obj, &ctx, REASON_TENANT_SCOPE, why).await,
+            Err(why) => return work::fail(&api, &*obj, &ctx, REASON_TENANT_SCOPE, why).await,
         }
     }
     let client = ctx.client_for(&ns)?;
@@ -79,7 +79,7 @@ async fn reconcile(obj: Arc<Restore>, ctx: Arc<Context>) -> Result<Action, Error
         Some(b) => b,
         None => {
             let why = format!("backup {ns}/{} not found: spec.backup names a Backup of this namespace", spec.backup);
-            return fail(&api, &obj, &ctx, "BackupNotFound", why).await;
+            return work::fail(&api, &*obj, &ctx, "BackupNotFound", why).await;
         }
     };
     let backup_status = backup.status.clone().unwrap_or_default();
@@ -91,18 +91,18 @@ async fn reconcile(obj: Arc<Restore>, ctx: Arc<Context>) -> Result<Action, Error
             "backup {ns}/{} is {} and holds no restorable snapshot: restore a Completed backup",
             spec.backup, backup_status.phase
         );
-        return fail(&api, &obj, &ctx, "BackupNotRestorable", why).await;
+        return work::fail(&api, &*obj, &ctx, "BackupNotRestorable", why).await;
     };
     let named = backup.labels().get(arca_api::labels::LOCATION).cloned().or_else(|| backup.spec.location.clone());
     let location = match resolve_location(&client, &ns, named.as_deref()).await {
         Ok(l) => l,
-        Err(why) => return queue_unavailable(&api, &obj, &ctx, "LocationNotFound", why).await,
+        Err(why) => return work::queue_unavailable(&api, &*obj, &ctx, "LocationNotFound", why).await,
     };
     let opened = match crate::location::open(&client, &location).await {
         Ok(o) => o,
         Err(e) => {
             let why = format!("{e}; the restore waits and retries (check the location's Secrets and repository)");
-            return queue_unavailable(&api, &obj, &ctx, "LocationUnavailable", why).await;
+            return work::queue_unavailable(&api, &*obj, &ctx, "LocationUnavailable", why).await;
         }
     };
     let repo = opened.repo.clone();
@@ -111,18 +111,18 @@ async fn reconcile(obj: Arc<Restore>, ctx: Arc<Context>) -> Result<Action, Error
         Ok(Ok(e)) => e,
         Ok(Err(e)) => {
             let why = format!("snapshot {snapshot} of backup {ns}/{}: {e}", spec.backup);
-            return fail(&api, &obj, &ctx, "SnapshotNotFound", why).await;
+            return work::fail(&api, &*obj, &ctx, "SnapshotNotFound", why).await;
         }
         Err(e) => return Err(Error::Other(format!("looking up snapshot {snapshot}: {e}"))),
     };
     let library = match crate::blueprints::library(&client, &ctx.config.namespace, &ns).await {
         Ok(l) => l,
         Err(Error::Kube(e)) => return Err(e.into()),
-        Err(e) => return fail(&api, &obj, &ctx, REASON_INVALID, format!("restore {ns}/{name}: {e}")).await,
+        Err(e) => return work::fail(&api, &*obj, &ctx, REASON_INVALID, format!("restore {ns}/{name}: {e}")).await,
     };
     let opts = match executor::restore::options(&name, &spec, &entry, &opened, &ctx.config, library) {
         Ok(o) => o,
-        Err(why) => return fail(&api, &obj, &ctx, REASON_INVALID, format!("restore {ns}/{name}: {why}")).await,
+        Err(why) => return work::fail(&api, &*obj, &ctx, REASON_INVALID, format!("restore {ns}/{name}: {why}")).await,
     };
     let limit = location.spec.max_concurrent.unwrap_or(ctx.config.max_concurrent_per_location);
     let location_key = format!("{ns}/{}", location.name_any());
@@ -139,63 +139,4 @@ async fn reconcile(obj: Arc<Restore>, ctx: Arc<Context>) -> Result<Action, Error
     ctx.clear_backoff(&k);
     job::start(ctx.clone(), obj.clone(), client, opened, opts, slot).await?;
     Ok(Action::await_change())
-}
-
-async fn stale_in_progress(api: &Api<Restore>, obj: &Restore, ctx: &Context, k: &str) -> Result<Action, Error> {
-    if ctx.is_running(k) {
-        return Ok(Action::await_change());
-    }
-    let Some(fresh) = api.get_opt(&obj.name_any()).await? else { return Ok(Action::await_change()) };
-    let status = fresh.status.clone().unwrap_or_default();
-    if status.phase != RestorePhase::InProgress || ctx.is_running(k) {
-        return Ok(Action::await_change());
-    }
-    let worker = status.worker.clone().unwrap_or_else(|| "unknown".into());
-    let why = format!("the server replica {worker} working on it stopped; run it again");
-    fail(api, &fresh, ctx, REASON_SERVER_STOPPED, why).await
-}
-
-pub(crate) fn failed_status(s: &mut RestoreStatus, reason: &str, message: &str) {
-    s.phase = RestorePhase::Failed;
-    s.completion_time = Some(chrono::Utc::now());
-    s.message = message.to_string();
-    s.errors.push(executor::issue(reason, message, None));
-    s.errors.truncate(arca_api::common::MAX_ISSUES);
-    s.error_count = s.error_count.saturating_add(1);
-    set_condition(&mut s.conditions, Condition::new("Ready", false, reason, message));
-}
-
-async fn fail(
-    api: &Api<Restore>,
-    obj: &Restore,
-    ctx: &Context,
-    reason: &str,
-    message: String,
-) -> Result<Action, Error> {
-    let mut s = obj.status.clone().unwrap_or_default();
-    failed_status(&mut s, reason, &message);
-    patch_status(api, &obj.name_any(), &s).await?;
-    ctx.events.warning(obj, reason, message).await;
-    Ok(Action::await_change())
-}
-
-async fn queue_unavailable(
-    api: &Api<Restore>,
-    obj: &Restore,
-    ctx: &Context,
-    reason: &str,
-    message: String,
-) -> Result<Action, Error> {
-    let k = key(KIND, &obj.namespace().unwrap_or_default(), &obj.name_any());
-    let mut s = obj.status.clone().unwrap_or_default();
-    let changed = s.phase != RestorePhase::Queued || s.message != message;
-    s.phase = RestorePhase::Queued;
-    s.message = message.clone();
-    set_condition(&mut s.conditions, Condition::new("LocationAvailable", false, reason, message.clone()));
-    let delay = ctx.back_off(&k);
-    if changed {
-        patch_status(api, &obj.name_any(), &s).await?;
-        ctx.events.warning(obj, reason, message).await;
-    }
-    Ok(Action::requeue(delay))
 }
