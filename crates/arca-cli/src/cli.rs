@@ -132,10 +132,10 @@ pub struct PruneArgs {
     pub max_unused: f64,
 }
 
-#[derive(Args, Debug, Default)]
-pub struct ForgetArgs {
-    /// Snapshot ids (or unique prefixes) to forget
-    pub snapshots: Vec<String>,
+/// How many of the newest backups to keep, in all and per hour, day, week,
+/// month and year (restic's rules; `forget` and schedules share them).
+#[derive(Args, Debug, Default, Clone, Copy)]
+pub struct KeepArgs {
     #[arg(long)]
     pub keep_last: Option<u32>,
     #[arg(long)]
@@ -148,6 +148,14 @@ pub struct ForgetArgs {
     pub keep_monthly: Option<u32>,
     #[arg(long)]
     pub keep_yearly: Option<u32>,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct ForgetArgs {
+    /// Snapshot ids (or unique prefixes) to forget
+    pub snapshots: Vec<String>,
+    #[command(flatten)]
+    pub keep: KeepArgs,
     /// Keep snapshots newer than this duration (e.g. 7d, 12h)
     #[arg(long, value_parser = humantime::parse_duration)]
     pub keep_within: Option<std::time::Duration>,

@@ -6,7 +6,6 @@
 mod kube_env;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use arca_kube::api::Kube;
 use arca_testcluster::TestCluster;
@@ -19,28 +18,6 @@ const RBAC: &str = "rbac.authorization.k8s.io";
 async fn kube_for(kubeconfig: &Path) -> anyhow::Result<Kube> {
     let options = arca_kube::connect::ClusterOptions { kubeconfig: Some(kubeconfig.to_path_buf()), context: None };
     Ok(Kube::new(arca_kube::connect::connect(&options).await?.client, 8))
-}
-
-/// Runs `arca … -o json` with `kubeconfig`, expecting exit code `code`.
-async fn arca(env: &Env, kubeconfig: &Path, code: i32, args: &[&str]) -> anyhow::Result<Value> {
-    let (repo, kubeconfig) = (env.repo().to_path_buf(), kubeconfig.to_path_buf());
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).chain(["-o".into(), "json".into()]).collect();
-    let shown = args.join(" ");
-    let out: Output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
-            .args(&args)
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .env("ARCA_REPO", &repo)
-            .env("ARCA_PASSWORD", "pw")
-            .env_remove("ARCA_PASSWORD_FILE")
-            .output()
-    })
-    .await??;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "arca {shown}\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    Ok(serde_json::from_str(&stdout)?)
 }
 
 fn binding(name: &str, role: &str, subject: Value) -> Value {
@@ -106,7 +83,7 @@ async fn a_tenant_backs_up_and_restores_its_namespace_only() -> anyhow::Result<(
 
     // (a) The backup: team-a's objects, no team-b, nothing cluster-scoped.
     let args = ["backup", "create", "team-a-1", "--include-namespaces", "team-a", "--volumes", "none"];
-    let created = arca(&env, &tenant_config, 0, &args).await?;
+    let created = env.json_as(&tenant_config, 0, &args).await?;
     assert_eq!(created["phase"], "Completed", "{created}");
     assert_eq!(created["counts"]["configmaps"], 2, "settings and kube-root-ca.crt: {created}");
     let warnings: Vec<&str> =
@@ -120,7 +97,7 @@ async fn a_tenant_backs_up_and_restores_its_namespace_only() -> anyhow::Result<(
     let all = types.len();
     types.dedup();
     assert_eq!(types.len(), all, "one warning per type: {warnings:?}");
-    let described = arca(&env, &tenant_config, 0, &["backup", "describe", "team-a-1", "--details"]).await?;
+    let described = env.json_as(&tenant_config, 0, &["backup", "describe", "team-a-1", "--details"]).await?;
     let paths = stored_paths(&described);
     assert!(paths.iter().any(|p| p == "namespaces/team-a/core/configmaps/settings.json"), "{paths:?}");
     assert!(paths.iter().any(|p| p.ends_with("rolebindings/app-root.json")), "{paths:?}");
@@ -134,7 +111,7 @@ async fn a_tenant_backs_up_and_restores_its_namespace_only() -> anyhow::Result<(
         admin.delete(&format!("/apis/{RBAC}/v1/namespaces/team-a/rolebindings/{name}"), "delete").await?;
     }
     let restored =
-        arca(&env, &tenant_config, 3, &["restore", "create", "team-a-r", "--from-backup", "team-a-1"]).await?;
+        env.json_as(&tenant_config, 3, &["restore", "create", "team-a-r", "--from-backup", "team-a-1"]).await?;
     assert_eq!(restored["phase"], "PartiallyFailed", "{restored}");
     let root = item(&restored, "rolebinding/team-a/app-root")?;
     assert_eq!(root["outcome"], "failed", "{root}");
@@ -148,7 +125,7 @@ async fn a_tenant_backs_up_and_restores_its_namespace_only() -> anyhow::Result<(
 
     // Into a namespace the tenant has no rights in: each object refused, reported.
     let args = ["restore", "create", "into-b", "--from-backup", "team-a-1", "--namespace-mappings", "team-a:team-b"];
-    let out = arca(&env, &tenant_config, 1, &args).await?; // every object refused: Failed
+    let out = env.json_as(&tenant_config, 1, &args).await?; // every object refused: Failed
     let cm = item(&out, "configmap/team-b/settings")?;
     assert_eq!(cm["outcome"], "failed", "{out}");
     assert!(

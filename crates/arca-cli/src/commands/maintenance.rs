@@ -142,12 +142,12 @@ impl Render for ForgetOutput {
 
 pub fn forget(ctx: &Context, args: &ForgetArgs) -> Result<i32> {
     let policy = RetentionPolicy {
-        keep_last: args.keep_last,
-        keep_hourly: args.keep_hourly,
-        keep_daily: args.keep_daily,
-        keep_weekly: args.keep_weekly,
-        keep_monthly: args.keep_monthly,
-        keep_yearly: args.keep_yearly,
+        keep_last: args.keep.keep_last,
+        keep_hourly: args.keep.keep_hourly,
+        keep_daily: args.keep.keep_daily,
+        keep_weekly: args.keep.keep_weekly,
+        keep_monthly: args.keep.keep_monthly,
+        keep_yearly: args.keep.keep_yearly,
         keep_within: args.keep_within,
         keep_tags: args.keep_tag.clone(),
     };

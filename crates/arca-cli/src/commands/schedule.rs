@@ -75,18 +75,8 @@ pub struct CreateArgs {
     /// IANA time zone the expression is read in (e.g. Europe/Berlin; default UTC)
     #[arg(long)]
     pub timezone: Option<String>,
-    #[arg(long)]
-    pub keep_last: Option<u32>,
-    #[arg(long)]
-    pub keep_hourly: Option<u32>,
-    #[arg(long)]
-    pub keep_daily: Option<u32>,
-    #[arg(long)]
-    pub keep_weekly: Option<u32>,
-    #[arg(long)]
-    pub keep_monthly: Option<u32>,
-    #[arg(long)]
-    pub keep_yearly: Option<u32>,
+    #[command(flatten)]
+    pub keep: crate::cli::KeepArgs,
     /// What to do with a run due while the previous one is going
     #[arg(long, value_enum, default_value_t = Overlap::Skip)]
     pub overlap: Overlap,
@@ -227,13 +217,14 @@ fn schedule_of(a: &CreateArgs) -> Result<Schedule> {
         dumps: DumpOptions { enabled: a.no_dumps.then_some(false), timeout: none_if_empty(&a.dump_timeout) },
         snapshot: None,
     };
+    let k = a.keep;
     let retention = Retention {
-        keep_last: a.keep_last,
-        keep_hourly: a.keep_hourly,
-        keep_daily: a.keep_daily,
-        keep_weekly: a.keep_weekly,
-        keep_monthly: a.keep_monthly,
-        keep_yearly: a.keep_yearly,
+        keep_last: k.keep_last,
+        keep_hourly: k.keep_hourly,
+        keep_daily: k.keep_daily,
+        keep_weekly: k.keep_weekly,
+        keep_monthly: k.keep_monthly,
+        keep_yearly: k.keep_yearly,
     };
     let spec = ScheduleSpec {
         schedule: a.schedule.trim().to_string(),

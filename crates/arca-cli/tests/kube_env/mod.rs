@@ -37,7 +37,12 @@ impl Env {
 
     /// Runs `arca` against `cluster` (off the async workers: it blocks).
     pub async fn arca(&self, cluster: &TestCluster, args: &[&str]) -> anyhow::Result<Output> {
-        let (repo, kubeconfig) = (self.repo.clone(), cluster.kubeconfig_path().to_path_buf());
+        self.arca_as(cluster.kubeconfig_path(), args).await
+    }
+
+    /// Runs `arca` with `kubeconfig` (another user's credentials).
+    pub async fn arca_as(&self, kubeconfig: &Path, args: &[&str]) -> anyhow::Result<Output> {
+        let (repo, kubeconfig) = (self.repo.clone(), kubeconfig.to_path_buf());
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         Ok(tokio::task::spawn_blocking(move || {
             std::process::Command::new(env!("CARGO_BIN_EXE_arca"))
@@ -54,7 +59,12 @@ impl Env {
 
     /// Runs and expects exit code `code`; returns stdout.
     pub async fn expect(&self, cluster: &TestCluster, code: i32, args: &[&str]) -> anyhow::Result<String> {
-        let out = self.arca(cluster, args).await?;
+        self.expect_as(cluster.kubeconfig_path(), code, args).await
+    }
+
+    /// [`Env::expect`] with `kubeconfig`.
+    pub async fn expect_as(&self, kubeconfig: &Path, code: i32, args: &[&str]) -> anyhow::Result<String> {
+        let out = self.arca_as(kubeconfig, args).await?;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(code), "arca {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
@@ -62,9 +72,14 @@ impl Env {
     }
 
     pub async fn json(&self, cluster: &TestCluster, code: i32, args: &[&str]) -> anyhow::Result<Value> {
+        self.json_as(cluster.kubeconfig_path(), code, args).await
+    }
+
+    /// [`Env::json`] with `kubeconfig`.
+    pub async fn json_as(&self, kubeconfig: &Path, code: i32, args: &[&str]) -> anyhow::Result<Value> {
         let mut all = args.to_vec();
         all.extend(["-o", "json"]);
-        let out = self.expect(cluster, code, &all).await?;
+        let out = self.expect_as(kubeconfig, code, &all).await?;
         Ok(serde_json::from_str(&out)?)
     }
 }
