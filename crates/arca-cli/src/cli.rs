@@ -31,6 +31,9 @@ pub struct GlobalOpts {
     /// No progress bars
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
+    /// Never delete or overwrite anything in the repository but lock files (forget, prune and key changes are refused)
+    #[arg(long, env = "ARCA_APPEND_ONLY", global = true)]
+    pub append_only: bool,
     #[command(flatten)]
     pub kube: crate::kube_opts::KubeOpts,
 }

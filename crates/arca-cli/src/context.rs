@@ -32,9 +32,15 @@ impl Context {
     /// Opens the repository without loading its index.
     pub fn open_repo(&self) -> Result<Repository> {
         let url = self.repo_url()?;
-        let backend = arca_repo::open_backend(url, false)?;
+        let backend = self.backend(url)?;
         let password = self.password()?;
         Ok(Repository::open(backend, &password)?)
+    }
+
+    /// The storage behind `url`, append-only when asked.
+    pub fn backend(&self, url: &str) -> Result<std::sync::Arc<dyn arca_repo::Backend>> {
+        let backend: std::sync::Arc<dyn arca_repo::Backend> = arca_repo::open_backend(url, false)?;
+        Ok(if self.global.append_only { std::sync::Arc::new(arca_repo::backend::AppendOnly(backend)) } else { backend })
     }
 
     /// Opens the repository and loads its index (for reading or writing blobs).

@@ -84,3 +84,32 @@ fn s3_repository_init_and_info() {
     assert_ne!(out.status.code(), Some(0));
     assert!(stderr(&out).contains("arca-no-such-bucket") || stderr(&out).contains("not"), "{}", stderr(&out));
 }
+
+#[test]
+fn an_append_only_client_backs_up_but_never_deletes() {
+    let arca = Arca::new_local();
+    let src = arca.path("src");
+    common::write_file(&src.join("a.txt"), b"first");
+    let src = src.to_string_lossy().into_owned();
+    arca.json(&["fs", "backup", &src]);
+    let appended = arca.cmd().args(["--append-only", "fs", "backup", &src, "-o", "json"]).output().unwrap();
+    assert!(appended.status.success(), "{}", stderr(&appended));
+    for args in [
+        &["repo", "forget", "--keep-last", "1"][..],
+        &["repo", "prune"][..],
+        &["repo", "forget", "--keep-last", "1", "--prune"][..],
+    ] {
+        let out = arca.cmd().arg("--append-only").args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("append-only"), "{args:?}: {}", stderr(&out));
+    }
+    let dry = arca.cmd().args(["--append-only", "repo", "prune", "--dry-run"]).output().unwrap();
+    assert!(dry.status.success(), "a dry run deletes nothing: {}", stderr(&dry));
+    let snapshots = arca.json(&["snapshots"]);
+    assert_eq!(snapshots.as_array().map(Vec::len), Some(2), "{snapshots}");
+
+    // Without the mode, forget works and check finds the chain intact.
+    arca.json(&["repo", "forget", "--keep-last", "1"]);
+    let check = arca.run(&["repo", "check"]);
+    assert!(check.status.success(), "{}", stderr(&check));
+}

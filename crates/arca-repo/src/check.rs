@@ -218,7 +218,38 @@ impl<'a> Checker<'a> {
             self.read_data(&listing.packs)?;
         }
         let snapshots = self.load_snapshots(&snapshot_ids);
+        self.check_chain(&snapshot_ids, &snapshots)?;
         self.check_trees(&snapshots);
+        Ok(())
+    }
+
+    /// Tamper evidence: a snapshot's `previous` must still exist or have
+    /// been removed by Arca (a forget record names it). A snapshot deleted
+    /// or replaced behind Arca's back breaks the chain at its successor.
+    fn check_chain(&mut self, listed: &[Id], snapshots: &[SnapshotEntryLite]) -> Result<()> {
+        let mut forgotten = HashSet::new();
+        let (record_ids, _) = self.repo.list_ids(crate::snapshot::FORGOTTEN)?;
+        for id in record_ids {
+            match self.repo.load_json::<crate::snapshot::ForgetRecord>(crate::snapshot::FORGOTTEN, &id) {
+                Ok(record) => forgotten.extend(record.snapshots),
+                Err(e) => {
+                    self.problems.add(format!("{}/{id}", crate::snapshot::FORGOTTEN), e.to_string());
+                }
+            }
+        }
+        let present: HashSet<Id> = listed.iter().copied().collect();
+        for s in snapshots {
+            let Some(previous) = s.previous else { continue };
+            if !present.contains(&previous) && !forgotten.contains(&previous) {
+                self.problems.add(
+                    format!("snapshots/{}", s.id),
+                    format!(
+                        "the snapshot before it, {previous}, is gone and no forget record names it: it was removed \
+                         or replaced outside Arca; restore it from a copy, and find out who could delete"
+                    ),
+                );
+            }
+        }
         Ok(())
     }
 
@@ -399,7 +430,7 @@ impl<'a> Checker<'a> {
         let mut out = Vec::with_capacity(ids.len());
         for (n, id) in ids.iter().enumerate() {
             match self.repo.load_json::<Snapshot>("snapshots", id) {
-                Ok(s) => out.push(SnapshotEntryLite { id: *id, time: s.time, tree: s.tree }),
+                Ok(s) => out.push(SnapshotEntryLite { id: *id, time: s.time, tree: s.tree, previous: s.previous }),
                 Err(e) => {
                     self.problems.add(format!("snapshots/{id}"), e.to_string());
                 }
@@ -529,6 +560,7 @@ struct SnapshotEntryLite {
     id: Id,
     time: chrono::DateTime<chrono::Utc>,
     tree: Id,
+    previous: Option<Id>,
 }
 
 fn kind_name(kind: BlobType) -> &'static str {
@@ -548,7 +580,7 @@ fn classify(entry: &Entry, listing: &mut Listing) -> std::result::Result<(), &'s
             listing.keys.push(name.parse().map_err(|_| FOREIGN)?);
             Ok(())
         }
-        ["index" | "snapshots" | "locks", name] => name.parse::<Id>().map(|_| ()).map_err(|_| FOREIGN),
+        ["index" | "snapshots" | "locks" | "forgotten", name] => name.parse::<Id>().map(|_| ()).map_err(|_| FOREIGN),
         ["wal", cluster, name] if crate::wal::valid_wal_component(cluster) && crate::wal::valid_wal_component(name) => {
             Ok(())
         }

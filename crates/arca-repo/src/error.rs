@@ -59,6 +59,12 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     Invalid(String),
 
+    #[error(
+        "refusing to {action} {path}: the repository is opened append-only (--append-only, ARCA_APPEND_ONLY); \
+         forget, prune and key changes need a client and credentials that may delete"
+    )]
+    AppendOnly { path: String, action: &'static str },
+
     #[error("I/O error on {path}: {source}")]
     Io {
         path: PathBuf,

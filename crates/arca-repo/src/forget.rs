@@ -213,6 +213,9 @@ pub struct ForgetReport {
 /// it does not keep. Takes an exclusive lock, as restic does: forgetting
 /// changes which data is used, so it must not overlap a prune deciding that.
 pub fn forget(repo: &Repository, policy: &RetentionPolicy, dry_run: bool) -> Result<ForgetReport> {
+    if !dry_run {
+        repo.ensure_may_delete("forget snapshots of")?;
+    }
     let _lock = repo.lock(true, "forget")?;
     let snapshots = repo.list_snapshots()?;
     let decisions = apply_policy(&snapshots, policy);
@@ -222,6 +225,9 @@ pub fn forget(repo: &Repository, policy: &RetentionPolicy, dry_run: bool) -> Res
 /// Deletes the given snapshots (explicit `arca repo forget ID…`); fails
 /// before deleting anything when an id is not a snapshot.
 pub fn forget_snapshots(repo: &Repository, ids: &[Id], dry_run: bool) -> Result<ForgetReport> {
+    if !dry_run {
+        repo.ensure_may_delete("forget snapshots of")?;
+    }
     let _lock = repo.lock(true, "forget")?;
     let snapshots = repo.list_snapshots()?;
     if let Some(missing) = ids.iter().find(|id| !snapshots.iter().any(|s| s.id == **id)) {
@@ -243,9 +249,7 @@ fn finish(repo: &Repository, decisions: Vec<Decision>, dry_run: bool) -> Result<
     let kept = decisions.iter().filter(|d| d.keep).map(|d| d.id).collect();
     let removed: Vec<Id> = decisions.iter().filter(|d| !d.keep).map(|d| d.id).collect();
     if !dry_run {
-        for id in &removed {
-            repo.delete_file("snapshots", id)?;
-        }
+        repo.remove_snapshots(&removed, "forget")?;
     }
     Ok(ForgetReport { dry_run, decisions, kept, removed })
 }

@@ -98,6 +98,9 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
             opts.max_unused_percent
         )));
     }
+    if !opts.dry_run {
+        repo.ensure_may_delete("prune")?;
+    }
     let _lock = repo.lock(true, "prune")?;
     let plan = Plan::make(repo, opts.max_unused_percent)?;
     let mut report = plan.report(opts.dry_run);
@@ -439,7 +442,7 @@ mod tests {
             .iter()
             .map(|tree| repo.save_snapshot(&Snapshot::new(KIND_FILES, vec!["/x".into()], *tree)).unwrap())
             .collect();
-        repo.delete_file("snapshots", &snapshots[0]).unwrap();
+        repo.remove_snapshots(&snapshots[..1], "test").unwrap();
         (snapshots[1], data[1].clone())
     }
 

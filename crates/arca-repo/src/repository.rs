@@ -238,6 +238,15 @@ impl Repository {
         Ok((ids, foreign))
     }
 
+    /// Fails before anything is written when this client may not delete
+    /// (append-only): `what` (forget, prune) would stop half-way otherwise.
+    pub fn ensure_may_delete(&self, what: &'static str) -> Result<()> {
+        if self.inner.backend.append_only() {
+            return Err(Error::AppendOnly { path: self.location().to_string(), action: what });
+        }
+        Ok(())
+    }
+
     pub fn delete_file(&self, dir: &str, id: &Id) -> Result<()> {
         self.inner.backend.delete(&format!("{dir}/{id}"))
     }

@@ -27,6 +27,11 @@ pub struct Snapshot {
     pub tags: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<Id>,
+    /// The newest snapshot of the repository when this one was written
+    /// (format 1.1, tamper evidence): `check` reports a snapshot whose
+    /// `previous` is gone without a forget record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Id>,
     /// Root tree blob.
     pub tree: Id,
     pub program_version: String,
@@ -48,12 +53,27 @@ impl Snapshot {
             paths,
             tags: Vec::new(),
             parent: None,
+            previous: None,
             tree,
             program_version: concat!("arca ", env!("CARGO_PKG_VERSION")).to_string(),
             summary: BTreeMap::new(),
             meta: BTreeMap::new(),
         }
     }
+}
+
+/// Where forget records live.
+pub const FORGOTTEN: &str = "forgotten";
+
+/// Which snapshots were removed, when, by whom and why (`forgotten/<id>`,
+/// format 1.1): written before the snapshots go, never deleted.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ForgetRecord {
+    pub time: DateTime<Utc>,
+    pub hostname: String,
+    /// `forget`, `backup delete`, …
+    pub reason: String,
+    pub snapshots: Vec<Id>,
 }
 
 /// A snapshot together with its id.
@@ -65,9 +85,38 @@ pub struct SnapshotEntry {
 }
 
 impl Repository {
-    /// Stores a snapshot. Call `flush` first so everything it names is indexed.
+    /// Stores a snapshot, chained to the repository's newest one (unless
+    /// `previous` is set). Call `flush` first so everything it names is indexed.
     pub fn save_snapshot(&self, snapshot: &Snapshot) -> Result<Id> {
-        self.save_json("snapshots", snapshot)
+        if snapshot.previous.is_some() {
+            return self.save_json("snapshots", snapshot);
+        }
+        let mut chained = snapshot.clone();
+        chained.previous = self.list_snapshots()?.last().map(|s| s.id);
+        self.save_json("snapshots", &chained)
+    }
+
+    /// Removes snapshots, leaving a forget record first (`forgotten/<id>`):
+    /// `check` tells them from snapshots removed outside Arca.
+    pub fn remove_snapshots(&self, ids: &[Id], reason: &str) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let record = ForgetRecord {
+            time: Utc::now(),
+            hostname: crate::host::hostname(),
+            reason: reason.to_string(),
+            snapshots: ids.to_vec(),
+        };
+        self.save_json(FORGOTTEN, &record)?;
+        ids.iter().try_for_each(|id| self.delete_file("snapshots", id))
+    }
+
+    /// Every forget record.
+    pub fn forget_records(&self) -> Result<Vec<(Id, ForgetRecord)>> {
+        let (ids, foreign) = self.list_ids(FORGOTTEN)?;
+        warn_foreign(FORGOTTEN, &foreign);
+        ids.into_iter().map(|id| Ok((id, self.load_json(FORGOTTEN, &id)?))).collect()
     }
 
     /// Every snapshot, oldest first.

@@ -37,6 +37,18 @@ fn deleted_pack_is_missing() {
 }
 
 #[test]
+fn removing_a_snapshot_outside_arca_is_reported() {
+    let (_dir, url) = local();
+    scenarios::removing_a_snapshot_outside_arca_is_reported(&url);
+}
+
+#[test]
+fn an_append_only_client_adds_but_never_destroys() {
+    let (_dir, url) = local();
+    scenarios::an_append_only_client_adds_but_never_destroys(&url);
+}
+
+#[test]
 fn forget_and_prune_reclaim_space() {
     let (_dir, url) = local();
     scenarios::forget_and_prune_reclaim_space(&url);

@@ -27,6 +27,20 @@ fn s3_url(test: &str) -> Option<String> {
 }
 
 #[test]
+fn s3_removing_a_snapshot_outside_arca_is_reported() {
+    if let Some(url) = s3_url("tamper") {
+        scenarios::removing_a_snapshot_outside_arca_is_reported(&url);
+    }
+}
+
+#[test]
+fn s3_an_append_only_client_adds_but_never_destroys() {
+    if let Some(url) = s3_url("append-only") {
+        scenarios::an_append_only_client_adds_but_never_destroys(&url);
+    }
+}
+
+#[test]
 fn s3_healthy_repository_passes() {
     if let Some(url) = s3_url("healthy") {
         scenarios::healthy_repository_passes(&url);

@@ -359,7 +359,8 @@ fn delete(ctx: &Context, name: &str) -> Result<i32> {
     let repo = ctx.open_repo()?;
     let entry = backup::find_backup(&repo, name)?;
     let _lock = repo.lock(false, "backup delete")?;
-    repo.delete_file("snapshots", &entry.id).with_context(|| format!("deleting snapshot {}", entry.id.short()))?;
+    repo.remove_snapshots(&[entry.id], "backup delete")
+        .with_context(|| format!("deleting snapshot {}", entry.id.short()))?;
     emit(ctx.output(), &Deleted { name: name.to_string(), snapshot: entry.id.to_hex() })?;
     Ok(exit::OK)
 }

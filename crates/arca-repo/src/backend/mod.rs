@@ -3,6 +3,7 @@
 //! The engine sees a flat namespace of write-once objects (`data/ab/<id>`,
 //! `index/<id>`, …). [`open`] turns a repository URL into a backend.
 
+mod append_only;
 mod store;
 mod url;
 
@@ -12,6 +13,7 @@ use bytes::Bytes;
 
 use crate::error::Result;
 
+pub use self::append_only::AppendOnly;
 pub use self::store::ObjectStoreBackend;
 pub use self::url::{RepoUrl, open, open_with};
 
@@ -43,4 +45,8 @@ pub trait Backend: Send + Sync {
     fn delete(&self, path: &str) -> Result<()>;
     /// Size of an object, or `None` when it does not exist.
     fn size(&self, path: &str) -> Result<Option<u64>>;
+    /// True when deletes (other than of locks) are refused: append-only access.
+    fn append_only(&self) -> bool {
+        false
+    }
 }

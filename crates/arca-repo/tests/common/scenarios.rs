@@ -96,3 +96,62 @@ pub fn forget_and_prune_reclaim_space(url: &str) {
     let again = prune(&repo, &PruneOptions::default()).expect("second prune");
     assert_eq!((again.deleted.packs, again.repacked.packs, again.bytes_freed), (0, 0, 0), "{again:#?}");
 }
+
+/// Each snapshot names the one before it; one removed by Arca (a forget
+/// record) is fine, one removed behind Arca's back is reported at its
+/// successor.
+pub fn removing_a_snapshot_outside_arca_is_reported(url: &str) {
+    let f = build(url);
+    let repo = f.repo();
+    let chain: Vec<(Id, Option<Id>)> =
+        repo.list_snapshots().expect("list").iter().map(|s| (s.id, s.snapshot.previous)).collect();
+    let want: Vec<(Id, Option<Id>)> =
+        vec![(f.s[0], None), (f.s[1], Some(f.s[0])), (f.s[2], Some(f.s[1])), (f.s[3], Some(f.s[2]))];
+    assert_eq!(chain, want, "each snapshot names the newest before it");
+
+    arca_repo::forget_snapshots(&repo, &[f.s[1]], false).expect("forget");
+    let report = run_check(url, false);
+    assert!(report.is_ok(), "a forgotten snapshot is no tampering: {report:#?}");
+
+    repo.backend().delete(&format!("snapshots/{}", f.s[2])).expect("an attacker's delete");
+    let report = run_check(url, false);
+    assert_only_error(&report, &format!("snapshots/{}", f.s[3]), "no forget record names it", &[]);
+    assert!(report.errors[0].problem.contains(&f.s[2].to_hex()), "{report:#?}");
+}
+
+/// An append-only client backs up, but neither forgets, prunes, removes a
+/// key nor overwrites anything; locks still come and go.
+pub fn an_append_only_client_adds_but_never_destroys(url: &str) {
+    let f = build(url);
+    let backend: std::sync::Arc<dyn arca_repo::Backend> =
+        std::sync::Arc::new(arca_repo::backend::AppendOnly(open_backend(url, false).expect("backend")));
+    let repo = Repository::open(backend, PASSWORD).expect("open append-only");
+    repo.load_index().expect("index");
+    let nodes = save_files(&repo, &[("d", &noise(4, 30_000))]);
+    let added = save_snapshot(&repo, nodes, 5);
+
+    let refused = |what: &str, e: arca_repo::Error| {
+        let text = e.to_string();
+        assert!(matches!(e, arca_repo::Error::AppendOnly { .. }), "{what}: {text}");
+        assert!(text.contains("append-only"), "{what}: {text}");
+    };
+    refused("forget", arca_repo::forget_snapshots(&repo, &[f.s[0]], false).expect_err("forget"));
+    let policy = RetentionPolicy { keep_last: Some(1), ..Default::default() };
+    refused("forget --keep-last", forget(&repo, &policy, false).expect_err("forget policy"));
+    refused("prune", prune(&repo, &PruneOptions::default()).expect_err("prune"));
+    refused("delete", repo.backend().delete(&pack_object(&f.pack_of_a)).expect_err("delete"));
+    let config = repo.backend().get("config").expect("config");
+    refused(
+        "overwrite",
+        repo.backend().put("config", config, arca_repo::backend::WriteMode::Overwrite).expect_err("overwrite"),
+    );
+    assert!(repo.backend().list("locks").expect("locks").is_empty(), "every lock was released");
+
+    let report = run_check(url, true);
+    assert!(report.is_ok(), "{report:#?}");
+    assert_eq!(report.counts.snapshots, 5);
+    for (n, s) in f.s.iter().enumerate() {
+        assert_eq!(restore(&reopen(url), s), f.expected(n));
+    }
+    assert_eq!(restore(&reopen(url), &added).len(), 1);
+}

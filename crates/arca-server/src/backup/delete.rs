@@ -73,7 +73,7 @@ fn forget(repo: &arca_repo::Repository, snapshot: &str) -> arca_repo::Result<()>
         Err(e) => return Err(e),
     };
     let _lock = repo.lock(false, "backup delete")?;
-    repo.delete_file("snapshots", &entry.id)
+    repo.remove_snapshots(&[entry.id], "Backup object deleted")
 }
 
 /// A refusal of the storage to delete (object lock, retention): the data
