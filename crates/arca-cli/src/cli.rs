@@ -106,6 +106,8 @@ pub enum RepoCommand {
     Forget(ForgetArgs),
     /// Remove stale locks (or all locks with --all)
     Unlock(UnlockArgs),
+    /// After deletes or overwrites through the storage's API: make every object's first version current again (S3, versioned or Object Lock buckets)
+    Recover(RecoverArgs),
     /// Manage the passwords (key files) that open the repository
     #[command(subcommand)]
     Key(KeyCommand),
@@ -116,6 +118,12 @@ pub struct InitArgs {
     /// zstd level for new data (0 = no compression)
     #[arg(long, default_value_t = 3)]
     pub compression: i32,
+    /// S3 Object Lock: write every object with this retention mode (governance or compliance); the bucket must have Object Lock enabled
+    #[arg(long, value_name = "MODE", requires = "retention")]
+    pub object_lock: Option<arca_repo::config::LockMode>,
+    /// With --object-lock: how long each object stays undeletable after it is written (e.g. 30d)
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", requires = "object_lock")]
+    pub retention: Option<std::time::Duration>,
 }
 
 #[derive(Args, Debug)]
@@ -171,6 +179,13 @@ pub struct ForgetArgs {
     /// Run prune afterwards
     #[arg(long)]
     pub prune: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RecoverArgs {
+    /// Only say what would be brought back
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Args, Debug)]

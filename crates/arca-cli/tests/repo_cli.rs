@@ -113,3 +113,28 @@ fn an_append_only_client_backs_up_but_never_deletes() {
     let check = arca.run(&["repo", "check"]);
     assert!(check.status.success(), "{}", stderr(&check));
 }
+
+#[test]
+fn object_lock_needs_an_s3_bucket_with_object_lock_and_a_real_retention() {
+    let arca = Arca::new_local();
+    let elsewhere = arca.path("locked").to_string_lossy().into_owned();
+    let out = arca
+        .cmd()
+        .args(["repo", "init", "--repo", &elsewhere, "--object-lock", "compliance", "--retention", "30d"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("Object Lock needs an S3 repository"), "{}", stderr(&out));
+    let out = arca
+        .cmd()
+        .args(["repo", "init", "--repo", &elsewhere, "--object-lock", "compliance", "--retention", "1h"])
+        .output()
+        .unwrap();
+    assert!(stderr(&out).contains("too short"), "{}", stderr(&out));
+    let out = arca
+        .cmd()
+        .args(["repo", "init", "--repo", &elsewhere, "--object-lock", "forever", "--retention", "1d"])
+        .output()
+        .unwrap();
+    assert!(stderr(&out).contains("governance or compliance"), "{}", stderr(&out));
+}

@@ -18,6 +18,49 @@ pub struct Config {
     pub pack_size: u64,
     /// Default zstd level for new blobs (0 disables compression).
     pub compression: i32,
+    /// S3 Object Lock (format 1.1): every object but locks is written with
+    /// a retain-until date `retention_secs` ahead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<ObjectLock>,
+}
+
+/// How objects are locked on a bucket with S3 Object Lock enabled.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ObjectLock {
+    pub mode: LockMode,
+    /// How long each object is kept from deletion and overwrite after it is written.
+    pub retention_secs: u64,
+}
+
+/// S3's retention modes: `governance` may be lifted by a user holding
+/// `s3:BypassGovernanceRetention`, `compliance` by no one, the account's
+/// root included, until the date passes.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LockMode {
+    Governance,
+    Compliance,
+}
+
+impl LockMode {
+    /// The `x-amz-object-lock-mode` value.
+    pub fn header_value(self) -> &'static str {
+        match self {
+            LockMode::Governance => "GOVERNANCE",
+            LockMode::Compliance => "COMPLIANCE",
+        }
+    }
+}
+
+impl std::str::FromStr for LockMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "governance" => Ok(LockMode::Governance),
+            "compliance" => Ok(LockMode::Compliance),
+            other => Err(format!("unknown Object Lock mode {other:?}: governance or compliance")),
+        }
+    }
 }
 
 /// FastCDC (2020) minimum, average and maximum chunk sizes in bytes.
@@ -42,6 +85,7 @@ impl Config {
             chunker: ChunkerParams::default(),
             pack_size: 16 * 1024 * 1024,
             compression: 3,
+            object_lock: None,
         }
     }
 }

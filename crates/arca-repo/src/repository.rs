@@ -49,6 +49,10 @@ impl Repository {
         if backend.size("config")?.is_some() {
             return Err(Error::AlreadyInitialized { repo: location });
         }
+        if let Some(lock) = opts.config.object_lock {
+            backend.check_object_lock()?;
+            backend.enable_object_lock(lock)?;
+        }
         let key = MasterKey::random();
         let key_id = write_key(backend.as_ref(), &key, password, opts.kdf)?;
         let config_bytes = serde_json::to_vec_pretty(&opts.config).map_err(|e| json_err("config", e))?;
@@ -70,6 +74,12 @@ impl Repository {
         let config: Config = serde_json::from_slice(&config_bytes).map_err(|e| json_err("repository config", e))?;
         if config.version > FORMAT_VERSION {
             return Err(Error::UnsupportedVersion { found: config.version, supported: FORMAT_VERSION });
+        }
+        if let Some(lock) = config.object_lock {
+            // A copy of a locked repository elsewhere still reads; what it writes is not locked.
+            if let Err(e) = backend.enable_object_lock(lock) {
+                tracing::warn!("{e}: new objects are written without retention");
+            }
         }
         for entry in backend.list("keys")? {
             let what = format!("key file keys/{}", entry.name);

@@ -14,6 +14,7 @@ pub fn run(ctx: &Context, cmd: RepoCommand) -> Result<i32> {
         RepoCommand::Init(args) => init(ctx, &args),
         RepoCommand::Info => info(ctx),
         RepoCommand::Unlock(args) => unlock(ctx, &args),
+        RepoCommand::Recover(args) => recover(ctx, &args),
         RepoCommand::Key(cmd) => super::key::run(ctx, cmd),
         RepoCommand::Check(args) => super::maintenance::check(ctx, &args),
         RepoCommand::Prune(args) => super::maintenance::prune(ctx, &args),
@@ -45,7 +46,17 @@ fn init(ctx: &Context, args: &InitArgs) -> Result<i32> {
     }
     let password = crate::password::init_password(ctx.global.password_file.as_deref())?;
     let backend = arca_repo::open_backend(url, true)?;
-    let config = Config { compression: args.compression, ..Config::new() };
+    let object_lock = match (args.object_lock, args.retention) {
+        (Some(mode), Some(retention)) if retention.as_secs() >= 86_400 => {
+            Some(arca_repo::config::ObjectLock { mode, retention_secs: retention.as_secs() })
+        }
+        (Some(_), Some(retention)) => anyhow::bail!(
+            "--retention {} is too short to protect backups: give 1d or more",
+            humantime::format_duration(retention)
+        ),
+        _ => None,
+    };
+    let config = Config { compression: args.compression, object_lock, ..Config::new() };
     let repo = Repository::init(backend, &password, InitOptions { kdf: KdfParams::default(), config })?;
     emit(
         ctx.output(),
@@ -68,6 +79,8 @@ struct InfoResult {
     packs: usize,
     blobs: usize,
     stored_bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    object_lock: Option<arca_repo::config::ObjectLock>,
 }
 
 impl Render for InfoResult {
@@ -84,7 +97,13 @@ impl Render for InfoResult {
             self.blobs,
             bytes(self.stored_bytes),
             self.index_files
-        )
+        ) + &self
+            .object_lock
+            .map(|l| {
+                let days = l.retention_secs / 86_400;
+                format!("\nobject lock: {} mode, {days} day(s) from each write", l.mode.header_value().to_lowercase())
+            })
+            .unwrap_or_default()
     }
 }
 
@@ -108,9 +127,35 @@ fn info(ctx: &Context) -> Result<i32> {
         packs: index.pack_count(),
         blobs: index.blob_count(),
         stored_bytes,
+        object_lock: config.object_lock,
     };
     drop(index);
     emit(ctx.output(), &result)?;
+    Ok(exit::OK)
+}
+
+#[derive(Serialize)]
+struct RecoverResult {
+    dry_run: bool,
+    #[serde(flatten)]
+    recovery: arca_repo::backend::Recovery,
+}
+
+impl Render for RecoverResult {
+    fn human(&self) -> String {
+        let verb = if self.dry_run { "would bring back" } else { "brought back" };
+        let mut out = format!("{verb} {} object(s); {} intact", self.recovery.restored.len(), self.recovery.intact);
+        for key in &self.recovery.restored {
+            out.push_str(&format!("\n  {key}"));
+        }
+        out
+    }
+}
+
+fn recover(ctx: &Context, args: &crate::cli::RecoverArgs) -> Result<i32> {
+    let backend = arca_repo::open_backend(ctx.repo_url()?, false)?;
+    let recovery = backend.recover_versions(args.dry_run)?;
+    emit(ctx.output(), &RecoverResult { dry_run: args.dry_run, recovery })?;
     Ok(exit::OK)
 }
 

@@ -60,6 +60,14 @@ impl Backend for AppendOnly {
     fn append_only(&self) -> bool {
         true
     }
+
+    fn check_object_lock(&self) -> Result<()> {
+        self.0.check_object_lock()
+    }
+
+    fn enable_object_lock(&self, lock: crate::config::ObjectLock) -> Result<()> {
+        self.0.enable_object_lock(lock)
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! `index/<id>`, …). [`open`] turns a repository URL into a backend.
 
 mod append_only;
+mod object_lock;
 mod store;
 mod url;
 
@@ -14,6 +15,7 @@ use bytes::Bytes;
 use crate::error::Result;
 
 pub use self::append_only::AppendOnly;
+pub use self::object_lock::{Recovery, StoredVersion, parse_versions, retain_until};
 pub use self::store::ObjectStoreBackend;
 pub use self::url::{RepoUrl, open, open_with};
 
@@ -48,5 +50,22 @@ pub trait Backend: Send + Sync {
     /// True when deletes (other than of locks) are refused: append-only access.
     fn append_only(&self) -> bool {
         false
+    }
+    /// `Ok` when this storage can lock objects (an S3 bucket with Object
+    /// Lock enabled), else why not.
+    fn check_object_lock(&self) -> Result<()> {
+        self.enable_object_lock(crate::config::ObjectLock {
+            mode: crate::config::LockMode::Governance,
+            retention_secs: 0,
+        })
+    }
+    /// From now on every object but locks is written under `lock`'s
+    /// retention; `Err` when this storage has no Object Lock.
+    fn enable_object_lock(&self, lock: crate::config::ObjectLock) -> Result<()> {
+        let _ = lock;
+        Err(crate::error::Error::Invalid(format!(
+            "{}: Object Lock needs an S3 repository on a bucket with Object Lock enabled",
+            self.location()
+        )))
     }
 }

@@ -5,14 +5,16 @@
 
 use std::future::Future;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
+use super::object_lock::{RawS3, Recovery, to_recover};
 use super::{Backend, Entry, WriteMode};
+use crate::config::ObjectLock;
 use crate::error::{Error, Result};
 
 pub struct ObjectStoreBackend {
@@ -21,6 +23,10 @@ pub struct ObjectStoreBackend {
     prefix: String,
     /// Always `Some` until drop; taken there to shut down without blocking.
     runtime: Option<tokio::runtime::Runtime>,
+    /// For what `object_store` has no call for (S3 only), and the bucket.
+    s3: Option<(RawS3, String)>,
+    /// Set once the repository's config asks for Object Lock.
+    locked: OnceLock<ObjectLock>,
 }
 
 impl Drop for ObjectStoreBackend {
@@ -46,7 +52,63 @@ impl ObjectStoreBackend {
             store,
             prefix: prefix.to_string(),
             runtime: Some(runtime),
+            s3: None,
+            locked: OnceLock::new(),
         })
+    }
+
+    /// The backend of an S3 bucket: Object Lock writes become possible.
+    pub fn s3(location: &str, store: Arc<object_store::aws::AmazonS3>, bucket: &str, prefix: &str) -> Result<Self> {
+        let mut backend = Self::new(location, store.clone(), prefix)?;
+        backend.s3 = Some((RawS3::new(store), bucket.to_string()));
+        Ok(backend)
+    }
+
+    /// After deletes or overwrites through the storage's own API (stolen
+    /// credentials): makes every object's first version current again, the
+    /// `config` first (it says how to lock the rest). Needs a versioned
+    /// bucket (Object Lock buckets are).
+    pub fn recover_versions(&self, dry_run: bool) -> Result<Recovery> {
+        let Some((raw, bucket)) = &self.s3 else {
+            return Err(Error::Invalid(format!("{}: recovering versions needs an S3 repository", self.location)));
+        };
+        let versions = self
+            .block_on(raw.list_versions(&self.prefix))
+            .map_err(|detail| Error::Backend { path: self.location.clone(), detail })?;
+        let (intact, mut todo) = to_recover(&versions);
+        todo.sort_by_key(|v| v.key != "config");
+        let mut report = Recovery { intact, restored: Vec::new() };
+        for v in todo {
+            if !dry_run {
+                let p = self.path(&v.key);
+                let source = format!("{bucket}/{}", p.as_ref());
+                let lock = self.locked.get().copied();
+                self.block_on(raw.restore_version(&source, &p, &v.version_id, lock.as_ref()))
+                    .map_err(|detail| Error::Backend { path: v.key.clone(), detail })?;
+                if v.key == "config" {
+                    self.lock_as_configured()?;
+                }
+            }
+            report.restored.push(v.key);
+        }
+        Ok(report)
+    }
+
+    fn enable_object_lock_unsupported(&self) -> Result<()> {
+        Err(Error::Invalid(format!(
+            "{}: Object Lock needs an S3 repository (s3://bucket/prefix) on a bucket with Object Lock enabled",
+            self.location
+        )))
+    }
+
+    /// Reads `config` and takes its Object Lock settings.
+    fn lock_as_configured(&self) -> Result<()> {
+        let config: crate::config::Config = serde_json::from_slice(&self.get("config")?)
+            .map_err(|e| Error::Json { what: "repository config".into(), source: e })?;
+        match config.object_lock {
+            Some(lock) => self.enable_object_lock(lock),
+            None => Ok(()),
+        }
     }
 
     fn path(&self, rel: &str) -> Path {
@@ -115,6 +177,12 @@ impl Backend for ObjectStoreBackend {
 
     fn put(&self, path: &str, data: Bytes, mode: WriteMode) -> Result<()> {
         let p = self.path(path);
+        // Locks come and go: never retained, so they can be released.
+        if let (Some(lock), Some((raw, _))) = (self.locked.get().filter(|_| !path.starts_with("locks/")), &self.s3) {
+            return self
+                .block_on(raw.put_locked(&p, data, lock))
+                .map_err(|detail| Error::Backend { path: path.to_string(), detail });
+        }
         let opts = PutOptions {
             mode: match mode {
                 WriteMode::Create => PutMode::Create,
@@ -149,6 +217,19 @@ impl Backend for ObjectStoreBackend {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.map_err(path, e)),
         }
+    }
+
+    fn check_object_lock(&self) -> Result<()> {
+        let Some((raw, bucket)) = &self.s3 else { return self.enable_object_lock_unsupported() };
+        self.block_on(raw.object_lock_enabled(bucket)).map_err(Error::Invalid)
+    }
+
+    fn enable_object_lock(&self, lock: ObjectLock) -> Result<()> {
+        if self.s3.is_none() {
+            return self.enable_object_lock_unsupported();
+        }
+        let _ = self.locked.set(lock);
+        Ok(())
     }
 
     fn size(&self, path: &str) -> Result<Option<u64>> {

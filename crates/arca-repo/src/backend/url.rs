@@ -87,7 +87,8 @@ pub fn open_with(input: &str, create: bool, settings: &BTreeMap<String, String>)
             (Arc::new(store), String::new())
         }
         RepoUrl::S3 { bucket, prefix, options } => {
-            let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            let mut builder = AmazonS3Builder::from_env().with_bucket_name(&bucket);
+            let bucket_name = bucket.clone();
             if let Some(endpoint) =
                 std::env::var("AWS_ENDPOINT_URL_S3").ok().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
             {
@@ -118,7 +119,8 @@ pub fn open_with(input: &str, create: bool, settings: &BTreeMap<String, String>)
                 })?;
                 builder = builder.with_config(key, value);
             }
-            (Arc::new(builder.build().map_err(backend_err)?), prefix)
+            let s3 = Arc::new(builder.build().map_err(backend_err)?);
+            return ObjectStoreBackend::s3(input, s3, &bucket_name, &prefix).map(Arc::new);
         }
         RepoUrl::Gcs { bucket, prefix } => {
             let mut builder = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
