@@ -44,32 +44,66 @@ fn lock_headers(lock: &ObjectLock) -> Result<Vec<(HeaderName, HeaderValue)>, Str
     ])
 }
 
+/// One request to S3: query parameters and headers go into the signature.
+struct Request<'a> {
+    method: Method,
+    path: &'a Path,
+    query: Vec<(String, String)>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: Bytes,
+}
+
+impl<'a> Request<'a> {
+    fn new(method: Method, path: &'a Path) -> Self {
+        Request { method, path, query: Vec::new(), headers: Vec::new(), body: Bytes::new() }
+    }
+
+    fn query(mut self, name: &str, value: &str) -> Self {
+        self.query.push((name.to_string(), value.to_string()));
+        self
+    }
+}
+
 impl RawS3 {
     pub(super) fn new(s3: Arc<AmazonS3>) -> Self {
         RawS3 { s3, http: reqwest::Client::new() }
     }
 
-    /// Puts `data` at `path` with retention; `Err` carries the storage's answer.
-    pub(super) async fn put_locked(&self, path: &Path, data: Bytes, lock: &ObjectLock) -> Result<(), String> {
-        let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&data));
-        let mut headers = lock_headers(lock)?;
-        headers.push(header("content-md5", &md5)?);
-        let mut opts = SignedUrlOptions::default();
-        for (name, value) in &headers {
+    /// Sends `r` through a presigned URL; the status and body of the answer.
+    async fn send(&self, r: Request<'_>) -> Result<(reqwest::StatusCode, String), String> {
+        let mut opts = SignedUrlOptions::default().with_query(r.query);
+        for (name, value) in &r.headers {
             opts = opts.with_signed_header(name.clone(), value.clone());
         }
-        let url = self.s3.signed_url_opts(Method::PUT, path, URL_LIFETIME, &opts).await.map_err(|e| e.to_string())?;
-        let mut request = self.http.put(url).body(data);
-        for (name, value) in headers {
+        let url =
+            self.s3.signed_url_opts(r.method.clone(), r.path, URL_LIFETIME, &opts).await.map_err(|e| e.to_string())?;
+        let mut request = self.http.request(r.method, url).body(r.body);
+        for (name, value) in r.headers {
             request = request.header(name, value);
         }
         let response = request.send().await.map_err(|e| e.to_string())?;
         let status = response.status();
-        if status.is_success() {
-            return Ok(());
+        Ok((status, response.text().await.unwrap_or_default()))
+    }
+
+    /// Sends `r`; `Err` carries the storage's answer unless it succeeded.
+    async fn expect_success(&self, r: Request<'_>) -> Result<String, String> {
+        let (status, body) = self.send(r).await?;
+        // A copy can fail after its 200 has been sent: the error is in the body.
+        if status.is_success() && !body.contains("<Error>") {
+            return Ok(body);
         }
-        let body = response.text().await.unwrap_or_default();
         Err(format!("{status}: {}", storage_error(&body)))
+    }
+
+    /// Puts `data` at `path` with retention; `Err` carries the storage's answer.
+    pub(super) async fn put_locked(&self, path: &Path, data: Bytes, lock: &ObjectLock) -> Result<(), String> {
+        let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&data));
+        let mut r = Request::new(Method::PUT, path);
+        r.headers = lock_headers(lock)?;
+        r.headers.push(header("content-md5", &md5)?);
+        r.body = data;
+        self.expect_success(r).await.map(drop)
     }
 }
 
@@ -196,15 +230,8 @@ pub fn to_recover(versions: &[StoredVersion]) -> (u64, Vec<StoredVersion>) {
 impl RawS3 {
     /// `Ok` when the bucket has Object Lock enabled, else why not.
     pub(super) async fn object_lock_enabled(&self, bucket: &str) -> Result<(), String> {
-        let opts = SignedUrlOptions::default().with_query([("object-lock", "")]);
-        let url = self
-            .s3
-            .signed_url_opts(Method::GET, &Path::from(""), URL_LIFETIME, &opts)
-            .await
-            .map_err(|e| e.to_string())?;
-        let response = self.http.get(url).send().await.map_err(|e| e.to_string())?;
-        let status = response.status();
-        let body = response.text().await.unwrap_or_default();
+        let root = Path::from("");
+        let (status, body) = self.send(Request::new(Method::GET, &root).query("object-lock", "")).await?;
         if status.is_success() && body.contains("<ObjectLockEnabled>Enabled</ObjectLockEnabled>") {
             return Ok(());
         }
@@ -218,26 +245,15 @@ impl RawS3 {
     /// Every version under `prefix` (all pages).
     pub(super) async fn list_versions(&self, prefix: &str) -> Result<Vec<StoredVersion>, String> {
         let dir = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
+        let root = Path::from("");
         let mut all = Vec::new();
         let mut next: Option<(String, String)> = None;
         loop {
-            let mut query = vec![("versions".to_string(), String::new()), ("prefix".to_string(), dir.clone())];
+            let mut r = Request::new(Method::GET, &root).query("versions", "").query("prefix", &dir);
             if let Some((key, version)) = &next {
-                query.push(("key-marker".into(), key.clone()));
-                query.push(("version-id-marker".into(), version.clone()));
+                r = r.query("key-marker", key).query("version-id-marker", version);
             }
-            let opts = SignedUrlOptions::default().with_query(query);
-            let url = self
-                .s3
-                .signed_url_opts(Method::GET, &Path::from(""), URL_LIFETIME, &opts)
-                .await
-                .map_err(|e| e.to_string())?;
-            let response = self.http.get(url).send().await.map_err(|e| e.to_string())?;
-            let status = response.status();
-            let body = response.text().await.map_err(|e| e.to_string())?;
-            if !status.is_success() {
-                return Err(format!("listing versions: {status}: {}", storage_error(&body)));
-            }
+            let body = self.expect_success(r).await.map_err(|e| format!("listing versions: {e}"))?;
             let (page, more) = parse_versions(&body, prefix);
             all.extend(page);
             match more {
@@ -256,25 +272,11 @@ impl RawS3 {
         version: &str,
         lock: Option<&ObjectLock>,
     ) -> Result<(), String> {
-        let mut headers = vec![header("x-amz-copy-source", &format!("/{source}?versionId={version}"))?];
+        let mut r = Request::new(Method::PUT, path);
+        r.headers.push(header("x-amz-copy-source", &format!("/{source}?versionId={version}"))?);
         if let Some(lock) = lock {
-            headers.extend(lock_headers(lock)?);
+            r.headers.extend(lock_headers(lock)?);
         }
-        let mut opts = SignedUrlOptions::default();
-        for (name, value) in &headers {
-            opts = opts.with_signed_header(name.clone(), value.clone());
-        }
-        let url = self.s3.signed_url_opts(Method::PUT, path, URL_LIFETIME, &opts).await.map_err(|e| e.to_string())?;
-        let mut request = self.http.put(url);
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        let response = request.send().await.map_err(|e| e.to_string())?;
-        let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        if status.is_success() && !body.contains("<Error>") {
-            return Ok(());
-        }
-        Err(format!("{status}: {}", storage_error(&body)))
+        self.expect_success(r).await.map(drop)
     }
 }
