@@ -106,8 +106,10 @@ pub enum RepoCommand {
     Forget(ForgetArgs),
     /// Remove stale locks (or all locks with --all)
     Unlock(UnlockArgs),
+    /// Object Lock: move every object's retain-until date to the retention from now (run more often than the retention)
+    ExtendRetention(DryRunArgs),
     /// After deletes or overwrites through the storage's API: make every object's first version current again (S3, versioned or Object Lock buckets)
-    Recover(RecoverArgs),
+    Recover(DryRunArgs),
     /// Manage the passwords (key files) that open the repository
     #[command(subcommand)]
     Key(KeyCommand),
@@ -182,8 +184,8 @@ pub struct ForgetArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct RecoverArgs {
-    /// Only say what would be brought back
+pub struct DryRunArgs {
+    /// Only say what would be done
     #[arg(long)]
     pub dry_run: bool,
 }

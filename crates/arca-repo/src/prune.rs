@@ -100,6 +100,15 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     }
     if !opts.dry_run {
         repo.ensure_may_delete("prune")?;
+        if let Some(lock) = repo.config().object_lock {
+            return Err(Error::Invalid(format!(
+                "repository {} is under Object Lock: its objects stay undeletable for {} day(s) after each write \
+                 and each `arca repo extend-retention`, and a delete would only hide them; prune does not run on \
+                 it yet (`arca repo prune --dry-run` shows what it would free)",
+                repo.location(),
+                lock.retention_secs / 86_400
+            )));
+        }
     }
     let _lock = repo.lock(true, "prune")?;
     let plan = Plan::make(repo, opts.max_unused_percent)?;

@@ -140,6 +140,25 @@ fn an_attacker_with_the_storage_credentials_cannot_destroy_a_locked_repository()
         assert!(ahead > chrono::Duration::hours(23) && ahead <= chrono::Duration::hours(25), "{key}: {ahead}");
     }
 
+    // Retention is moved ahead; prune refuses rather than hide locked data.
+    let retained = |attacker: &Attacker, key: &str| {
+        let (status, body) = attacker.send(Method::GET, key, &[("retention", "")], &[], b"");
+        assert_eq!(status, 200, "{key}: {body}");
+        body.split("<RetainUntilDate>").nth(1).and_then(|r| r.split('<').next()).unwrap_or_default().to_string()
+    };
+    let config_key = format!("{prefix}/config");
+    let before = retained(&attacker, &config_key);
+    std::thread::sleep(Duration::from_millis(1100));
+    let repo = reopen(&url);
+    let extended = arca_repo::extend_retention(&repo, false).expect("extend retention");
+    assert_eq!(extended.objects as usize, originals.len());
+    let after = retained(&attacker, &config_key);
+    assert!(after > before, "retain-until moved ahead: {before} -> {after}");
+    let refused = arca_repo::prune(&repo, &arca_repo::PruneOptions::default()).expect_err("prune under Object Lock");
+    assert!(refused.to_string().contains("Object Lock"), "{refused}");
+    assert!(arca_repo::prune(&repo, &arca_repo::PruneOptions { dry_run: true, ..Default::default() }).is_ok());
+    drop(repo);
+
     // The attack: delete every version (governance bypass asked for too),
     // shorten the retention, overwrite every key, then delete every key.
     for (key, version, _) in &originals {

@@ -78,16 +78,25 @@ async fn maintain(client: &Client, loc: &BackupLocation, now: DateTime<Utc>) {
     }
 }
 
-/// Prune, retrying while another process holds the repository's lock.
+/// Prune (under Object Lock: retention extended instead), retrying while
+/// another process holds the repository's lock.
 async fn prune_waiting(repo: arca_repo::Repository) -> Result<String> {
     let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+    let locked = repo.config().object_lock.is_some();
     loop {
         let r = repo.clone();
-        let result = tokio::task::spawn_blocking(move || arca_repo::prune(&r, &arca_repo::PruneOptions::default()))
-            .await
-            .map_err(|e| Error::Other(format!("prune: {e}")))?;
+        let result = tokio::task::spawn_blocking(move || {
+            if locked {
+                arca_repo::extend_retention(&r, false)
+                    .map(|e| format!("retention of {} object(s) extended to {}", e.objects, e.until.to_rfc3339()))
+            } else {
+                arca_repo::prune(&r, &arca_repo::PruneOptions::default()).map(|p| summary(&p))
+            }
+        })
+        .await
+        .map_err(|e| Error::Other(format!("maintenance: {e}")))?;
         match result {
-            Ok(report) => return Ok(summary(&report)),
+            Ok(report) => return Ok(report),
             Err(arca_repo::Error::Locked { .. }) if tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(LOCK_RETRY).await;
             }

@@ -15,6 +15,7 @@ pub fn run(ctx: &Context, cmd: RepoCommand) -> Result<i32> {
         RepoCommand::Info => info(ctx),
         RepoCommand::Unlock(args) => unlock(ctx, &args),
         RepoCommand::Recover(args) => recover(ctx, &args),
+        RepoCommand::ExtendRetention(args) => extend_retention(ctx, &args),
         RepoCommand::Key(cmd) => super::key::run(ctx, cmd),
         RepoCommand::Check(args) => super::maintenance::check(ctx, &args),
         RepoCommand::Prune(args) => super::maintenance::prune(ctx, &args),
@@ -152,10 +153,28 @@ impl Render for RecoverResult {
     }
 }
 
-fn recover(ctx: &Context, args: &crate::cli::RecoverArgs) -> Result<i32> {
+fn recover(ctx: &Context, args: &crate::cli::DryRunArgs) -> Result<i32> {
     let backend = arca_repo::open_backend(ctx.repo_url()?, false)?;
     let recovery = backend.recover_versions(args.dry_run)?;
     emit(ctx.output(), &RecoverResult { dry_run: args.dry_run, recovery })?;
+    Ok(exit::OK)
+}
+
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Extended(arca_repo::RetentionReport);
+
+impl Render for Extended {
+    fn human(&self) -> String {
+        let verb = if self.0.dry_run { "would extend" } else { "extended" };
+        format!("{verb} the retention of {} object(s) to {}", self.0.objects, self.0.until.to_rfc3339())
+    }
+}
+
+fn extend_retention(ctx: &Context, args: &crate::cli::DryRunArgs) -> Result<i32> {
+    let repo = ctx.open_repo()?;
+    let report = arca_repo::extend_retention(&repo, args.dry_run)?;
+    emit(ctx.output(), &Extended(report))?;
     Ok(exit::OK)
 }
 

@@ -61,6 +61,10 @@ impl Backend for AppendOnly {
         true
     }
 
+    fn extend_retention(&self, keys: &[String]) -> Result<u64> {
+        self.0.extend_retention(keys)
+    }
+
     fn check_object_lock(&self) -> Result<()> {
         self.0.check_object_lock()
     }

@@ -51,6 +51,12 @@ pub trait Backend: Send + Sync {
     fn append_only(&self) -> bool {
         false
     }
+    /// Moves the retain-until date of each of `keys` to the repository's
+    /// retention from now; how many. Only with Object Lock.
+    fn extend_retention(&self, keys: &[String]) -> Result<u64> {
+        let _ = keys;
+        Err(crate::error::Error::Invalid(format!("{}: the repository has no Object Lock", self.location())))
+    }
     /// `Ok` when this storage can lock objects (an S3 bucket with Object
     /// Lock enabled), else why not.
     fn check_object_lock(&self) -> Result<()> {

@@ -263,6 +263,21 @@ impl RawS3 {
         }
     }
 
+    /// Moves the retain-until date of `path`'s current version to `lock`'s
+    /// retention from now (S3 refuses to move it earlier).
+    pub(super) async fn extend(&self, path: &Path, lock: &ObjectLock) -> Result<(), String> {
+        let until = retain_until(lock, Utc::now()).to_rfc3339_opts(SecondsFormat::Secs, true);
+        let body = format!(
+            r#"<Retention xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Mode>{}</Mode><RetainUntilDate>{until}</RetainUntilDate></Retention>"#,
+            lock.mode.header_value()
+        );
+        let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(body.as_bytes()));
+        let mut r = Request::new(Method::PUT, path).query("retention", "");
+        r.headers.push(header("content-md5", &md5)?);
+        r.body = Bytes::from(body);
+        self.expect_success(r).await.map(drop)
+    }
+
     /// Makes `version` of `path` (`bucket/key`: `source`) its current
     /// version again: a copy, locked when `lock` says so.
     pub(super) async fn restore_version(

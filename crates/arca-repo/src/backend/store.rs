@@ -8,7 +8,7 @@ use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
@@ -217,6 +217,28 @@ impl Backend for ObjectStoreBackend {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.map_err(path, e)),
         }
+    }
+
+    /// Extends the retention of each of `keys` to the repository's
+    /// retention from now, 16 at a time; how many were extended.
+    fn extend_retention(&self, keys: &[String]) -> Result<u64> {
+        let (Some((raw, _)), Some(lock)) = (&self.s3, self.locked.get()) else {
+            return Err(Error::Invalid(format!("{}: the repository has no Object Lock", self.location)));
+        };
+        let results: Vec<std::result::Result<(), (String, String)>> = self.block_on(
+            futures::stream::iter(keys)
+                .map(|key| async move { raw.extend(&self.path(key), lock).await.map_err(|e| (key.clone(), e)) })
+                .buffer_unordered(16)
+                .collect(),
+        );
+        let mut extended = 0;
+        for result in results {
+            match result {
+                Ok(()) => extended += 1,
+                Err((key, detail)) => return Err(Error::Backend { path: key, detail }),
+            }
+        }
+        Ok(extended)
     }
 
     fn check_object_lock(&self) -> Result<()> {
