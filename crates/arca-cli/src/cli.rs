@@ -210,6 +210,8 @@ pub enum KeyCommand {
     },
     /// Change the password of the key in use
     Passwd(NewPasswordArgs),
+    /// Every key added or removed: when, by which key, from where (an audit log kept in the repository)
+    Log,
 }
 
 #[derive(Args, Debug)]

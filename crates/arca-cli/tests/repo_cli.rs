@@ -31,6 +31,16 @@ fn init_info_and_keys() {
     assert_eq!(arca.run(&["snapshots"]).status.code(), Some(12));
     let third = arca.cmd().args(["snapshots"]).env("ARCA_PASSWORD", "third").output().unwrap();
     assert!(third.status.success(), "{}", stderr(&third));
+
+    // Every change is in the key log: init, add, passwd (an add, then the old key's removal).
+    let log = arca.cmd().args(["repo", "key", "log", "-o", "json"]).env("ARCA_PASSWORD", "third").output().unwrap();
+    let log: serde_json::Value = serde_json::from_slice(&log.stdout).unwrap();
+    let actions: Vec<&str> = log.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["added", "added", "added", "removed"], "{log}");
+    let events = log.as_array().unwrap();
+    assert!(events[0].get("by").is_none(), "the first key came with init");
+    assert_eq!(events[3]["key"], events[3]["by"], "passwd removes the key it was opened with");
+    assert_eq!(events[1]["by"], events[0]["key"]);
 }
 
 #[test]

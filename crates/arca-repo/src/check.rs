@@ -580,7 +580,9 @@ fn classify(entry: &Entry, listing: &mut Listing) -> std::result::Result<(), &'s
             listing.keys.push(name.parse().map_err(|_| FOREIGN)?);
             Ok(())
         }
-        ["index" | "snapshots" | "locks" | "forgotten", name] => name.parse::<Id>().map(|_| ()).map_err(|_| FOREIGN),
+        ["index" | "snapshots" | "locks" | "forgotten" | "keylog", name] => {
+            name.parse::<Id>().map(|_| ()).map_err(|_| FOREIGN)
+        }
         ["wal", cluster, name] if crate::wal::valid_wal_component(cluster) && crate::wal::valid_wal_component(name) => {
             Ok(())
         }

@@ -13,6 +13,7 @@ pub mod forget;
 mod host;
 pub mod id;
 pub mod index;
+pub mod keylog;
 pub mod keys;
 pub mod lock;
 pub mod pack;

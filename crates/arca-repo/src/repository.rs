@@ -14,6 +14,7 @@ use crate::crypto::{Cipher, MasterKey, envelope, unenvelope};
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::index::{Index, IndexFile};
+use crate::keylog::{KeyAction, KeyEvent};
 use crate::keys::{KdfParams, KeyFile};
 use crate::pack::{BlobType, blob_aad, pack_path};
 use crate::writer::{WriteStats, Writer};
@@ -60,7 +61,9 @@ impl Repository {
             Err(Error::AlreadyExists { .. }) => return Err(Error::AlreadyInitialized { repo: location }),
             other => other?,
         }
-        Ok(Self::assemble(backend, opts.config, key, key_id))
+        let repo = Self::assemble(backend, opts.config, key, key_id);
+        repo.log_key_event(&KeyEvent::now(KeyAction::Added, key_id, None))?;
+        Ok(repo)
     }
 
     /// Opens an existing repository; tries every key file with `password`.
@@ -272,7 +275,9 @@ impl Repository {
 
     /// Adds a key file for `password`; returns its id.
     pub fn add_key(&self, password: &[u8], params: KdfParams) -> Result<Id> {
-        write_key(self.inner.backend.as_ref(), &self.inner.key, password, params)
+        let id = write_key(self.inner.backend.as_ref(), &self.inner.key, password, params)?;
+        self.log_key_event(&KeyEvent::now(KeyAction::Added, id, Some(self.key_id())))?;
+        Ok(id)
     }
 
     /// Every key file with its metadata.
@@ -298,7 +303,8 @@ impl Repository {
         if keys.len() == 1 {
             return Err(Error::LastKey { id: id.to_hex() });
         }
-        self.inner.backend.delete(&format!("keys/{id}"))
+        self.inner.backend.delete(&format!("keys/{id}"))?;
+        self.log_key_event(&KeyEvent::now(KeyAction::Removed, *id, Some(self.key_id())))
     }
 }
 

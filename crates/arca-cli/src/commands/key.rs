@@ -47,6 +47,7 @@ pub fn run(ctx: &Context, cmd: KeyCommand) -> Result<i32> {
                 .collect();
             emit(ctx.output(), &KeyList { keys })?;
         }
+        KeyCommand::Log => emit(ctx.output(), &KeyLog(repo.key_log()?))?,
     }
     Ok(exit::OK)
 }
@@ -107,6 +108,30 @@ impl Render for KeyList {
                     k.username.clone(),
                     k.hostname.clone(),
                     k.created.clone(),
+                ]
+            }),
+        )
+    }
+}
+
+#[derive(Serialize)]
+#[serde(transparent)]
+struct KeyLog(Vec<arca_repo::keylog::KeyEvent>);
+
+impl Render for KeyLog {
+    fn human(&self) -> String {
+        if self.0.is_empty() {
+            return "no key changes recorded (the repository predates the key log)".into();
+        }
+        table(
+            &["time", "action", "key", "by", "user@host"],
+            self.0.iter().map(|e| {
+                vec![
+                    e.time.to_rfc3339(),
+                    format!("{:?}", e.action).to_lowercase(),
+                    e.key.short(),
+                    e.by.map(|b| b.short()).unwrap_or_else(|| "(init)".into()),
+                    format!("{}@{}", e.username, e.hostname),
                 ]
             }),
         )
