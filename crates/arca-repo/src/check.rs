@@ -293,7 +293,8 @@ impl<'a> Checker<'a> {
         if Id::hash_of(&bytes) != *id {
             return Err("content does not match its name".into());
         }
-        serde_json::from_slice::<KeyFile>(&bytes).map(|_| ()).map_err(|e| format!("unreadable: {e}"))
+        let file = serde_json::from_slice::<KeyFile>(&bytes).map_err(|e| format!("unreadable: {e}"))?;
+        file.params.check_bounds()
     }
 
     /// Reads every index file, installs the live ones as the repository's

@@ -32,6 +32,23 @@ impl KdfParams {
     pub fn insecure_fast() -> Self {
         KdfParams { memory_kib: 64, iterations: 1, parallelism: 1 }
     }
+
+    /// Parameters a key file may ask for: key files are plaintext, so one
+    /// planted by someone with storage access must not make every opening
+    /// allocate terabytes or spin for hours.
+    pub fn check_bounds(&self) -> std::result::Result<(), String> {
+        const MAX_MEMORY_KIB: u32 = 4 * 1024 * 1024;
+        const MAX_ITERATIONS: u32 = 64;
+        const MAX_PARALLELISM: u32 = 64;
+        if self.memory_kib > MAX_MEMORY_KIB || self.iterations > MAX_ITERATIONS || self.parallelism > MAX_PARALLELISM {
+            return Err(format!(
+                "Argon2 parameters out of bounds (memory {} KiB, {} iterations, parallelism {}; at most {MAX_MEMORY_KIB} KiB, \
+                 {MAX_ITERATIONS}, {MAX_PARALLELISM}): not written by Arca",
+                self.memory_kib, self.iterations, self.parallelism
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A key file as stored under `keys/`.
@@ -73,7 +90,8 @@ impl KeyFile {
         }
         let salt = B64.decode(&self.salt).map_err(|e| Error::corrupt(what, format!("salt: {e}")))?;
         let sealed = B64.decode(&self.data).map_err(|e| Error::corrupt(what, format!("data: {e}")))?;
-        let kek = derive(password, &salt, self.params)?;
+        self.params.check_bounds().map_err(|e| Error::corrupt(what, e))?;
+        let kek = derive(password, &salt, self.params).map_err(|e| Error::corrupt(what, e.to_string()))?;
         match Cipher::new(&kek).open(&sealed, KEY_AAD, what) {
             Ok(plain) => {
                 serde_json::from_slice(&plain).map(Some).map_err(|e| Error::Json { what: what.into(), source: e })
@@ -103,5 +121,24 @@ mod tests {
         let back = kf.unwrap_key(b"secret", "k").unwrap().unwrap();
         assert_eq!(back.blob_id(b"x"), master.blob_id(b"x"));
         assert!(kf.unwrap_key(b"wrong", "k").unwrap().is_none());
+    }
+
+    #[test]
+    fn hostile_parameters_are_refused_before_any_work() {
+        let master = MasterKey::random();
+        let mut kf = KeyFile::wrap(&master, b"secret", KdfParams::insecure_fast()).unwrap();
+        for params in [
+            KdfParams { memory_kib: u32::MAX, iterations: 1, parallelism: 1 },
+            KdfParams { memory_kib: 64, iterations: u32::MAX, parallelism: 1 },
+            KdfParams { memory_kib: 64, iterations: 1, parallelism: u32::MAX },
+        ] {
+            kf.params = params;
+            let started = std::time::Instant::now();
+            let e = kf.unwrap_key(b"secret", "keys/x").unwrap_err().to_string();
+            assert!(e.contains("keys/x") && e.contains("out of bounds"), "{e}");
+            assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        }
+        kf.params = KdfParams { memory_kib: 1, iterations: 0, parallelism: 0 };
+        assert!(kf.unwrap_key(b"secret", "keys/x").unwrap_err().to_string().contains("keys/x"), "argon2 refuses");
     }
 }

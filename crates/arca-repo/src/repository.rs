@@ -86,11 +86,11 @@ impl Repository {
         }
         for entry in backend.list("keys")? {
             let what = format!("key file keys/{}", entry.name);
-            let bytes = backend.get(&format!("keys/{}", entry.name))?;
-            let file: KeyFile = serde_json::from_slice(&bytes).map_err(|e| json_err(&what, e))?;
-            if let Some(key) = file.unwrap_key(password, &what)? {
-                let key_id = entry.name.parse().map_err(|_| Error::corrupt(&what, "name is not an id"))?;
-                return Ok(Self::assemble(backend, config, key, key_id));
+            // A damaged or planted key file must not lock everyone out: the others are tried.
+            match try_key(backend.as_ref(), &entry.name, &what, password) {
+                Ok(Some((key, key_id))) => return Ok(Self::assemble(backend, config, key, key_id)),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("skipping {what}: {e}; `arca repo check` reports it"),
             }
         }
         Err(Error::WrongPassword { repo: location })
@@ -323,6 +323,14 @@ impl Inner {
         let plain = unenvelope(self.cipher.open(bytes, dir.as_bytes(), what)?, what)?;
         serde_json::from_slice(&plain).map_err(|e| json_err(what, e))
     }
+}
+
+/// The master key from key file `name` if `password` opens it.
+fn try_key(backend: &dyn Backend, name: &str, what: &str, password: &[u8]) -> Result<Option<(MasterKey, Id)>> {
+    let key_id: Id = name.parse().map_err(|_| Error::corrupt(what, "name is not an id"))?;
+    let bytes = backend.get(&format!("keys/{name}"))?;
+    let file: KeyFile = serde_json::from_slice(&bytes).map_err(|e| json_err(what, e))?;
+    Ok(file.unwrap_key(password, what)?.map(|key| (key, key_id)))
 }
 
 fn write_key(backend: &dyn Backend, key: &MasterKey, password: &[u8], params: KdfParams) -> Result<Id> {

@@ -193,3 +193,25 @@ fn forget_snapshots_rejects_unknown_ids() {
     assert!(matches!(err, Error::SnapshotNotFound { .. }));
     assert_eq!(f.repo().list_ids("snapshots").expect("list").0.len(), 4, "nothing deleted");
 }
+
+#[test]
+fn a_planted_key_file_neither_locks_out_nor_stalls_an_opening() {
+    let (_dir, url) = local();
+    let f = common::build(&url);
+    // Someone with storage access adds a key file asking for 4 TiB of memory.
+    let repo = f.repo();
+    let (_, mut planted) = repo.list_keys().expect("keys").remove(0);
+    planted.params = arca_repo::KdfParams { memory_kib: u32::MAX, iterations: u32::MAX, parallelism: 1 };
+    let bytes = serde_json::to_vec(&planted).expect("json");
+    let id = Id::hash_of(&bytes);
+    repo.backend()
+        .put(&format!("keys/{id}"), bytes.into(), arca_repo::backend::WriteMode::Create)
+        .expect("plant the key file");
+    let started = std::time::Instant::now();
+    let reopened = reopen(&url);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "opening took {:?}", started.elapsed());
+    assert_eq!(restore(&reopened, &f.s[0]), f.expected(0));
+    let report = run_check(&url, false);
+    let e = report.error_for(&format!("keys/{id}")).expect("check names the planted key file");
+    assert!(e.problem.contains("out of bounds"), "{e:?}");
+}
