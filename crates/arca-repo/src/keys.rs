@@ -37,13 +37,16 @@ impl KdfParams {
     /// planted by someone with storage access must not make every opening
     /// allocate terabytes or spin for hours.
     pub fn check_bounds(&self) -> std::result::Result<(), String> {
-        const MAX_MEMORY_KIB: u32 = 4 * 1024 * 1024;
-        const MAX_ITERATIONS: u32 = 64;
+        // Arca writes 64 MiB × 3; allow 16 times that work, at most 1 GiB of memory.
+        const MAX_MEMORY_KIB: u64 = 1024 * 1024;
+        const MAX_WORK_KIB: u64 = 16 * 64 * 1024 * 3;
         const MAX_PARALLELISM: u32 = 64;
-        if self.memory_kib > MAX_MEMORY_KIB || self.iterations > MAX_ITERATIONS || self.parallelism > MAX_PARALLELISM {
+        let work = u64::from(self.memory_kib) * u64::from(self.iterations);
+        if u64::from(self.memory_kib) > MAX_MEMORY_KIB || work > MAX_WORK_KIB || self.parallelism > MAX_PARALLELISM {
             return Err(format!(
-                "Argon2 parameters out of bounds (memory {} KiB, {} iterations, parallelism {}; at most {MAX_MEMORY_KIB} KiB, \
-                 {MAX_ITERATIONS}, {MAX_PARALLELISM}): not written by Arca",
+                "Argon2 parameters out of bounds (memory {} KiB, {} iterations, parallelism {}; at most \
+                 {MAX_MEMORY_KIB} KiB, memory × iterations {MAX_WORK_KIB} KiB, parallelism {MAX_PARALLELISM}): \
+                 not written by Arca",
                 self.memory_kib, self.iterations, self.parallelism
             ));
         }
