@@ -9,6 +9,9 @@
 #   scripts/s3-server.sh status    exit 0 if the server answers S3 requests
 #   scripts/s3-server.sh env       print the env file of a running server
 #   scripts/s3-server.sh install   only install the Debian packages it needs
+#   scripts/s3-server.sh gateway-kill|gateway-start
+#                                  SIGKILL the gateway / start it again (fault
+#                                  tests; the data stays)
 #
 # The env lines go to stdout and progress to stderr, so a caller can do
 #   eval "$(scripts/s3-server.sh start)"
@@ -396,6 +399,24 @@ cmd_status() {
 	fi
 }
 
+# The gateway alone, for fault tests: killed without a word, started again
+# on the same port (the monitor and the OSD, and so the data, stay).
+cmd_gateway_kill() {
+	pid_alive "$STATE/run/rgw.pid" || die "the gateway is not running"
+	kill -KILL "$(cat "$STATE/run/rgw.pid")"
+	while pid_alive "$STATE/run/rgw.pid"; do sleep 0.1; done
+	log "gateway killed"
+}
+
+cmd_gateway_start() {
+	pid_alive "$STATE/run/rgw.pid" && die "the gateway is running"
+	START_TS=$SECONDS
+	launch rgw radosgw -c "$CONF" -n client.rgw.a
+	wait_for "RGW on port $PORT" "$STATE/run/rgw.pid" port_open "$PORT"
+	wait_for "RGW to accept the test user" "$STATE/run/rgw.pid" s3py ls
+	log "gateway up again in $((SECONDS - START_TS))s"
+}
+
 cmd_env() {
 	healthy || die "not running (start it with $0 start)"
 	cat "$STATE/env"
@@ -407,6 +428,8 @@ install) install_packages ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
 env) cmd_env ;;
+gateway-kill) cmd_gateway_kill ;;
+gateway-start) cmd_gateway_start ;;
 -h | --help | help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' ;;
-*) die "unknown command '$1' (start|stop|status|env|install)" ;;
+*) die "unknown command '$1' (start|stop|status|env|install|gateway-kill|gateway-start)" ;;
 esac

@@ -60,6 +60,21 @@ impl RepoUrl {
 
 /// Opens the backend for a repository URL. Local directories are created on
 /// demand when `create` is set (for `init`).
+/// Retries of a failed request: a storage that is away for up to about a
+/// minute (a restarted gateway, a network blip) is waited for, not fatal.
+/// `object_store`'s default gives up after about 3 s of refused connections.
+fn retry() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        backoff: object_store::BackoffConfig {
+            init_backoff: std::time::Duration::from_millis(250),
+            max_backoff: std::time::Duration::from_secs(8),
+            base: 2.0,
+        },
+        max_retries: 15,
+        retry_timeout: std::time::Duration::from_secs(150),
+    }
+}
+
 pub fn open(input: &str, create: bool) -> Result<Arc<ObjectStoreBackend>> {
     open_with(input, create, &BTreeMap::new())
 }
@@ -87,7 +102,7 @@ pub fn open_with(input: &str, create: bool, settings: &BTreeMap<String, String>)
             (Arc::new(store), String::new())
         }
         RepoUrl::S3 { bucket, prefix, options } => {
-            let mut builder = AmazonS3Builder::from_env().with_bucket_name(&bucket);
+            let mut builder = AmazonS3Builder::from_env().with_bucket_name(&bucket).with_retry(retry());
             let bucket_name = bucket.clone();
             if let Some(endpoint) =
                 std::env::var("AWS_ENDPOINT_URL_S3").ok().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
@@ -123,7 +138,7 @@ pub fn open_with(input: &str, create: bool, settings: &BTreeMap<String, String>)
             return ObjectStoreBackend::s3(input, s3, &bucket_name, &prefix).map(Arc::new);
         }
         RepoUrl::Gcs { bucket, prefix } => {
-            let mut builder = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
+            let mut builder = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket).with_retry(retry());
             for (key, value) in settings.iter().filter(|(k, _)| k.starts_with("GOOGLE_")) {
                 builder =
                     builder.with_config(key.to_ascii_lowercase().parse().map_err(|e| setting_err(key, e))?, value);
@@ -131,7 +146,7 @@ pub fn open_with(input: &str, create: bool, settings: &BTreeMap<String, String>)
             (Arc::new(builder.build().map_err(backend_err)?), prefix)
         }
         RepoUrl::Azure { container, prefix } => {
-            let mut builder = MicrosoftAzureBuilder::from_env().with_container_name(container);
+            let mut builder = MicrosoftAzureBuilder::from_env().with_container_name(container).with_retry(retry());
             for (key, value) in settings.iter().filter(|(k, _)| k.starts_with("AZURE_")) {
                 builder =
                     builder.with_config(key.to_ascii_lowercase().parse().map_err(|e| setting_err(key, e))?, value);
