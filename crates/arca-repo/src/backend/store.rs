@@ -133,6 +133,30 @@ impl ObjectStoreBackend {
         }
     }
 
+    fn put_once(&self, path: &str, data: Bytes, mode: WriteMode) -> std::result::Result<(), PutError> {
+        let p = self.path(path);
+        // Locks come and go: never retained, so they can be released.
+        if let (Some(lock), Some((raw, _))) = (self.locked.get().filter(|_| !path.starts_with("locks/")), &self.s3) {
+            return self.block_on(raw.put_locked(&p, data, lock)).map_err(|detail| {
+                let transport = is_transport(&detail);
+                let e = Error::Backend { path: path.to_string(), detail };
+                if transport { PutError::Transport(e) } else { PutError::Other(e) }
+            });
+        }
+        let opts = PutOptions {
+            mode: match mode {
+                WriteMode::Create => PutMode::Create,
+                WriteMode::Overwrite => PutMode::Overwrite,
+            },
+            ..Default::default()
+        };
+        self.block_on(self.store.put_opts(&p, PutPayload::from_bytes(data), opts)).map(|_| ()).map_err(|e| {
+            let transport = matches!(e, object_store::Error::Generic { .. }) && is_transport(&e.to_string());
+            let e = self.map_err(path, e);
+            if transport { PutError::Transport(e) } else { PutError::Other(e) }
+        })
+    }
+
     fn map_err(&self, path: &str, err: object_store::Error) -> Error {
         match err {
             object_store::Error::NotFound { .. } => Error::NotFound { path: path.to_string() },
@@ -149,6 +173,21 @@ impl ObjectStoreBackend {
             }
         }
     }
+}
+
+/// How long a write is retried while the storage cannot be reached.
+const PUT_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// A failed write: the connection broke (worth another try), or an answer.
+enum PutError {
+    Transport(Error),
+    Other(Error),
+}
+
+/// Whether an error's text says the request never got an answer (the
+/// client library exposes no kind for it).
+fn is_transport(detail: &str) -> bool {
+    ["error sending request", "connection", "timed out", "broken pipe"].iter().any(|w| detail.contains(w))
 }
 
 fn first_line(s: &str) -> String {
@@ -176,23 +215,29 @@ impl Backend for ObjectStoreBackend {
     }
 
     fn put(&self, path: &str, data: Bytes, mode: WriteMode) -> Result<()> {
-        let p = self.path(path);
-        // Locks come and go: never retained, so they can be released.
-        if let (Some(lock), Some((raw, _))) = (self.locked.get().filter(|_| !path.starts_with("locks/")), &self.s3) {
-            return self
-                .block_on(raw.put_locked(&p, data, lock))
-                .map_err(|detail| Error::Backend { path: path.to_string(), detail });
+        // `object_store` retries a conditional put only on answers, not when
+        // the connection breaks (the write may have landed): retried here.
+        let deadline = std::time::Instant::now() + PUT_RETRY_FOR;
+        let mut wait = std::time::Duration::from_millis(250);
+        let mut retried = false;
+        loop {
+            match self.put_once(path, data.clone(), mode) {
+                Err(PutError::Transport(e)) if std::time::Instant::now() + wait < deadline => {
+                    tracing::debug!("retrying the write of {path} in {wait:?}: {e}");
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(std::time::Duration::from_secs(8));
+                    retried = true;
+                }
+                Err(PutError::Transport(e)) | Err(PutError::Other(e)) => {
+                    // An earlier try that landed: the same bytes are there.
+                    if retried && matches!(e, Error::AlreadyExists { .. }) && self.get(path).is_ok_and(|b| b == data) {
+                        return Ok(());
+                    }
+                    return Err(e);
+                }
+                Ok(()) => return Ok(()),
+            }
         }
-        let opts = PutOptions {
-            mode: match mode {
-                WriteMode::Create => PutMode::Create,
-                WriteMode::Overwrite => PutMode::Overwrite,
-            },
-            ..Default::default()
-        };
-        self.block_on(self.store.put_opts(&p, PutPayload::from_bytes(data), opts))
-            .map(|_| ())
-            .map_err(|e| self.map_err(path, e))
     }
 
     fn list(&self, dir: &str) -> Result<Vec<Entry>> {
