@@ -152,15 +152,16 @@ impl Repository {
 }
 
 fn refresh_loop(repo: &Repository, current: &Mutex<Id>, stop: &AtomicBool, mut info: LockInfo) {
-    let tick = Duration::from_millis(200);
-    let mut waited = Duration::ZERO;
+    // Parked, not sleeping in ticks: releasing the lock unparks at once
+    // (a tick of sleep made every locking command up to 200 ms slower).
+    let mut next = std::time::Instant::now() + REFRESH_EVERY;
     while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(tick);
-        waited += tick;
-        if waited < REFRESH_EVERY {
+        let now = std::time::Instant::now();
+        if now < next {
+            std::thread::park_timeout(next - now);
             continue;
         }
-        waited = Duration::ZERO;
+        next = now + REFRESH_EVERY;
         info.time = Utc::now();
         match repo.write_lock(&info) {
             Ok(new_id) => {
@@ -176,6 +177,7 @@ impl Drop for Lock {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.refresher.take() {
+            t.thread().unpark();
             let _ = t.join();
         }
         let id = *self.current.lock();
