@@ -90,7 +90,11 @@ impl Repository {
             match try_key(backend.as_ref(), &entry.name, &what, password) {
                 Ok(Some((key, key_id))) => return Ok(Self::assemble(backend, config, key, key_id)),
                 Ok(None) => {}
-                Err(e) => tracing::warn!("skipping {what}: {e}; `arca repo check` reports it"),
+                // Damaged or planted: skipped. The storage failing is not a wrong password.
+                Err(e @ (Error::Corrupt { .. } | Error::Json { .. } | Error::Invalid(_))) => {
+                    tracing::warn!("skipping {what}: {e}; `arca repo check` reports it")
+                }
+                Err(e) => return Err(e),
             }
         }
         Err(Error::WrongPassword { repo: location })
