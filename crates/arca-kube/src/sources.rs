@@ -153,11 +153,19 @@ pub struct Drift {
     pub added: Vec<String>,
     pub removed: Vec<String>,
     pub changed: BTreeMap<String, Vec<Change>>,
+    /// Objects the same on both sides, per namespace (`_`: cluster-scoped).
+    #[serde(skip)]
+    pub unchanged: BTreeMap<String, usize>,
 }
 
 impl Drift {
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+
+    /// How many objects of `namespace` are the same on both sides.
+    pub fn unchanged_in(&self, namespace: &str) -> usize {
+        self.unchanged.get(namespace).copied().unwrap_or(0)
     }
 }
 
@@ -175,13 +183,16 @@ pub async fn compare(a: &Source, b: &Source) -> Result<Drift> {
     })
     .await?;
     let mut only_streamed = Vec::new();
+    let mut unchanged: BTreeMap<String, usize> = BTreeMap::new();
     let mut differing: Vec<(String, Locator, Value)> = Vec::new();
     visit(streamed, &mut catalogs, &mut |obj, _| {
         let k = key(&obj);
         let normalized = diff::normalize(&obj);
         match index.remove(&k) {
             None => only_streamed.push(k),
-            Some((print, _)) if print == fingerprint(&normalized) => {}
+            Some((print, _)) if print == fingerprint(&normalized) => {
+                *unchanged.entry(objects::namespace(&obj).unwrap_or("_").to_string()).or_default() += 1;
+            }
             Some((_, at)) => differing.push((k, at, normalized)),
         }
         Ok(())
@@ -203,6 +214,7 @@ pub async fn compare(a: &Source, b: &Source) -> Result<Drift> {
         }
     }
     (drift.removed, drift.added) = if swapped { (only_streamed, only_kept) } else { (only_kept, only_streamed) };
+    drift.unchanged = unchanged;
     Ok(drift)
 }
 

@@ -36,6 +36,9 @@ pub struct ServerConfig {
     /// The configuration the server's client was built from: tenant mode
     /// derives each namespace's impersonating client from it.
     pub kube_config: Option<kube::Config>,
+    /// How the dashboard at `/ui/` admits requests (off by default here;
+    /// `arca server` turns it on: open on loopback, tokens elsewhere).
+    pub ui_auth: crate::ui::access::UiAuth,
 }
 
 impl ServerConfig {
@@ -54,6 +57,7 @@ impl ServerConfig {
             clock: crate::clock::system(),
             shutdown_grace: Duration::from_secs(60),
             kube_config: None,
+            ui_auth: crate::ui::access::UiAuth::Off,
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod schedule;
 pub mod server;
 pub mod slots;
 pub mod tenant;
+pub mod ui;
 pub mod work;
 
 pub use clock::{Clock, SystemClock};

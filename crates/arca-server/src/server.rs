@@ -22,10 +22,12 @@ pub async fn run(client: Client, config: ServerConfig, shutdown: impl Future<Out
     let mut shutdown = std::pin::pin!(shutdown);
     let metrics = Arc::new(Metrics::new());
     let (ready, ready_rx) = tokio::sync::watch::channel(false);
+    let ui = (config.ui_auth != crate::ui::access::UiAuth::Off)
+        .then(|| crate::ui::Ui::new(client.clone(), config.ui_auth, &config));
     let http = config.metrics_address.map(|addr| {
         let metrics = metrics.clone();
         tokio::spawn(async move {
-            if let Err(e) = crate::http::serve(addr, metrics, ready_rx).await {
+            if let Err(e) = crate::http::serve(addr, metrics, ready_rx, ui).await {
                 tracing::error!("serving {addr}: {e}");
             }
         })

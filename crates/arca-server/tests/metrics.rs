@@ -128,7 +128,7 @@ async fn metrics_come_from_the_catalog_and_survive_a_restart() -> anyhow::Result
     let (ready_tx, ready_rx) = tokio::sync::watch::channel(false);
     let listener = arca_server::http::bind("127.0.0.1:0".parse()?).await?;
     let addr = listener.local_addr()?;
-    let server = tokio::spawn(arca_server::http::serve_on(listener, metrics.clone(), ready_rx));
+    let server = tokio::spawn(arca_server::http::serve_on(listener, metrics.clone(), ready_rx, None));
     assert_eq!(get(addr, "/healthz").await?.0, 200);
     let (code, reason) = get(addr, "/readyz").await?;
     assert_eq!(code, 503);

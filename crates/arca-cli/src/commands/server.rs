@@ -25,6 +25,9 @@ pub struct ServerArgs {
     /// Where /metrics, /healthz and /readyz are served ("none": not served)
     #[arg(long, default_value = "127.0.0.1:8085")]
     pub metrics_address: String,
+    /// The dashboard at /ui/ on the metrics address: auto (open on loopback, a bearer token elsewhere), token, open, off
+    #[arg(long, default_value = "auto")]
+    pub ui: String,
     /// Run each namespace's backups and restores as its tenant ServiceAccount (arca-tenant), impersonated
     #[arg(long)]
     pub tenant_mode: bool,
@@ -77,6 +80,8 @@ pub fn config(args: &ServerArgs) -> Result<ServerConfig> {
     let mut config = ServerConfig::new(&args.namespace, &identity(args));
     config.metrics_address = metrics_address(&args.metrics_address)?;
     config.tenant_mode = args.tenant_mode;
+    config.ui_auth =
+        arca_server::ui::access::UiAuth::parse(&args.ui, config.metrics_address).map_err(|e| anyhow!(e))?;
     config.mover_image = args.mover_image.clone();
     config.mover_namespace = args.mover_namespace.clone().unwrap_or_else(|| args.namespace.clone());
     config.max_concurrent_per_location = args.max_concurrent.max(1);
