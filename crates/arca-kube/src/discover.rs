@@ -37,6 +37,10 @@ pub const DEFAULT_SKIP: &[(&str, &str, &str)] = &[
     ("storage.k8s.io", "volumeattachments", "runtime attach state of nodes"),
     ("metrics.k8s.io", "pods", "live metrics"),
     ("metrics.k8s.io", "nodes", "live metrics"),
+    // Arca's own records of runs: the repository is their source (catalog
+    // sync recreates Backups), and a restored one would run again.
+    ("arca.io", "backups", "Arca's records of runs, rebuilt from the repository"),
+    ("arca.io", "restores", "Arca's records of runs; restored, one would run again"),
 ];
 
 /// The default skip list as `resource.group` names.

@@ -59,6 +59,8 @@ pub struct BackupRow {
     /// The Schedule that made it, if any.
     pub schedule: Option<String>,
     pub phase: String,
+    /// When the object was made (a run refused at once never starts).
+    pub created: Option<DateTime<Utc>>,
     pub started: Option<DateTime<Utc>>,
     pub finished: Option<DateTime<Utc>>,
     /// Namespaces it selects; empty means every namespace.
@@ -88,6 +90,11 @@ impl BackupRow {
 
     pub fn duration(&self) -> Option<Duration> {
         Some(self.finished? - self.started?)
+    }
+
+    /// When the run began: its start, or the object's creation.
+    pub fn begun(&self) -> Option<DateTime<Utc>> {
+        self.started.or(self.created)
     }
 
     /// Whether this backup selects `namespace`.

@@ -109,7 +109,7 @@ fn protection_of(inputs: &Inputs, ns: &str) -> AppProtection {
     let covering: Vec<&BackupRow> = inputs.backups.iter().filter(|b| b.covers(ns)).collect();
     let schedules: Vec<&ScheduleRow> = inputs.schedules.iter().filter(|s| s.covers(ns)).collect();
     let last_success = covering.iter().filter(|b| b.restorable()).copied().max_by_key(|b| when(b));
-    let last_run = covering.iter().filter(|b| b.started.is_some()).copied().max_by_key(|b| b.started);
+    let last_run = covering.iter().filter(|b| b.begun().is_some()).copied().max_by_key(|b| b.begun());
     let expected_interval =
         schedules.iter().filter(|s| !s.paused).filter_map(|s| s.interval_seconds).min().map(Duration::seconds);
     let state = state_of(inputs.now, last_success, last_run, expected_interval, !schedules.is_empty());
@@ -183,7 +183,7 @@ fn claims_of(claims: &[ClaimRow], ns: &str, backup: Option<&BackupRow>) -> Vec<C
 pub fn page(ctx: &PageContext, rows: &[AppProtection], locations: &[LocationRow], backups: &[BackupRow]) -> Markup {
     let count = |s: State| rows.iter().filter(|r| r.state == s).count();
     let day_ago = ctx.now - Duration::hours(24);
-    let failed_today = backups.iter().filter(|b| b.failed() && b.started.is_some_and(|t| t > day_ago)).count();
+    let failed_today = backups.iter().filter(|b| b.failed() && b.begun().is_some_and(|t| t > day_ago)).count();
     let stored: u64 = locations.iter().filter_map(|l| l.repository_bytes).sum();
     let body = html! {
         div.cards {

@@ -197,12 +197,16 @@ async fn read_location(ctx: &Ctx, loc: &BackupLocation) -> Result<(Vec<Backup>, 
 
 async fn create_synced(api: &Api<Backup>, loc: &BackupLocation, name: &str, stored: &read::StoredBackup) -> Result<()> {
     let location = loc.name_any();
+    // The selection it was made with, so views know what it covers.
+    let filters = stored.report.as_ref().map(|r| r.filters.clone()).unwrap_or_default();
     let mut backup = Backup::new(
         name,
         BackupSpec {
             location: Some(location.clone()),
             snapshot: Some(stored.id.clone()),
             tags: stored.tags.clone(),
+            include_namespaces: filters.include_namespaces,
+            exclude_namespaces: filters.exclude_namespaces,
             ..Default::default()
         },
     );

@@ -65,7 +65,7 @@ pub async fn seen(client: &Client, access: &Access, viewer: &Viewer, now: DateTi
     let schedules = visible(access, viewer, "schedules", schedules).await;
     let locations = visible(access, viewer, "backuplocations", locations).await;
     let mut seen = Seen {
-        backups: newest_first(backups.iter().map(views::backup_row).collect(), |b| b.started),
+        backups: newest_first(backups.iter().map(views::backup_row).collect(), |b| b.begun()),
         restores: newest_first(restores.iter().map(views::restore_row).collect(), |r| r.started),
         schedules: schedules.iter().map(|s| views::schedule_row(s, now)).collect(),
         locations: locations.iter().map(views::location_row).collect(),

@@ -31,6 +31,7 @@ pub fn backup_row(b: &Backup) -> BackupRow {
             .unwrap_or_else(|| "(default)".into()),
         schedule: b.labels().get(labels::SCHEDULE).cloned(),
         phase: status.phase.to_string(),
+        created: crate::schedule::created(b),
         started: status.start_time,
         finished: status.completion_time,
         include_namespaces: b.spec.include_namespaces.clone(),
