@@ -65,6 +65,23 @@ pub const CONTROLLER_RULES: &[Rule] = &[
         resource_names: &[],
         reason: "Events on Backups, Restores and Schedules (a failed backup is reported by an Event too)",
     },
+    Rule {
+        id: "dashboard-reviews",
+        api_groups: &["authentication.k8s.io", "authorization.k8s.io"],
+        resources: &["tokenreviews", "subjectaccessreviews"],
+        verbs: &["create"],
+        resource_names: &[],
+        reason: "the dashboard checks a user's bearer token (TokenReview) and shows each object only \
+                 if that user may get it (SubjectAccessReview)",
+    },
+    Rule {
+        id: "dashboard-read",
+        api_groups: &[""],
+        resources: &["namespaces", "persistentvolumeclaims"],
+        verbs: &["get", "list"],
+        resource_names: &[],
+        reason: "the dashboard's overview lists namespaces and their claims, to show which are protected",
+    },
 ];
 
 /// What a backup or restore does to the cluster's data. Cluster-wide for
