@@ -181,26 +181,47 @@ async fn trends_page(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response 
     with_seen(&ui, &headers, |ctx, seen| trends::page(ctx, &trends::compute(&seen.backups), &seen.locations)).await
 }
 
+/// A detail page: the viewer may `get` `resource` in `ns`, and `load`
+/// renders it (`None`: no such object).
+async fn detail_page<F, Fut>(
+    ui: &Ui,
+    headers: &HeaderMap,
+    resource: &'static str,
+    kind: &str,
+    ns: &str,
+    name: &str,
+    load: F,
+) -> Response
+where
+    F: FnOnce(PageContext) -> Fut,
+    Fut: std::future::Future<Output = crate::error::Result<Option<Markup>>>,
+{
+    let viewer = match viewer(ui, headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let ctx = ui.page_context(&viewer);
+    if !ui.access.may_get(&viewer, arca_api::GROUP, resource, ns).await {
+        return not_found(&ctx, kind, ns, name);
+    }
+    match load(ctx.clone()).await {
+        Ok(Some(page)) => html(StatusCode::OK, page),
+        Ok(None) => not_found(&ctx, kind, ns, name),
+        Err(e) => unavailable(&ctx, &e.to_string()),
+    }
+}
+
 async fn backup_page(
     State(ui): State<Arc<Ui>>,
     headers: HeaderMap,
     Path((ns, name)): Path<(String, String)>,
 ) -> Response {
-    let viewer = match viewer(&ui, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let ctx = ui.page_context(&viewer);
-    if !ui.access.may_get(&viewer, arca_api::GROUP, "backups", &ns).await {
-        return not_found(&ctx, "Backup", &ns, &name);
-    }
-    match detail::backup(&ui, &ns, &name).await {
-        Ok(Some((row, catalog))) => {
-            html(StatusCode::OK, pages::backup(&ctx, &row, catalog.as_ref().map_err(String::as_str)))
-        }
-        Ok(None) => not_found(&ctx, "Backup", &ns, &name),
-        Err(e) => unavailable(&ctx, &e.to_string()),
-    }
+    let (u, n, m) = (&*ui, ns.as_str(), name.as_str());
+    detail_page(u, &headers, "backups", "Backup", n, m, |ctx| async move {
+        let found = detail::backup(u, n, m).await?;
+        Ok(found.map(|(row, catalog)| pages::backup(&ctx, &row, catalog.as_ref().map_err(String::as_str))))
+    })
+    .await
 }
 
 async fn restore_page(
@@ -208,21 +229,12 @@ async fn restore_page(
     headers: HeaderMap,
     Path((ns, name)): Path<(String, String)>,
 ) -> Response {
-    let viewer = match viewer(&ui, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let ctx = ui.page_context(&viewer);
-    if !ui.access.may_get(&viewer, arca_api::GROUP, "restores", &ns).await {
-        return not_found(&ctx, "Restore", &ns, &name);
-    }
-    match detail::restore(&ui, &ns, &name).await {
-        Ok(Some((row, items))) => {
-            html(StatusCode::OK, pages::restore(&ctx, &row, items.as_deref().map_err(String::as_str)))
-        }
-        Ok(None) => not_found(&ctx, "Restore", &ns, &name),
-        Err(e) => unavailable(&ctx, &e.to_string()),
-    }
+    let (u, n, m) = (&*ui, ns.as_str(), name.as_str());
+    detail_page(u, &headers, "restores", "Restore", n, m, |ctx| async move {
+        let found = detail::restore(u, n, m).await?;
+        Ok(found.map(|(row, items)| pages::restore(&ctx, &row, items.as_deref().map_err(String::as_str))))
+    })
+    .await
 }
 
 async fn drift_page(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
