@@ -104,6 +104,9 @@ pub enum RepoCommand {
     Prune(PruneArgs),
     /// Remove snapshots by id or by a retention policy
     Forget(ForgetArgs),
+    /// Repair damage: rebuild the index from the packs, find (and forget) unreadable snapshots
+    #[command(subcommand)]
+    Repair(RepairCommand),
     /// Remove stale locks (or all locks with --all)
     Unlock(UnlockArgs),
     /// Object Lock: move every object's retain-until date to the retention from now (run more often than the retention)
@@ -181,6 +184,21 @@ pub struct ForgetArgs {
     /// Run prune afterwards
     #[arg(long)]
     pub prune: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RepairCommand {
+    /// Rebuild the index from the packs' headers (after index files were lost or damaged); damaged packs are named, never deleted
+    Index(DryRunArgs),
+    /// List snapshots that cannot be restored (document unreadable, a tree or blob missing); exits 3 when there are some
+    Snapshots(RepairSnapshotsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RepairSnapshotsArgs {
+    /// Forget the unreadable snapshots (with a forget record); their data goes at the next prune
+    #[arg(long)]
+    pub forget: bool,
 }
 
 #[derive(Args, Debug)]

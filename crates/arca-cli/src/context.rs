@@ -8,9 +8,25 @@ use crate::cli::{GlobalOpts, OutputFormat};
 
 pub struct Context {
     pub global: GlobalOpts,
+    /// Storage requests of every backend this command opened.
+    pub requests: std::sync::Arc<arca_repo::backend::RequestCounter>,
 }
 
 impl Context {
+    pub fn new(global: GlobalOpts) -> Self {
+        Context { global, requests: Default::default() }
+    }
+
+    /// The requests counted so far.
+    pub fn requests(&self) -> arca_repo::backend::Requests {
+        self.requests.snapshot()
+    }
+
+    /// `backend` with its requests counted into this command's total.
+    pub fn counted(&self, backend: std::sync::Arc<dyn arca_repo::Backend>) -> std::sync::Arc<dyn arca_repo::Backend> {
+        std::sync::Arc::new(arca_repo::backend::Counting::new(backend, std::sync::Arc::clone(&self.requests)))
+    }
+
     pub fn repo_url(&self) -> Result<&str> {
         self.global.repo.as_deref().ok_or_else(|| anyhow!("no repository given: pass --repo URL or set ARCA_REPO"))
     }
@@ -37,9 +53,9 @@ impl Context {
         Ok(Repository::open(backend, &password)?)
     }
 
-    /// The storage behind `url`, append-only when asked.
+    /// The storage behind `url`, append-only when asked, its requests counted.
     pub fn backend(&self, url: &str) -> Result<std::sync::Arc<dyn arca_repo::Backend>> {
-        let backend: std::sync::Arc<dyn arca_repo::Backend> = arca_repo::open_backend(url, false)?;
+        let backend = self.counted(arca_repo::open_backend(url, false)?);
         Ok(if self.global.append_only { std::sync::Arc::new(arca_repo::backend::AppendOnly(backend)) } else { backend })
     }
 

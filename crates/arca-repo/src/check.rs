@@ -302,19 +302,32 @@ impl<'a> Checker<'a> {
     fn load_index(&mut self, ids: &[Id]) {
         let total = ids.len() as u64;
         let mut files = Vec::with_capacity(ids.len());
+        let mut damaged = Vec::new();
         for (n, id) in ids.iter().enumerate() {
             match self.repo.load_json::<IndexFile>("index", id) {
                 Ok(file) => files.push((*id, file)),
-                Err(e) => {
-                    self.index_damaged = true;
-                    self.problems.add(format!("index/{id}"), e.to_string());
-                }
+                Err(e) => damaged.push((*id, e)),
             }
             self.report(CheckPhase::Structure, n as u64 + 1, total);
         }
         self.counts.index_files = files.len() as u64;
         let superseded: HashMap<Id, Id> =
             files.iter().flat_map(|(id, f)| f.supersedes.iter().map(move |old| (*old, *id))).collect();
+        for (id, e) in damaged {
+            // Readers ignore a superseded file, readable or not.
+            if let Some(by) = superseded.get(&id) {
+                self.infos.push(CheckInfo {
+                    object: format!("index/{id}"),
+                    message: format!(
+                        "damaged ({e}) but superseded by index/{by}, so ignored (left by a repair that could not \
+                         delete it)"
+                    ),
+                });
+                continue;
+            }
+            self.index_damaged = true;
+            self.problems.add(format!("index/{id}"), e.to_string());
+        }
         for (id, file) in &files {
             if let Some(by) = superseded.get(id) {
                 self.infos.push(CheckInfo {

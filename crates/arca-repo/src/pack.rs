@@ -95,18 +95,42 @@ impl PackBuilder {
     }
 }
 
+/// Bytes read from the end of a pack to find its header in one request:
+/// enough for the header of about 1,700 blobs (a pack of 1 MiB chunks has a
+/// few dozen; a tree pack of small trees may have more, then a second read).
+pub const HEADER_TAIL: u64 = 64 * 1024;
+
 /// Reads the blob list from a whole pack's bytes.
 pub(crate) fn read_header(pack: &[u8], cipher: &Cipher, what: &str) -> Result<Vec<PackedBlob>> {
     if pack.len() < 4 {
         return Err(Error::corrupt(what, "pack too short"));
     }
-    let (body, len_bytes) = pack.split_at(pack.len() - 4);
-    let header_len = u32::from_le_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]) as usize;
-    if header_len > body.len() {
+    let size = pack.len() as u64;
+    let span = header_span(&pack[pack.len() - 4..], size, what)?;
+    parse_header(&pack[span.start as usize..span.end as usize], span.start, cipher, what)
+}
+
+/// Where the sealed header of a pack of `pack_size` bytes lies, from the
+/// pack's last 4 bytes (`last4`).
+pub(crate) fn header_span(last4: &[u8], pack_size: u64, what: &str) -> Result<std::ops::Range<u64>> {
+    let [a, b, c, d] = last4 else {
+        return Err(Error::corrupt(what, "pack too short"));
+    };
+    if pack_size < 4 {
+        return Err(Error::corrupt(what, "pack too short"));
+    }
+    let header_len = u64::from(u32::from_le_bytes([*a, *b, *c, *d]));
+    let body = pack_size - 4;
+    if header_len > body {
         return Err(Error::corrupt(what, "pack header length exceeds the pack (truncated?)"));
     }
-    let blobs_end = body.len() - header_len;
-    let header = cipher.open(&body[blobs_end..], HEADER_AAD, &format!("header of {what}"))?;
+    Ok(body - header_len..body)
+}
+
+/// Opens a sealed header that starts at `blobs_end` and checks that its
+/// blobs fill the pack up to there.
+pub(crate) fn parse_header(sealed: &[u8], blobs_end: u64, cipher: &Cipher, what: &str) -> Result<Vec<PackedBlob>> {
+    let header = cipher.open(sealed, HEADER_AAD, &format!("header of {what}"))?;
     if header.len() % ENTRY_LEN != 0 {
         return Err(Error::corrupt(what, "pack header has a partial entry"));
     }
@@ -117,10 +141,11 @@ pub(crate) fn read_header(pack: &[u8], cipher: &Cipher, what: &str) -> Result<Ve
         let length = u32::from_le_bytes([entry[1], entry[2], entry[3], entry[4]]);
         let mut id = [0u8; 32];
         id.copy_from_slice(&entry[5..]);
-        out.push(PackedBlob { id: Id(id), kind, offset: offset as u32, length });
+        let start = u32::try_from(offset).map_err(|_| Error::corrupt(what, "pack header lists more than 4 GiB"))?;
+        out.push(PackedBlob { id: Id(id), kind, offset: start, length });
         offset += u64::from(length);
     }
-    if offset != blobs_end as u64 {
+    if offset != blobs_end {
         return Err(Error::corrupt(what, "pack header does not match the blobs' extent"));
     }
     Ok(out)
@@ -148,5 +173,14 @@ mod tests {
         assert_eq!(read_header(&bytes, &cipher, "p").unwrap(), blobs);
         assert!(read_header(&bytes[..bytes.len() - 10], &cipher, "p").is_err());
         assert!(read_header(&bytes[5..], &cipher, "p").is_err());
+        // The header alone, from the pack's tail, gives the same list.
+        let size = bytes.len() as u64;
+        let span = header_span(&bytes[bytes.len() - 4..], size, "p").unwrap();
+        let sealed = &bytes[span.start as usize..span.end as usize];
+        assert_eq!(parse_header(sealed, span.start, &cipher, "p").unwrap(), blobs);
+        assert_eq!(span.start, 150);
+        assert!(parse_header(sealed, span.start - 1, &cipher, "p").is_err(), "extent must match");
+        assert!(header_span(&[0xff; 4], size, "p").is_err(), "a length beyond the pack");
+        assert!(header_span(&[0; 3], size, "p").is_err());
     }
 }

@@ -139,11 +139,13 @@ struct Plan {
 
 impl Plan {
     fn make(repo: &Repository, max_unused_percent: f64) -> Result<Plan> {
-        let files = repo.load_index_files()?;
+        // Damaged files a live one supersedes (left by a repair that could
+        // not delete them) are old index files like the others.
+        let (files, ignored) = repo.load_index_files_and_ignored()?;
         *repo.inner.index.write() = Index::from_files(&files);
         let used = used_blobs(repo)?;
         let mut plan = Plan {
-            old_index_files: files.iter().map(|(id, _)| *id).collect(),
+            old_index_files: files.iter().map(|(id, _)| *id).chain(ignored).collect(),
             used_blobs: used.len() as u64,
             packs: live_packs(&files),
             stored: stored_packs(repo)?,

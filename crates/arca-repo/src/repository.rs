@@ -36,6 +36,17 @@ pub struct Repository {
     pub(crate) inner: Arc<Inner>,
 }
 
+/// Index files with their ids.
+pub(crate) type IndexFileList = Vec<(Id, IndexFile)>;
+
+/// The index files of a repository read one by one ([`Repository::read_index_files`]).
+#[derive(Debug, Default)]
+pub struct IndexFiles {
+    pub readable: Vec<(Id, IndexFile)>,
+    /// Files that are damaged, with the error that says how.
+    pub damaged: Vec<(Id, Error)>,
+}
+
 /// Options of `init`.
 #[derive(Debug, Clone, Default)]
 pub struct InitOptions {
@@ -148,11 +159,46 @@ impl Repository {
         Ok(ids)
     }
 
-    /// Every index file, decrypted.
+    /// Every index file, decrypted. A damaged file that a readable one
+    /// supersedes is skipped (readers ignore superseded files; `arca repo
+    /// repair index` leaves such files behind where it may not delete); any
+    /// other damaged file is an error.
     pub fn load_index_files(&self) -> Result<Vec<(Id, IndexFile)>> {
+        self.load_index_files_and_ignored().map(|(files, _)| files)
+    }
+
+    /// [`Repository::load_index_files`], and the damaged superseded files it skipped.
+    pub(crate) fn load_index_files_and_ignored(&self) -> Result<(IndexFileList, Vec<Id>)> {
+        let IndexFiles { readable, damaged } = self.read_index_files()?;
+        let superseded: std::collections::HashSet<Id> =
+            readable.iter().flat_map(|(_, f)| f.supersedes.iter().copied()).collect();
+        let mut ignored = Vec::new();
+        for (id, e) in damaged {
+            if !superseded.contains(&id) {
+                return Err(e);
+            }
+            tracing::debug!("ignoring superseded damaged index file index/{id}: {e}");
+            ignored.push(id);
+        }
+        Ok((readable, ignored))
+    }
+
+    /// Every index file, each read on its own: the readable ones, and the
+    /// damaged ones (undecryptable, malformed, or not matching their name)
+    /// with what is wrong. `Err` when the storage fails: a file that could
+    /// not be read is not known to be damaged.
+    pub fn read_index_files(&self) -> Result<IndexFiles> {
         let (ids, foreign) = self.list_ids("index")?;
         warn_foreign("index", &foreign);
-        ids.into_iter().map(|id| Ok((id, self.load_json::<IndexFile>("index", &id)?))).collect()
+        let mut out = IndexFiles::default();
+        for id in ids {
+            match self.load_json::<IndexFile>("index", &id) {
+                Ok(file) => out.readable.push((id, file)),
+                Err(e @ (Error::Corrupt { .. } | Error::Json { .. })) => out.damaged.push((id, e)),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
     }
 
     /// Read access to the in-memory index.
@@ -224,6 +270,28 @@ impl Repository {
     /// Reads the blob list of a pack from its header (for check and repair).
     pub fn read_pack_header(&self, pack: &Id, bytes: &[u8]) -> Result<Vec<crate::pack::PackedBlob>> {
         crate::pack::read_header(bytes, &self.inner.cipher, &pack_path(pack))
+    }
+
+    /// Reads the blob list of a stored pack of `size` bytes from its end
+    /// only: one ranged read (two for a header longer than
+    /// [`crate::pack::HEADER_TAIL`]), never the blobs.
+    pub fn fetch_pack_header(&self, pack: &Id, size: u64) -> Result<Vec<crate::pack::PackedBlob>> {
+        let path = pack_path(pack);
+        if size < 4 {
+            return Err(Error::corrupt(&path, "pack too short"));
+        }
+        let tail_start = size - size.min(crate::pack::HEADER_TAIL);
+        let tail = self.inner.backend.get_range(&path, tail_start..size)?;
+        if (tail.len() as u64) != size - tail_start {
+            return Err(Error::corrupt(&path, "shorter than listed (truncated while being read?)"));
+        }
+        let span = crate::pack::header_span(&tail[tail.len() - 4..], size, &path)?;
+        let sealed = if span.start >= tail_start {
+            tail.slice((span.start - tail_start) as usize..(span.end - tail_start) as usize)
+        } else {
+            self.inner.backend.get_range(&path, span.clone())?
+        };
+        crate::pack::parse_header(&sealed, span.start, &self.inner.cipher, &path)
     }
 
     /// Saves an encrypted JSON document under `dir/<id>`, content-addressed.

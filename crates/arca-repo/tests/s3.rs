@@ -67,3 +67,31 @@ fn s3_forget_and_prune_reclaim_space() {
         scenarios::forget_and_prune_reclaim_space(&url);
     }
 }
+
+#[test]
+fn s3_lost_index_is_rebuilt() {
+    if let Some(url) = s3_url("repair-lost-index") {
+        scenarios::lost_index_is_rebuilt(&url);
+    }
+}
+
+#[test]
+fn s3_damaged_index_is_replaced() {
+    if let Some(url) = s3_url("repair-damaged-index") {
+        scenarios::damaged_index_is_replaced(&url);
+    }
+}
+
+#[test]
+fn s3_corrupt_pack_is_named_not_deleted() {
+    if let Some(url) = s3_url("repair-corrupt-pack") {
+        scenarios::corrupt_pack_is_named_not_deleted(&url);
+    }
+}
+
+#[test]
+fn s3_snapshot_with_a_lost_tree_pack_is_forgotten() {
+    if let Some(url) = s3_url("repair-snapshots") {
+        scenarios::snapshot_with_a_lost_tree_pack_is_forgotten(&url);
+    }
+}

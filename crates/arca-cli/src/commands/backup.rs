@@ -145,6 +145,8 @@ struct Created {
     snapshot: String,
     #[serde(flatten)]
     report: BackupReport,
+    /// Storage requests of this process (volume movers run their own).
+    requests: arca_repo::backend::Requests,
 }
 
 fn summary(r: &BackupReport) -> String {
@@ -197,7 +199,7 @@ fn create(ctx: &Context, kube: &KubeOpts, args: &CreateArgs) -> Result<i32> {
     let url = ctx.repo_url()?;
     let (data, hooks) = super::backup_hooks::data_phase(&args.volumes, &args.hooks, url, &password)?;
     opts.data = arca_apps::phases::backup_chain(Some(args.blueprints.settings()?), data);
-    let repo = Repository::open(arca_repo::open_backend(url, false)?, &password)?;
+    let repo = Repository::open(ctx.counted(arca_repo::open_backend(url, false)?), &password)?;
     repo.load_index().with_context(|| format!("loading the index of {}", repo.location()))?;
     let bar = if ctx.show_progress() {
         let b = ProgressBar::new_spinner();
@@ -225,7 +227,7 @@ fn create(ctx: &Context, kube: &KubeOpts, args: &CreateArgs) -> Result<i32> {
     }
     let (report, id) = result?;
     let code = kube_opts::phase_code(report.phase);
-    emit(ctx.output(), &Created { snapshot: id.to_hex(), report })?;
+    emit(ctx.output(), &Created { snapshot: id.to_hex(), report, requests: ctx.requests() })?;
     Ok(code)
 }
 

@@ -17,17 +17,17 @@ pub fn run(ctx: &Context, cmd: FsCommand) -> Result<i32> {
     }
 }
 
-struct BackupOutput(BackupResult);
-
-impl Serialize for BackupOutput {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        self.0.serialize(s)
-    }
+#[derive(Serialize)]
+struct BackupOutput {
+    #[serde(flatten)]
+    result: BackupResult,
+    /// Storage requests of the backup (until its result was ready).
+    requests: arca_repo::backend::Requests,
 }
 
 impl Render for BackupOutput {
     fn human(&self) -> String {
-        let r = &self.0;
+        let r = &self.result;
         let s = &r.summary;
         format!(
             "snapshot {} saved\nfiles: {} new, {} changed, {} unchanged\ndirs:  {} new, {} changed, {} unchanged\nread {} of {}; added {} ({} stored) in {:.1}s{}",
@@ -61,7 +61,7 @@ fn backup(ctx: &Context, args: FsBackupArgs) -> Result<i32> {
     bar.finish();
     let result = result?;
     let code = if result.summary.warnings > 0 { exit::PARTIAL } else { exit::OK };
-    emit(ctx.output(), &BackupOutput(result))?;
+    emit(ctx.output(), &BackupOutput { result, requests: ctx.requests() })?;
     Ok(code)
 }
 

@@ -13,6 +13,7 @@ mod key;
 pub mod location;
 mod maintenance;
 pub mod mover;
+mod repair;
 mod repo;
 pub mod restore;
 mod restore_blueprints;
@@ -33,8 +34,8 @@ use crate::cli::{Cli, Command};
 use crate::context::Context;
 
 pub fn run(cli: Cli) -> Result<i32> {
-    let ctx = Context { global: cli.global };
-    match cli.command {
+    let ctx = Context::new(cli.global);
+    let result = match cli.command {
         Command::Repo(cmd) => repo::run(&ctx, cmd),
         Command::Snapshots(args) => snapshots::run(&ctx, &args),
         Command::Fs(cmd) => fs::run(&ctx, cmd),
@@ -51,5 +52,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Schedule(cmd) => schedule::run(&ctx, &ctx.global.kube, cmd),
         Command::Server(args) => server::run(&ctx.global.kube, &args),
         Command::Location(cmd) => location::run(&ctx, &ctx.global.kube, cmd),
+    };
+    // What the command cost on the storage, for `-v`: one line at the end.
+    let requests = ctx.requests();
+    if ctx.global.verbose > 0 && requests.total() > 0 {
+        eprintln!("{}", requests.line());
     }
+    result
 }

@@ -1,4 +1,4 @@
-//! `arca repo …`: init, info, check, prune, forget, unlock, key.
+//! `arca repo …`: init, info, check, prune, forget, repair, unlock, key.
 
 use anyhow::Result;
 use arca_repo::{Config, InitOptions, KdfParams, Repository};
@@ -20,6 +20,7 @@ pub fn run(ctx: &Context, cmd: RepoCommand) -> Result<i32> {
         RepoCommand::Check(args) => super::maintenance::check(ctx, &args),
         RepoCommand::Prune(args) => super::maintenance::prune(ctx, &args),
         RepoCommand::Forget(args) => super::maintenance::forget(ctx, &args),
+        RepoCommand::Repair(cmd) => super::repair::run(ctx, cmd),
     }
 }
 
@@ -46,7 +47,7 @@ fn init(ctx: &Context, args: &InitArgs) -> Result<i32> {
         anyhow::bail!("--compression must be between 0 (off) and 22, got {}", args.compression);
     }
     let password = crate::password::init_password(ctx.global.password_file.as_deref())?;
-    let backend = arca_repo::open_backend(url, true)?;
+    let backend = ctx.counted(arca_repo::open_backend(url, true)?);
     let object_lock = match (args.object_lock, args.retention) {
         (Some(mode), Some(retention)) if retention.as_secs() >= 86_400 => {
             Some(arca_repo::config::ObjectLock { mode, retention_secs: retention.as_secs() })

@@ -54,7 +54,7 @@ pub struct VolumeRestoreArgs {
 pub fn open_repo(ctx: &Context) -> Result<(Repository, Vec<u8>)> {
     let url = ctx.repo_url()?;
     let password = ctx.password()?;
-    let repo = Repository::open(arca_repo::open_backend(url, false)?, &password)?;
+    let repo = Repository::open(ctx.counted(arca_repo::open_backend(url, false)?), &password)?;
     repo.load_index().with_context(|| format!("loading the index of {}", repo.location()))?;
     Ok((repo, password))
 }

@@ -4,6 +4,7 @@
 //! `index/<id>`, …). [`open`] turns a repository URL into a backend.
 
 mod append_only;
+mod counting;
 mod object_lock;
 mod store;
 mod url;
@@ -15,6 +16,7 @@ use bytes::Bytes;
 use crate::error::Result;
 
 pub use self::append_only::AppendOnly;
+pub use self::counting::{Counting, RequestCounter, Requests};
 pub use self::object_lock::{Recovery, StoredVersion, parse_versions, retain_until};
 pub use self::store::ObjectStoreBackend;
 pub use self::url::{RepoUrl, open, open_with};

@@ -155,3 +155,145 @@ pub fn an_append_only_client_adds_but_never_destroys(url: &str) {
     }
     assert_eq!(restore(&reopen(url), &added).len(), 1);
 }
+
+/// Deletes every index file; returns how many there were.
+pub fn delete_index_files(repo: &Repository) -> usize {
+    let (ids, _) = repo.list_ids("index").expect("list index");
+    for id in &ids {
+        repo.delete_file("index", id).expect("delete index file");
+    }
+    ids.len()
+}
+
+fn assert_restores_everything(f: &Fixture) {
+    for (n, s) in f.s.iter().enumerate() {
+        assert_eq!(restore(&f.repo(), s), f.expected(n), "snapshot {n} restores byte-identical");
+    }
+}
+
+/// Index files lost: `check` fails, `repair index` rebuilds the index
+/// from the packs' headers, and everything reads again.
+pub fn lost_index_is_rebuilt(url: &str) {
+    let f = build(url);
+    let repo = f.repo();
+    let packs = pack_names(&repo).len() as u64;
+    assert!(delete_index_files(&repo) > 0);
+    assert!(!run_check(url, false).is_ok(), "check fails without an index");
+
+    let dry = arca_repo::repair_index(&repo, true).expect("repair index --dry-run");
+    assert!(dry.dry_run && dry.index_files_written > 0, "{dry:#?}");
+    assert!(repo.list_ids("index").expect("list").0.is_empty(), "a dry run writes nothing");
+
+    let report = arca_repo::repair_index(&repo, false).expect("repair index");
+    assert_eq!(report.packs_read, packs, "{report:#?}");
+    assert_eq!(report.packs_added, packs);
+    assert!(report.unreadable_packs.is_empty() && report.packs_missing.is_empty(), "{report:#?}");
+    assert_eq!((report.index_files_written, report.index_files_removed), (1, 0), "{report:#?}");
+    assert_eq!(report.blobs_indexed, dry.blobs_indexed, "the dry run predicts the blobs");
+    let check = run_check(url, true);
+    assert!(check.is_ok() && check.infos.is_empty(), "{check:#?}");
+    assert_restores_everything(&f);
+
+    let again = arca_repo::repair_index(&repo, false).expect("second repair");
+    assert!(again.up_to_date, "{again:#?}");
+    assert_eq!((again.index_files_written, again.index_files_removed), (0, 0));
+}
+
+/// A damaged index file: named by `check`, replaced by `repair index`.
+pub fn damaged_index_is_replaced(url: &str) {
+    let f = build(url);
+    let repo = f.repo();
+    let (before, _) = repo.list_ids("index").expect("list");
+    let victim = format!("index/{}", before[0]);
+    flip_byte(&repo, &victim);
+    assert!(run_check(url, false).error_for(&victim).is_some(), "check names {victim}");
+    assert!(f.repo().load_index().is_err(), "the damaged file stops readers");
+
+    let report = arca_repo::repair_index(&repo, false).expect("repair index");
+    let damaged: Vec<&str> = report.damaged_index_files.iter().map(|d| d.object.as_str()).collect();
+    assert_eq!(damaged, vec![victim.as_str()], "{report:#?}");
+    assert_eq!(report.index_files_removed, before.len() as u64, "{report:#?}");
+    assert!(report.unreadable_packs.is_empty(), "{report:#?}");
+    let (after, _) = repo.list_ids("index").expect("list");
+    assert!(after.iter().all(|id| !before.contains(id)), "the old files are gone");
+    let check = run_check(url, true);
+    assert!(check.is_ok() && check.infos.is_empty(), "{check:#?}");
+    assert_restores_everything(&f);
+}
+
+/// A pack whose header is damaged is named and kept, never deleted; with
+/// an intact index its entries stay, with a lost one its blobs are missing.
+pub fn corrupt_pack_is_named_not_deleted(url: &str) {
+    let f = build(url);
+    let repo = f.repo();
+    let object = pack_object(&f.pack_of_a);
+    // Damage the sealed header (just before its 4-byte length).
+    rewrite(&repo, &object, |b| {
+        let at = b.len() - 10;
+        b[at] ^= 0x01;
+    });
+    let report = arca_repo::repair_index(&repo, false).expect("repair with the index intact");
+    assert_eq!(report.unreadable_packs.len(), 1, "{report:#?}");
+    assert_eq!(report.unreadable_packs[0].pack, object);
+    assert!(report.unreadable_packs[0].problem.contains("authentication failed"), "{report:#?}");
+    assert!(report.unreadable_packs[0].blobs_kept > 0, "what the index knew of it stays: {report:#?}");
+    assert!(pack_names(&repo).iter().any(|n| object.ends_with(n.as_str())), "the pack is kept");
+    // Its blobs are intact: the snapshots still restore.
+    assert_restores_everything(&f);
+
+    delete_index_files(&repo);
+    let report = arca_repo::repair_index(&repo, false).expect("repair with the index lost");
+    assert_eq!(report.unreadable_packs.len(), 1, "{report:#?}");
+    assert_eq!((report.unreadable_packs[0].pack.as_str(), report.unreadable_packs[0].blobs_kept), (object.as_str(), 0));
+    assert!(pack_names(&repo).iter().any(|n| object.ends_with(n.as_str())), "the pack is kept");
+    let check = run_check(url, false);
+    assert!(check.errors.iter().all(|e| e.affected_snapshots == [f.s[0], f.s[2]]), "{check:#?}");
+    assert!(!check.is_ok());
+    let found = arca_repo::repair_snapshots(&repo, false).expect("repair snapshots");
+    let ids: Vec<Id> = found.unreadable.iter().map(|u| u.id).collect();
+    assert_eq!(ids, vec![f.s[0], f.s[2]], "{found:#?}");
+}
+
+/// The tree pack of the newest snapshot lost: `repair snapshots` lists
+/// exactly that snapshot, before and after the index is repaired;
+/// `--forget` removes it and `check` passes.
+pub fn snapshot_with_a_lost_tree_pack_is_forgotten(url: &str) {
+    let f = build(url);
+    let repo = f.repo();
+    repo.load_index().expect("index");
+    let victim = f.s[3];
+    let tree = repo.find_snapshot(&victim.to_hex()).expect("snapshot").snapshot.tree;
+    let pack = repo.index().get(&tree).expect("root tree indexed").pack;
+    repo.backend().delete(&pack_object(&pack)).expect("delete the tree pack");
+
+    let only_victim = |r: &arca_repo::RepairSnapshotsReport| {
+        let ids: Vec<Id> = r.unreadable.iter().map(|u| u.id).collect();
+        assert_eq!(ids, vec![victim], "{r:#?}");
+        let held = r.unreadable[0].snapshot.as_ref().expect("the document is readable");
+        assert_eq!(held.paths, vec!["/data".to_string()]);
+        assert!(r.unreadable[0].problem.starts_with("/: tree "), "{r:#?}");
+    };
+    let found = arca_repo::repair_snapshots(&repo, false).expect("repair snapshots");
+    only_victim(&found);
+    assert!(found.unreadable[0].problem.contains("which is missing"), "{found:#?}");
+    assert!(found.removed.is_empty());
+    assert_eq!(repo.list_ids("snapshots").expect("list").0.len(), 4, "nothing removed without --forget");
+
+    let repaired = arca_repo::repair_index(&repo, false).expect("repair index");
+    assert_eq!(repaired.packs_missing, vec![pack_object(&pack)], "{repaired:#?}");
+    let found = arca_repo::repair_snapshots(&repo, false).expect("repair snapshots");
+    only_victim(&found);
+    assert!(found.unreadable[0].problem.contains("not in the index"), "{found:#?}");
+
+    let forgotten = arca_repo::repair_snapshots(&repo, true).expect("repair snapshots --forget");
+    assert_eq!(forgotten.removed, vec![victim]);
+    let records = repo.forget_records().expect("forget records");
+    assert!(records.iter().any(|(_, r)| r.snapshots == [victim] && r.reason == "repair snapshots"));
+    let check = run_check(url, true);
+    assert!(check.is_ok(), "{check:#?}");
+    for (n, s) in f.s[..3].iter().enumerate() {
+        assert_eq!(restore(&f.repo(), s), f.expected(n));
+    }
+    let again = arca_repo::repair_snapshots(&repo, false).expect("again");
+    assert!(again.unreadable.is_empty(), "{again:#?}");
+}
