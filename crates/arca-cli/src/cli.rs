@@ -90,6 +90,8 @@ pub enum Command {
     /// BackupLocations for `arca server`: create (from --repo and the password), list, describe
     #[command(subcommand)]
     Location(crate::commands::location::LocationCommand),
+    /// A backup's or a restore's report as one self-contained HTML file
+    Report(crate::commands::report::ReportArgs),
 }
 
 #[derive(Subcommand, Debug)]

@@ -132,6 +132,57 @@ fn svg(title: &str, unit: Unit, kind: Kind, series: &[Series]) -> Markup {
     }
 }
 
+/// One labelled value of a [`ranking`] chart.
+#[derive(Clone, Debug)]
+pub struct Bar {
+    pub label: String,
+    pub value: f64,
+}
+
+const LABEL_WIDTH: f64 = 200.0;
+const ROW: f64 = 22.0;
+/// Labels longer than this are cut (the whole one is in the tooltip).
+const LABEL_CHARS: usize = 30;
+
+/// Horizontal bars, largest first (e.g. the volumes of a backup by size):
+/// one `rect.point` per bar with its value in `data-value` and a tooltip.
+pub fn ranking(id: &str, title: &str, unit: Unit, bars: &[Bar]) -> Markup {
+    let mut sorted: Vec<&Bar> = bars.iter().collect();
+    sorted.sort_by(|a, b| b.value.total_cmp(&a.value).then_with(|| a.label.cmp(&b.label)));
+    let max = sorted.first().map(|b| b.value).filter(|v| *v > 0.0).unwrap_or(1.0);
+    let plot = WIDTH - LABEL_WIDTH - 90.0;
+    let height = ROW * sorted.len() as f64 + 4.0;
+    html! {
+        figure.chart id=(id) data-points=(sorted.len()) {
+            figcaption { (title) }
+            @if sorted.is_empty() {
+                p.empty { "No data yet." }
+            } @else {
+                svg viewBox={"0 0 " (WIDTH) " " (num(height))} role="img" aria-label=(title) xmlns="http://www.w3.org/2000/svg" {
+                    @for (i, b) in sorted.iter().enumerate() {
+                        @let y = 2.0 + ROW * i as f64;
+                        @let w = (b.value.max(0.0) / max * plot).max(1.0);
+                        @let label = cut(&b.label);
+                        text.axis x=(LABEL_WIDTH - 6.0) y=(num(y + 13.0)) text-anchor="end" { (label) }
+                        rect.point.s0 x=(LABEL_WIDTH) y=(num(y + 2.0)) width=(num(w)) height="14" data-value=(b.value) {
+                            title { (b.label) ": " (unit.show(b.value)) }
+                        }
+                        text.axis x=(num(LABEL_WIDTH + w + 6.0)) y=(num(y + 13.0)) { (unit.show(b.value)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn cut(label: &str) -> String {
+    if label.chars().count() <= LABEL_CHARS {
+        return label.to_string();
+    }
+    let head: String = label.chars().take(LABEL_CHARS - 1).collect();
+    format!("{head}…")
+}
+
 fn bar_width(series: &[Series], scale: &Scale) -> f64 {
     let n = series.iter().map(|s| s.points.len()).max().unwrap_or(1).max(1) as f64;
     let plot = WIDTH - LEFT - RIGHT;
@@ -178,6 +229,25 @@ mod tests {
         let empty = chart("e", "Empty", Unit::Count, Kind::Line, &[]).into_string();
         assert!(empty.contains("No data yet."));
         assert!(!empty.contains("<svg"));
+    }
+
+    #[test]
+    fn rankings_put_the_largest_first_and_cut_long_labels() {
+        let bars = [
+            Bar { label: "shop/small".into(), value: 10.0 },
+            Bar { label: "shop/large".into(), value: 1000.0 },
+            Bar { label: format!("shop/{}", "x".repeat(40)), value: 0.0 },
+        ];
+        let html = ranking("sizes", "Volume sizes", Unit::Bytes, &bars).into_string();
+        assert_eq!(html.matches("<rect class=\"point s0\"").count(), 3);
+        assert!(html.find("shop/large").unwrap() < html.find("shop/small").unwrap());
+        // The largest bar spans the plot; an empty one still shows.
+        assert!(html.contains(&format!("width=\"{:.1}\"", WIDTH - LABEL_WIDTH - 90.0)));
+        assert!(html.contains("width=\"1.0\""));
+        assert!(html.contains("xxxxx…<"), "a long label is cut: {html}");
+        assert!(html.contains(&format!("<title>shop/{}: 0 B</title>", "x".repeat(40))), "the tooltip has it whole");
+        let empty = ranking("e", "Empty", Unit::Bytes, &[]).into_string();
+        assert!(empty.contains("No data yet.") && !empty.contains("<svg"));
     }
 
     #[test]

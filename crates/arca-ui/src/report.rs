@@ -3,6 +3,7 @@
 
 use maud::{Markup, html};
 
+use crate::chart::{self, Bar, Unit};
 use crate::layout::{self, Nav, PageContext};
 use crate::model::{BackupRow, CatalogView, RestoreRow, RestoredItem};
 use crate::pages;
@@ -16,6 +17,9 @@ pub fn backup(ctx: &PageContext, b: &BackupRow, catalog: &CatalogView) -> Markup
         h2 { "Objects per namespace and type" }
         (counts_table(catalog))
         (pages::volumes_table(&b.volumes))
+        @if b.volumes.len() > 1 {
+            (chart::ranking("chart-volumes", "Bytes read per volume", Unit::Bytes, &volume_bars(b)))
+        }
         (pages::steps_table(&b.steps))
         (pages::issues_table(&b.issues))
         h2 { "Catalog" }
@@ -34,6 +38,10 @@ pub fn restore(ctx: &PageContext, r: &RestoreRow, items: &[RestoredItem]) -> Mar
         (pages::items_table(items))
     };
     layout::page(&file, Nav::None, &format!("Restore report: {}", r.name), body)
+}
+
+fn volume_bars(b: &BackupRow) -> Vec<Bar> {
+    b.volumes.iter().map(|v| Bar { label: v.claim.clone(), value: v.bytes as f64 }).collect()
 }
 
 fn counts_table(c: &CatalogView) -> Markup {
@@ -59,6 +67,7 @@ fn counts_table(c: &CatalogView) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::VolumeRow;
     use chrono::{DateTime, Utc};
 
     #[test]
@@ -77,5 +86,22 @@ mod tests {
         assert!(!html.contains("href="));
         assert!(!html.contains("src="));
         assert!(html.contains("id=\"total-objects\">2<"));
+        assert!(!html.contains("chart-volumes"), "no chart without volumes");
+    }
+
+    #[test]
+    fn several_volumes_get_a_size_chart() {
+        let ctx =
+            PageContext { now: DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap(), user: None, base: None };
+        let volume = |claim: &str, bytes| VolumeRow { claim: claim.into(), bytes, ..Default::default() };
+        let b = BackupRow {
+            name: "nightly".into(),
+            volumes: vec![volume("shop/data", 2048), volume("shop/logs", 512)],
+            ..Default::default()
+        };
+        let html = backup(&ctx, &b, &CatalogView::default()).into_string();
+        assert!(html.contains("id=\"chart-volumes\" data-points=\"2\""), "{html}");
+        assert!(html.contains("data-value=\"2048\""));
+        assert!(!html.contains("href=") && !html.contains("src="));
     }
 }

@@ -15,6 +15,7 @@ mod maintenance;
 pub mod mover;
 mod repair;
 mod repo;
+pub mod report;
 pub mod restore;
 mod restore_blueprints;
 mod restore_hooks;
@@ -52,6 +53,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Schedule(cmd) => schedule::run(&ctx, &ctx.global.kube, cmd),
         Command::Server(args) => server::run(&ctx.global.kube, &args),
         Command::Location(cmd) => location::run(&ctx, &ctx.global.kube, cmd),
+        Command::Report(args) => report::run(&ctx, &args),
     };
     // What the command cost on the storage, for `-v`: one line at the end.
     let requests = ctx.requests();
