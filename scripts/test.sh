@@ -13,6 +13,9 @@
 #   ARCA_TEST_NO_DB=1  do not start the database servers of the blueprint
 #                      tests (scripts/db-servers.sh; those tests then skip,
 #                      or fail under CI=true)
+#   ARCA_TEST_NO_BROWSER=1  do not set up the browser tests' Chromium and
+#                      playwright-core (scripts/browser-setup.sh; those tests
+#                      then skip, or fail under CI=true)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -62,6 +65,16 @@ if [ -z "${ARCA_TEST_PGPORT:-}" ] && [ "${ARCA_TEST_NO_DB:-0}" != 1 ]; then
 		exit 1
 	fi
 	eval "$db_env"
+fi
+
+# The browser tests' Chromium and playwright-core (Debian packages, npm ci
+# in tests/browser), unless already there or switched off.
+if [ "${ARCA_TEST_NO_BROWSER:-0}" != 1 ] && ! scripts/browser-setup.sh status; then
+	if ! scripts/browser-setup.sh install; then
+		echo "test.sh: could not set up the browser tests (scripts/browser-setup.sh);" \
+			"set ARCA_TEST_NO_BROWSER=1 to run without them" >&2
+		exit 1
+	fi
 fi
 
 cargo test --workspace --locked "$@"

@@ -1,0 +1,111 @@
+// Opens one page in Debian's Chromium (through playwright-core, which never
+// downloads a browser) and prints what a person would see, as one JSON
+// document on stdout, for a Rust test to assert on
+// (crates/arca-cli/tests/browser/mod.rs).
+//
+//   node tests/browser/page.mjs URL [options] [SELECTOR...]
+//
+// URL           http(s)://… or file:///… (a plain path is taken as a file)
+// SELECTOR      CSS selectors; for each, the texts of the matching elements
+//               and their count (after `--`, every argument is a selector)
+// --header K:V  an extra request header (repeatable), e.g.
+//               "Authorization: Bearer TOKEN"
+// --cookie N=V  a cookie for the URL's origin (repeatable)
+// --screenshot FILE  save a full-page PNG
+// --width N     viewport width (default 1280)
+// --timeout MS  for loading the page (default 30000)
+//
+// Output: {"url", "status", "title", "selectors": {SEL: {"count", "texts"}},
+//          "console_errors": [...], "page_errors": [...],
+//          "requests": [URL...], "failed_requests": [{"url", "error"}...]}
+// Exit 0 when the page loaded (whatever it contains), 2 on bad arguments,
+// 1 when the browser could not be started or the page not be opened.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const CHROMIUM = process.env.ARCA_CHROMIUM || '/usr/bin/chromium';
+// The machine's network is closed: without the background-networking flags
+// Chromium's own connections (updates, sync, QUIC probes) are refused and
+// show up as noise.
+const ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+function usage(msg) {
+  process.stderr.write(`page.mjs: ${msg}\nusage: node page.mjs URL [--header K:V] [--cookie N=V] [--screenshot FILE] [--width N] [--timeout MS] [SELECTOR...]\n`);
+  process.exit(2);
+}
+
+function parse(argv) {
+  const o = { headers: {}, cookies: [], selectors: [], width: 1280, timeout: 30000 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') { o.selectors.push(...argv.slice(i + 1)); break; }
+    const value = () => (++i < argv.length ? argv[i] : usage(`${a} needs a value`));
+    if (a === '--header') {
+      const v = value();
+      const at = v.indexOf(':');
+      if (at < 1) usage(`--header ${v}: expected NAME: VALUE`);
+      o.headers[v.slice(0, at).trim()] = v.slice(at + 1).trim();
+    } else if (a === '--cookie') {
+      const v = value();
+      const at = v.indexOf('=');
+      if (at < 1) usage(`--cookie ${v}: expected NAME=VALUE`);
+      o.cookies.push({ name: v.slice(0, at), value: v.slice(at + 1) });
+    } else if (a === '--screenshot') o.screenshot = value();
+    else if (a === '--width') o.width = Number(value());
+    else if (a === '--timeout') o.timeout = Number(value());
+    else if (a.startsWith('--')) usage(`unknown option ${a}`);
+    else if (o.url === undefined) o.url = a;
+    else o.selectors.push(a);
+  }
+  if (o.url === undefined) usage('no URL');
+  if (!/^[a-z]+:\/\//i.test(o.url)) o.url = pathToFileURL(resolve(o.url)).href;
+  return o;
+}
+
+const opts = parse(process.argv.slice(2));
+const profile = mkdtempSync(join(tmpdir(), 'arca-chromium-'));
+let context;
+try {
+  // A persistent context is how Playwright takes a fresh --user-data-dir.
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ARGS,
+    timeout: opts.timeout,
+    viewport: { width: opts.width, height: 800 },
+    extraHTTPHeaders: opts.headers,
+  });
+  if (opts.cookies.length) {
+    await context.addCookies(opts.cookies.map((c) => ({ ...c, url: opts.url })));
+  }
+  const page = context.pages()[0] ?? (await context.newPage());
+  const out = {
+    url: opts.url, status: null, title: '', selectors: {},
+    console_errors: [], page_errors: [], requests: [], failed_requests: [],
+  };
+  page.on('console', (m) => { if (m.type() === 'error') out.console_errors.push(m.text()); });
+  page.on('pageerror', (e) => out.page_errors.push(String(e)));
+  page.on('request', (r) => out.requests.push(r.url()));
+  page.on('requestfailed', (r) => out.failed_requests.push({ url: r.url(), error: r.failure()?.errorText ?? '' }));
+  const response = await page.goto(opts.url, { waitUntil: 'load', timeout: opts.timeout });
+  out.status = response ? response.status() : null;
+  out.title = await page.title();
+  for (const sel of opts.selectors) {
+    const texts = await page.locator(sel).evaluateAll((els) => els.map((e) => e.textContent.trim()));
+    out.selectors[sel] = { count: texts.length, texts };
+  }
+  if (opts.screenshot) await page.screenshot({ path: opts.screenshot, fullPage: true });
+  process.stdout.write(JSON.stringify(out) + '\n');
+} catch (e) {
+  process.stderr.write(`page.mjs: ${e && e.stack ? e.stack : e}\n`);
+  process.exitCode = 1;
+} finally {
+  if (context) await context.close().catch(() => {});
+  rmSync(profile, { recursive: true, force: true });
+}
