@@ -552,15 +552,8 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arca_repo::{InitOptions, KdfParams};
 
-    fn repo(dir: &std::path::Path) -> anyhow::Result<Repository> {
-        let backend = arca_repo::open_backend(&dir.display().to_string(), true)?;
-        let repo =
-            Repository::init(backend, b"pw", InitOptions { kdf: KdfParams::insecure_fast(), ..Default::default() })?;
-        repo.load_index()?;
-        Ok(repo)
-    }
+    use crate::test_repo::repo;
 
     fn at(ns: Option<&str>, resource: &str, name: &str) -> CatalogPath {
         CatalogPath {

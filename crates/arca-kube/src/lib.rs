@@ -32,6 +32,8 @@ pub use error::{Error, Result};
 pub const KIND_BACKUP: &str = "kubernetes";
 /// Snapshot kind of a stored restore report.
 pub const KIND_RESTORE: &str = "kubernetes-restore";
+/// Snapshot kind of a stored restore drill report.
+pub const KIND_DRILL: &str = "kubernetes-drill";
 /// Field manager name used for server-side apply.
 pub const FIELD_MANAGER: &str = "arca";
 /// Label that keeps an object out of every backup.
@@ -52,5 +54,19 @@ impl std::fmt::Display for Phase {
             Phase::PartiallyFailed => "PartiallyFailed",
             Phase::Failed => "Failed",
         })
+    }
+}
+
+/// A fresh local repository for unit tests.
+#[cfg(test)]
+pub(crate) mod test_repo {
+    use arca_repo::{InitOptions, KdfParams, Repository};
+
+    pub fn repo(dir: &std::path::Path) -> anyhow::Result<Repository> {
+        let backend = arca_repo::open_backend(&dir.display().to_string(), true)?;
+        let repo =
+            Repository::init(backend, b"pw", InitOptions { kdf: KdfParams::insecure_fast(), ..Default::default() })?;
+        repo.load_index()?;
+        Ok(repo)
     }
 }

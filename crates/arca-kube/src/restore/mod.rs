@@ -14,6 +14,7 @@
 
 pub mod apply;
 pub mod convert;
+pub mod drill;
 pub mod lines;
 pub mod managed;
 pub mod mapping;
