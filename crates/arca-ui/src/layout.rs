@@ -18,15 +18,17 @@ pub enum Nav {
     Restores,
     Trends,
     Drift,
+    Drills,
     None,
 }
 
-const SECTIONS: [(Nav, &str, &str); 5] = [
+const SECTIONS: [(Nav, &str, &str); 6] = [
     (Nav::Overview, "", "Overview"),
     (Nav::Backups, "backups", "Backups"),
     (Nav::Restores, "restores", "Restores"),
     (Nav::Trends, "trends", "Trends"),
     (Nav::Drift, "drift", "Drift"),
+    (Nav::Drills, "drills", "Drills"),
 ];
 
 /// What every page needs to know about where it is shown.

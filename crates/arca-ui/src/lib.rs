@@ -9,6 +9,7 @@
 //! messages only. Every interpolated string is escaped by `maud`.
 
 pub mod chart;
+pub mod drills;
 pub mod format;
 pub mod layout;
 pub mod model;

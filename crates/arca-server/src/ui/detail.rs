@@ -15,7 +15,7 @@ use crate::error::Result;
 const REPOSITORY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The repository of the location `named` (or the default) in `ns`.
-async fn repository(ui: &Ui, ns: &str, named: Option<&str>) -> std::result::Result<Repository, String> {
+pub(super) async fn repository(ui: &Ui, ns: &str, named: Option<&str>) -> std::result::Result<Repository, String> {
     let client = ui.client_for(ns).map_err(|e| e.to_string())?;
     let location = crate::backup::resolve_location(&client, ns, named).await?;
     let opened = crate::location::open(&client, &location).await.map_err(|e| e.to_string())?;
@@ -23,7 +23,7 @@ async fn repository(ui: &Ui, ns: &str, named: Option<&str>) -> std::result::Resu
 }
 
 /// Runs blocking repository reads off the async threads, with a timeout.
-async fn read<T: Send + 'static>(
+pub(super) async fn read<T: Send + 'static>(
     repo: Repository,
     f: impl FnOnce(&Repository) -> std::result::Result<T, String> + Send + 'static,
 ) -> std::result::Result<T, String> {

@@ -6,13 +6,14 @@ pub mod access;
 pub mod data;
 pub mod detail;
 pub mod drift;
+pub mod drills;
 pub mod report_views;
 pub mod views;
 
 use std::sync::Arc;
 
 use arca_ui::layout::PageContext;
-use arca_ui::{Markup, overview, pages, trends};
+use arca_ui::{Markup, drills as drill_pages, overview, pages, trends};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -75,6 +76,7 @@ pub fn router(ui: Arc<Ui>) -> Router {
         .route("/ui/restores/{namespace}/{name}", get(restore_page))
         .route("/ui/trends", get(trends_page))
         .route("/ui/drift", get(drift_page))
+        .route("/ui/drills", get(drills_page))
         .route("/ui/login", get(login_page).post(login))
         .route("/ui/logout", get(logout))
         .with_state(ui)
@@ -134,16 +136,22 @@ async fn viewer(ui: &Ui, headers: &HeaderMap) -> Result<Viewer, Response> {
     }
 }
 
-/// Runs `render` for the request's viewer with what they may see.
-async fn with_seen(ui: &Ui, headers: &HeaderMap, render: impl FnOnce(&PageContext, data::Seen) -> Markup) -> Response {
-    let viewer = match viewer(ui, headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+/// The request's viewer, their page context and what they may see, or the
+/// response that turns the request away.
+async fn viewer_and_seen(ui: &Ui, headers: &HeaderMap) -> Result<(Viewer, PageContext, data::Seen), Response> {
+    let viewer = viewer(ui, headers).await?;
     let ctx = ui.page_context(&viewer);
     match data::seen(&ui.client, &ui.access, &viewer, ctx.now).await {
-        Ok(seen) => html(StatusCode::OK, render(&ctx, seen)),
-        Err(e) => unavailable(&ctx, &e.to_string()),
+        Ok(seen) => Ok((viewer, ctx, seen)),
+        Err(e) => Err(unavailable(&ctx, &e.to_string())),
+    }
+}
+
+/// Runs `render` for the request's viewer with what they may see.
+async fn with_seen(ui: &Ui, headers: &HeaderMap, render: impl FnOnce(&PageContext, data::Seen) -> Markup) -> Response {
+    match viewer_and_seen(ui, headers).await {
+        Ok((_, ctx, seen)) => html(StatusCode::OK, render(&ctx, seen)),
+        Err(r) => r,
     }
 }
 
@@ -238,14 +246,19 @@ async fn restore_page(
 }
 
 async fn drift_page(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
-    let viewer = match viewer(&ui, &headers).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let ctx = ui.page_context(&viewer);
-    match data::seen(&ui.client, &ui.access, &viewer, ctx.now).await {
-        Ok(seen) => html(StatusCode::OK, pages::drift(&ctx, &drift::views(&ui, &seen).await)),
-        Err(e) => unavailable(&ctx, &e.to_string()),
+    match viewer_and_seen(&ui, &headers).await {
+        Ok((_, ctx, seen)) => html(StatusCode::OK, pages::drift(&ctx, &drift::views(&ui, &seen).await)),
+        Err(r) => r,
+    }
+}
+
+async fn drills_page(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
+    match viewer_and_seen(&ui, &headers).await {
+        Ok((viewer, ctx, seen)) => {
+            let (rows, unreadable) = drills::rows(&ui, &viewer, &seen).await;
+            html(StatusCode::OK, drill_pages::page(&ctx, &rows, &unreadable))
+        }
+        Err(r) => r,
     }
 }
 

@@ -213,7 +213,12 @@ fn note_restore(report: &mut DrillReport, restored: &RestoreReport, items: &Item
 
 /// The drill's restore planned again as a read-only dry run: every object
 /// the backup has is compared with what is now live in the scratch namespaces.
-async fn compare_objects(kube: &Kube, server: &str, repo: &Repository, restore: &RestoreOptions) -> Result<ObjectCheck> {
+async fn compare_objects(
+    kube: &Kube,
+    server: &str,
+    repo: &Repository,
+    restore: &RestoreOptions,
+) -> Result<ObjectCheck> {
     let mut again = restore.clone();
     again.name = format!("{}-compare", restore.name);
     again.dry_run = true;
@@ -352,12 +357,15 @@ mod tests {
         judge(&mut r);
         assert_eq!(r.result, DrillResult::Passed, "{:?}", r.problems);
         let mut r = report();
-        r.volumes.push(serde_json::json!({"claim": "drill-a/logs", "state": "Failed", "reason": "app.log: content differs"}));
+        r.volumes.push(
+            serde_json::json!({"claim": "drill-a/logs", "state": "Failed", "reason": "app.log: content differs"}),
+        );
         judge(&mut r);
         assert_eq!(r.result, DrillResult::Failed);
         assert_eq!(r.problems, ["volume drill-a/logs: app.log: content differs"]);
         let mut r = report();
-        r.volumes.push(serde_json::json!({"claim": "drill-a/cache", "state": "Skipped", "reason": "no repository copy"}));
+        r.volumes
+            .push(serde_json::json!({"claim": "drill-a/cache", "state": "Skipped", "reason": "no repository copy"}));
         judge(&mut r);
         assert_eq!(r.result, DrillResult::Passed);
         assert_eq!(r.warnings, ["volume drill-a/cache not verified: no repository copy"]);

@@ -148,7 +148,12 @@ mod tests {
             restore: "drill-shop-1".into(),
             restore_phase: Some(Phase::Completed),
             restore_counts: [("created".to_string(), 4)].into(),
-            objects: ObjectCheck { compared: 4, equal: 3, missing: vec!["configmaps/shop/x".into()], ..Default::default() },
+            objects: ObjectCheck {
+                compared: 4,
+                equal: 3,
+                missing: vec!["configmaps/shop/x".into()],
+                ..Default::default()
+            },
             readiness: String::new(),
             volumes: vec![serde_json::json!({"claim": "drill-shop/data", "state": "Passed"})],
             dumps: Vec::new(),
