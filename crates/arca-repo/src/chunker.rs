@@ -26,20 +26,57 @@ pub struct SavedStream {
     pub zero_chunks: u64,
 }
 
+/// A stream cut as [`Repository::save_stream`] cuts it, its chunks only
+/// hashed: what a saved copy's content ids must be.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HashedStream {
+    pub content: Vec<Id>,
+    /// Each chunk's length, in order.
+    pub lengths: Vec<u64>,
+    pub size: u64,
+}
+
+/// What is done with each chunk cut: stored, or only hashed.
+type ChunkFn<'f> = &'f (dyn Fn(&[u8]) -> Result<Id> + Sync);
+
+/// A cut stream: the ids the chunk function gave, in order.
+#[derive(Default)]
+struct Cut {
+    content: Vec<Id>,
+    lengths: Vec<u64>,
+    size: u64,
+    zero_chunks: u64,
+}
+
 impl Repository {
     /// Chunks `reader` and stores every chunk as a data blob.
-    pub fn save_stream<R: Read>(&self, mut reader: R, what: &str) -> Result<SavedStream> {
+    pub fn save_stream<R: Read>(&self, reader: R, what: &str) -> Result<SavedStream> {
+        let cut = self.cut_stream(reader, what, &|chunk| self.save_blob(BlobType::Data, chunk))?;
+        Ok(SavedStream { content: cut.content, size: cut.size, zero_chunks: cut.zero_chunks })
+    }
+
+    /// Chunks `reader` exactly as [`Repository::save_stream`] does and only
+    /// hashes each chunk: the content ids a stored copy of the same bytes
+    /// has. Stores and reads nothing (no index needed).
+    pub fn hash_stream<R: Read>(&self, reader: R, what: &str) -> Result<HashedStream> {
+        let cut = self.cut_stream(reader, what, &|chunk| Ok(self.blob_id(chunk)))?;
+        Ok(HashedStream { content: cut.content, lengths: cut.lengths, size: cut.size })
+    }
+
+    /// Cuts `reader` into chunks and gives each to `each`. Small streams
+    /// (below the maximum chunk size) are cut in memory.
+    fn cut_stream<R: Read>(&self, mut reader: R, what: &str, each: ChunkFn<'_>) -> Result<Cut> {
         let max = self.config().chunker.max as usize;
         let mut head = Vec::new();
         (&mut reader).take(max as u64).read_to_end(&mut head).map_err(|e| Error::io(what, e))?;
         if head.len() < max {
-            return self.save_buffer(&head);
+            return self.cut_buffer(&head, each);
         }
-        self.save_large(Cursor::new(head).chain(reader), what)
+        self.cut_large(Cursor::new(head).chain(reader), what, each)
     }
 
-    /// Cuts an in-memory stream and stores its chunks.
-    fn save_buffer(&self, data: &[u8]) -> Result<SavedStream> {
+    /// Cuts an in-memory stream.
+    fn cut_buffer(&self, data: &[u8], each: ChunkFn<'_>) -> Result<Cut> {
         let p = self.config().chunker;
         let chunks: Vec<&[u8]> = if data.len() <= p.min as usize {
             if data.is_empty() { Vec::new() } else { vec![data] }
@@ -48,15 +85,23 @@ impl Repository {
                 .map(|c| &data[c.offset..c.offset + c.length])
                 .collect()
         };
-        let mut out = SavedStream { size: data.len() as u64, ..SavedStream::default() };
-        self.save_chunks(&chunks, &mut out)?;
-        Ok(out)
+        let content: Vec<Id> = match chunks.as_slice() {
+            [] => Vec::new(),
+            [one] => vec![each(one)?],
+            many => many.par_iter().map(|c| each(c)).collect::<Result<_>>()?,
+        };
+        Ok(Cut {
+            content,
+            lengths: chunks.iter().map(|c| c.len() as u64).collect(),
+            size: data.len() as u64,
+            zero_chunks: chunks.iter().filter(|c| is_zero(c)).count() as u64,
+        })
     }
 
-    /// Cuts a long stream on the calling thread while worker threads hash,
-    /// compress and encrypt the chunks already cut (at most two per worker
-    /// wait, so memory stays bounded).
-    fn save_large<R: Read>(&self, reader: R, what: &str) -> Result<SavedStream> {
+    /// Cuts a long stream on the calling thread while worker threads hash
+    /// (and store) the chunks already cut (at most two per worker wait, so
+    /// memory stays bounded).
+    fn cut_large<R: Read>(&self, reader: R, what: &str, each: ChunkFn<'_>) -> Result<Cut> {
         let p = self.config().chunker;
         let workers = rayon::current_num_threads().max(1);
         let (job_tx, job_rx) = crossbeam_channel::bounded::<(usize, Vec<u8>)>(workers * 2);
@@ -66,7 +111,7 @@ impl Repository {
                 let (jobs, done) = (job_rx.clone(), done_tx.clone());
                 scope.spawn(move || {
                     for (seq, chunk) in jobs {
-                        let saved = self.save_blob(BlobType::Data, &chunk);
+                        let saved = each(&chunk);
                         if done.send((seq, saved, is_zero(&chunk))).is_err() {
                             break;
                         }
@@ -74,13 +119,14 @@ impl Repository {
                 });
             }
             drop((job_rx, done_tx));
-            let mut out = SavedStream::default();
+            let mut out = Cut::default();
             let mut first_error = None;
             let mut count = 0;
             for chunk in StreamCDC::new(reader, p.min as usize, p.avg as usize, p.max as usize) {
                 match chunk {
                     Ok(c) => {
                         out.size += c.length as u64;
+                        out.lengths.push(c.length as u64);
                         if job_tx.send((count, c.data)).is_err() {
                             break;
                         }
@@ -115,17 +161,6 @@ impl Repository {
             })?;
             Ok(out)
         })
-    }
-
-    fn save_chunks(&self, chunks: &[&[u8]], out: &mut SavedStream) -> Result<()> {
-        let ids: Vec<Id> = match chunks {
-            [] => Vec::new(),
-            [one] => vec![self.save_blob(BlobType::Data, one)?],
-            many => many.par_iter().map(|c| self.save_blob(BlobType::Data, c)).collect::<Result<_>>()?,
-        };
-        out.zero_chunks += chunks.iter().filter(|c| is_zero(c)).count() as u64;
-        out.content.extend(ids);
-        Ok(())
     }
 }
 
@@ -172,6 +207,12 @@ mod tests {
             .collect();
         assert_eq!(streamed.content, in_memory);
         assert_eq!(streamed.size, data.len() as u64);
+        // Hashing cuts the same way and stores nothing.
+        let hashed = repo.hash_stream(&data[..], "big").unwrap();
+        assert_eq!(hashed.content, streamed.content);
+        assert_eq!(hashed.lengths.iter().sum::<u64>(), data.len() as u64);
+        assert_eq!(repo.hash_stream(&data[..1000], "small").unwrap().lengths, vec![1000]);
+        assert!(repo.hash_stream(&[][..], "empty").unwrap().content.is_empty());
         // A small stream is one blob; an empty one none.
         assert_eq!(repo.save_stream(&data[..1000], "small").unwrap().content, vec![repo.blob_id(&data[..1000])]);
         assert!(repo.save_stream(&[][..], "empty").unwrap().content.is_empty());

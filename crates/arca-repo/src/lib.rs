@@ -30,7 +30,7 @@ mod writer;
 
 pub use backend::{Backend, open as open_backend, open_with as open_backend_with};
 pub use check::{CheckOptions, CheckReport, check};
-pub use chunker::{SavedStream, is_zero};
+pub use chunker::{HashedStream, SavedStream, is_zero};
 pub use config::{ChunkerParams, Config};
 pub use error::{Error, Result};
 pub use forget::{ForgetReport, RetentionPolicy, apply_policy, count_rules, forget, forget_snapshots};
