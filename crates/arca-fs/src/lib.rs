@@ -4,7 +4,8 @@
 //! special files, extended attributes, names that are not UTF-8).
 //!
 //! The library does the work; the CLI parses arguments, calls [`backup`],
-//! [`restore`], [`backup_stream`] or [`restore_stream`], and renders the
+//! [`restore`], [`backup_stream`], [`restore_stream`] or [`verify`] (a
+//! restored copy against its snapshot, re-hashed from disk), and renders the
 //! returned summaries and the [`Progress`] callbacks. Each call takes the
 //! repository's shared lock and loads its index itself.
 
@@ -16,6 +17,7 @@ mod names;
 mod progress;
 mod restore;
 mod stream;
+mod verify;
 mod xattrs;
 
 pub use backup::{BackupOptions, BackupResult, BackupSummary, ChangeDetection, META_ROOT, backup};
@@ -26,3 +28,4 @@ pub use error::{Error, Result};
 pub use progress::{NoProgress, Progress};
 pub use restore::{RestoreOptions, RestoreSummary, restore};
 pub use stream::{StreamSummary, backup_stream, restore_stream, stream_node};
+pub use verify::{DirCheck, Mismatch, VerifyOptions, compare_block, compare_dir, verify};

@@ -79,7 +79,7 @@ impl FileSaver<'_> {
 /// Opens a file for reading without following a symlink swapped in after
 /// the walk, without blocking on a fifo swapped in, and without touching
 /// its access time where the kernel allows.
-fn open_source(path: &Path) -> Result<File> {
+pub(crate) fn open_source(path: &Path) -> Result<File> {
     let open = |flags: libc::c_int| {
         std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | flags).open(path)
     };

@@ -30,6 +30,7 @@ use arca_repo::{Id, Node, NodeKind, Repository, Snapshot, Tree};
 use serde::Serialize;
 
 use self::exclude::Excludes;
+pub(crate) use self::file_saver::open_source;
 use self::parent::ParentTree;
 use self::scanner::Scanner;
 pub use self::summary::BackupSummary;

@@ -8,7 +8,7 @@
 //! Stages: [`reader`] turns the device into chunks, [`writer`] writes an
 //! image back to a device or file.
 
-mod reader;
+pub(crate) mod reader;
 mod writer;
 
 use std::path::Path;
@@ -111,7 +111,7 @@ pub fn restore_block(
 }
 
 /// The image node of a block snapshot; a snapshot of anything else is refused.
-fn image_node(repo: &Repository, id: &Id) -> Result<Node> {
+pub(crate) fn image_node(repo: &Repository, id: &Id) -> Result<Node> {
     let snapshot: Snapshot = repo.load_json("snapshots", id)?;
     if snapshot.kind != KIND_FILES {
         return Err(Error::WrongKind { id: id.short(), found: snapshot.kind, expected: KIND_FILES });

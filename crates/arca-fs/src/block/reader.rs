@@ -20,7 +20,10 @@ use crate::progress::Progress;
 
 /// What reading a device gave.
 pub(crate) struct ReadImage {
+    /// Bytes cut into chunks (the device's size, or the limit).
     pub size: u64,
+    /// The whole device's (or file's) size.
+    pub device_size: u64,
     pub content: Vec<Id>,
     /// Bytes actually read (holes of a sparse file are skipped).
     pub bytes_read: u64,
@@ -33,7 +36,22 @@ enum Chunk {
     Data(Vec<u8>),
 }
 
+/// What is done with each chunk: stored, or only hashed.
+pub(crate) type ChunkFn<'f> = &'f (dyn Fn(&[u8]) -> arca_repo::Result<Id> + Sync);
+
+/// Reads `device` end to end and stores each chunk.
 pub(crate) fn read_image(repo: &Repository, device: &Path, progress: &dyn Progress) -> Result<ReadImage> {
+    read_chunks(device, None, progress, &|data| repo.save_blob(BlobType::Data, data))
+}
+
+/// Cuts `device` (at most its first `limit` bytes) into fixed chunks and
+/// gives each to `each`, an all-zero chunk once per length.
+pub(crate) fn read_chunks(
+    device: &Path,
+    limit: Option<u64>,
+    progress: &dyn Progress,
+    each: ChunkFn<'_>,
+) -> Result<ReadImage> {
     let mut file = File::open(device).map_err(|e| Error::io("open", device, e))?;
     let md = file.metadata().map_err(|e| Error::io("stat", device, e))?;
     if md.is_dir() {
@@ -43,10 +61,11 @@ pub(crate) fn read_image(repo: &Repository, device: &Path, progress: &dyn Progre
         )));
     }
     // A block device's metadata says length 0: its size is where its end is.
-    let size = file.seek(SeekFrom::End(0)).map_err(|e| Error::io("find the size of", device, e))?;
+    let device_size = file.seek(SeekFrom::End(0)).map_err(|e| Error::io("find the size of", device, e))?;
+    let size = limit.map_or(device_size, |l| l.min(device_size));
     progress.totals(1, size, true);
     let mut zero_ids: HashMap<usize, Id> = HashMap::new();
-    let mut out = ReadImage { size, content: Vec::new(), bytes_read: 0 };
+    let mut out = ReadImage { size, device_size, content: Vec::new(), bytes_read: 0 };
     let batch = rayon::current_num_threads().max(1) * 2;
     let mut offset = 0u64;
     while offset < size {
@@ -61,14 +80,14 @@ pub(crate) fn read_image(repo: &Repository, device: &Path, progress: &dyn Progre
             if let Chunk::Zero(len) = chunk
                 && !zero_ids.contains_key(len)
             {
-                zero_ids.insert(*len, repo.save_blob(BlobType::Data, &vec![0u8; *len])?);
+                zero_ids.insert(*len, each(&vec![0u8; *len])?);
             }
         }
         let ids = chunks
             .par_iter()
             .map(|c| match c {
                 Chunk::Zero(len) => Ok(zero_ids[len]),
-                Chunk::Data(data) => Ok(repo.save_blob(BlobType::Data, data)?),
+                Chunk::Data(data) => Ok(each(data)?),
             })
             .collect::<Result<Vec<Id>>>()?;
         for c in &chunks {
