@@ -4,9 +4,10 @@
 //! from a snapshot, a mover pod filling a new or existing claim).
 //!
 //! Everything that runs in the cluster is a short-lived pod running the
-//! `arca` binary (`arca mover backup|restore`, [`mover`]); this crate builds
+//! `arca` binary (`arca mover backup|restore|verify`, [`mover`]); this crate builds
 //! their specs, runs them with bounded concurrency and timeouts ([`run`]),
-//! and records each volume's outcome in the backup ([`record`]). Choices
+//! and records each volume's outcome in the backup ([`record`]). A restored
+//! claim is checked against its backup by re-hashing it ([`verify`]). Choices
 //! that need no cluster (which method a claim gets, policies, placement)
 //! are pure functions with unit tests.
 
@@ -23,6 +24,7 @@ pub mod record;
 pub mod restore;
 pub mod run;
 pub mod snapshot;
+pub mod verify;
 
 pub use error::{Error, Result};
 

@@ -1,5 +1,5 @@
-//! Mover pods: the spec of a short-lived pod that runs `arca mover backup`
-//! or `arca mover restore` against one volume, and the short-lived Secret
+//! Mover pods: the spec of a short-lived pod that runs `arca mover backup`,
+//! `arca mover restore` or `arca mover verify` against one volume, and the short-lived Secret
 //! that carries the repository's credentials to it.
 //!
 //! The contract between Arca and the `arca` binary in the pod:
@@ -8,8 +8,12 @@
 //!   from the Secret as well;
 //! - `arca -o json mover backup --source DIR | --block DEVICE --volume NS/CLAIM --backup NAME [--parent ID]`
 //! - `arca -o json mover restore --snapshot ID --target DIR | --block DEVICE [--mirror]`
-//! - the last line of its stdout is one JSON object with `"mover": "backup"`
-//!   or `"mover": "restore"` ([`MoverResult`]); exit code 0 only on success.
+//! - `arca -o json mover verify --snapshot ID --target DIR | --block DEVICE`
+//!   (the volume compared with the snapshot, re-hashed from disk);
+//! - the last line of its stdout is one JSON object with `"mover": "backup"`,
+//!   `"restore"` or `"verify"` ([`MoverResult`]); exit code 0 only on
+//!   success. Exit code 3 is "finished, partly failed" (files skipped, a
+//!   verify that found differences), with the result line still printed.
 
 use std::collections::BTreeMap;
 
@@ -156,6 +160,19 @@ impl MoverPod {
     }
 }
 
+/// `-o json mover COMMAND --snapshot ID` and the volume as the pod has it
+/// (`--block` device or `--target` directory): the arguments of a mover
+/// that reads a snapshot (`restore`, `verify`).
+pub fn snapshot_args(command: &str, snapshot: &str, block: bool) -> Vec<String> {
+    let mut a: Vec<String> = ["-o", "json", "mover", command, "--snapshot", snapshot].map(String::from).to_vec();
+    if block {
+        a.extend(["--block".to_string(), DEVICE_PATH.to_string()]);
+    } else {
+        a.extend(["--target".to_string(), MOUNT_PATH.to_string()]);
+    }
+    a
+}
+
 fn secret_env(name: &str, secret: &str, key: &str) -> Value {
     json!({"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
 }
@@ -209,9 +226,9 @@ pub fn credential_env_entries(secret: &Value, secret_name: &str) -> Vec<Value> {
 /// What a mover printed as its last stdout line.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MoverResult {
-    /// `backup` or `restore`.
+    /// `backup`, `restore` or `verify`.
     pub mover: String,
-    /// The repository snapshot written (backup) or read (restore).
+    /// The repository snapshot written (backup), read (restore) or compared with (verify).
     pub snapshot: String,
     #[serde(default)]
     pub files: u64,
@@ -231,6 +248,10 @@ pub struct MoverResult {
     pub warnings: u64,
     #[serde(default)]
     pub duration_secs: f64,
+    /// `verify`: what the comparison found (absent from older movers and
+    /// from backups and restores).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<arca_fs::DirCheck>,
 }
 
 /// The mover's result from its log: the last line that is a JSON object with a `mover` field.
@@ -318,5 +339,10 @@ mod tests {
         let log = "starting\n{\"mover\":\"backup\",\"snapshot\":\"aa\",\"files\":2}\n{\"mover\":\"backup\",\"snapshot\":\"bb\",\"files\":3}\n";
         assert_eq!(parse_result(log).unwrap().snapshot, "bb");
         assert!(parse_result("{\"other\": 1}\nno json").is_none());
+        assert_eq!(parse_result(log).unwrap().check, None, "results without a check still read");
+        let verify = r#"{"mover":"verify","snapshot":"cc","check":{"files":1,"missing":1,"mismatches":[{"path":"a","what":"missing"}]}}"#;
+        let check = parse_result(verify).unwrap().check.unwrap();
+        assert!(!check.passed());
+        assert_eq!(check.mismatches[0].to_string(), "a: missing");
     }
 }

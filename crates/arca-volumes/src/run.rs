@@ -14,8 +14,17 @@ use crate::mover::{self, MoverResult};
 /// How a mover pod ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PodOutcome {
-    Succeeded { result: MoverResult, node: Option<String> },
-    Failed { reason: String, node: Option<String> },
+    Succeeded {
+        result: MoverResult,
+        node: Option<String>,
+    },
+    Failed {
+        reason: String,
+        node: Option<String>,
+        /// The result line a mover that exited non-zero still printed (a
+        /// verify that found differences exits 3 with its result).
+        result: Option<MoverResult>,
+    },
 }
 
 impl PodOutcome {
@@ -51,7 +60,7 @@ pub async fn run_pod(kube: &Kube, pod: &Value, timeout: Duration) -> PodOutcome 
         wait_gone(kube, &path, &what, Duration::from_secs(60)).await;
     }
     if let Err(e) = kube.create(&pods_path(&ns), pod, &what).await {
-        return PodOutcome::Failed { reason: format!("could not create {what}: {e}"), node: None };
+        return PodOutcome::Failed { reason: format!("could not create {what}: {e}"), node: None, result: None };
     }
     let outcome = follow(kube, &path, &what, timeout).await;
     if let Err(e) = kube.delete(&path, &what).await
@@ -73,24 +82,29 @@ async fn follow(kube: &Kube, path: &str, what: &str, timeout: Duration) -> PodOu
                 match live["status"]["phase"].as_str() {
                     Some("Succeeded") => return succeeded(kube, path, what, node).await,
                     Some("Failed") => {
-                        let reason = failed_reason(&live, &log_tail(kube, path, what).await);
-                        return PodOutcome::Failed { reason, node };
+                        let log = log_end(kube, path, what).await;
+                        let reason = failed_reason(&live, &tail(&log, 5));
+                        return PodOutcome::Failed { reason, node, result: mover::parse_result(&log) };
                     }
                     _ => {}
                 }
                 if let Some(reason) = permanent_waiting(&live) {
-                    return PodOutcome::Failed { reason: format!("{what} cannot start: {reason}"), node };
+                    return PodOutcome::Failed { reason: format!("{what} cannot start: {reason}"), node, result: None };
                 }
                 pull_failing_since =
                     if pulling_fails(&live) { pull_failing_since.or(Some(Instant::now())) } else { None };
                 if pull_failing_since.is_some_and(|t| t.elapsed() >= IMAGE_PULL_GRACE) {
                     let reason = format!("{what} cannot start: {}", stuck_reason(&live));
-                    return PodOutcome::Failed { reason, node };
+                    return PodOutcome::Failed { reason, node, result: None };
                 }
                 last = Some(live);
             }
             Ok(None) => {
-                return PodOutcome::Failed { reason: format!("{what} was deleted before it finished"), node: None };
+                return PodOutcome::Failed {
+                    reason: format!("{what} was deleted before it finished"),
+                    node: None,
+                    result: None,
+                };
             }
             Err(e) => tracing::info!("{what}: reading its status: {e}"),
         }
@@ -100,6 +114,7 @@ async fn follow(kube: &Kube, path: &str, what: &str, timeout: Duration) -> PodOu
             return PodOutcome::Failed {
                 reason: format!("{what} did not finish within {}: {state}", human(timeout)),
                 node,
+                result: None,
             };
         }
         tokio::time::sleep(poll_interval(start.elapsed())).await;
@@ -123,17 +138,20 @@ async fn succeeded(kube: &Kube, path: &str, what: &str, node: Option<String>) ->
             None => PodOutcome::Failed {
                 reason: format!("{what} exited 0 without a result line; its log ends: {}", tail(&log, 5)),
                 node,
+                result: None,
             },
         },
-        Err(e) => PodOutcome::Failed { reason: format!("{what} succeeded but its log could not be read: {e}"), node },
+        Err(e) => PodOutcome::Failed {
+            reason: format!("{what} succeeded but its log could not be read: {e}"),
+            node,
+            result: None,
+        },
     }
 }
 
-async fn log_tail(kube: &Kube, path: &str, what: &str) -> String {
-    kube.get_text(&format!("{path}/log?container={}&tailLines=20", mover::CONTAINER), what)
-        .await
-        .map(|l| tail(&l, 5))
-        .unwrap_or_default()
+/// The last lines of the mover's log (empty when it cannot be read).
+async fn log_end(kube: &Kube, path: &str, what: &str) -> String {
+    kube.get_text(&format!("{path}/log?container={}&tailLines=20", mover::CONTAINER), what).await.unwrap_or_default()
 }
 
 fn tail(log: &str, n: usize) -> String {

@@ -12,6 +12,7 @@
 pub mod claim;
 pub mod data_only;
 pub mod fill;
+pub(crate) mod job;
 pub mod owners;
 pub mod result;
 pub mod settings;
