@@ -289,10 +289,21 @@ fn binding_subjects(obj: &mut Value, ctx: &Context) {
     }
 }
 
-/// Namespaces: renamed by the mapping.
+/// The label the API server sets on every namespace to its name (1.21+).
+const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// Namespaces: renamed by the mapping, with the name label the server
+/// would set anyway (a renamed namespace must not claim its old name to
+/// selectors such as NetworkPolicies' `namespaceSelector`).
 fn namespace(obj: &mut Value, ctx: &Context) {
     let name = objects::name(obj).to_string();
-    obj["metadata"]["name"] = json!(ctx.mappings.namespace(&name));
+    let to = ctx.mappings.namespace(&name).to_string();
+    if let Some(labels) = obj.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
+        if labels.contains_key(NAMESPACE_NAME_LABEL) {
+            labels.insert(NAMESPACE_NAME_LABEL.into(), json!(to));
+        }
+    }
+    obj["metadata"]["name"] = json!(to);
 }
 
 #[cfg(test)]
@@ -322,6 +333,17 @@ mod tests {
             &ctx(&m, SanitizeOptions { restore_status: true, ..Default::default() }, &no),
         );
         assert!(s.get("status").is_some());
+    }
+
+    #[test]
+    fn a_renamed_namespace_carries_its_new_name_label() {
+        let m = Mappings { namespaces: [("shop".to_string(), "drill-shop".to_string())].into(), ..Default::default() };
+        let no = |_: &str| false;
+        let mut ns = json!({"kind": "Namespace", "metadata": {"name": "shop",
+            "labels": {"kubernetes.io/metadata.name": "shop", "team": "a"}}});
+        sanitize("", "Namespace", &mut ns, &ctx(&m, SanitizeOptions::default(), &no));
+        assert_eq!(ns["metadata"]["name"], "drill-shop");
+        assert_eq!(ns["metadata"]["labels"], json!({"kubernetes.io/metadata.name": "drill-shop", "team": "a"}));
     }
 
     #[test]
