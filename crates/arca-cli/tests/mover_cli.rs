@@ -1,7 +1,8 @@
-//! `arca mover backup|restore` through the real binary, as a mover pod runs
-//! it: one JSON result line, stable change detection across `cp -a`
+//! `arca mover backup|restore|verify` through the real binary, as a mover
+//! pod runs it: one JSON result line, stable change detection across `cp -a`
 //! copies (what a snapshot clone looks like), identical restores, mirror
-//! restores, block images, and clear errors.
+//! restores, block images, verifying a restored copy (exit code 3 with the
+//! differences when it differs), and clear errors.
 
 mod common;
 mod movers;
@@ -9,6 +10,7 @@ mod movers;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 
+use arca_volumes::mover::MoverResult;
 use common::{Arca, stderr, write_file};
 use movers::*;
 
@@ -193,6 +195,102 @@ fn unreadable_files_make_a_partial_result() {
         arca_volumes::mover::parse_result(&stdout).expect("the result line is printed even when files were skipped");
     assert_eq!(result.warnings, 1, "{result:?}");
     assert!(stderr(&out).contains("locked"), "{}", stderr(&out));
+}
+
+/// `mover verify` with its exit code and result (the JSON is printed whatever the outcome).
+fn verify(arca: &Arca, args: &[&str]) -> (Option<i32>, MoverResult) {
+    let mut all = vec!["verify"];
+    all.extend(args);
+    let (out, result) = mover(arca, &all);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "stdout must be exactly the result line:\n{stdout}\n{}", stderr(&out));
+    (out.status.code(), result.unwrap_or_else(|| panic!("no result line in {stdout}")))
+}
+
+/// `path: what` of every listed difference.
+fn differences(r: &MoverResult) -> Vec<String> {
+    r.check.as_ref().map(|c| c.mismatches.iter().map(ToString::to_string).collect()).unwrap_or_default()
+}
+
+#[test]
+fn verify_passes_on_a_restored_copy_and_names_what_differs_with_exit_code_3() {
+    let arca = Arca::new_local();
+    let src = arca.path("src");
+    volume_tree(&src);
+    let snap = backup_dir(&arca, &src, "shop/data", "b1", &[]);
+    let target = arca.path("claim");
+    let t = target.to_string_lossy().into_owned();
+    mover_ok(&arca, &["restore", "--snapshot", &snap.snapshot, "--target", &t]);
+
+    let (code, ok) = verify(&arca, &["--snapshot", &snap.snapshot[..12], "--target", &t]);
+    assert_eq!(code, Some(0), "{ok:?}");
+    assert_eq!(ok.mover, "verify");
+    assert_eq!(ok.snapshot, snap.snapshot);
+    let check = ok.check.as_ref().expect("a verify result carries its check");
+    assert!(check.passed(), "{check:?}");
+    // Six files, the hard link read once.
+    assert_eq!((ok.files, check.files), (5, 5), "{ok:?}");
+    assert!(ok.bytes_read > 300 * 1024, "{ok:?}");
+
+    let log = std::fs::OpenOptions::new().write(true).open(target.join("data/db/log.txt")).unwrap();
+    log.write_all_at(b"!", 1234).unwrap();
+    drop(log);
+    std::fs::remove_file(target.join("conf/app.conf")).unwrap();
+    write_file(&target.join("new.txt"), b"not in the snapshot");
+    let (code, bad) = verify(&arca, &["--snapshot", &snap.snapshot, "--target", &t]);
+    assert_eq!(code, Some(3), "a check that finds differences partly failed: {bad:?}");
+    let found = differences(&bad);
+    assert_eq!(found.len(), 3, "{found:#?}");
+    assert!(found.iter().any(|d| d.starts_with("data/db/log.txt: content: bytes 0..")), "{found:#?}");
+    assert!(found.contains(&"conf/app.conf: missing: the snapshot has a file here".to_string()), "{found:#?}");
+    assert!(found.contains(&"new.txt: extra: a file the snapshot does not hold".to_string()), "{found:#?}");
+    let check = bad.check.as_ref().unwrap();
+    assert_eq!((check.missing, check.extra), (1, 1));
+
+    // For people: the differences, one a line.
+    let out = arca.run(&["mover", "verify", "--snapshot", &snap.snapshot, "--target", &t]);
+    assert_eq!(out.status.code(), Some(3));
+    let human = String::from_utf8_lossy(&out.stdout);
+    assert!(human.contains("3 difference(s) (1 missing, 1 extra)"), "{human}");
+    assert!(human.contains("\n  new.txt: extra"), "{human}");
+
+    // A wrong snapshot or target is an error, not a difference.
+    let (out, result) = mover(&arca, &["verify", "--snapshot", "ffffffff", "--target", &t]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(result.is_none());
+    assert!(stderr(&out).contains("ffffffff"), "{}", stderr(&out));
+    let missing = arca.path("nowhere").to_string_lossy().into_owned();
+    let (out, _) = mover(&arca, &["verify", "--snapshot", &snap.snapshot, "--target", &missing]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("nowhere"), "{}", stderr(&out));
+    let (out, _) = mover(&arca, &["verify", "--snapshot", &snap.snapshot]);
+    assert!(!out.status.success(), "--target or --block is needed");
+}
+
+#[test]
+fn verify_compares_a_block_image_in_fixed_chunks() {
+    let arca = Arca::new_local();
+    let image = arca.path("disk.img");
+    let file = File::create(&image).unwrap();
+    file.set_len(64 * 1024 * 1024).unwrap();
+    file.write_all_at(&pseudo_random(2 * 1024 * 1024, 3), 5 * 1024 * 1024).unwrap();
+    drop(file);
+    let image_s = image.to_string_lossy().into_owned();
+    let snap = mover_ok(&arca, &["backup", "--block", &image_s, "--volume", "shop/raw", "--backup", "b1"]);
+    let copy = arca.path("copy.img");
+    let copy_s = copy.to_string_lossy().into_owned();
+    mover_ok(&arca, &["restore", "--snapshot", &snap.snapshot, "--block", &copy_s]);
+    let (code, ok) = verify(&arca, &["--snapshot", &snap.snapshot, "--block", &copy_s]);
+    assert_eq!(code, Some(0), "{ok:?}");
+    assert_eq!(ok.check.as_ref().map(|c| c.bytes), Some(64 * 1024 * 1024));
+
+    File::options().write(true).open(&copy).unwrap().write_all_at(b"?", 40 * 1024 * 1024).unwrap();
+    let (code, bad) = verify(&arca, &["--snapshot", &snap.snapshot, "--block", &copy_s]);
+    assert_eq!(code, Some(3));
+    assert_eq!(
+        differences(&bad),
+        ["volume.img: content: bytes 41943040..42991616 differ from the snapshot's (chunk 41 of 64)"]
+    );
 }
 
 fn is_root() -> bool {

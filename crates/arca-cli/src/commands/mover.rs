@@ -1,12 +1,12 @@
-//! `arca mover backup|restore`: what Arca's mover pods run to move one
-//! volume's data. The contract (arguments, environment, the JSON result
+//! `arca mover backup|restore|verify`: what Arca's mover pods run to move
+//! (or check) one volume's data. The contract (arguments, environment, the JSON result
 //! line) is `arca_volumes::mover`'s module doc.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use arca_fs::{BackupOptions, ChangeDetection, RestoreOptions};
+use arca_fs::{BackupOptions, ChangeDetection, DirCheck, RestoreOptions, VerifyOptions};
 use arca_repo::snapshot::KIND_FILES;
 use arca_repo::{Id, Repository};
 use arca_volumes::mover::MoverResult;
@@ -29,6 +29,8 @@ pub enum MoverCommand {
     Backup(MoverBackupArgs),
     /// Write a volume snapshot into a directory or a block device
     Restore(MoverRestoreArgs),
+    /// Compare a volume (a directory or a block device) with a snapshot, re-hashing what is on disk
+    Verify(MoverVerifyArgs),
     /// Prepare a PostgreSQL data directory for point-in-time recovery from a base backup
     Pitr(super::restore_pitr::MoverPitrArgs),
 }
@@ -73,10 +75,28 @@ pub struct MoverRestoreArgs {
     pub mirror: bool,
 }
 
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("what").required(true).args(["target", "block"])))]
+pub struct MoverVerifyArgs {
+    /// Snapshot id (or unique prefix)
+    #[arg(long)]
+    pub snapshot: String,
+    /// Directory the snapshot was restored into
+    #[arg(long)]
+    pub target: Option<PathBuf>,
+    /// Block device (or image file) a block volume's image was written to
+    #[arg(long)]
+    pub block: Option<PathBuf>,
+    /// Also compare owners (right when the restore ran as root)
+    #[arg(long)]
+    pub owners: bool,
+}
+
 pub fn run(ctx: &Context, cmd: MoverCommand) -> Result<i32> {
     match cmd {
         MoverCommand::Backup(args) => backup(ctx, &args),
         MoverCommand::Restore(args) => restore(ctx, &args),
+        MoverCommand::Verify(args) => verify(ctx, &args),
         MoverCommand::Pitr(args) => super::restore_pitr::mover(ctx, &args),
     }
 }
@@ -103,6 +123,7 @@ impl Render for Output {
                 bytes(r.bytes_added),
                 r.duration_secs
             ),
+            "verify" => verified(short, r.check.as_ref().unwrap_or(&DirCheck::default()), r.duration_secs),
             _ => format!(
                 "volume snapshot {short} restored: {} files, wrote {}, removed {} in {:.1}s{warnings}",
                 r.files,
@@ -112,6 +133,32 @@ impl Render for Output {
             ),
         }
     }
+}
+
+/// A verify's outcome for people: the differences, one a line.
+fn verified(short: &str, c: &DirCheck, secs: f64) -> String {
+    if c.passed() {
+        return format!(
+            "volume matches snapshot {short}: {} files, {} compared, no differences in {secs:.1}s",
+            c.files,
+            bytes(c.bytes)
+        );
+    }
+    let mut out = format!(
+        "volume differs from snapshot {short}: {} difference(s) ({} missing, {} extra) in {} files, {} compared",
+        c.differences(),
+        c.missing,
+        c.extra,
+        c.files,
+        bytes(c.bytes)
+    );
+    for m in &c.mismatches {
+        out.push_str(&format!("\n  {m}"));
+    }
+    if c.mismatches_omitted > 0 {
+        out.push_str(&format!("\n  … and {} more", c.mismatches_omitted));
+    }
+    out
 }
 
 fn emit_result(format: OutputFormat, result: MoverResult) -> Result<()> {
@@ -252,6 +299,32 @@ fn restore(ctx: &Context, args: &MoverRestoreArgs) -> Result<i32> {
     done.with_context(|| format!("restoring volume snapshot {} into {into}", id.short()))?;
     out.duration_secs = started.elapsed().as_secs_f64();
     let code = if out.warnings > 0 { exit::PARTIAL } else { exit::OK };
+    emit_result(ctx.output(), out)?;
+    Ok(code)
+}
+
+fn verify(ctx: &Context, args: &MoverVerifyArgs) -> Result<i32> {
+    let started = Instant::now();
+    let repo = ctx.open_repo()?;
+    let snapshot = repo.find_snapshot(&args.snapshot).with_context(|| format!("finding snapshot {}", args.snapshot))?;
+    let id = snapshot.id;
+    let opts = VerifyOptions { owners: args.owners, ..VerifyOptions::default() };
+    let (check, what) = match (&args.target, &args.block) {
+        (Some(dir), _) => (arca_fs::verify(&repo, &id, dir, &opts), dir),
+        (None, Some(device)) => (arca_fs::compare_block(&repo, &id, device, &opts), device),
+        (None, None) => bail!("give the directory (--target DIR) or block device (--block DEVICE) to compare"),
+    };
+    let check = check.with_context(|| format!("comparing {} with volume snapshot {}", what.display(), id.short()))?;
+    let code = if check.passed() { exit::OK } else { exit::PARTIAL };
+    let out = MoverResult {
+        mover: "verify".into(),
+        snapshot: id.to_hex(),
+        files: check.files,
+        bytes_read: check.bytes,
+        duration_secs: started.elapsed().as_secs_f64(),
+        check: Some(check),
+        ..MoverResult::default()
+    };
     emit_result(ctx.output(), out)?;
     Ok(code)
 }
