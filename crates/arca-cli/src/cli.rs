@@ -92,6 +92,11 @@ pub enum Command {
     Location(crate::commands::location::LocationCommand),
     /// A backup's or a restore's report as one self-contained HTML file
     Report(crate::commands::report::ReportArgs),
+    /// Read a backup's data back from the repository; with --drill, restore it into scratch
+    /// namespaces, compare objects and volumes with the backup, and clean up
+    Verify(Box<crate::commands::verify::VerifyArgs>),
+    /// Restore drills stored in the repository: list them
+    Drills,
 }
 
 #[derive(Subcommand, Debug)]

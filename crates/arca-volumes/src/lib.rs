@@ -12,6 +12,7 @@
 //! are pure functions with unit tests.
 
 pub mod backup;
+pub mod drill;
 pub mod error;
 pub mod freeze;
 pub mod group;

@@ -25,6 +25,7 @@ pub mod server;
 mod server_client;
 mod snapshots;
 mod stream;
+pub mod verify;
 pub mod volume;
 pub mod volume_restore;
 pub mod wal;
@@ -54,6 +55,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Server(args) => server::run(&ctx.global.kube, &args),
         Command::Location(cmd) => location::run(&ctx, &ctx.global.kube, cmd),
         Command::Report(args) => report::run(&ctx, &args),
+        Command::Verify(args) => verify::run(&ctx, &ctx.global.kube, &args),
+        Command::Drills => verify::list(&ctx),
     };
     // What the command cost on the storage, for `-v`: one line at the end.
     let requests = ctx.requests();

@@ -285,7 +285,13 @@ fn judge(report: &mut DrillReport) {
     }
     for v in &report.volumes {
         let claim = v.get("claim").and_then(Value::as_str).unwrap_or("a volume");
-        let reason = v.get("reason").and_then(Value::as_str).unwrap_or_default();
+        let first_mismatch = v.pointer("/mismatches/0").and_then(Value::as_str);
+        let reason = match (v.get("reason").and_then(Value::as_str).filter(|r| !r.is_empty()), first_mismatch) {
+            (Some(r), Some(m)) => format!("{r} (first: {m})"),
+            (Some(r), None) => r.to_string(),
+            (None, Some(m)) => m.to_string(),
+            (None, None) => "no reason given".to_string(),
+        };
         match v.get("state").and_then(Value::as_str) {
             Some("Passed") => {}
             Some("Skipped") => report.warnings.push(format!("volume {claim} not verified: {reason}")),
