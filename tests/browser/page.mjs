@@ -6,16 +6,23 @@
 //   node tests/browser/page.mjs URL [options] [SELECTOR...]
 //
 // URL           http(s)://… or file:///… (a plain path is taken as a file)
-// SELECTOR      CSS selectors; for each, the texts of the matching elements
-//               and their count (after `--`, every argument is a selector)
+// SELECTOR      CSS selectors; for each, the texts of the matching elements,
+//               their data-* attributes and their count (after `--`, every
+//               argument is a selector)
 // --header K:V  an extra request header (repeatable), e.g.
 //               "Authorization: Bearer TOKEN"
 // --cookie N=V  a cookie for the URL's origin (repeatable)
 // --screenshot FILE  save a full-page PNG
+// --screenshot-viewport FILE  save a PNG of the viewport only
 // --width N     viewport width (default 1280)
 // --timeout MS  for loading the page (default 30000)
 //
-// Output: {"url", "status", "title", "selectors": {SEL: {"count", "texts"}},
+// Output: {"url", "status", "title",
+//          "selectors": {SEL: {"count", "texts", "data": [{NAME: VALUE}...]}},
+//          "text" (the body's rendered text), "html" (the DOM, serialized),
+//          "timing": {"first_paint", "first_contentful_paint", "response_start",
+//                     "response_end", "dom_content_loaded", "load"} (ms since
+//                     navigation start; null when the browser gives none),
 //          "console_errors": [...], "page_errors": [...],
 //          "requests": [URL...], "failed_requests": [{"url", "error"}...]}
 // Exit 0 when the page loaded (whatever it contains), 2 on bad arguments,
@@ -36,7 +43,7 @@ const ARGS = [
 ];
 
 function usage(msg) {
-  process.stderr.write(`page.mjs: ${msg}\nusage: node page.mjs URL [--header K:V] [--cookie N=V] [--screenshot FILE] [--width N] [--timeout MS] [SELECTOR...]\n`);
+  process.stderr.write(`page.mjs: ${msg}\nusage: node page.mjs URL [--header K:V] [--cookie N=V] [--screenshot FILE] [--screenshot-viewport FILE] [--width N] [--timeout MS] [SELECTOR...]\n`);
   process.exit(2);
 }
 
@@ -57,6 +64,7 @@ function parse(argv) {
       if (at < 1) usage(`--cookie ${v}: expected NAME=VALUE`);
       o.cookies.push({ name: v.slice(0, at), value: v.slice(at + 1) });
     } else if (a === '--screenshot') o.screenshot = value();
+    else if (a === '--screenshot-viewport') o.viewportShot = value();
     else if (a === '--width') o.width = Number(value());
     else if (a === '--timeout') o.timeout = Number(value());
     else if (a.startsWith('--')) usage(`unknown option ${a}`);
@@ -97,10 +105,34 @@ try {
   out.status = response ? response.status() : null;
   out.title = await page.title();
   for (const sel of opts.selectors) {
-    const texts = await page.locator(sel).evaluateAll((els) => els.map((e) => e.textContent.trim()));
-    out.selectors[sel] = { count: texts.length, texts };
+    const found = await page.locator(sel).evaluateAll((els) => els.map((e) => ({
+      text: e.textContent.trim(),
+      data: Object.fromEntries([...e.attributes].filter((a) => a.name.startsWith('data-')).map((a) => [a.name, a.value])),
+    })));
+    out.selectors[sel] = { count: found.length, texts: found.map((f) => f.text), data: found.map((f) => f.data) };
   }
+  // Paint entries may come just after `load`.
+  await page.waitForFunction(() => performance.getEntriesByType('paint').length > 0, null, { timeout: 5000 })
+    .catch(() => {});
+  Object.assign(out, await page.evaluate(() => {
+    const ms = (v) => (typeof v === 'number' && v > 0 ? v : null);
+    const paint = Object.fromEntries(performance.getEntriesByType('paint').map((p) => [p.name, p.startTime]));
+    const nav = performance.getEntriesByType('navigation')[0] || {};
+    return {
+      text: document.body ? document.body.innerText : '',
+      html: document.documentElement.outerHTML,
+      timing: {
+        first_paint: ms(paint['first-paint']),
+        first_contentful_paint: ms(paint['first-contentful-paint']),
+        response_start: ms(nav.responseStart),
+        response_end: ms(nav.responseEnd),
+        dom_content_loaded: ms(nav.domContentLoadedEventEnd),
+        load: ms(nav.loadEventEnd),
+      },
+    };
+  }));
   if (opts.screenshot) await page.screenshot({ path: opts.screenshot, fullPage: true });
+  if (opts.viewportShot) await page.screenshot({ path: opts.viewportShot, fullPage: false });
   process.stdout.write(JSON.stringify(out) + '\n');
 } catch (e) {
   process.stderr.write(`page.mjs: ${e && e.stack ? e.stack : e}\n`);

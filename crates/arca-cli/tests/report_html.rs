@@ -12,30 +12,18 @@ mod browser;
 mod kube_env;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use arca_kube::api::Kube;
 use arca_testcluster::{Fault, FaultRule, TestCluster};
 use serde_json::{Value, json};
 
-use browser::{Browser, Seen};
+use browser::{Browser, Seen, b64};
 use kube_env::{Env, wait_for};
 
 const NAMESPACES: [&str; 2] = ["shop", "blog"];
 /// Held by the Secrets (as `data`, base64, and as `stringData`).
 const SECRET_VALUE: &str = "Zq8-report-secret-value-7Kx2w";
-
-fn b64(data: &[u8]) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..4 {
-            out.push(if i <= chunk.len() { A[((n >> (18 - 6 * i)) & 63) as usize] as char } else { '=' });
-        }
-    }
-    out
-}
 
 async fn connect(cluster: &TestCluster) -> anyhow::Result<Kube> {
     let options =
@@ -97,16 +85,6 @@ fn loaded_alone(seen: &Seen, file: &Path) {
     assert_eq!(seen.requests(), [url], "the report requested nothing but itself");
 }
 
-fn screenshot_path(dir: &Path) -> PathBuf {
-    if std::env::var("ARCA_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
-        let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/images");
-        std::fs::create_dir_all(&images).expect("docs/images");
-        images.join("report-backup.png")
-    } else {
-        dir.join("report-backup.png")
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_and_restore_reports_show_what_describe_says() -> anyhow::Result<()> {
     let Some(browser) = Browser::find() else { return Ok(()) };
@@ -148,7 +126,7 @@ async fn backup_and_restore_reports_show_what_describe_says() -> anyhow::Result<
     // What the browser shows.
     let (ns_col, type_col, count_col) =
         ("table#counts tbody td:nth-child(1)", "table#counts tbody td:nth-child(2)", "table#counts tbody td.count");
-    let png = screenshot_path(dir.path());
+    let png = browser::screenshot_path(dir.path(), "report-backup.png");
     let seen = browser
         .page(&file.display().to_string())
         .select(ns_col)

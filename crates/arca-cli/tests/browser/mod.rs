@@ -12,7 +12,7 @@
 //!     .header("Authorization", &format!("Bearer {token}"))
 //!     .cookie("arca-token", &token)
 //!     .select("table#counts td.count")             // texts and count of matching elements
-//!     .screenshot(&png)                            // full page
+//!     .screenshot(&png)                            // full page (or .screenshot_viewport)
 //!     .open()?;                                    // blocking; `.open_async().await?` in async tests
 //! assert_eq!(seen.count("table#counts td.count"), 4);
 //! assert!(seen.console_errors().is_empty());
@@ -118,6 +118,13 @@ impl PageRequest {
         self
     }
 
+    /// Saves a PNG screenshot of the viewport (1280×800 unless
+    /// [`PageRequest::width`] says otherwise) to `path`.
+    pub fn screenshot_viewport(mut self, path: &Path) -> Self {
+        self.args.extend(["--screenshot-viewport".into(), path.display().to_string()]);
+        self
+    }
+
     /// Viewport width in pixels (default 1280).
     pub fn width(mut self, px: u32) -> Self {
         self.args.extend(["--width".into(), px.to_string()]);
@@ -218,6 +225,31 @@ impl Seen {
         texts.into_iter().next().unwrap_or_default()
     }
 
+    /// The value of attribute `attr` (a `data-*` one) of each element
+    /// matching `css`, for those that have it.
+    pub fn data(&self, css: &str, attr: &str) -> Vec<String> {
+        let all = self.json["selectors"][css]["data"].as_array().unwrap_or_else(|| panic!("{css:?} was not selected"));
+        all.iter().filter_map(|d| d[attr].as_str().map(String::from)).collect()
+    }
+
+    /// The page's text as rendered (`innerText` of the body: what shows,
+    /// not what is hidden).
+    pub fn page_text(&self) -> &str {
+        self.json["text"].as_str().unwrap_or_default()
+    }
+
+    /// The DOM after loading, serialized (`outerHTML` of the document).
+    pub fn html(&self) -> &str {
+        self.json["html"].as_str().unwrap_or_default()
+    }
+
+    /// A navigation timing in milliseconds since the navigation began
+    /// (`first_paint`, `first_contentful_paint`, `response_start`,
+    /// `response_end`, `dom_content_loaded`, `load`).
+    pub fn timing(&self, name: &str) -> Option<f64> {
+        self.json["timing"][name].as_f64()
+    }
+
     /// Console messages of level error, and uncaught page errors.
     pub fn console_errors(&self) -> Vec<String> {
         let mut all = strings(&self.json["console_errors"]);
@@ -243,6 +275,33 @@ impl Seen {
             })
             .unwrap_or_default()
     }
+}
+
+/// Where a test saves the screenshot `name`: `docs/images/` when
+/// `ARCA_UPDATE_SCREENSHOTS=1` (to refresh the images the docs show), else
+/// `dir` (a temporary directory: CI leaves the tree clean).
+pub fn screenshot_path(dir: &Path, name: &str) -> PathBuf {
+    if std::env::var("ARCA_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+        let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/images");
+        std::fs::create_dir_all(&images).expect("docs/images");
+        images.join(name)
+    } else {
+        dir.join(name)
+    }
+}
+
+/// Standard base64 with padding: how a Secret's value is stored, so how a
+/// leak of it would most likely show.
+pub fn b64(data: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() { A[((n >> (18 - 6 * i)) & 63) as usize] as char } else { '=' });
+        }
+    }
+    out
 }
 
 fn strings(v: &Value) -> Vec<String> {
