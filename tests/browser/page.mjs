@@ -14,6 +14,9 @@
 // --cookie N=V  a cookie for the URL's origin (repeatable)
 // --screenshot FILE  save a full-page PNG
 // --screenshot-viewport FILE  save a PNG of the viewport only
+// --redact TEXT=WITH  in screenshots only, show WITH where the page's text
+//               has TEXT (repeatable; e.g. a temporary directory's path);
+//               everything printed is what the page had
 // --width N     viewport width (default 1280)
 // --timeout MS  for loading the page (default 30000)
 //
@@ -43,12 +46,12 @@ const ARGS = [
 ];
 
 function usage(msg) {
-  process.stderr.write(`page.mjs: ${msg}\nusage: node page.mjs URL [--header K:V] [--cookie N=V] [--screenshot FILE] [--screenshot-viewport FILE] [--width N] [--timeout MS] [SELECTOR...]\n`);
+  process.stderr.write(`page.mjs: ${msg}\nusage: node page.mjs URL [--header K:V] [--cookie N=V] [--screenshot FILE] [--screenshot-viewport FILE] [--redact TEXT=WITH] [--width N] [--timeout MS] [SELECTOR...]\n`);
   process.exit(2);
 }
 
 function parse(argv) {
-  const o = { headers: {}, cookies: [], selectors: [], width: 1280, timeout: 30000 };
+  const o = { headers: {}, cookies: [], redact: [], selectors: [], width: 1280, timeout: 30000 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--') { o.selectors.push(...argv.slice(i + 1)); break; }
@@ -65,6 +68,12 @@ function parse(argv) {
       o.cookies.push({ name: v.slice(0, at), value: v.slice(at + 1) });
     } else if (a === '--screenshot') o.screenshot = value();
     else if (a === '--screenshot-viewport') o.viewportShot = value();
+    else if (a === '--redact') {
+      const v = value();
+      const at = v.indexOf('=');
+      if (at < 1) usage(`--redact ${v}: expected TEXT=WITH`);
+      o.redact.push([v.slice(0, at), v.slice(at + 1)]);
+    }
     else if (a === '--width') o.width = Number(value());
     else if (a === '--timeout') o.timeout = Number(value());
     else if (a.startsWith('--')) usage(`unknown option ${a}`);
@@ -131,6 +140,14 @@ try {
       },
     };
   }));
+  if (opts.redact.length) {
+    await page.evaluate((pairs) => {
+      const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+      for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+        for (const [text, by] of pairs) n.nodeValue = n.nodeValue.split(text).join(by);
+      }
+    }, opts.redact);
+  }
   if (opts.screenshot) await page.screenshot({ path: opts.screenshot, fullPage: true });
   if (opts.viewportShot) await page.screenshot({ path: opts.viewportShot, fullPage: false });
   process.stdout.write(JSON.stringify(out) + '\n');

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use arca_api::BackupPhase;
 use arca_testcluster::TestCluster;
-use browser::{Browser, Seen, b64, screenshot_path};
+use browser::{Browser, PageRequest, Seen, b64, screenshot_path};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, PostParams};
 use serde_json::json;
@@ -25,6 +25,8 @@ use server_env::{Env, Server, init_repo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SECRET_VALUE: &str = "dashboard-secret-value-4711";
+/// What screenshots show for the repository's (temporary) path.
+const NEUTRAL_REPO: &str = "/var/lib/arca/repo";
 
 /// A GET over HTTP/1.1 with `Connection: close`: (status, headers, body).
 async fn get(port: u16, path: &str, token: Option<&str>) -> anyhow::Result<(u16, String, String)> {
@@ -277,7 +279,7 @@ async fn the_dashboard_shows_each_viewer_what_they_may_read_and_never_a_secret()
     }
 
     if let Some(browser) = Browser::find() {
-        in_chromium(&browser, &client, port, &admin, &tenant, dir.path()).await?;
+        in_chromium(&browser, &client, port, &admin, &tenant, dir.path(), &env.repo).await?;
     }
     Ok(())
 }
@@ -313,7 +315,13 @@ async fn in_chromium(
     admin: &str,
     tenant: &str,
     dir: &Path,
+    repo: &Path,
 ) -> anyhow::Result<()> {
+    // Screenshots for the docs show a neutral path for the temporary repository.
+    let repo = std::fs::canonicalize(repo)?.display().to_string();
+    let shot = |page: PageRequest, name: &str| {
+        page.redact(&repo, NEUTRAL_REPO).screenshot_viewport(&screenshot_path(dir, name))
+    };
     let origin = format!("http://127.0.0.1:{port}/");
     let url = |path: &str| format!("{origin}{path}");
     let bearer = format!("Bearer {admin}");
@@ -321,15 +329,9 @@ async fn in_chromium(
     let blog_reasons = "#protection tr[data-namespace=blog] .failed-item .reason";
     let shop_last = "#protection tr[data-namespace=shop] td.last-backup a";
 
-    let seen = browser
-        .page(&url("ui/"))
-        .header("Authorization", &bearer)
-        .select(rows)
-        .select(blog_reasons)
-        .select(shop_last)
-        .screenshot_viewport(&screenshot_path(dir, "dashboard-overview.png"))
-        .open_async()
-        .await?;
+    let page = browser.page(&url("ui/")).header("Authorization", &bearer);
+    let seen =
+        shot(page.select(rows).select(blog_reasons).select(shop_last), "dashboard-overview.png").open_async().await?;
     shown_safely(&seen, &origin);
     let namespaces = seen.data(rows, "data-namespace");
     assert!(namespaces.iter().any(|n| n == "shop") && namespaces.iter().any(|n| n == "blog"), "{namespaces:?}");
@@ -350,27 +352,16 @@ async fn in_chromium(
 
     // The backup holding the Secret: its name in the catalog, never its value.
     let secrets = "#catalog details[data-namespace=shop] details[data-type=secrets] li";
-    let seen = browser
-        .page(&url("ui/backups/shop/shop-1"))
-        .header("Authorization", &bearer)
-        .select(secrets)
-        .select("#phase .value")
-        .screenshot_viewport(&screenshot_path(dir, "dashboard-backup.png"))
-        .open_async()
-        .await?;
+    let page = browser.page(&url("ui/backups/shop/shop-1")).header("Authorization", &bearer);
+    let seen = shot(page.select(secrets).select("#phase .value"), "dashboard-backup.png").open_async().await?;
     shown_safely(&seen, &origin);
     assert_eq!(seen.text("#phase .value"), "Completed");
     let names = seen.texts(secrets);
     assert!(names.iter().any(|n| n == "db"), "the Secret is listed by name: {names:?}");
 
     let created = "table#items tr.item[data-outcome=created]";
-    let seen = browser
-        .page(&url("ui/restores/shop/shop-copy"))
-        .header("Authorization", &bearer)
-        .select(created)
-        .screenshot_viewport(&screenshot_path(dir, "dashboard-restore.png"))
-        .open_async()
-        .await?;
+    let page = browser.page(&url("ui/restores/shop/shop-copy")).header("Authorization", &bearer);
+    let seen = shot(page.select(created), "dashboard-restore.png").open_async().await?;
     shown_safely(&seen, &origin);
     assert!(seen.count(created) >= 1, "the per-object report: {}", seen.page_text());
 
@@ -399,7 +390,8 @@ async fn in_chromium(
         .select(points)
         .select(durations)
         .select(growth)
-        .screenshot_viewport(&trends_png)
+        .redact(&repo, NEUTRAL_REPO)
+        .screenshot(&trends_png) // all charts, so taller than the viewport
         .open_async()
         .await?;
     shown_safely(&seen, &origin);

@@ -125,6 +125,14 @@ impl PageRequest {
         self
     }
 
+    /// In screenshots only, shows `with` wherever the page's text has `text`
+    /// (a temporary directory's path, say, in a picture for the docs).
+    /// What [`Seen`] reports is the page as it was.
+    pub fn redact(mut self, text: &str, with: &str) -> Self {
+        self.args.extend(["--redact".into(), format!("{text}={with}")]);
+        self
+    }
+
     /// Viewport width in pixels (default 1280).
     pub fn width(mut self, px: u32) -> Self {
         self.args.extend(["--width".into(), px.to_string()]);
