@@ -58,6 +58,38 @@ pub struct RestoreSpec {
     /// Wait for restored workloads to be ready (a duration), else don't.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<String>,
+    /// A restore drill: restore into scratch namespaces (`drillPrefix` +
+    /// each namespace), compare objects and volumes with the backup, delete
+    /// the scratch namespaces, store the result (`status.drill`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drill: bool,
+    /// Scratch namespaces' prefix (default `drill-`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill_prefix: Option<String>,
+}
+
+/// What a drill found (`arca drills` shows the stored report).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DrillStatus {
+    /// `Passed` or `Failed`.
+    pub result: String,
+    /// Backup namespace → scratch namespace.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub namespaces: BTreeMap<String, String>,
+    #[serde(default)]
+    pub objects_compared: u64,
+    #[serde(default)]
+    pub objects_equal: u64,
+    #[serde(default)]
+    pub volumes_checked: u64,
+    #[serde(default)]
+    pub volumes_passed: u64,
+    /// Why it failed (the first few).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cleanup: String,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -107,6 +139,9 @@ pub struct RestoreStatus {
     /// The stored restore report's id in the repository (`arca restore describe`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<String>,
+    /// A drill's result (`spec.drill`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<DrillStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker: Option<String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]

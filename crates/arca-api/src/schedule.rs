@@ -46,6 +46,24 @@ pub struct ScheduleSpec {
     /// missed) or `Skip` (wait for the next due time).
     #[serde(default)]
     pub missed_run_policy: MissedRunPolicy,
+    /// Restore drills of this schedule's backups: a drill `Restore`
+    /// (`<backup>-drill`) after every `every`-th Completed backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<ScheduleDrill>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleDrill {
+    /// Drill every N-th Completed backup (default 1: each one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<u32>,
+    /// Scratch namespaces' prefix (default `drill-`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// How long the drill waits for restored workloads (default 5m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<String>,
 }
 
 /// GFS retention, applied after each run to the schedule's backups.
@@ -111,6 +129,9 @@ pub struct ScheduleStatus {
     /// run, so unpausing starts nothing by itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumed_at: Option<DateTime<Utc>>,
+    /// The newest backup a drill was started for (`spec.drill`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drilled_backup: Option<String>,
     /// Runs skipped because the previous was still going (lifetime count).
     #[serde(default)]
     pub skipped_runs: u64,

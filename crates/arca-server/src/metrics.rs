@@ -32,6 +32,18 @@ pub struct LocationStats {
     pub backups: Vec<BackupStats>,
     /// Every stored restore report (dry runs left out).
     pub restores: Vec<RestoreStats>,
+    /// Every stored restore drill, oldest first.
+    pub drills: Vec<DrillStats>,
+}
+
+/// One stored restore drill.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DrillStats {
+    pub name: String,
+    /// The backup's namespaces it restored.
+    pub namespaces: Vec<String>,
+    pub passed: bool,
+    pub finished: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -160,6 +172,8 @@ struct Families {
     repository_bytes: Family<Labels, Gauge>,
     location_available: Family<Labels, Gauge>,
     sync_timestamp: Family<Labels, FloatGauge>,
+    drill_last_passed: Family<Labels, Gauge>,
+    drill_last_timestamp: Family<Labels, FloatGauge>,
 }
 
 impl Families {
@@ -209,6 +223,16 @@ impl Families {
             "Time of the location's last successful catalog sync",
             self.sync_timestamp.clone(),
         );
+        r.register(
+            "arca_drill_last_passed",
+            "1 when the newest restore drill of an application namespace (label app) passed, 0 when it failed",
+            self.drill_last_passed.clone(),
+        );
+        r.register(
+            "arca_drill_last_timestamp_seconds",
+            "When the newest restore drill of an application namespace (label app) finished",
+            self.drill_last_timestamp.clone(),
+        );
     }
 }
 
@@ -239,6 +263,7 @@ fn location_series(f: &Families, key: &LocationKey, stats: &LocationStats) {
         let n = stats.restores.iter().filter(|r| r.phase == phase).count();
         f.restores.get_or_create(&labels(&[("namespace", ns), ("location", loc), ("phase", phase)])).set(n as i64);
     }
+    drill_series(f, ns, loc, &stats.drills);
     for b in newest(&stats.backups, PER_BACKUP_SERIES) {
         let bl = labels(&[("namespace", ns), ("location", loc), ("backup", b.name.as_str())]);
         if let Some(d) = b.duration_seconds() {
@@ -256,6 +281,25 @@ fn location_series(f: &Families, key: &LocationKey, stats: &LocationStats) {
             f.volume_bytes.get_or_create(&vl).set(clamp(v.bytes));
             f.volume_bytes_added.get_or_create(&vl).set(clamp(v.bytes_added));
             f.volume_duration.get_or_create(&vl).set(v.duration_seconds);
+        }
+    }
+}
+
+/// Per application namespace, the newest drill that covered it.
+fn drill_series(f: &Families, ns: &str, loc: &str, drills: &[DrillStats]) {
+    let mut newest: BTreeMap<&str, &DrillStats> = BTreeMap::new();
+    for d in drills {
+        for app in &d.namespaces {
+            if newest.get(app.as_str()).is_none_or(|seen| d.finished >= seen.finished) {
+                newest.insert(app, d);
+            }
+        }
+    }
+    for (app, d) in newest {
+        let l = labels(&[("namespace", ns), ("location", loc), ("app", app)]);
+        f.drill_last_passed.get_or_create(&l).set(i64::from(d.passed));
+        if let Some(t) = d.finished {
+            f.drill_last_timestamp.get_or_create(&l).set(timestamp(t));
         }
     }
 }
@@ -414,6 +458,20 @@ mod tests {
                 last_sync: at("2026-01-05T00:00:00Z"),
                 backups: vec![backup("n-20260101000000", "Completed", "2026-01-01T00:00:00Z", Some("n"))],
                 restores: vec![RestoreStats { name: "r".into(), phase: "Failed".into() }],
+                drills: vec![
+                    DrillStats {
+                        name: "d1".into(),
+                        namespaces: vec!["shop".into(), "blog".into()],
+                        passed: true,
+                        finished: at("2026-01-02T00:00:00Z"),
+                    },
+                    DrillStats {
+                        name: "d2".into(),
+                        namespaces: vec!["shop".into()],
+                        passed: false,
+                        finished: at("2026-01-03T00:00:00Z"),
+                    },
+                ],
             },
         );
         m.mark_unavailable("shop", "broken");
@@ -426,6 +484,9 @@ mod tests {
             r#"arca_location_available{namespace="shop",location="broken"} 0"#,
             r#"arca_schedule_last_status{namespace="shop",schedule="n",phase="Completed"} 1"#,
             r#"arca_backup_duration_seconds{namespace="shop",location="main",backup="n-20260101000000"} 30.0"#,
+            r#"arca_drill_last_passed{namespace="shop",location="main",app="shop"} 0"#,
+            r#"arca_drill_last_passed{namespace="shop",location="main",app="blog"} 1"#,
+            r#"arca_drill_last_timestamp_seconds{namespace="shop",location="main",app="shop"} 1767398400.0"#,
         ] {
             assert!(text.contains(want), "{want} missing in\n{text}");
         }

@@ -203,3 +203,67 @@ async fn a_bad_cron_or_zone_makes_the_schedule_not_ready() -> Result<()> {
     assert!(ready.message.contains("Mars/Olympus"), "{ready:?}");
     Ok(())
 }
+
+async fn drills(client: &Client) -> Result<Vec<arca_api::Restore>> {
+    let api: Api<arca_api::Restore> = Api::namespaced(client.clone(), NS);
+    Ok(api.list(&ListParams::default()).await?.items.into_iter().filter(|r| r.spec.drill).collect())
+}
+
+#[tokio::test]
+async fn a_schedule_drills_every_second_completed_backup() -> Result<()> {
+    let (_cluster, client) = cluster().await?;
+    let clock = TestClock::at(Utc::now());
+    let _controller = start(&client, clock.clone());
+    let drill =
+        arca_api::schedule::ScheduleDrill { every: Some(2), prefix: Some("dr-".into()), wait: Some("1m".into()) };
+    let s = create_schedule(&client, "drilled", ScheduleSpec { drill: Some(drill), ..hourly() }).await?;
+    let due = hour_after(created(&s)?, 1);
+    let at = |h: i64| due + chrono::Duration::hours(h);
+    let name = |h: i64| backup_name("drilled", at(h));
+    let complete = |h: i64| {
+        let client = client.clone();
+        async move {
+            let api: Api<Backup> = Api::namespaced(client, NS);
+            let patch =
+                serde_json::json!({"status": {"phase": "Completed", "startTime": at(h), "completionTime": at(h)}});
+            api.patch_status(&name(h), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+            anyhow::Ok(())
+        }
+    };
+    let run = |h: i64| {
+        let (client, clock) = (client.clone(), clock.clone());
+        async move {
+            clock.set(at(h));
+            wait_for(&format!("the run due {}", at(h)), Duration::from_secs(15), || async {
+                Ok(backup_names(&client).await?.contains(&name(h)).then_some(()))
+            })
+            .await
+        }
+    };
+    // The first Completed backup is drilled (none was before).
+    run(0).await?;
+    complete(0).await?;
+    let first = wait_for("the first drill", Duration::from_secs(15), || async {
+        Ok(drills(&client).await?.into_iter().next())
+    })
+    .await?;
+    assert_eq!(first.metadata.name.as_deref(), Some(format!("{}-drill", name(0)).as_str()));
+    assert_eq!(first.spec.backup, name(0));
+    assert_eq!(first.spec.drill_prefix.as_deref(), Some("dr-"));
+    assert_eq!(first.spec.wait.as_deref(), Some("1m"));
+    assert!(!events(&client, "DrillCreated").await?.is_empty());
+    // One more Completed backup: not yet; a second: drilled.
+    run(1).await?;
+    complete(1).await?;
+    settle().await;
+    assert_eq!(drills(&client).await?.len(), 1, "every 2nd: not after one more");
+    run(2).await?;
+    complete(2).await?;
+    wait_for("the second drill", Duration::from_secs(15), || async {
+        let names: Vec<String> = drills(&client).await?.into_iter().filter_map(|r| r.metadata.name).collect();
+        Ok(names.contains(&format!("{}-drill", name(2))).then_some(()))
+    })
+    .await?;
+    assert_eq!(schedule_status(&client, "drilled").await?.last_drilled_backup, Some(name(2)));
+    Ok(())
+}

@@ -86,6 +86,9 @@ pub struct CreateArgs {
     /// Create it paused
     #[arg(long)]
     pub paused: bool,
+    /// Restore drill (`arca verify --drill`, run by the server) after every N-th Completed backup
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub drill_every: Option<u32>,
     /// The BackupLocation its backups go to (default: the namespace's default location)
     #[arg(long)]
     pub location: Option<String>,
@@ -240,6 +243,9 @@ fn schedule_of(a: &CreateArgs) -> Result<Schedule> {
             Missed::RunOnce => MissedRunPolicy::RunOnce,
             Missed::Skip => MissedRunPolicy::Skip,
         },
+        drill: a
+            .drill_every
+            .map(|every| arca_api::schedule::ScheduleDrill { every: Some(every), ..Default::default() }),
     };
     let mut s = Schedule::new(&a.name, spec);
     s.metadata = ObjectMeta { name: Some(a.name.clone()), ..Default::default() };

@@ -157,6 +157,8 @@ pub fn restore_spec(args: &RestoreArgs) -> Result<RestoreSpec> {
         data_only: args.data_only,
         restore_volumes: None,
         wait: args.wait.then(|| humantime::format_duration(args.wait_timeout).to_string()),
+        drill: false,
+        drill_prefix: None,
     })
 }
 

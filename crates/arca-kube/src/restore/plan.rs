@@ -279,6 +279,26 @@ impl Planner {
         sanitize::skip_reason(&rt.group, &rt.kind, obj)
             .or_else(|| self.cluster_managed(rt, obj))
             .or_else(|| self.mapped_volume(rt, obj))
+            .or_else(|| self.mapped_arca_object(rt, obj))
+    }
+
+    /// Arca's BackupLocations and Schedules are not cloned into a renamed
+    /// namespace: a second location on the same repository would get the
+    /// repository's Backups synced into the clone, and deleting the clone
+    /// would forget their snapshots; a cloned Schedule would make backups.
+    fn mapped_arca_object(&self, rt: &ResourceType, obj: &Value) -> Option<String> {
+        if rt.group != "arca.io" || !matches!(rt.kind.as_str(), "BackupLocation" | "Schedule") {
+            return None;
+        }
+        let from = objects::namespace(obj)?;
+        let to = self.opts.mappings.namespace(from);
+        (to != from).then(|| {
+            format!(
+                "{} not restored into renamed namespace {to}: it would act on the repository of {from} \
+                 (restore it without a namespace mapping to bring it back)",
+                rt.kind
+            )
+        })
     }
 
     /// Position of a type in the restore order.
@@ -661,6 +681,33 @@ mod tests {
         };
         let p = plan(placed, &objs)?;
         assert_eq!(p.items[0].display(), "validatingwebhookconfiguration/guard", "the user's list places it");
+        Ok(())
+    }
+
+    #[test]
+    fn arca_locations_and_schedules_are_not_cloned_into_renamed_namespaces() -> Result<()> {
+        let mut objs = sample();
+        for (resource, kind) in
+            [("backuplocations", "BackupLocation"), ("schedules", "Schedule"), ("blueprints", "Blueprint")]
+        {
+            objs.push((
+                entry(Some("a"), "arca.io", resource, "x"),
+                obj("arca.io/v1alpha1", kind, Some("a"), "x", kind),
+            ));
+        }
+        let skipped = |p: &Plan, kind: &str| p.items.iter().find(|i| i.kind == kind).and_then(|i| i.skip.clone());
+        let same = plan(PlanOptions::default(), &objs)?;
+        assert_eq!(skipped(&same, "BackupLocation"), None, "restored in place (disaster recovery)");
+        let mapped = PlanOptions {
+            mappings: Mappings { namespaces: [("a".to_string(), "a-copy".to_string())].into(), ..Default::default() },
+            ..Default::default()
+        };
+        let clone = plan(mapped, &objs)?;
+        for kind in ["BackupLocation", "Schedule"] {
+            let why = skipped(&clone, kind).unwrap_or_default();
+            assert!(why.contains("renamed namespace a-copy") && why.contains("repository of a"), "{kind}: {why}");
+        }
+        assert_eq!(skipped(&clone, "Blueprint"), None);
         Ok(())
     }
 

@@ -7,7 +7,7 @@
 //! from the catalog. An unreachable location only marks its own status.
 
 mod plan;
-mod read;
+pub mod read;
 mod status;
 
 use std::collections::HashMap;

@@ -7,7 +7,7 @@ use arca_repo::Repository;
 use chrono::{DateTime, Utc};
 
 use crate::error::Result;
-use crate::metrics::{BackupStats, LocationStats, RestoreStats, VolumeStats, schedule_of};
+use crate::metrics::{BackupStats, DrillStats, LocationStats, RestoreStats, VolumeStats, schedule_of};
 
 /// One backup snapshot of the repository.
 #[derive(Debug, Clone)]
@@ -29,6 +29,8 @@ pub struct RepoCatalog {
     pub backups: Vec<StoredBackup>,
     /// Stored restore reports, dry runs left out.
     pub restores: Vec<RestoreStats>,
+    /// Stored restore drills, oldest first.
+    pub drills: Vec<DrillStats>,
     /// Bytes of pack files.
     pub repository_bytes: u64,
 }
@@ -51,8 +53,18 @@ pub fn read(repo: &Repository) -> Result<RepoCatalog> {
         .filter(|r| !r.dry_run)
         .map(|r| RestoreStats { name: r.name, phase: r.phase.to_string() })
         .collect();
+    let (drills, _) = arca_kube::restore::drill::report::load_all(repo)?;
+    let drills = drills
+        .into_iter()
+        .map(|d| DrillStats {
+            passed: d.passed(),
+            namespaces: d.namespaces.keys().cloned().collect(),
+            finished: Some(d.finished),
+            name: d.name,
+        })
+        .collect();
     let repository_bytes = repo.backend().list("data")?.iter().map(|e| e.size).sum();
-    Ok(RepoCatalog { backups, restores, repository_bytes })
+    Ok(RepoCatalog { backups, restores, drills, repository_bytes })
 }
 
 /// The metrics of a location from its catalog.
@@ -63,6 +75,7 @@ pub fn stats(catalog: &RepoCatalog, synced_at: DateTime<Utc>) -> LocationStats {
         last_sync: Some(synced_at),
         backups: catalog.backups.iter().map(backup_stats).collect(),
         restores: catalog.restores.clone(),
+        drills: catalog.drills.clone(),
     }
 }
 

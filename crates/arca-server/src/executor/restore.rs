@@ -5,16 +5,19 @@
 use std::sync::Arc;
 
 use arca_api::RestorePhase;
-use arca_api::restore::{RestoreProgress, RestoreSpec, RestoreStatus};
+use arca_api::restore::{DrillStatus, RestoreProgress, RestoreSpec, RestoreStatus};
 use arca_apps::blueprint::{Bindings, BlueprintRestore, DumpRecord, Library, RestoreSettings};
 use arca_apps::hooks::restore::{RestoreHookOptions, RestoreHooks};
 use arca_kube::backup::BackupReport;
 use arca_kube::data::{RestoreChain, RestoreDataPhase, RestorePhase as DataPhase};
+use arca_kube::restore::drill::report::DrillReport;
+use arca_kube::restore::drill::{DrillOptions, DrillVolumeCheck};
 use arca_kube::restore::mapping::Mappings;
 use arca_kube::restore::plan::PlanOptions;
 use arca_kube::restore::report::{ItemLines, Outcome, RestoreReport};
 use arca_kube::restore::{ExistingPolicy, RestoreOptions};
 use arca_repo::{Repository, SnapshotEntry};
+use arca_volumes::drill::DrillVolumes;
 use arca_volumes::record;
 use arca_volumes::restore::VolumeRestorer;
 use arca_volumes::restore::settings::MoverSettings;
@@ -25,6 +28,12 @@ use crate::location::OpenedLocation;
 
 const VOLUME_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 const DUMP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+/// How long a drill waits for restored workloads unless `spec.wait` says.
+const DRILL_WAIT: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+/// How long a drill waits for its scratch namespaces to be deleted.
+const DRILL_CLEANUP: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+/// Problems a drill's status lists (the stored report has them all).
+const DRILL_PROBLEMS_KEPT: usize = 10;
 
 /// The options of one restore of `backup` (its snapshot entry).
 pub fn options(
@@ -76,13 +85,7 @@ fn data_phases(
     let mut phases: Vec<Arc<dyn RestoreDataPhase>> = Vec::new();
     let records: Vec<_> = record::from_report(&report.volumes).into_iter().filter_map(Result::ok).collect();
     if spec.restore_volumes != Some(false) && (!records.is_empty() || spec.data_only) {
-        let (repository, local_repository) = super::backup::mover_repository(&loc.url)?;
-        let mut settings = MoverSettings::new(&repository, loc.password.clone());
-        settings.local_repository = local_repository;
-        settings.image = config.mover_image.clone();
-        settings.timeout = VOLUME_TIMEOUT;
-        settings.env = loc.settings.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        phases.push(Arc::new(VolumeRestorer::new(name, records, settings)));
+        phases.push(Arc::new(VolumeRestorer::new(name, records, mover_settings(loc, config)?)));
     }
     phases.push(Arc::new(RestoreHooks::new(RestoreHookOptions { max_wait: None })));
     let dumps: Vec<DumpRecord> = DumpRecord::from_report(&report.dumps).into_iter().filter_map(Result::ok).collect();
@@ -93,6 +96,79 @@ fn data_phases(
         phases.push(Arc::new(BlueprintRestore(Arc::new(settings))));
     }
     Ok(Some(DataPhase(Arc::new(RestoreChain(phases)))))
+}
+
+/// How restore (and check) movers of `loc` run.
+fn mover_settings(loc: &OpenedLocation, config: &ServerConfig) -> Result<MoverSettings, String> {
+    let (repository, local_repository) = super::backup::mover_repository(&loc.url)?;
+    let mut settings = MoverSettings::new(&repository, loc.password.clone());
+    settings.local_repository = local_repository;
+    settings.image = config.mover_image.clone();
+    settings.timeout = VOLUME_TIMEOUT;
+    settings.env = loc.settings.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    Ok(settings)
+}
+
+/// A drill of `backup`: the restore's options (the drill sets the
+/// namespace mapping) and a check of each restored volume.
+pub fn drill_options(
+    restore: RestoreOptions,
+    spec: &RestoreSpec,
+    backup: &SnapshotEntry,
+    loc: &OpenedLocation,
+    config: &ServerConfig,
+) -> Result<DrillOptions, String> {
+    if !spec.namespace_mapping.is_empty() || spec.data_only {
+        return Err("a drill restores into its own scratch namespaces: drop namespaceMapping and dataOnly".into());
+    }
+    let report = BackupReport::from_snapshot(backup).map_err(|e| e.to_string())?;
+    let records: Vec<_> = record::from_report(&report.volumes).into_iter().filter_map(Result::ok).collect();
+    let volumes: Option<Arc<dyn DrillVolumeCheck>> = if records.is_empty() || spec.restore_volumes == Some(false) {
+        None
+    } else {
+        Some(Arc::new(DrillVolumes::new(&restore.name, records, mover_settings(loc, config)?)))
+    };
+    let mut restore = restore;
+    if restore.wait.is_none() {
+        restore.wait = Some(DRILL_WAIT);
+    }
+    // Cluster-scoped objects are the live application's: a drill leaves them alone.
+    if spec.include_cluster_resources.is_none() {
+        restore.plan.filter.include_cluster_resources = arca_kube::filter::ClusterResources::False;
+    }
+    Ok(DrillOptions {
+        name: restore.name.clone(),
+        prefix: spec.drill_prefix.clone().unwrap_or_else(|| "drill-".into()),
+        restore,
+        keep: false,
+        cleanup_timeout: DRILL_CLEANUP,
+        volumes,
+    })
+}
+
+/// A drill's report → the Restore's status.
+pub fn status_of_drill(report: &DrillReport, mut status: RestoreStatus) -> RestoreStatus {
+    let state = |v: &serde_json::Value| v.get("state").and_then(serde_json::Value::as_str).map(String::from);
+    status.phase = if report.passed() { RestorePhase::Completed } else { RestorePhase::PartiallyFailed };
+    status.completion_time = Some(report.finished);
+    status.message = format!("drill {}: {}", report.result, report.objects.summary());
+    status.drill = Some(DrillStatus {
+        result: report.result.to_string(),
+        namespaces: report.namespaces.clone(),
+        objects_compared: report.objects.compared,
+        objects_equal: report.objects.equal,
+        volumes_checked: report.volumes.iter().filter(|v| state(v).as_deref() != Some("Skipped")).count() as u64,
+        volumes_passed: report.volumes.iter().filter(|v| state(v).as_deref() == Some("Passed")).count() as u64,
+        problems: report.problems.iter().take(DRILL_PROBLEMS_KEPT).cloned().collect(),
+        cleanup: report.cleanup.clone(),
+    });
+    status.errors =
+        report.problems.iter().take(DRILL_PROBLEMS_KEPT).map(|p| issue("DrillFailed", p.clone(), None)).collect();
+    status.error_count = report.problems.len() as u32;
+    status.warnings =
+        report.warnings.iter().take(DRILL_PROBLEMS_KEPT).map(|w| issue("DrillWarning", w.clone(), None)).collect();
+    status.warning_count = report.warnings.len() as u32;
+    status
 }
 
 pub fn phase_of(phase: arca_kube::Phase) -> RestorePhase {

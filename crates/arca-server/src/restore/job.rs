@@ -6,6 +6,7 @@ use std::time::Duration;
 use arca_api::common::{Condition, set_condition};
 use arca_api::{Restore, RestorePhase, RestoreStatus};
 use arca_kube::restore::RestoreOptions;
+use arca_kube::restore::drill::DrillOptions;
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
@@ -22,7 +23,7 @@ pub(super) async fn start(
     obj: Arc<Restore>,
     client: Client,
     location: OpenedLocation,
-    opts: RestoreOptions,
+    work: Work,
     slot: Slot,
 ) -> Result<()> {
     let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
@@ -45,18 +46,14 @@ pub(super) async fn start(
     crate::context::spawn_job(format!("restore {ns}/{name}"), move || async move {
         let _slot = slot;
         let kube = arca_kube::api::Kube::new(client, 16);
-        let work = arca_kube::restore::run_with_items(&kube, &ctx.server, &location.repo, &opts);
+        let done = work.run(&kube, &ctx.server, &location.repo, status.clone());
         let outcome = tokio::select! {
-            r = work => Some(r),
+            r = done => Some(r),
             _ = cancelled.wait_for(|c| *c) => None,
         };
         match outcome {
-            Some(Ok((report, items))) => {
-                status = executor::restore::status_of(&report, &items, status);
-                if opts.read_only {
-                    // Nothing was written to a ReadOnly location: the status is the report.
-                    status.report = None;
-                }
+            Some(Ok(finished)) => {
+                status = finished;
                 let ok = status.phase == RestorePhase::Completed;
                 let reason = status.phase.to_string();
                 set_condition(&mut status.conditions, Condition::new("Ready", ok, &reason, status.message.clone()));
@@ -84,6 +81,39 @@ pub(super) async fn start(
         ctx.finished(&k);
     });
     Ok(())
+}
+
+/// What a Restore object asks for.
+pub(super) enum Work {
+    Restore(RestoreOptions),
+    Drill(DrillOptions),
+}
+
+impl Work {
+    /// Runs it; the status it ends with.
+    async fn run(
+        &self,
+        kube: &arca_kube::api::Kube,
+        server: &str,
+        repo: &arca_repo::Repository,
+        status: RestoreStatus,
+    ) -> arca_kube::Result<RestoreStatus> {
+        match self {
+            Work::Restore(opts) => {
+                let (report, items) = arca_kube::restore::run_with_items(kube, server, repo, opts).await?;
+                let mut status = executor::restore::status_of(&report, &items, status);
+                if opts.read_only {
+                    // Nothing was written to a ReadOnly location: the status is the report.
+                    status.report = None;
+                }
+                Ok(status)
+            }
+            Work::Drill(opts) => {
+                let report = arca_kube::restore::drill::run(kube, server, repo, opts).await?;
+                Ok(executor::restore::status_of_drill(&report, status))
+            }
+        }
+    }
 }
 
 async fn write(api: &Api<Restore>, name: &str, status: &RestoreStatus) {

@@ -57,6 +57,12 @@ async fn reconcile(obj: Arc<Restore>, ctx: Arc<Context>) -> Result<Action, Error
         return Ok(Action::requeue(wait));
     }
     let mut spec = obj.spec.clone();
+    if ctx.config.tenant_mode && spec.drill {
+        let why = format!(
+            "in tenant mode a restore in namespace {ns} restores only into it; a drill makes scratch namespaces"
+        );
+        return work::fail(&api, &*obj, &ctx, REASON_TENANT_SCOPE, why).await;
+    }
     if ctx.config.tenant_mode {
         let scoped = executor::tenant_scope(&ns, &spec.include_namespaces, spec.include_cluster_resources.as_ref())
             .and_then(|scope| match spec.namespace_mapping.values().find(|to| to.as_str() != ns) {
@@ -120,7 +126,14 @@ async fn reconcile(obj: Arc<Restore>, ctx: Arc<Context>) -> Result<Action, Error
         Err(Error::Kube(e)) => return Err(e.into()),
         Err(e) => return work::fail(&api, &*obj, &ctx, REASON_INVALID, format!("restore {ns}/{name}: {e}")).await,
     };
-    let opts = match executor::restore::options(&name, &spec, &entry, &opened, &ctx.config, library) {
+    let opts = executor::restore::options(&name, &spec, &entry, &opened, &ctx.config, library).and_then(|o| {
+        if spec.drill {
+            executor::restore::drill_options(o, &spec, &entry, &opened, &ctx.config).map(job::Work::Drill)
+        } else {
+            Ok(job::Work::Restore(o))
+        }
+    });
+    let opts = match opts {
         Ok(o) => o,
         Err(why) => return work::fail(&api, &*obj, &ctx, REASON_INVALID, format!("restore {ns}/{name}: {why}")).await,
     };

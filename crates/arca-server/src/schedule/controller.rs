@@ -132,6 +132,13 @@ async fn reconcile(schedule: Arc<Schedule>, ctx: Arc<Ctx>) -> Result<Action> {
     }
     status.next_run_time = decision.next;
     summarise(&backups, &mut status);
+    match super::drill::ensure(&ctx.client, &schedule, &backups, &mut status).await {
+        Ok(Some(drill)) => {
+            publish(&ctx, &schedule, EventType::Normal, "DrillCreated", format!("restore drill {drill} created")).await
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!("schedule {ns}/{name}: creating a drill: {e}"),
+    }
     apply_retention(&ctx, &schedule, &cron, &backups).await;
     write_status(&ctx, &schedule, &old, &status).await?;
     let wait = decision.next.and_then(|n| (n - now).to_std().ok()).unwrap_or(POLL);

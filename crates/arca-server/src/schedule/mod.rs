@@ -4,6 +4,7 @@
 
 pub mod controller;
 pub mod cron;
+pub mod drill;
 pub mod due;
 
 use kube::Client;

@@ -105,6 +105,7 @@ pub async fn run(kube: &Kube, server: &str, repo: &Repository, opts: &DrillOptio
     restore.plan.mappings.namespaces = namespaces.clone();
     restore.policy = super::ExistingPolicy::None;
     restore.data_only = false;
+
     let readiness = readiness_note(kube, &mut restore).await;
     let mut report = DrillReport {
         name: opts.name.clone(),
