@@ -78,6 +78,19 @@ async fn seed(k: &Kube) -> anyhow::Result<PathBuf> {
     std::fs::write(dir.join("orders/key"), "k")?;
     std::fs::set_permissions(dir.join("orders/key"), std::fs::Permissions::from_mode(0o600))?;
     std::os::unix::fs::symlink("orders/ledger.bin", dir.join("latest"))?;
+    // The app writes to its volume as soon as it starts: in a drill it
+    // starts on the restored copy, so that copy is checked before it runs.
+    create(
+        k,
+        &format!("{ns}/pods"),
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "db"},
+        "spec": {"containers": [{"name": "db", "image": "busybox",
+            "command": ["sh", "-c", "date +%s%N >> /data/starts; sleep 3600"],
+            "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]}}),
+    )
+    .await?;
+    wait_for(k, &format!("{ns}/pods/db"), |p| p["status"]["phase"] == "Running").await?;
     Ok(dir)
 }
 
@@ -101,14 +114,15 @@ async fn a_drill_restores_compares_and_cleans_up() -> anyhow::Result<()> {
     assert_eq!(text(&report, "/result"), "Passed", "{report:#}");
     assert_eq!(report["namespaces"], json!({NS: "drill-shop"}));
     let objects = &report["objects"];
-    // Namespace, ConfigMap, Secret, Service, claim (and the ServiceAccount the cluster makes).
-    assert!(objects["compared"].as_u64() >= Some(5), "{objects:#}");
+    // Namespace, ConfigMap, Secret, Service, claim, pod (and the ServiceAccount the cluster makes).
+    assert!(objects["compared"].as_u64() >= Some(6), "{objects:#}");
     assert_eq!(objects["equal"], objects["compared"], "{objects:#}");
     let volumes = report["volumes"].as_array().cloned().unwrap_or_default();
     assert_eq!(volumes.len(), 1, "{report:#}");
     assert_eq!(text(&volumes[0], "/claim"), "drill-shop/data", "{volumes:#?}");
     assert_eq!(text(&volumes[0], "/state"), "Passed", "{volumes:#?}");
-    assert!(volumes[0]["files"].as_u64() >= Some(3), "{volumes:#?}");
+    assert!(volumes[0]["files"].as_u64() >= Some(4), "{volumes:#?}");
+    assert!(text(&report, "/readiness").starts_with("waited"), "{report:#}");
     assert_eq!(text(&report, "/cleanup"), "deleted drill-shop");
     assert!(k.get_opt("/api/v1/namespaces/drill-shop", "ns").await?.is_none(), "the scratch namespace is gone");
     let live = k.get(&format!("/api/v1/namespaces/{NS}/configmaps/settings"), "cm").await?;

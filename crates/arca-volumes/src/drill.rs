@@ -10,6 +10,7 @@ use futures::StreamExt as _;
 use futures::future::BoxFuture;
 use serde_json::Value;
 
+use crate::mover::MoverResult;
 use crate::record::VolumeRecord;
 use crate::restore::result::{RestoreState, VolumeRestore};
 use crate::restore::settings::MoverSettings;
@@ -40,9 +41,10 @@ impl DrillVolumes {
         };
         match restored.state {
             RestoreState::Completed => {}
-            RestoreState::Failed => {
+            RestoreState::Failed if restored.check.is_none() => {
                 return failed(&restored.claim, &restored.source, format!("not restored: {}", restored.reason));
             }
+            RestoreState::Failed => {}
             RestoreState::Skipped => {
                 let why = format!("not restored: {}", restored.reason);
                 return VolumeCheck {
@@ -50,6 +52,18 @@ impl DrillVolumes {
                     ..VolumeCheck::new(&restored.claim, &restored.source, CheckState::Skipped)
                 };
             }
+        }
+        // Checked by the restore mover itself, before any pod could change it.
+        if let Some(check) = restored.check.clone() {
+            let snapshot = restored.from.strip_prefix("repository snapshot ").unwrap_or_default().to_string();
+            let base = VolumeCheck {
+                snapshot,
+                node: restored.node.clone(),
+                ..VolumeCheck::new(&restored.claim, &restored.source, CheckState::Skipped)
+            };
+            let result =
+                MoverResult { duration_secs: restored.duration_secs, check: Some(check), ..MoverResult::default() };
+            return verify::from_result(base, &result);
         }
         let Some(record) = self.records.get(&restored.source) else {
             let why = "a pod's inline volume or a claim without a record in the backup: not checked".to_string();

@@ -73,6 +73,10 @@ pub struct MoverRestoreArgs {
     /// Make the target an exact copy: remove what the snapshot does not hold
     #[arg(long)]
     pub mirror: bool,
+    /// Then read back what was written and compare it with the snapshot (`mover verify`);
+    /// exit 3 when it differs
+    #[arg(long)]
+    pub verify: bool,
 }
 
 #[derive(Args, Debug)]
@@ -297,10 +301,33 @@ fn restore(ctx: &Context, args: &MoverRestoreArgs) -> Result<i32> {
     bar.finish();
     let into = args.target.as_ref().or(args.block.as_ref()).map(|p| p.display().to_string()).unwrap_or_default();
     done.with_context(|| format!("restoring volume snapshot {} into {into}", id.short()))?;
+    let mut code = if out.warnings > 0 { exit::PARTIAL } else { exit::OK };
+    if args.verify {
+        let check = compare(&repo, &id, args.target.as_deref(), args.block.as_deref(), &VerifyOptions::default())?;
+        if !check.passed() {
+            code = exit::PARTIAL;
+        }
+        out.check = Some(check);
+    }
     out.duration_secs = started.elapsed().as_secs_f64();
-    let code = if out.warnings > 0 { exit::PARTIAL } else { exit::OK };
     emit_result(ctx.output(), out)?;
     Ok(code)
+}
+
+/// A restored directory or block device compared with its snapshot.
+fn compare(
+    repo: &arca_repo::Repository,
+    id: &arca_repo::Id,
+    target: Option<&std::path::Path>,
+    block: Option<&std::path::Path>,
+    opts: &VerifyOptions,
+) -> Result<arca_fs::DirCheck> {
+    let (check, what) = match (target, block) {
+        (Some(dir), _) => (arca_fs::verify(repo, id, dir, opts), dir),
+        (None, Some(device)) => (arca_fs::compare_block(repo, id, device, opts), device),
+        (None, None) => bail!("give the directory (--target DIR) or block device (--block DEVICE) to compare"),
+    };
+    check.with_context(|| format!("comparing {} with volume snapshot {}", what.display(), id.short()))
 }
 
 fn verify(ctx: &Context, args: &MoverVerifyArgs) -> Result<i32> {
@@ -309,12 +336,7 @@ fn verify(ctx: &Context, args: &MoverVerifyArgs) -> Result<i32> {
     let snapshot = repo.find_snapshot(&args.snapshot).with_context(|| format!("finding snapshot {}", args.snapshot))?;
     let id = snapshot.id;
     let opts = VerifyOptions { owners: args.owners, ..VerifyOptions::default() };
-    let (check, what) = match (&args.target, &args.block) {
-        (Some(dir), _) => (arca_fs::verify(&repo, &id, dir, &opts), dir),
-        (None, Some(device)) => (arca_fs::compare_block(&repo, &id, device, &opts), device),
-        (None, None) => bail!("give the directory (--target DIR) or block device (--block DEVICE) to compare"),
-    };
-    let check = check.with_context(|| format!("comparing {} with volume snapshot {}", what.display(), id.short()))?;
+    let check = compare(&repo, &id, args.target.as_deref(), args.block.as_deref(), &opts)?;
     let code = if check.passed() { exit::OK } else { exit::PARTIAL };
     let out = MoverResult {
         mover: "verify".into(),

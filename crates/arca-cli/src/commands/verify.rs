@@ -146,7 +146,8 @@ fn drill_options(ctx: &Context, args: &VerifyArgs, repo: &Repository, password: 
     let records = super::volume_restore::records(&backup)?;
     let mut volumes: Option<Arc<dyn drill::DrillVolumeCheck>> = None;
     if !records.is_empty() {
-        let phase = super::volume_restore::phase(ctx, &name, records.clone(), password, &args.movers, false)?;
+        let phase =
+            super::volume_restore::phase(ctx, &name, records.clone(), password, &args.movers, false)?.verifying();
         volumes = Some(Arc::new(arca_volumes::drill::DrillVolumes::new(&name, records, phase.settings().clone())));
         restore.data = Some(arca_kube::data::RestorePhase(Arc::new(phase)));
     }

@@ -85,7 +85,8 @@ fn data_phases(
     let mut phases: Vec<Arc<dyn RestoreDataPhase>> = Vec::new();
     let records: Vec<_> = record::from_report(&report.volumes).into_iter().filter_map(Result::ok).collect();
     if spec.restore_volumes != Some(false) && (!records.is_empty() || spec.data_only) {
-        phases.push(Arc::new(VolumeRestorer::new(name, records, mover_settings(loc, config)?)));
+        let restorer = VolumeRestorer::new(name, records, mover_settings(loc, config)?);
+        phases.push(Arc::new(if spec.drill { restorer.verifying() } else { restorer }));
     }
     phases.push(Arc::new(RestoreHooks::new(RestoreHookOptions { max_wait: None })));
     let dumps: Vec<DumpRecord> = DumpRecord::from_report(&report.dumps).into_iter().filter_map(Result::ok).collect();

@@ -43,7 +43,7 @@ pub async fn fill(kube: &Kube, settings: &MoverSettings, target: Target<'_>) -> 
     let job = Job {
         name: mover::pod_name("arca-restore", &[target.restore, &target.shown]),
         namespace: target.namespace,
-        args: args(&snapshot, record.is_block(), target.mirror),
+        args: args(&snapshot, record.is_block(), target.mirror, settings.verify),
         source: target.source.clone(),
         block: record.is_block(),
         placement,
@@ -62,17 +62,25 @@ pub async fn fill(kube: &Kube, settings: &MoverSettings, target: Target<'_>) -> 
             out.removed = result.removed;
             out.duration_secs =
                 if result.duration_secs > 0.0 { result.duration_secs } else { started.elapsed().as_secs_f64() };
+            out.check = result.check;
             out
         }
-        PodOutcome::Failed { reason, .. } => out.failed(reason),
+        // A copy that does not match its snapshot is a failed restore.
+        PodOutcome::Failed { reason, result, .. } => {
+            out.check = result.and_then(|r| r.check);
+            out.failed(reason)
+        }
     }
 }
 
 /// `mover restore` arguments (after `arca`).
-pub fn args(snapshot: &str, block: bool, mirror: bool) -> Vec<String> {
+pub fn args(snapshot: &str, block: bool, mirror: bool, verify: bool) -> Vec<String> {
     let mut a = mover::snapshot_args("restore", snapshot, block);
     if mirror {
         a.push("--mirror".into());
+    }
+    if verify {
+        a.push("--verify".into());
     }
     a
 }
@@ -101,10 +109,13 @@ mod tests {
 
     #[test]
     fn mover_arguments() {
-        assert_eq!(args("ab", false, false).join(" "), "-o json mover restore --snapshot ab --target /arca/volume");
         assert_eq!(
-            args("ab", true, true).join(" "),
-            "-o json mover restore --snapshot ab --block /dev/arca-volume --mirror"
+            args("ab", false, false, false).join(" "),
+            "-o json mover restore --snapshot ab --target /arca/volume"
+        );
+        assert_eq!(
+            args("ab", true, true, true).join(" "),
+            "-o json mover restore --snapshot ab --block /dev/arca-volume --mirror --verify"
         );
     }
 }

@@ -90,6 +90,13 @@ impl VolumeRestorer {
         }
     }
 
+    /// Each mover reads back what it wrote and compares it with the snapshot
+    /// before the claim is used (a drill's proof); a copy that differs fails.
+    pub fn verifying(mut self) -> Self {
+        self.settings.verify = true;
+        self
+    }
+
     pub fn settings(&self) -> &MoverSettings {
         &self.settings
     }

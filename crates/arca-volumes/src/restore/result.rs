@@ -44,6 +44,10 @@ pub struct VolumeRestore {
     /// `--data-only`: the workloads scaled to zero and back (`deployment/NS/NAME: 2 → 0 → 2`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scaled: Vec<String>,
+    /// With verification (drills): what the mover read back from the claim
+    /// right after writing it, compared with the snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<arca_fs::DirCheck>,
 }
 
 impl VolumeRestore {
@@ -61,6 +65,7 @@ impl VolumeRestore {
             duration_secs: 0.0,
             node: None,
             scaled: Vec::new(),
+            check: None,
         }
     }
 

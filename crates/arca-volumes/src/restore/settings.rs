@@ -26,6 +26,9 @@ pub struct MoverSettings {
     pub resources: Option<Value>,
     /// `--data-only --no-scale`: fill claims beside the pods using them.
     pub no_scale: bool,
+    /// Each restore mover re-reads what it wrote and compares it with the
+    /// snapshot before any pod mounts the claim (restore drills).
+    pub verify: bool,
 }
 
 impl std::fmt::Debug for MoverSettings {
@@ -54,6 +57,7 @@ impl MoverSettings {
             env: Vec::new(),
             resources: None,
             no_scale: false,
+            verify: false,
         }
     }
 
