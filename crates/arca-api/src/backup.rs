@@ -169,6 +169,12 @@ pub struct BackupStatus {
     pub completion_time: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<BackupProgress>,
+    /// Bytes of pack files in the location's repository when the backup
+    /// finished (its size over time; pruning shows as a drop). Absent on
+    /// Backups from before it was recorded, from catalog sync, and when the
+    /// repository could not be listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_bytes: Option<u64>,
     /// Per volume: claim, method, phase, bytes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<VolumeProgress>,

@@ -368,12 +368,18 @@ async fn in_chromium(
     // Charts: inline SVG with a point per value; a duration for each Backup
     // that finished restorable (the runs above, and the objects the catalog
     // sync made of their snapshots: both namespaces' locations share the
-    // repository); the growth never falls.
-    let backups: Api<arca_api::Backup> = Api::all(client.clone());
+    // repository); the growth never falls. The repository size per
+    // location: a point for each Backup that recorded one (those the server
+    // ran), with its value.
+    let backups = Api::<arca_api::Backup>::all(client.clone()).list(&Default::default()).await?.items;
+    let mut recorded: Vec<f64> =
+        backups.iter().filter_map(|b| b.status.as_ref()?.repository_bytes).map(|v| v as f64).collect();
+    recorded.sort_by(f64::total_cmp);
+    assert!(
+        recorded.len() >= 3 && recorded[0] > 0.0,
+        "shop-1, shop-2 and blog-1 measured the repository: {recorded:?}"
+    );
     let finished = backups
-        .list(&Default::default())
-        .await?
-        .items
         .iter()
         .filter_map(|b| b.status.as_ref())
         .filter(|s| matches!(s.phase, BackupPhase::Completed | BackupPhase::PartiallyFailed))
@@ -383,6 +389,8 @@ async fn in_chromium(
     let points = "figure.chart svg .point[data-value]";
     let durations = "figure#chart-durations svg .point[data-value]";
     let growth = "figure#chart-growth svg .point[data-value]";
+    let sizes = "figure#chart-repository-size svg .point[data-value]";
+    let legend = "figure#chart-repository-size .legend li";
     let trends_png = screenshot_path(dir, "dashboard-trends.png");
     let seen = browser
         .page(&url("ui/trends"))
@@ -390,6 +398,8 @@ async fn in_chromium(
         .select(points)
         .select(durations)
         .select(growth)
+        .select(sizes)
+        .select(legend)
         .redact(&repo, NEUTRAL_REPO)
         .screenshot(&trends_png) // all charts, so taller than the viewport
         .open_async()
@@ -402,6 +412,11 @@ async fn in_chromium(
     let grown = numbers(&seen.data(growth, "data-value"));
     assert_eq!(grown.len(), finished, "{grown:?}");
     assert!(grown.windows(2).all(|w| w[0] <= w[1]) && grown.iter().any(|v| *v > 0.0), "{grown:?}");
+    let mut shown = numbers(&seen.data(sizes, "data-value"));
+    shown.sort_by(f64::total_cmp);
+    assert_eq!(shown, recorded, "the repository size chart against status.repositoryBytes");
+    let lines = seen.texts(legend);
+    assert!(lines.iter().any(|l| l == "shop/main") && lines.iter().any(|l| l == "blog/main"), "{lines:?}");
     let png = std::fs::read(&trends_png)?;
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a screenshot at {}", trends_png.display());
     Ok(())

@@ -87,6 +87,12 @@ pub async fn open(client: &Client, loc: &BackupLocation) -> Result<OpenedLocatio
     Ok(OpenedLocation { namespace, name: loc.name_any(), url, password, settings, access, repo })
 }
 
+/// Bytes of pack files in `repo` (what `status.repositoryBytes` of a
+/// location and of a finished Backup say). Blocking: lists the backend.
+pub fn repository_bytes(repo: &Repository) -> arca_repo::Result<u64> {
+    Ok(repo.backend().list("data")?.iter().map(|e| e.size).sum())
+}
+
 fn secret_value(secret: &Secret, key: &str) -> Option<Vec<u8>> {
     if let Some(v) = secret.data.as_ref().and_then(|d| d.get(key)) {
         return Some(v.0.clone());

@@ -30,6 +30,9 @@ async fn a_backup_completes_while_a_broken_location_makes_only_its_own_backup_wa
     let snapshot = st.snapshot.clone().expect("a snapshot id");
     let repo = open(&url)?;
     assert_eq!(repo.find_snapshot(&snapshot)?.id.to_hex(), snapshot);
+    let packs: u64 = repo.backend().list("data")?.iter().map(|e| e.size).sum();
+    assert!(packs > 0);
+    assert_eq!(st.repository_bytes, Some(packs), "the repository's size when it finished");
     assert!(backups_in(&url)?.contains(&"nightly".to_string()));
     let reasons = event_reasons(&client, "shop", "nightly").await?;
     assert!(reasons.contains(&"Started".into()) && reasons.contains(&"Completed".into()), "{reasons:?}");

@@ -69,6 +69,8 @@ pub struct BackupRow {
     pub objects: u64,
     pub bytes: u64,
     pub bytes_added: u64,
+    /// The location's repository size when it finished, if recorded.
+    pub repository_bytes: Option<u64>,
     pub error_count: u32,
     pub warning_count: u32,
     pub snapshot: Option<String>,

@@ -1,5 +1,6 @@
 //! Trends over the backups shown: bytes read and added per day, durations
-//! and dedup ratio per schedule, and how the repository grew.
+//! and dedup ratio per schedule, each location's repository size over time
+//! and the bytes added summed.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +22,9 @@ pub struct Trends {
     pub read_per_day: Vec<Series>,
     pub durations: Vec<Series>,
     pub dedup_per_day: Vec<Series>,
+    /// Per location (`namespace/name`): the repository's size when each
+    /// backup finished, from the Backups that recorded it.
+    pub size_per_location: Vec<Series>,
     pub growth: Vec<Series>,
 }
 
@@ -35,6 +39,23 @@ fn schedule_of(b: &BackupRow) -> String {
 
 /// Per schedule, per day: (bytes read, bytes added).
 type Daily = BTreeMap<String, BTreeMap<DateTime<Utc>, (u64, u64)>>;
+
+/// Each location's repository size at the finish of the backups that
+/// recorded it (whatever their phase: the size was measured), oldest first.
+fn sizes(backups: &[BackupRow]) -> Vec<Series> {
+    let mut per: BTreeMap<String, Vec<(DateTime<Utc>, f64)>> = BTreeMap::new();
+    for b in backups {
+        if let (Some(finished), Some(bytes)) = (b.finished, b.repository_bytes) {
+            per.entry(format!("{}/{}", b.namespace, b.location)).or_default().push((finished, bytes as f64));
+        }
+    }
+    per.into_iter()
+        .map(|(name, mut points)| {
+            points.sort_by_key(|p| p.0);
+            Series { name, points }
+        })
+        .collect()
+}
 
 /// Computes the series from restorable backups that finished.
 pub fn compute(backups: &[BackupRow]) -> Trends {
@@ -69,6 +90,7 @@ pub fn compute(backups: &[BackupRow]) -> Trends {
         read_per_day: per_day(|v| v.0 as f64),
         dedup_per_day: per_day(|v| if v.1 == 0 { 0.0 } else { v.0 as f64 / v.1 as f64 }),
         durations: durations.into_iter().map(|(name, points)| Series { name, points }).collect(),
+        size_per_location: sizes(backups),
         growth: if growth.is_empty() { vec![] } else { vec![Series { name: "repository".into(), points: growth }] },
     }
 }
@@ -79,8 +101,9 @@ pub fn page(ctx: &PageContext, trends: &Trends, locations: &[LocationRow]) -> Ma
     let body = html! {
         (charts(trends))
         p.muted {
-            "Growth adds up the bytes each backup added; pruning frees space it does not show. "
-            "The locations hold " (format::bytes(stored)) " of packs now."
+            "A location's repository size is measured when each backup finishes (Backups from before that was "
+            "recorded, or made by catalog sync, have no point), so pruning shows as a drop; the sum of bytes added "
+            "leaves pruning out. The locations hold " (format::bytes(stored)) " of packs now."
         }
     };
     layout::page(ctx, Nav::Trends, "Trends", body)
@@ -93,7 +116,8 @@ pub fn charts(trends: &Trends) -> Markup {
         (chart("chart-read", "Bytes backed up per day", Unit::Bytes, Kind::Bars, &trends.read_per_day))
         (chart("chart-durations", "Backup durations", Unit::Seconds, Kind::Line, &trends.durations))
         (chart("chart-dedup", "Dedup and compression ratio per day (read ÷ added)", Unit::Ratio, Kind::Line, &trends.dedup_per_day))
-        (chart("chart-growth", "Repository growth", Unit::Bytes, Kind::Line, &trends.growth))
+        (chart("chart-repository-size", "Repository size per location", Unit::Bytes, Kind::Line, &trends.size_per_location))
+        (chart("chart-growth", "Bytes added, summed", Unit::Bytes, Kind::Line, &trends.growth))
     }
 }
 
@@ -137,5 +161,42 @@ mod tests {
         assert_eq!(t.growth[0].points.last().unwrap().1, 160.0);
         assert_eq!(t.durations.iter().map(|s| s.points.len()).sum::<usize>(), 3);
         assert!(t.durations.iter().all(|s| s.points.iter().all(|p| p.1 == 90.0)));
+        assert!(t.size_per_location.is_empty(), "no Backup recorded a size");
+    }
+
+    fn sized(ns: &str, location: &str, day: i64, bytes: Option<u64>) -> BackupRow {
+        BackupRow { namespace: ns.into(), location: location.into(), repository_bytes: bytes, ..b(None, day, 0, 0, 0) }
+    }
+
+    #[test]
+    fn repository_sizes_are_a_line_per_location_in_time_order() {
+        let mut failed = sized("shop", "main", 3, Some(700));
+        failed.phase = "Failed".into();
+        let mut running = sized("shop", "main", 5, Some(9_999));
+        running.finished = None;
+        // Newest first, as the pages list them; a prune between day 1 and 2.
+        let backups = vec![
+            running,
+            failed,
+            sized("shop", "main", 2, Some(600)),
+            sized("blog", "main", 1, Some(50)),
+            sized("shop", "main", 1, Some(900)),
+            sized("shop", "main", 0, Some(400)),
+            sized("shop", "archive", 4, None),
+        ];
+        let t = compute(&backups);
+        let names: Vec<&str> = t.size_per_location.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["blog/main", "shop/main"], "a line per location that recorded a size");
+        let shop: Vec<f64> = t.size_per_location[1].points.iter().map(|p| p.1).collect();
+        assert_eq!(shop, [400.0, 900.0, 600.0, 700.0], "oldest first, the drop kept, unfinished left out");
+        assert!(t.size_per_location[1].points.windows(2).all(|w| w[0].0 < w[1].0));
+
+        let ctx = PageContext { now: backups[0].started.unwrap(), user: None, base: Some("/ui".into()) };
+        let html = page(&ctx, &t, &[]).into_string();
+        let chart = &html[html.find("id=\"chart-repository-size\"").unwrap()..];
+        let chart = &chart[..chart.find("</figure>").unwrap()];
+        assert_eq!(chart.matches("class=\"point").count(), 5);
+        assert!(chart.contains("data-value=\"900\"") && chart.contains("shop/main"), "{chart}");
+        assert!(chart.contains("<polyline"), "drawn as lines");
     }
 }

@@ -69,6 +69,20 @@ pub(super) async fn start(
     Ok(())
 }
 
+/// The repository's size now, or `None` (logged) if it can't be listed:
+/// the backup is done either way.
+async fn size_of(location: &OpenedLocation) -> Option<u64> {
+    let repo = location.repo.clone();
+    let listed = tokio::task::spawn_blocking(move || crate::location::repository_bytes(&repo)).await;
+    match listed.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
+        Ok(bytes) => Some(bytes),
+        Err(e) => {
+            tracing::warn!("listing the packs of location {}/{}: {e}", location.namespace, location.name);
+            None
+        }
+    }
+}
+
 struct Job {
     ctx: Arc<Context>,
     api: Api<Backup>,
@@ -100,6 +114,7 @@ impl Job {
         match outcome {
             Some(Ok((report, id))) => {
                 status = executor::backup::status_of(&report, &id.to_hex(), status);
+                status.repository_bytes = size_of(&location).await;
                 let ok = status.phase == BackupPhase::Completed;
                 let reason = status.phase.to_string();
                 set_condition(&mut status.conditions, Condition::new("Ready", ok, &reason, status.message.clone()));

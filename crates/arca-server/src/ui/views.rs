@@ -39,6 +39,7 @@ pub fn backup_row(b: &Backup) -> BackupRow {
         objects: progress.objects,
         bytes: progress.bytes,
         bytes_added: progress.bytes_added,
+        repository_bytes: status.repository_bytes,
         error_count: status.error_count.max(status.errors.len() as u32),
         warning_count: status.warning_count.max(status.warnings.len() as u32),
         snapshot: status.snapshot.clone(),
