@@ -4,8 +4,9 @@
 # Kubernetes API server. Backs up a namespace of a live (test) cluster with
 # the data in its volume (moved into the repository by a mover pod running
 # the arca binary), deletes the namespace and its volume, restores both and
-# checks the data is back; then backs up, restores and verifies a file tree
-# byte for byte.
+# checks the data is back; drills the backup (restored into a scratch
+# namespace, compared, removed); then backs up, restores and verifies a file
+# tree byte for byte.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -76,6 +77,9 @@ echo "namespace shop is back, its volume filled before its pod started ($(wc -l 
 echo "== one volume's files, without a cluster"
 "$arca" volume files shop-nightly shop/orders --target "$work/orders"
 cmp "$work/orders/orders.csv" "$dir/orders.csv"
+echo "== restore drill: the backup restored into drill-shop, every object and the volume's files compared, drill-shop deleted"
+"$arca" verify shop-nightly --drill --wait-timeout 2m
+"$arca" drills
 
 sample="$work/sample"
 mkdir -p "$sample/etc" "$sample/data/empty"
