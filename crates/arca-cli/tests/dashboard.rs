@@ -121,6 +121,23 @@ async fn seed(client: &kube::Client) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A drill `Restore` of `backup` in `ns`, run by the server to its end.
+async fn drill(client: &kube::Client, ns: &str, backup: &str) -> anyhow::Result<arca_api::RestoreStatus> {
+    let name = format!("{backup}-drill");
+    let restore = json!({"apiVersion": "arca.io/v1alpha1", "kind": "Restore", "metadata": {"name": name},
+        "spec": {"backup": backup, "drill": true, "wait": "30s"}});
+    create(client, Some(ns), restore).await?;
+    let api: Api<arca_api::Restore> = Api::namespaced(client.clone(), ns);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if let Some(status) = api.get(&name).await?.status.filter(|s| s.phase.is_final()) {
+            return Ok(status);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    anyhow::bail!("drill {ns}/{name} did not finish in 120 s")
+}
+
 async fn wait_ready(port: u16) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -219,6 +236,12 @@ async fn the_dashboard_shows_each_viewer_what_they_may_read_and_never_a_secret()
     )
     .await?;
 
+    // A drill of each team's first backup, by the server.
+    for (ns, backup) in [("shop", "shop-1"), ("blog", "blog-1")] {
+        let status = drill(&client, ns, backup).await?;
+        assert_eq!(status.drill.map(|d| d.result).as_deref(), Some("Passed"), "{ns}: {}", status.message);
+    }
+
     // Without a token: to the sign-in form; a wrong one: refused.
     let (status, head, _) = get(port, "/ui/", None).await?;
     assert_eq!(status, 303, "{head}");
@@ -260,6 +283,13 @@ async fn the_dashboard_shows_each_viewer_what_they_may_read_and_never_a_secret()
     assert_eq!(status, 200, "{drift}");
     assert!(drift.contains("data-namespace=\"shop\""), "{drift}");
 
+    let (status, _, drills) = get(port, "/ui/drills", Some(&admin)).await?;
+    assert_eq!(status, 200, "{drills}");
+    for ns in ["shop", "blog"] {
+        assert!(drills.contains(&format!("data-namespace=\"{ns}\" data-result=\"Passed\"")), "{ns}: {drills}");
+    }
+    assert!(drills.contains("objects equal"), "what was compared: {drills}");
+
     // A tenant of shop sees shop only; blog's pages are not found for it.
     let tenant = cluster.service_account_token("shop", "team")?;
     let (status, _, overview_t) = get(port, "/ui/", Some(&tenant)).await?;
@@ -272,9 +302,11 @@ async fn the_dashboard_shows_each_viewer_what_they_may_read_and_never_a_secret()
     assert_eq!(status, 404);
     let (status, _, _) = get(port, "/ui/backups/shop/shop-1", Some(&tenant)).await?;
     assert_eq!(status, 200);
+    let (_, _, drills_t) = get(port, "/ui/drills", Some(&tenant)).await?;
+    assert!(drills_t.contains("data-namespace=\"shop\"") && !drills_t.contains("blog-1"), "{drills_t}");
 
     // No page, for anyone, carries the Secret's value.
-    for page in [&overview, &backups, &detail, &restore, &trends, &drift, &overview_t, &backups_t] {
+    for page in [&overview, &backups, &detail, &restore, &trends, &drift, &drills, &overview_t, &backups_t, &drills_t] {
         assert!(!page.contains(SECRET_VALUE));
     }
 
