@@ -205,3 +205,37 @@ fn biggest_pack(dir: &Path) -> anyhow::Result<PathBuf> {
     }
     best.map(|(_, p)| p).ok_or_else(|| anyhow::anyhow!("no pack under {}", dir.display()))
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_can_go_to_another_cluster() -> anyhow::Result<()> {
+    let (target, t) = cluster().await?;
+    let (cluster, k) = cluster().await?;
+    seed(&k).await?;
+    let dir = tempfile::tempdir()?;
+    let env = Env::new(dir.path())?;
+    env.expect(&cluster, 0, &["backup", "create", "shop-1", "--include-namespaces", NS, "--volumes", "move"]).await?;
+    let kubeconfig = target.kubeconfig_path().display().to_string();
+    let drill = ["verify", "shop-1", "--drill", "--kubeconfig-target", &kubeconfig, "--keep", "--wait-timeout", "60s"];
+    let report = env.json(&cluster, 0, &drill).await?;
+    assert_eq!(text(&report, "/result"), "Passed", "{report:#}");
+    assert_eq!(text(&report, "/cluster"), t_server(&target), "{report:#}");
+    assert_eq!(text(&report, "/volumes/0/state"), "Passed", "{report:#}");
+    assert!(text(&report, "/cleanup").starts_with("kept drill-shop"), "{report:#}");
+    // Kept, in the target cluster only; the source has no scratch namespace.
+    let kept = t.get("/api/v1/namespaces/drill-shop/configmaps/settings", "cm").await?;
+    assert_eq!(kept["data"]["mode"], "live");
+    assert!(k.get_opt("/api/v1/namespaces/drill-shop", "ns").await?.is_none());
+    // Kept namespaces refuse the next drill there until they are gone.
+    let out = env.arca(&cluster, &drill).await?;
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}
+
+/// The API server address a cluster's kubeconfig names.
+fn t_server(cluster: &TestCluster) -> String {
+    let text = std::fs::read_to_string(cluster.kubeconfig_path()).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("server: "))
+        .map(|s| format!("{}/", s.trim_end_matches('/')))
+        .unwrap_or_default()
+}
