@@ -2,7 +2,9 @@
 # Coverage-guided fuzzing (libFuzzer through cargo-fuzz, nightly Rust) of
 # the parsers of repository data: a hostile config and key file at open
 # (`open`), arbitrary trees, snapshots, index files, forget records and key
-# events in an opened repository, read and checked (`objects`).
+# events in an opened repository, read and checked (`objects`); the files
+# users hand to a restore or a backup: resource modifiers, blueprints, hooks
+# files, volume policies, manifests for diff (`restore_inputs`).
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]     (default 30)
 #
