@@ -18,6 +18,9 @@
 //               has TEXT (repeatable; e.g. a temporary directory's path);
 //               everything printed is what the page had
 // --width N     viewport width (default 1280)
+// --repeat N    load the page N times in the same browser (default 1); the
+//               timings of every load go to "timings" (the first, with the
+//               browser just started, is the cold one)
 // --timeout MS  for loading the page (default 30000)
 //
 // Output: {"url", "status", "title",
@@ -26,6 +29,7 @@
 //          "timing": {"first_paint", "first_contentful_paint", "response_start",
 //                     "response_end", "dom_content_loaded", "load"} (ms since
 //                     navigation start; null when the browser gives none),
+//          "timings": [TIMING...] (one per load, the first = "timing"),
 //          "console_errors": [...], "page_errors": [...],
 //          "requests": [URL...], "failed_requests": [{"url", "error"}...]}
 // Exit 0 when the page loaded (whatever it contains), 2 on bad arguments,
@@ -46,12 +50,12 @@ const ARGS = [
 ];
 
 function usage(msg) {
-  process.stderr.write(`page.mjs: ${msg}\nusage: node page.mjs URL [--header K:V] [--cookie N=V] [--screenshot FILE] [--screenshot-viewport FILE] [--redact TEXT=WITH] [--width N] [--timeout MS] [SELECTOR...]\n`);
+  process.stderr.write(`page.mjs: ${msg}\nusage: node page.mjs URL [--header K:V] [--cookie N=V] [--screenshot FILE] [--screenshot-viewport FILE] [--redact TEXT=WITH] [--width N] [--repeat N] [--timeout MS] [SELECTOR...]\n`);
   process.exit(2);
 }
 
 function parse(argv) {
-  const o = { headers: {}, cookies: [], redact: [], selectors: [], width: 1280, timeout: 30000 };
+  const o = { headers: {}, cookies: [], redact: [], selectors: [], width: 1280, timeout: 30000, repeat: 1 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--') { o.selectors.push(...argv.slice(i + 1)); break; }
@@ -76,13 +80,36 @@ function parse(argv) {
     }
     else if (a === '--width') o.width = Number(value());
     else if (a === '--timeout') o.timeout = Number(value());
+    else if (a === '--repeat') o.repeat = Number(value());
     else if (a.startsWith('--')) usage(`unknown option ${a}`);
     else if (o.url === undefined) o.url = a;
     else o.selectors.push(a);
   }
   if (o.url === undefined) usage('no URL');
+  if (!(o.repeat >= 1)) usage('--repeat needs a count of 1 or more');
   if (!/^[a-z]+:\/\//i.test(o.url)) o.url = pathToFileURL(resolve(o.url)).href;
   return o;
+}
+
+// The paint and navigation timings of the page's last load, in ms since
+// its navigation began.
+async function timing(page) {
+  // Paint entries may come just after `load`.
+  await page.waitForFunction(() => performance.getEntriesByType('paint').length > 0, null, { timeout: 5000 })
+    .catch(() => {});
+  return page.evaluate(() => {
+    const ms = (v) => (typeof v === 'number' && v > 0 ? v : null);
+    const paint = Object.fromEntries(performance.getEntriesByType('paint').map((p) => [p.name, p.startTime]));
+    const nav = performance.getEntriesByType('navigation')[0] || {};
+    return {
+      first_paint: ms(paint['first-paint']),
+      first_contentful_paint: ms(paint['first-contentful-paint']),
+      response_start: ms(nav.responseStart),
+      response_end: ms(nav.responseEnd),
+      dom_content_loaded: ms(nav.domContentLoadedEventEnd),
+      load: ms(nav.loadEventEnd),
+    };
+  });
 }
 
 const opts = parse(process.argv.slice(2));
@@ -120,26 +147,16 @@ try {
     })));
     out.selectors[sel] = { count: found.length, texts: found.map((f) => f.text), data: found.map((f) => f.data) };
   }
-  // Paint entries may come just after `load`.
-  await page.waitForFunction(() => performance.getEntriesByType('paint').length > 0, null, { timeout: 5000 })
-    .catch(() => {});
-  Object.assign(out, await page.evaluate(() => {
-    const ms = (v) => (typeof v === 'number' && v > 0 ? v : null);
-    const paint = Object.fromEntries(performance.getEntriesByType('paint').map((p) => [p.name, p.startTime]));
-    const nav = performance.getEntriesByType('navigation')[0] || {};
-    return {
-      text: document.body ? document.body.innerText : '',
-      html: document.documentElement.outerHTML,
-      timing: {
-        first_paint: ms(paint['first-paint']),
-        first_contentful_paint: ms(paint['first-contentful-paint']),
-        response_start: ms(nav.responseStart),
-        response_end: ms(nav.responseEnd),
-        dom_content_loaded: ms(nav.domContentLoadedEventEnd),
-        load: ms(nav.loadEventEnd),
-      },
-    };
-  }));
+  Object.assign(out, await page.evaluate(() => ({
+    text: document.body ? document.body.innerText : '',
+    html: document.documentElement.outerHTML,
+  })));
+  out.timing = await timing(page);
+  out.timings = [out.timing];
+  for (let i = 1; i < opts.repeat; i++) {
+    await page.goto(opts.url, { waitUntil: 'load', timeout: opts.timeout });
+    out.timings.push(await timing(page));
+  }
   if (opts.redact.length) {
     await page.evaluate((pairs) => {
       const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
