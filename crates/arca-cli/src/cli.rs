@@ -34,6 +34,12 @@ pub struct GlobalOpts {
     /// Never delete or overwrite anything in the repository but lock files (forget, prune and key changes are refused)
     #[arg(long, env = "ARCA_APPEND_ONLY", global = true)]
     pub append_only: bool,
+    /// Read the index, snapshots and trees of a remote repository from storage every time, not from the local metadata cache
+    #[arg(long, env = "ARCA_NO_CACHE", global = true)]
+    pub no_cache: bool,
+    /// The metadata cache of remote repositories (default: $XDG_CACHE_HOME/arca, else ~/.cache/arca); safe to delete
+    #[arg(long, env = "ARCA_CACHE_DIR", value_name = "DIR", global = true)]
+    pub cache_dir: Option<PathBuf>,
     #[command(flatten)]
     pub kube: crate::kube_opts::KubeOpts,
 }

@@ -37,6 +37,8 @@ impl Arca {
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_arca"));
         c.env("ARCA_REPO", &self.repo).env("ARCA_PASSWORD", &self.password).env_remove("ARCA_PASSWORD_FILE");
+        // Each test's own metadata cache, gone with its directory.
+        c.env("ARCA_CACHE_DIR", self.dir.path().join("cache")).env_remove("ARCA_NO_CACHE");
         c.stdin(Stdio::null());
         c
     }

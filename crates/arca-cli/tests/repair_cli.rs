@@ -128,8 +128,9 @@ fn an_unreadable_pack_makes_repair_index_exit_3_and_stays() {
 }
 
 /// `-v` prints one `requests:` line on stderr, the JSON of a backup has a
-/// `requests` object; the counts are plausible.
-fn request_counts(arca: &Arca) {
+/// `requests` object; the counts are plausible. On a remote repository the
+/// metadata cache keeps re-backups and listings to a handful of requests.
+fn request_counts(arca: &Arca, remote: bool) {
     let src = arca.path("src");
     make_tree(&src, 3);
     let src_s = src.to_string_lossy().into_owned();
@@ -161,6 +162,22 @@ fn request_counts(arca: &Arca) {
 
     let (_, quiet) = run(&["snapshots"]);
     assert!(quiet.is_empty(), "no requests line without -v");
+
+    if remote {
+        // The metadata cache, warm from the backups' own writes: the
+        // re-backup read the config and a lock, not the index, the parent
+        // snapshot or its trees; a listing reads the config and lists.
+        assert!(second_line.get <= 3, "unchanged re-backup with a warm cache: {second_line:?}");
+        assert!(snapshots.get <= 1 && snapshots.list <= 2, "snapshots with a warm cache: {snapshots:?}");
+        let (_, lines) = run(&["snapshots", "-v", "--no-cache"]);
+        assert!(lines[0].get >= snapshots.get + 2, "--no-cache reads both snapshots again: {:?}", lines[0]);
+        // A cold cache: everything is read once more, and then kept.
+        std::fs::remove_dir_all(arca.path("cache")).expect("the test's cache exists");
+        let (_, cold) = run(&["fs", "backup", &src_s, "-v"]);
+        let (_, warm) = run(&["fs", "backup", &src_s, "-v"]);
+        assert!(cold[0].get > warm[0].get && warm[0].get <= 3, "cold {:?}, warm {:?}", cold[0], warm[0]);
+        eprintln!("cold cache re-backup {:?}, warm {:?}", cold[0], warm[0]);
+    }
     eprintln!(
         "measured on {}: first backup {first_line:?}; unchanged re-backup {second_line:?}; snapshots {snapshots:?}",
         arca.repo
@@ -187,12 +204,12 @@ fn parse(line: &str) -> Line {
 
 #[test]
 fn verbose_prints_request_counts() {
-    request_counts(&Arca::new_local());
+    request_counts(&Arca::new_local(), false);
 }
 
 #[test]
 fn verbose_prints_request_counts_on_s3() {
     if let Some(arca) = Arca::new_s3("requests") {
-        request_counts(&arca);
+        request_counts(&arca, true);
     }
 }

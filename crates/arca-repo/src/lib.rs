@@ -4,6 +4,7 @@
 //! See `docs/FORMAT.md` for the on-storage format.
 
 pub mod backend;
+pub mod cache;
 pub mod check;
 mod chunker;
 pub mod config;

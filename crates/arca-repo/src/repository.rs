@@ -252,7 +252,10 @@ impl Repository {
         let loc = self.inner.index.read().get(id).ok_or_else(|| Error::BlobMissing { id: id.to_hex() })?;
         let path = pack_path(&loc.pack);
         let range = u64::from(loc.offset)..u64::from(loc.offset) + u64::from(loc.length);
-        let sealed = self.inner.backend.get_range(&path, range)?;
+        let sealed = match loc.kind {
+            BlobType::Tree => self.inner.backend.get_metadata_range(&path, range)?,
+            _ => self.inner.backend.get_range(&path, range)?,
+        };
         self.decode_blob(id, loc.kind, &sealed, &path)
     }
 

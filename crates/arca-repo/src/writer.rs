@@ -165,7 +165,13 @@ fn upload(inner: &Inner, state: &UploadState, builder: PackBuilder) -> Result<()
     let (bytes, blobs) = builder.finish(&inner.cipher);
     let id = Id::hash_of(&bytes);
     let size = bytes.len() as u64;
-    match inner.backend.put(&pack_path(&id), Bytes::from(bytes), WriteMode::Create) {
+    let path = pack_path(&id);
+    let stored = if blobs.iter().all(|b| b.kind == BlobType::Tree) {
+        inner.backend.put_metadata(&path, Bytes::from(bytes), WriteMode::Create)
+    } else {
+        inner.backend.put(&path, Bytes::from(bytes), WriteMode::Create)
+    };
+    match stored {
         Ok(()) | Err(Error::AlreadyExists { .. }) => {}
         Err(e) => return Err(e),
     }

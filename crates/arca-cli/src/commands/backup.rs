@@ -199,7 +199,7 @@ fn create(ctx: &Context, kube: &KubeOpts, args: &CreateArgs) -> Result<i32> {
     let url = ctx.repo_url()?;
     let (data, hooks) = super::backup_hooks::data_phase(&args.volumes, &args.hooks, url, &password)?;
     opts.data = arca_apps::phases::backup_chain(Some(args.blueprints.settings()?), data);
-    let repo = Repository::open(ctx.counted(arca_repo::open_backend(url, false)?), &password)?;
+    let repo = Repository::open(ctx.backend(url)?, &password)?;
     repo.load_index().with_context(|| format!("loading the index of {}", repo.location()))?;
     let bar = if ctx.show_progress() {
         let b = ProgressBar::new_spinner();

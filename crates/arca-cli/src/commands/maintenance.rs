@@ -53,7 +53,7 @@ impl Render for CheckOutput {
 }
 
 pub fn check(ctx: &Context, args: &CheckArgs) -> Result<i32> {
-    let repo = ctx.open_repo()?;
+    let repo = ctx.open_repo_uncached()?;
     let bar = ctx.show_progress().then(|| indicatif::ProgressBar::new(0));
     let on_progress = |p: CheckProgress| {
         if let Some(bar) = &bar {

@@ -79,7 +79,7 @@ impl Render for IndexOutput {
 }
 
 fn index(ctx: &Context, args: &DryRunArgs) -> Result<i32> {
-    let repo = ctx.open_repo()?;
+    let repo = ctx.open_repo_uncached()?;
     let report = arca_repo::repair_index(&repo, args.dry_run)?;
     let code = if report.unreadable_packs.is_empty() { exit::OK } else { exit::PARTIAL };
     emit(ctx.output(), &IndexOutput(report))?;
@@ -123,7 +123,7 @@ impl Render for SnapshotsOutput {
 }
 
 fn snapshots(ctx: &Context, args: &RepairSnapshotsArgs) -> Result<i32> {
-    let repo = ctx.open_repo()?;
+    let repo = ctx.open_repo_uncached()?;
     let report = arca_repo::repair_snapshots(&repo, args.forget)?;
     let code = if report.unreadable.is_empty() || !report.removed.is_empty() { exit::OK } else { exit::PARTIAL };
     emit(ctx.output(), &SnapshotsOutput(report))?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use arca_kube::backup::BackupReport;
 use arca_kube::restore::RestoreOptions;
 use arca_kube::restore::drill::report::DrillReport;
@@ -95,7 +95,8 @@ impl Render for DataVerified {
 }
 
 fn read_back(ctx: &Context, name: &str) -> Result<i32> {
-    let repo = ctx.open_repo_with_index()?;
+    let repo = ctx.open_repo_uncached()?;
+    repo.load_index().with_context(|| format!("loading the index of {}", repo.location()))?;
     let backup = arca_kube::backup::find_backup(&repo, name)?;
     let mut roots = vec![(format!("backup {}", backup.id.short()), backup.snapshot.tree)];
     let mut snapshots = vec![backup.id.to_hex()];
@@ -163,7 +164,7 @@ fn drill_options(ctx: &Context, args: &VerifyArgs, repo: &Repository, password: 
 }
 
 fn run_drill(ctx: &Context, kube: &KubeOpts, args: &VerifyArgs) -> Result<i32> {
-    let (repo, password) = super::volume_restore::open_repo(ctx)?;
+    let (repo, password) = super::volume_restore::open_repo_through(ctx, false)?;
     let opts = drill_options(ctx, args, &repo, password)?;
     let target = KubeOpts {
         kubeconfig: args.kubeconfig_target.clone().or_else(|| kube.kubeconfig.clone()),

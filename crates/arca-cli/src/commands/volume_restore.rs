@@ -52,9 +52,16 @@ pub struct VolumeRestoreArgs {
 
 /// Opens the repository, keeping the password for the movers' Secret (asked once).
 pub fn open_repo(ctx: &Context) -> Result<(Repository, Vec<u8>)> {
+    open_repo_through(ctx, true)
+}
+
+/// As [`open_repo`]; around the metadata cache unless `cached` (a drill
+/// proves what storage holds, as a new machine would read it).
+pub fn open_repo_through(ctx: &Context, cached: bool) -> Result<(Repository, Vec<u8>)> {
     let url = ctx.repo_url()?;
     let password = ctx.password()?;
-    let repo = Repository::open(ctx.counted(arca_repo::open_backend(url, false)?), &password)?;
+    let backend = if cached { ctx.backend(url)? } else { ctx.backend_uncached(url)? };
+    let repo = Repository::open(backend, &password)?;
     repo.load_index().with_context(|| format!("loading the index of {}", repo.location()))?;
     Ok((repo, password))
 }

@@ -22,6 +22,13 @@ fn is_lock(path: &str) -> bool {
     path.strip_prefix("locks/").is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
 }
 
+fn refuse_overwrite(path: &str, mode: WriteMode) -> Result<()> {
+    if mode == WriteMode::Overwrite && !is_lock(path) {
+        return Err(Error::AppendOnly { path: path.to_string(), action: "overwrite" });
+    }
+    Ok(())
+}
+
 impl Backend for AppendOnly {
     fn location(&self) -> &str {
         self.0.location()
@@ -36,10 +43,17 @@ impl Backend for AppendOnly {
     }
 
     fn put(&self, path: &str, data: Bytes, mode: WriteMode) -> Result<()> {
-        if mode == WriteMode::Overwrite && !is_lock(path) {
-            return Err(Error::AppendOnly { path: path.to_string(), action: "overwrite" });
-        }
+        refuse_overwrite(path, mode)?;
         self.0.put(path, data, mode)
+    }
+
+    fn get_metadata_range(&self, path: &str, range: Range<u64>) -> Result<Bytes> {
+        self.0.get_metadata_range(path, range)
+    }
+
+    fn put_metadata(&self, path: &str, data: Bytes, mode: WriteMode) -> Result<()> {
+        refuse_overwrite(path, mode)?;
+        self.0.put_metadata(path, data, mode)
     }
 
     fn list(&self, dir: &str) -> Result<Vec<Entry>> {

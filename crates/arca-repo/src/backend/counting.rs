@@ -107,6 +107,16 @@ impl Backend for Counting {
         self.inner.put(path, data, mode)
     }
 
+    fn get_metadata_range(&self, path: &str, range: Range<u64>) -> Result<Bytes> {
+        RequestCounter::bump(&self.counter.get);
+        self.inner.get_metadata_range(path, range)
+    }
+
+    fn put_metadata(&self, path: &str, data: Bytes, mode: WriteMode) -> Result<()> {
+        RequestCounter::bump(&self.counter.put);
+        self.inner.put_metadata(path, data, mode)
+    }
+
     fn list(&self, dir: &str) -> Result<Vec<Entry>> {
         RequestCounter::bump(&self.counter.list);
         self.inner.list(dir)

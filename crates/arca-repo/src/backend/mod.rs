@@ -4,6 +4,7 @@
 //! `index/<id>`, …). [`open`] turns a repository URL into a backend.
 
 mod append_only;
+mod cached;
 mod counting;
 mod object_lock;
 mod store;
@@ -16,6 +17,7 @@ use bytes::Bytes;
 use crate::error::Result;
 
 pub use self::append_only::AppendOnly;
+pub use self::cached::Cached;
 pub use self::counting::{Counting, RequestCounter, Requests};
 pub use self::object_lock::{Recovery, StoredVersion, parse_versions, retain_until};
 pub use self::store::ObjectStoreBackend;
@@ -44,6 +46,15 @@ pub trait Backend: Send + Sync {
     fn get(&self, path: &str) -> Result<Bytes>;
     fn get_range(&self, path: &str, range: Range<u64>) -> Result<Bytes>;
     fn put(&self, path: &str, data: Bytes, mode: WriteMode) -> Result<()>;
+    /// `range` of a pack of tree blobs: a cache may download the pack
+    /// whole once and serve every later range from disk.
+    fn get_metadata_range(&self, path: &str, range: Range<u64>) -> Result<Bytes> {
+        self.get_range(path, range)
+    }
+    /// Writes a pack of tree blobs: a cache keeps a copy.
+    fn put_metadata(&self, path: &str, data: Bytes, mode: WriteMode) -> Result<()> {
+        self.put(path, data, mode)
+    }
     /// Lists every object below `dir` (recursively), names relative to `dir`.
     fn list(&self, dir: &str) -> Result<Vec<Entry>>;
     fn delete(&self, path: &str) -> Result<()>;
