@@ -94,6 +94,9 @@ impl MoverPod {
             Some(_) => env.push(json!({"name": "ARCA_REPO", "value": REPO_MOUNT_PATH})),
             None => env.push(secret_env("ARCA_REPO", &self.secret, "ARCA_REPO")),
         }
+        // A mover pod lives once: a metadata cache would only fill its
+        // ephemeral storage (and get the pod evicted).
+        env.push(json!({"name": "ARCA_NO_CACHE", "value": "true"}));
         env.extend(self.env.iter().cloned());
         env.push(json!({"name": "ARCA_MOVER_POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}));
         let mut volumes = vec![self.volume_json()];
@@ -299,6 +302,7 @@ mod tests {
         assert_eq!(p["spec"]["volumes"][1]["hostPath"]["path"], "/srv/repo");
         let env = p["spec"]["containers"][0]["env"].as_array().unwrap();
         assert!(env.iter().any(|e| e["name"] == "ARCA_REPO" && e["value"] == REPO_MOUNT_PATH));
+        assert!(env.iter().any(|e| e["name"] == "ARCA_NO_CACHE" && e["value"] == "true"));
         assert!(
             env.iter()
                 .any(|e| e["name"] == "ARCA_PASSWORD" && e["valueFrom"]["secretKeyRef"]["key"] == "ARCA_PASSWORD")
