@@ -21,6 +21,9 @@
 #   BENCH_BUILD        1 = cargo build --release -p arca-cli first [1]
 #   BENCH_KEEP         1 = keep repositories and restored trees afterwards [0]
 #   BENCH_RESULTS      where the Markdown report goes [bench/results]
+#   BENCH_BACKEND      local = repositories in BENCH_DIR; s3 = on an S3 server, e.g. the one
+#                      scripts/s3-server.sh starts (source its env file first) [local]
+#   BENCH_S3_BUCKET    the bucket for BENCH_BACKEND=s3 [$ARCA_TEST_S3_BUCKET]
 #   ARCA_BIN / RESTIC_BIN / RUSTIC_BIN   the binaries [target/release/arca, restic, rustic]
 set -euo pipefail
 
@@ -40,6 +43,11 @@ BENCH_RESULTS=${BENCH_RESULTS:-$here/results}
 ARCA_BIN=${ARCA_BIN:-$root/target/release/arca}
 RESTIC_BIN=${RESTIC_BIN:-restic}
 RUSTIC_BIN=${RUSTIC_BIN:-rustic}
+BENCH_BACKEND=${BENCH_BACKEND:-local}
+BENCH_S3_BUCKET=${BENCH_S3_BUCKET:-${ARCA_TEST_S3_BUCKET:-}}
+s3py() { python3 "$root/scripts/s3.py" "$@"; }
+# Each tool reads its own client-side cache from XDG_CACHE_HOME (below), nothing else.
+unset ARCA_CACHE_DIR ARCA_NO_CACHE
 
 export ARCA_PASSWORD=bench-password RESTIC_PASSWORD=bench-password RUSTIC_PASSWORD=bench-password
 MARKER=.arca-bench-dataset
@@ -52,6 +60,18 @@ log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 [ -x /usr/bin/time ] || die "/usr/bin/time is missing (Debian/Ubuntu: apt-get install time)"
+case $BENCH_BACKEND in
+  local) ;;
+  s3)
+    [ -n "$BENCH_S3_BUCKET" ] || die "BENCH_BACKEND=s3 needs BENCH_S3_BUCKET (or ARCA_TEST_S3_BUCKET)"
+    for v in AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY; do
+      [ -n "${!v:-}" ] || die "BENCH_BACKEND=s3 needs $v (scripts/s3-server.sh start; source target/s3-server/env)"
+    done
+    export AWS_REGION=${AWS_REGION:-us-east-1} AWS_ALLOW_HTTP=${AWS_ALLOW_HTTP:-true}
+    s3py du "$BENCH_S3_BUCKET" "bench-$stamp" >/dev/null || die "cannot list s3 bucket $BENCH_S3_BUCKET at $AWS_ENDPOINT_URL"
+    ;;
+  *) die "BENCH_BACKEND must be local or s3, not '$BENCH_BACKEND'" ;;
+esac
 command -v python3 >/dev/null || die "python3 is missing"
 
 # ---------------------------------------------------------------- tools
@@ -90,29 +110,56 @@ log "tools: ${tools[*]}"
 # Each tool's own client-side cache lives in the work directory, fresh for every run.
 tool_env() { env XDG_CACHE_HOME="$BENCH_DIR/cache/$1" "${@:2}"; }
 
-do_init() { # tool repo
-  local t=$1 repo=$2 b=${BIN[$1]}
+# Repositories are named by a key (repo-arca, repo2-restic); tool_repo turns one into the
+# words that open it: TOOL=(the binary, with its repository options).
+tool_repo() { # tool key
+  local t=$1 key=$2 b=${BIN[$1]} s3prefix="bench-$stamp/$2"
+  if [ "$BENCH_BACKEND" = local ]; then
+    case $t in
+      arca) TOOL=("$b" -q -r "$BENCH_DIR/$key") ;;
+      restic) TOOL=("$b" -q -r "$BENCH_DIR/$key") ;;
+      rustic) TOOL=("$b" --no-progress -r "$BENCH_DIR/$key") ;;
+    esac
+    return
+  fi
   case $t in
-    arca) tool_env "$t" "$b" -q -r "$repo" repo init ;;
-    restic) tool_env "$t" "$b" -q -r "$repo" init --repository-version 2 ;;
-    rustic) tool_env "$t" "$b" -r "$repo" init --set-version 2 --set-compression 3 ;;
+    # -v: arca's own count of its requests, in the phase's log.
+    arca) TOOL=("$b" -q -v -r "s3://$BENCH_S3_BUCKET/$s3prefix") ;;
+    restic) TOOL=("$b" -q -r "s3:$AWS_ENDPOINT_URL/$BENCH_S3_BUCKET/$s3prefix") ;;
+    rustic) TOOL=(env OPENDAL_BUCKET="$BENCH_S3_BUCKET" OPENDAL_ROOT="/$s3prefix" OPENDAL_ENDPOINT="$AWS_ENDPOINT_URL"
+      OPENDAL_REGION="$AWS_REGION" OPENDAL_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID"
+      OPENDAL_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" "$b" --no-progress -r opendal:s3) ;;
   esac
 }
-backup_cmd() { # tool repo path -> command words in CMD
-  local t=$1 repo=$2 path=$3 b=${BIN[$1]}
-  case $t in
-    arca) CMD=("$b" -q -r "$repo" fs backup "$path") ;;
-    restic) CMD=("$b" -q -r "$repo" --compression auto backup "$path") ;;
-    rustic) CMD=("$b" --no-progress -r "$repo" backup "$path") ;;
+do_init() { # tool key
+  tool_repo "$1" "$2"
+  case $1 in
+    arca) tool_env "$1" "${TOOL[@]}" repo init ;;
+    restic) tool_env "$1" "${TOOL[@]}" init --repository-version 2 ;;
+    rustic) tool_env "$1" "${TOOL[@]}" init --set-version 2 --set-compression 3 ;;
   esac
 }
-restore_cmd() { # tool repo target
-  local t=$1 repo=$2 target=$3 b=${BIN[$1]}
-  case $t in
-    arca) CMD=("$b" -q -r "$repo" fs restore latest --target "$target") ;;
-    restic) CMD=("$b" -q -r "$repo" restore latest --target "$target") ;;
-    rustic) CMD=("$b" --no-progress -r "$repo" restore latest "$target") ;;
+backup_cmd() { # tool key path -> command words in CMD
+  tool_repo "$1" "$2"
+  case $1 in
+    arca) CMD=("${TOOL[@]}" fs backup "$3") ;;
+    restic) CMD=("${TOOL[@]}" --compression auto backup "$3") ;;
+    rustic) CMD=("${TOOL[@]}" backup "$3") ;;
   esac
+}
+restore_cmd() { # tool key target
+  tool_repo "$1" "$2"
+  case $1 in
+    arca) CMD=("${TOOL[@]}" fs restore latest --target "$3") ;;
+    restic) CMD=("${TOOL[@]}" restore latest --target "$3") ;;
+    rustic) CMD=("${TOOL[@]}" restore latest "$3") ;;
+  esac
+}
+repo_size() { # key -> bytes stored
+  if [ "$BENCH_BACKEND" = local ]; then du -sb "$BENCH_DIR/$1" | cut -f1; else s3py du "$BENCH_S3_BUCKET" "bench-$stamp/$1" | cut -d' ' -f1; fi
+}
+repo_remove() { # key
+  if [ "$BENCH_BACKEND" = local ]; then rm -rf "${BENCH_DIR:?}/$1"; else s3py rm-prefix "$BENCH_S3_BUCKET" "bench-$stamp/$1"; fi
 }
 
 # ---------------------------------------------------------------- measuring
@@ -141,7 +188,9 @@ measure() {
     failed=1
   fi
 }
-repo_size() { du -sb "$1" | cut -f1; }
+# requests KEY: arca's request count of a phase on S3, from its -v line.
+declare -A REQ
+requests() { REQ[$1]=$(grep -h '^requests: ' "$raw/$1.log" 2>/dev/null | tail -n 1 | sed 's/^requests: //' || true); }
 
 # Manifests: one line per entry. The content manifest (type, size, md5, link target) must match
 # exactly for a restore to count; the metadata manifest (mode, owner, file mtime) is reported.
@@ -171,12 +220,12 @@ data_small=$(find "$data/small" -type f | wc -l)
 
 # ---------------------------------------------------------------- phases
 for t in "${tools[@]}"; do
-  repo="$BENCH_DIR/repo-$t"
-  rm -rf "$repo" "$BENCH_DIR/cache/$t"
-  do_init "$t" "$repo" >"$raw/$t-init.log" 2>&1 || die "$t: init failed, see $raw/$t-init.log"
-  backup_cmd "$t" "$repo" "$data"
+  repo_remove "repo-$t"
+  rm -rf "$BENCH_DIR/cache/$t"
+  do_init "$t" "repo-$t" >"$raw/$t-init.log" 2>&1 || die "$t: init failed, see $raw/$t-init.log"
+  backup_cmd "$t" "repo-$t" "$data"
   measure "$t-first" "$t" "${CMD[@]}"
-  SIZE[$t-first]=$(repo_size "$repo")
+  SIZE[$t-first]=$(repo_size "repo-$t")
   measure "$t-unchanged" "$t" "${CMD[@]}"
 done
 
@@ -186,15 +235,15 @@ content_manifest "$data" "$raw/expected.content"
 meta_manifest "$data" "$raw/expected.meta"
 
 for t in "${tools[@]}"; do
-  backup_cmd "$t" "$BENCH_DIR/repo-$t" "$data"
+  backup_cmd "$t" "repo-$t" "$data"
   measure "$t-modified" "$t" "${CMD[@]}"
-  SIZE[$t-final]=$(repo_size "$BENCH_DIR/repo-$t")
+  SIZE[$t-final]=$(repo_size "repo-$t")
 done
 
 for t in "${tools[@]}"; do
   target="$BENCH_DIR/restore-$t"
   rm -rf "$target"; mkdir -p "$target"
-  restore_cmd "$t" "$BENCH_DIR/repo-$t" "$target"
+  restore_cmd "$t" "repo-$t" "$target"
   measure "$t-restore" "$t" "${CMD[@]}"
   # The tools place the tree differently (restic keeps the absolute path): find it by its marker.
   m=$(find "$target" -maxdepth 12 -name $MARKER -print -quit)
@@ -223,17 +272,17 @@ if [ -n "$BENCH_RSS_SIZE" ]; then
   gen "$data2" "$BENCH_RSS_SIZE"
   rss_bytes=$(du -sb --apparent-size "$data2" | cut -f1)
   for t in "${tools[@]}"; do
-    repo="$BENCH_DIR/repo2-$t"
-    rm -rf "$repo" "$BENCH_DIR/cache/$t"
-    do_init "$t" "$repo" >"$raw/$t-init2.log" 2>&1 || die "$t: init failed"
-    backup_cmd "$t" "$repo" "$data2"
+    repo_remove "repo2-$t"
+    rm -rf "$BENCH_DIR/cache/$t"
+    do_init "$t" "repo2-$t" >"$raw/$t-init2.log" 2>&1 || die "$t: init failed"
+    backup_cmd "$t" "repo2-$t" "$data2"
     measure "$t-first-small" "$t" "${CMD[@]}"
-    [ "$BENCH_KEEP" = 1 ] || rm -rf "$repo"
+    [ "$BENCH_KEEP" = 1 ] || repo_remove "repo2-$t"
   done
   [ "$BENCH_KEEP" = 1 ] || rm -rf "$data2"
 fi
 if [ "$BENCH_KEEP" != 1 ]; then
-  for t in "${tools[@]}"; do rm -rf "$BENCH_DIR/repo-$t"; done
+  for t in "${tools[@]}"; do repo_remove "repo-$t"; done
   rm -rf "$BENCH_DIR/cache"
 fi
 
@@ -257,6 +306,12 @@ has() { for x in "${tools[@]}"; do [ "$x" = "$1" ] && return 0; done; return 1; 
   echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, work directory on $(df -T "$BENCH_DIR" | awk 'NR == 2 { print $2 }'); page cache dropped before each phase: $caches_dropped; load average $load_start at the start, $load_end at the end."
   echo
   echo "Dataset: $(mib "$data_bytes") MiB in $data_files files ($data_small small files of 1–16 KiB), seed $BENCH_SEED."
+  echo
+  if [ "$BENCH_BACKEND" = s3 ]; then
+    echo "Repositories: on S3 at $AWS_ENDPOINT_URL, bucket $BENCH_S3_BUCKET, prefix bench-$stamp/."
+  else
+    echo "Repositories: local directories in the work directory."
+  fi
   echo
   echo "Versions:"
   for t in "${tools[@]}"; do echo "- $t: ${VERSION[$t]}"; done
@@ -304,6 +359,14 @@ has() { for x in "${tools[@]}"; do [ "$x" = "$1" ] && return 0; done; return 1; 
     [ -n "${WALL[$t-first]:-}" ] && [ -n "${WALL[$t-unchanged]:-}" ] &&
       echo "- $t: $(awk -v a="${WALL[$t-first]}" -v b="${WALL[$t-unchanged]}" 'BEGIN { printf "%.1f×", a / b }')"
   done
+  if [ "$BENCH_BACKEND" = s3 ] && has arca; then
+    echo
+    echo "Storage requests arca made (its own count, -v):"
+    for phase in first unchanged modified restore; do
+      requests "arca-$phase"
+      echo "- $phase: ${REQ[arca-$phase]:-not reported}"
+    done
+  fi
   echo
   echo "Restore verification (every file's content compared with the modified dataset):"
   for t in "${tools[@]}"; do echo "- $t: ${OK[$t]:-not run}"; done

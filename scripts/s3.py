@@ -13,6 +13,8 @@ Usage:
   s3.py get BUCKET KEY [-o FILE]
   s3.py head BUCKET KEY
   s3.py rm BUCKET KEY
+  s3.py du BUCKET PREFIX                 bytes and objects below PREFIX/
+  s3.py rm-prefix BUCKET PREFIX          delete every object below PREFIX/
   s3.py req METHOD PATH [-q QUERY] [-d DATA] [-H 'Name: value']...
                                          raw request, prints status+headers+body
   s3.py selftest BUCKET                  PUT/GET round trip + conditional PUT
@@ -216,6 +218,41 @@ def cmd_rm(s3, args):
     return 0 if status // 100 == 2 else _fail(status, body)
 
 
+def _objects(s3, bucket, prefix):
+    """(key, size) of every object below `prefix`, through ListObjectsV2."""
+    import xml.etree.ElementTree as ET
+
+    ns = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+    token = None
+    while True:
+        query = {"list-type": "2", "prefix": prefix.rstrip("/") + "/"}
+        if token:
+            query["continuation-token"] = token
+        status, _, body = s3.request("GET", _obj_path(bucket), query=query)
+        if status // 100 != 2:
+            raise OSError(f"listing {bucket}/{prefix}: HTTP {status} {body[:200]!r}")
+        root = ET.fromstring(body)
+        for item in root.iter(ns + "Contents"):
+            yield item.findtext(ns + "Key"), int(item.findtext(ns + "Size"))
+        if root.findtext(ns + "IsTruncated") != "true":
+            return
+        token = root.findtext(ns + "NextContinuationToken")
+
+
+def cmd_du(s3, args):
+    listed = list(_objects(s3, args.bucket, args.prefix))
+    print(sum(size for _, size in listed), len(listed))
+    return 0
+
+
+def cmd_rm_prefix(s3, args):
+    for key, _ in list(_objects(s3, args.bucket, args.prefix)):
+        status, _, body = s3.request("DELETE", _obj_path(args.bucket, key))
+        if status // 100 != 2:
+            return _fail(status, body)
+    return 0
+
+
 def cmd_req(s3, args):
     query = {}
     for q in args.query or []:
@@ -287,6 +324,10 @@ def main():
             sp.add_argument("-H", "--header", action="append")
         if name == "get":
             sp.add_argument("-o", "--output")
+    for name in ("du", "rm-prefix"):
+        sp = sub.add_parser(name)
+        sp.add_argument("bucket")
+        sp.add_argument("prefix")
     sp = sub.add_parser("req")
     sp.add_argument("method")
     sp.add_argument("path")
@@ -299,7 +340,7 @@ def main():
     args = p.parse_args()
     s3 = S3()
     try:
-        return globals()["cmd_" + args.cmd](s3, args)
+        return globals()["cmd_" + args.cmd.replace("-", "_")](s3, args)
     except (OSError, http.client.HTTPException) as e:
         print(f"s3.py: {args.cmd}: {e}", file=sys.stderr)
         return 1

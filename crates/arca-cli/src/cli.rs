@@ -25,7 +25,7 @@ pub struct GlobalOpts {
     /// Output format
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Table, global = true)]
     pub output: OutputFormat,
-    /// More log output (-v info, -vv debug)
+    /// More log output (-v info and request counts, -vv debug, -vvv every storage request)
     #[arg(long, short = 'v', action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// No progress bars

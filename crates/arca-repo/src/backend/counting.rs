@@ -66,8 +66,10 @@ impl RequestCounter {
         }
     }
 
-    fn bump(counter: &AtomicU64) {
+    /// Counts one request; `-vvv` (trace) names each.
+    fn bump(counter: &AtomicU64, method: &str, path: &str) {
         counter.fetch_add(1, Ordering::Relaxed);
+        tracing::trace!("request: {method} {path}");
     }
 }
 
@@ -93,42 +95,42 @@ impl Backend for Counting {
     }
 
     fn get(&self, path: &str) -> Result<Bytes> {
-        RequestCounter::bump(&self.counter.get);
+        RequestCounter::bump(&self.counter.get, "GET", path);
         self.inner.get(path)
     }
 
     fn get_range(&self, path: &str, range: Range<u64>) -> Result<Bytes> {
-        RequestCounter::bump(&self.counter.get);
+        RequestCounter::bump(&self.counter.get, "GET (range)", path);
         self.inner.get_range(path, range)
     }
 
     fn put(&self, path: &str, data: Bytes, mode: WriteMode) -> Result<()> {
-        RequestCounter::bump(&self.counter.put);
+        RequestCounter::bump(&self.counter.put, "PUT", path);
         self.inner.put(path, data, mode)
     }
 
     fn get_metadata_range(&self, path: &str, range: Range<u64>) -> Result<Bytes> {
-        RequestCounter::bump(&self.counter.get);
+        RequestCounter::bump(&self.counter.get, "GET (range)", path);
         self.inner.get_metadata_range(path, range)
     }
 
     fn put_metadata(&self, path: &str, data: Bytes, mode: WriteMode) -> Result<()> {
-        RequestCounter::bump(&self.counter.put);
+        RequestCounter::bump(&self.counter.put, "PUT", path);
         self.inner.put_metadata(path, data, mode)
     }
 
     fn list(&self, dir: &str) -> Result<Vec<Entry>> {
-        RequestCounter::bump(&self.counter.list);
+        RequestCounter::bump(&self.counter.list, "LIST", dir);
         self.inner.list(dir)
     }
 
     fn delete(&self, path: &str) -> Result<()> {
-        RequestCounter::bump(&self.counter.delete);
+        RequestCounter::bump(&self.counter.delete, "DELETE", path);
         self.inner.delete(path)
     }
 
     fn size(&self, path: &str) -> Result<Option<u64>> {
-        RequestCounter::bump(&self.counter.head);
+        RequestCounter::bump(&self.counter.head, "HEAD", path);
         self.inner.size(path)
     }
 
