@@ -68,6 +68,9 @@ case $BENCH_BACKEND in
       [ -n "${!v:-}" ] || die "BENCH_BACKEND=s3 needs $v (scripts/s3-server.sh start; source target/s3-server/env)"
     done
     export AWS_REGION=${AWS_REGION:-us-east-1} AWS_ALLOW_HTTP=${AWS_ALLOW_HTTP:-true}
+    # rustic's S3 backend (OpenDAL) reads its options from OPENDAL_*.
+    export OPENDAL_ENDPOINT=$AWS_ENDPOINT_URL OPENDAL_REGION=$AWS_REGION
+    export OPENDAL_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID OPENDAL_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
     s3py du "$BENCH_S3_BUCKET" "bench-$stamp" >/dev/null || die "cannot list s3 bucket $BENCH_S3_BUCKET at $AWS_ENDPOINT_URL"
     ;;
   *) die "BENCH_BACKEND must be local or s3, not '$BENCH_BACKEND'" ;;
@@ -126,9 +129,8 @@ tool_repo() { # tool key
     # -v: arca's own count of its requests, in the phase's log.
     arca) TOOL=("$b" -q -v -r "s3://$BENCH_S3_BUCKET/$s3prefix") ;;
     restic) TOOL=("$b" -q -r "s3:$AWS_ENDPOINT_URL/$BENCH_S3_BUCKET/$s3prefix") ;;
-    rustic) TOOL=(env OPENDAL_BUCKET="$BENCH_S3_BUCKET" OPENDAL_ROOT="/$s3prefix" OPENDAL_ENDPOINT="$AWS_ENDPOINT_URL"
-      OPENDAL_REGION="$AWS_REGION" OPENDAL_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID"
-      OPENDAL_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" "$b" --no-progress -r opendal:s3) ;;
+    # The keys come from the environment (exported once above), never on a logged command line.
+    rustic) TOOL=(env OPENDAL_BUCKET="$BENCH_S3_BUCKET" OPENDAL_ROOT="/$s3prefix" "$b" --no-progress -r opendal:s3) ;;
   esac
 }
 do_init() { # tool key

@@ -11,6 +11,7 @@ use std::fs::File;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
+use arca_repo::pack_reader::FileStep;
 use arca_repo::{Id, Node, Repository, is_zero};
 use nix::libc;
 use parking_lot::Mutex;
@@ -67,10 +68,11 @@ impl FileWriter<'_> {
         let file = create(path)?;
         let mut written = Written::default();
         let mut offset = 0u64;
-        let batch = rayon::current_num_threads().max(1) * 2;
-        for ids in node.content.chunks(batch) {
-            let blobs = ids.par_iter().map(|id| self.fetch(id)).collect::<Result<Vec<Blob>>>()?;
-            for blob in blobs {
+        let steps = self.repo.plan_file_reads(&node.content)?;
+        let batch = rayon::current_num_threads().max(1);
+        for steps in steps.chunks(batch) {
+            let fetched = steps.par_iter().map(|step| self.fetch_step(step)).collect::<Result<Vec<Vec<Blob>>>>()?;
+            for blob in fetched.into_iter().flatten() {
                 let len = match blob {
                     Blob::Zero(len) => {
                         written.holes += len;
@@ -97,17 +99,33 @@ impl FileWriter<'_> {
         Ok(written)
     }
 
+    /// The blobs of one planned read, in file order.
+    fn fetch_step(&self, step: &FileStep) -> Result<Vec<Blob>> {
+        match step {
+            FileStep::Again(id) => Ok(vec![self.fetch(id)?]),
+            FileStep::Run(read) if read.blobs.len() == 1 => Ok(vec![self.fetch(&read.blobs[0].0)?]),
+            FileStep::Run(read) => {
+                Ok(self.repo.read_run(read)?.into_iter().map(|(id, data)| self.classify(id, data)).collect())
+            }
+        }
+    }
+
+    /// A fetched blob, remembered when it is all zeros.
+    fn classify(&self, id: Id, data: Vec<u8>) -> Blob {
+        if is_zero(&data) {
+            let len = data.len() as u64;
+            self.zeros.lock().insert(id, len);
+            return Blob::Zero(len);
+        }
+        Blob::Data(data)
+    }
+
     pub(crate) fn fetch(&self, id: &Id) -> Result<Blob> {
         if let Some(len) = self.zeros.lock().get(id) {
             return Ok(Blob::Zero(*len));
         }
         let data = self.repo.load_blob(id)?;
-        if is_zero(&data) {
-            let len = data.len() as u64;
-            self.zeros.lock().insert(*id, len);
-            return Ok(Blob::Zero(len));
-        }
-        Ok(Blob::Data(data))
+        Ok(self.classify(*id, data))
     }
 }
 

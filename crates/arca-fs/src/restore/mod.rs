@@ -85,10 +85,16 @@ pub fn restore(
         applier: Applier::new(&counters),
         progress,
     };
-    let target_created = if include.is_all() {
-        by_dir::restore_all(&restorer, &snapshot, opts.mirror)?
-    } else {
-        restore_selected(&restorer, &snapshot, &include, opts.mirror)?
+    let run = || {
+        if include.is_all() {
+            by_dir::restore_all(&restorer, &snapshot, opts.mirror)
+        } else {
+            restore_selected(&restorer, &snapshot, &include, opts.mirror)
+        }
+    };
+    let target_created = match restore_pool() {
+        Some(pool) => pool.install(run)?,
+        None => run()?,
     };
 
     // The source directory's own metadata, when the target is all ours.
@@ -100,6 +106,26 @@ pub fn restore(
         }
     }
     Ok(counters.summary(started.elapsed().as_secs_f64()))
+}
+
+/// Threads a restore reads and writes on, at least this many whatever the
+/// cores: most of their time is spent waiting on storage (object storage
+/// answers in milliseconds, not microseconds), so this is the bound on
+/// reads in flight, and with [`arca_repo::pack_reader::MAX_RANGE`] on the
+/// bytes they hold.
+const RESTORE_THREADS: usize = 8;
+
+/// A pool of [`RESTORE_THREADS`] (or the cores, if more); `None` (the global
+/// pool) when threads cannot be started.
+fn restore_pool() -> Option<rayon::ThreadPool> {
+    let threads = RESTORE_THREADS.max(rayon::current_num_threads());
+    match rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("arca-restore-{i}")).build() {
+        Ok(pool) => Some(pool),
+        Err(e) => {
+            tracing::debug!("restoring on the shared threads: {e}");
+            None
+        }
+    }
 }
 
 /// A partial restore: every tree is loaded and the included entries
