@@ -107,9 +107,15 @@ impl Repository {
 
     /// Every lock file and what it says (unreadable ones are reported as errors).
     pub fn list_locks(&self) -> Result<Vec<(Id, LockInfo)>> {
+        self.locks_other_than(None)
+    }
+
+    /// As [`Self::list_locks`], without reading `own` (this process's lock:
+    /// what it says is known, and reading it is one more request).
+    fn locks_other_than(&self, own: Option<Id>) -> Result<Vec<(Id, LockInfo)>> {
         let (ids, _) = self.list_ids("locks")?;
         let mut out = Vec::new();
-        for id in ids {
+        for id in ids.into_iter().filter(|id| Some(*id) != own) {
             let path = format!("locks/{id}");
             let bytes = match self.backend().get(&path) {
                 Ok(b) => b,
@@ -125,8 +131,8 @@ impl Repository {
 
     fn check_conflicts(&self, exclusive: bool, own: Option<Id>) -> Result<()> {
         let now = Utc::now();
-        for (id, info) in self.list_locks()? {
-            if Some(id) == own || info.is_stale(now) {
+        for (_, info) in self.locks_other_than(own)? {
+            if info.is_stale(now) {
                 continue;
             }
             if exclusive || info.exclusive {
