@@ -116,12 +116,21 @@ pub fn backup(repo: &Repository, opts: &BackupOptions, progress: &dyn Progress) 
     let excludes = Excludes::new(&opts.excludes)?;
 
     let _lock = repo.lock(false, "backup")?;
-    repo.load_index()?;
-    let parent_id = match (opts.parent, opts.force_full) {
-        (Some(id), _) => Some(id),
-        (None, true) => None,
-        (None, false) => parent::find_latest(repo, &paths)?,
-    };
+    // The index and the parent snapshot are independent reads: on object
+    // storage each is a round trip, so they overlap.
+    let (indexed, parent_id) = std::thread::scope(|s| {
+        let index = s.spawn(|| repo.load_index());
+        let parent = match (opts.parent, opts.force_full) {
+            (Some(id), _) => Ok(Some(id)),
+            (None, true) => Ok(None),
+            (None, false) => parent::find_latest(repo, &paths),
+        };
+        let indexed =
+            index.join().unwrap_or_else(|_| Err(arca_repo::Error::Invalid("loading the index panicked".into())));
+        (indexed, parent)
+    });
+    indexed?;
+    let parent_id = parent_id?;
 
     let counters = Counters::new(progress);
     let owners = OwnerNames::default();
