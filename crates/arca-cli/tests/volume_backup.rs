@@ -83,15 +83,25 @@ async fn list(k: &Kube, path: &str) -> anyhow::Result<Vec<Value>> {
     Ok(k.get(path, "list").await?["items"].as_array().cloned().unwrap_or_default())
 }
 
-/// Nothing of a backup's volume work is left in Arca's namespace.
+/// Nothing of a backup's volume work is left in Arca's namespace. A staged
+/// claim that was deleted may stay a moment, as on a real server: its
+/// `pvc-protection` finalizer goes once the mover pod using it is gone.
 async fn nothing_left(k: &Kube) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     for what in ["pods", "persistentvolumeclaims", "secrets"] {
-        let left: Vec<Value> = list(k, &format!("/api/v1/namespaces/{MOVERS}/{what}"))
-            .await?
-            .into_iter()
-            .filter(|o| o["metadata"]["labels"]["app.kubernetes.io/created-by"] == "arca")
-            .collect();
-        assert!(left.is_empty(), "{what} left in {MOVERS}: {left:?}");
+        loop {
+            let left: Vec<Value> = list(k, &format!("/api/v1/namespaces/{MOVERS}/{what}"))
+                .await?
+                .into_iter()
+                .filter(|o| o["metadata"]["labels"]["app.kubernetes.io/created-by"] == "arca")
+                .collect();
+            let all_deleting = left.iter().all(|o| o["metadata"]["deletionTimestamp"].is_string());
+            if left.is_empty() {
+                break;
+            }
+            assert!(all_deleting && std::time::Instant::now() < deadline, "{what} left in {MOVERS}: {left:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
     }
     Ok(())
 }
