@@ -75,17 +75,7 @@ impl Backend for AppendOnly {
         true
     }
 
-    fn extend_retention(&self, keys: &[String]) -> Result<u64> {
-        self.0.extend_retention(keys)
-    }
-
-    fn check_object_lock(&self) -> Result<()> {
-        self.0.check_object_lock()
-    }
-
-    fn enable_object_lock(&self, lock: crate::config::ObjectLock) -> Result<()> {
-        self.0.enable_object_lock(lock)
-    }
+    forward_object_lock!(0);
 }
 
 #[cfg(test)]

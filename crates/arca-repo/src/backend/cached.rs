@@ -136,17 +136,7 @@ impl Backend for Cached {
         self.inner.append_only()
     }
 
-    fn extend_retention(&self, keys: &[String]) -> Result<u64> {
-        self.inner.extend_retention(keys)
-    }
-
-    fn check_object_lock(&self) -> Result<()> {
-        self.inner.check_object_lock()
-    }
-
-    fn enable_object_lock(&self, lock: crate::config::ObjectLock) -> Result<()> {
-        self.inner.enable_object_lock(lock)
-    }
+    forward_object_lock!(inner);
 }
 
 #[cfg(test)]

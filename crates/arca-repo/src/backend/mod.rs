@@ -3,6 +3,24 @@
 //! The engine sees a flat namespace of write-once objects (`data/ab/<id>`,
 //! `index/<id>`, …). [`open`] turns a repository URL into a backend.
 
+/// The Object Lock calls of a wrapping backend, passed to the backend it
+/// wraps (`self.$inner`): a wrapper changes reads and writes, never retention.
+macro_rules! forward_object_lock {
+    ($inner:tt) => {
+        fn extend_retention(&self, keys: &[String]) -> Result<u64> {
+            self.$inner.extend_retention(keys)
+        }
+
+        fn check_object_lock(&self) -> Result<()> {
+            self.$inner.check_object_lock()
+        }
+
+        fn enable_object_lock(&self, lock: crate::config::ObjectLock) -> Result<()> {
+            self.$inner.enable_object_lock(lock)
+        }
+    };
+}
+
 mod append_only;
 mod cached;
 mod counting;
